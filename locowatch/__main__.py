@@ -1,0 +1,5 @@
+"""``python -m locowatch`` is the ``locowatch`` command."""
+
+from locowatch.cli import main
+
+main()

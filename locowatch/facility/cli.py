@@ -1,0 +1,44 @@
+"""``locowatch config check FILE``: validate a facility file and its camera calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from locowatch.facility.geometry import FacilityGeometry
+from locowatch.facility.loading import load_facility
+
+# Above this RMS reprojection error a solved pose is suspicious: a mis-typed point pair
+# or a wrong intrinsic usually shows up as several pixels.
+REPROJECTION_WARN_PX = 2.0
+
+
+@click.group()
+def config() -> None:
+    """The facility config file."""
+
+
+@config.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def check(path: Path) -> None:
+    """Validate PATH; print each error with its line, key, value and why.
+
+    Also solves the pose of every camera given by point pairs and prints its
+    reprojection error.
+    """
+    facility = load_facility(path)
+    geometry = FacilityGeometry(facility)
+    click.echo(
+        f"{path}: facility {facility.facility.id!r}: {len(facility.tracks)} tracks, "
+        f"{len(facility.stations)} stations, {len(facility.cameras)} cameras, "
+        f"flows {', '.join(f.name for f in facility.flows)}"
+    )
+    for camera_id, model in geometry.cameras.items():
+        if model.pose_rms_px is None:
+            continue
+        flag = "  <- check the point pairs" if model.pose_rms_px > REPROJECTION_WARN_PX else ""
+        click.echo(
+            f"  {camera_id}: pose solved from point pairs, reprojection RMS "
+            f"{model.pose_rms_px:.2f} px{flag}"
+        )

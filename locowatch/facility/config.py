@@ -1,0 +1,396 @@
+"""The facility config: one YAML file describes a depot, its cameras, flows and gateway.
+
+Both the edge and the cloud load the same file (``locowatch.facility.load_facility``).
+Every section is a pydantic model with ``extra="forbid"`` so that a typo is an error, not
+a silently ignored key; cross-field rules are named validators whose messages name the
+track, station or camera at fault.
+
+Coordinates: the facility frame is metric and right-handed, x and y on the floor, z up,
+with the floor (top of rail) at z = 0. A track is straight: metre 0 is at ``origin`` and
+metres grow along ``heading_deg`` (counter-clockwise from the facility x axis).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+Identifier = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"),
+    Field(description="Letters, digits, '_', '.', '-'; at most 63 characters."),
+]
+Metres = Annotated[float, Field(allow_inf_nan=False)]
+Point2 = tuple[Metres, Metres]
+Point3 = tuple[Metres, Metres, Metres]
+
+SOURCE_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "sim")
+
+
+class RuleError(ValueError):
+    """A broken cross-field rule, with the location of the offending key.
+
+    Pydantic reports errors of whole-model validators at the model's root; the loader
+    uses ``loc`` to point the user at the right line of the YAML file instead.
+    """
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FacilityInfo(Section):
+    id: Identifier = Field(description="Facility id; gateway tokens are bound to it.")
+    name: str = Field(min_length=1, description="Human-readable name shown in the dashboard.")
+    timezone: str = Field(
+        default="UTC", description="IANA time zone for reports (e.g. 'Europe/Moscow')."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+
+class Track(Section):
+    id: Identifier
+    length_m: float = Field(gt=0, le=5000, description="Usable length of the track in metres.")
+    origin: Point2 = Field(description="Facility (x, y) of metre 0 on the track centreline.")
+    heading_deg: float = Field(
+        ge=-360, le=360, description="Direction of growing metres, degrees CCW from facility x."
+    )
+    gauge_m: float = Field(default=1.52, gt=0.5, lt=2.0, description="Rail gauge in metres.")
+
+
+class Station(Section):
+    id: Identifier
+    track: Identifier = Field(description="Id of the track the station lies on.")
+    start_m: float = Field(ge=0, description="Start of the station along its track.")
+    end_m: float = Field(gt=0, description="End of the station along its track.")
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> Station:
+        if self.start_m >= self.end_m:
+            raise ValueError(
+                f"station {self.id!r}: start_m ({self.start_m}) must be below end_m ({self.end_m})"
+            )
+        return self
+
+
+class Intrinsics(Section):
+    """Pinhole camera matrix in pixels, for the configured resolution."""
+
+    fx: float = Field(gt=0, description="Focal length along x, pixels.")
+    fy: float = Field(gt=0, description="Focal length along y, pixels.")
+    cx: float = Field(description="Principal point x, pixels.")
+    cy: float = Field(description="Principal point y, pixels.")
+
+
+class Resolution(Section):
+    width: int = Field(gt=0, le=16384)
+    height: int = Field(gt=0, le=16384)
+
+
+class Pose(Section):
+    """World-to-camera transform in OpenCV's convention (what ``cv2.solvePnP`` returns)."""
+
+    rvec: Point3 = Field(description="Rodrigues rotation vector, world -> camera.")
+    tvec: Point3 = Field(description="Translation, world -> camera, metres.")
+
+
+class PointPair(Section):
+    """A surveyed facility point and where it appears in the camera image."""
+
+    image: Point2 = Field(description="Pixel (u, v) in the distorted camera image.")
+    world: Point3 = Field(description="Facility (x, y, z) in metres.")
+
+
+class TrackView(Section):
+    """A stretch of one track that a camera sees."""
+
+    track: Identifier
+    start_m: float = Field(ge=0)
+    end_m: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> TrackView:
+        if self.start_m >= self.end_m:
+            raise ValueError(
+                f"view of track {self.track!r}: start_m ({self.start_m}) must be below "
+                f"end_m ({self.end_m})"
+            )
+        return self
+
+
+DISTORTION_LENGTHS = (4, 5, 8, 12, 14)
+
+
+class Camera(Section):
+    id: Identifier
+    source: str = Field(
+        min_length=1,
+        description="rtsp://, rtsps://, http(s)://, file:// URL, a video file path, or sim://.",
+    )
+    fps: float = Field(default=2.0, gt=0, le=120, description="Frames per second to process.")
+    watchdog_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, description="Reopen the stream after this long without a frame."
+    )
+    resolution: Resolution
+    intrinsics: Intrinsics
+    distortion: list[float] = Field(
+        default_factory=lambda: [0.0] * 5,
+        description="OpenCV distortion coefficients (k1, k2, p1, p2[, k3[, k4, k5, k6...]]).",
+    )
+    pose: Pose | None = Field(default=None, description="Known pose; or give point_pairs.")
+    point_pairs: list[PointPair] | None = Field(
+        default=None, description="At least 6 surveyed points; the pose is solved from them."
+    )
+    views: list[TrackView] = Field(min_length=1, description="Track stretches the camera sees.")
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        scheme, sep, _ = value.partition("://")
+        if sep and scheme.lower() not in SOURCE_SCHEMES:
+            raise ValueError(
+                f"unsupported source scheme {scheme!r}; use one of {', '.join(SOURCE_SCHEMES)} "
+                "or a file path"
+            )
+        return value
+
+    @field_validator("distortion")
+    @classmethod
+    def _distortion_shape(cls, value: list[float]) -> list[float]:
+        if len(value) not in DISTORTION_LENGTHS:
+            raise ValueError(
+                f"expected {', '.join(map(str, DISTORTION_LENGTHS))} coefficients, got {len(value)}"
+            )
+        if not all(math.isfinite(v) for v in value):
+            raise ValueError("coefficients must be finite numbers")
+        return value
+
+    @model_validator(mode="after")
+    def _pose_or_point_pairs(self) -> Camera:
+        if (self.pose is None) == (self.point_pairs is None):
+            raise ValueError(
+                f"camera {self.id!r}: give exactly one of 'pose' or 'point_pairs'"
+            )
+        if self.point_pairs is not None and len(self.point_pairs) < 6:
+            raise ValueError(
+                f"camera {self.id!r}: point_pairs needs at least 6 points to solve the pose, "
+                f"got {len(self.point_pairs)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _principal_point_inside(self) -> Camera:
+        r, k = self.resolution, self.intrinsics
+        if not (0 <= k.cx <= r.width and 0 <= k.cy <= r.height):
+            raise ValueError(
+                f"camera {self.id!r}: principal point ({k.cx}, {k.cy}) lies outside the "
+                f"{r.width}x{r.height} image"
+            )
+        return self
+
+
+Engine = Literal["auto", "tensorrt", "cpu"]
+
+
+class EstimatorRef(Section):
+    """Which model an estimator of a flow runs, and on what engine."""
+
+    model: str = Field(
+        min_length=1,
+        description="Model name and version, e.g. 'position@1', resolved in the models folder.",
+    )
+    engine: Engine = Field(
+        default="auto", description="auto: TensorRT when a GPU and TensorRT are present, else CPU."
+    )
+    max_batch: int = Field(default=16, ge=1, le=256, description="Largest inference batch.")
+    batch_deadline_ms: float = Field(
+        default=50, ge=0, le=5000, description="Longest wait to fill a batch."
+    )
+
+
+class FseSettings(Section):
+    """Facility state estimator settings of a flow."""
+
+    snapshot_interval_s: float = Field(default=1.0, gt=0, le=60)
+    join_gap_m: float = Field(
+        default=0.5,
+        ge=0,
+        le=5,
+        description="Intervals closer than this (with a cut end between them) are one body.",
+    )
+    stale_after_s: float = Field(
+        default=30, gt=0, description="Mark a locomotive stale when no camera confirmed it since."
+    )
+    depart_after_s: float = Field(
+        default=20, gt=0, description="A locomotive seen gone for this long has departed."
+    )
+    min_confidence: float = Field(default=0.5, ge=0, le=1)
+
+
+class Flow(Section):
+    name: Identifier
+    position: EstimatorRef
+    attributes: dict[Identifier, EstimatorRef] = Field(
+        default_factory=dict, description="Attribute estimators by name, e.g. model, plate."
+    )
+    fse: FseSettings = Field(default_factory=FseSettings)
+
+
+class CloudEndpoint(Section):
+    endpoint: str = Field(
+        pattern=r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$", description="host:port of cloud ingest."
+    )
+    tls: bool = Field(default=True, description="Use TLS; only turn off on a trusted loopback.")
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle for the ingest certificate; system CAs when absent."
+    )
+    token_file: Path = Field(description="File holding this gateway's token (one line).")
+
+    @field_validator("ca_file", "token_file")
+    @classmethod
+    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        base = (info.context or {}).get("base_dir")
+        if value is None or value.is_absolute() or base is None:
+            return value
+        return Path(base) / value
+
+    def read_token(self) -> SecretStr:
+        """The gateway token, read when needed so that a rotated file takes effect."""
+        try:
+            token = self.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read token_file {self.token_file}: {exc.strerror}") from exc
+        if not token:
+            raise ValueError(f"token_file {self.token_file} is empty")
+        return SecretStr(token)
+
+
+class Gateway(Section):
+    id: Identifier = Field(description="Gateway id, unique across all facilities.")
+    cloud: CloudEndpoint
+    data_dir: Path = Field(
+        default=Path("var/gateway"),
+        description="Uplink queue and engine cache live here; relative to the config file.",
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _relative_to_config(cls, value: Path, info: ValidationInfo) -> Path:
+        base = (info.context or {}).get("base_dir")
+        return value if value.is_absolute() or base is None else Path(base) / value
+
+
+class FacilityConfig(Section):
+    """The whole facility file."""
+
+    version: Literal[1] = Field(description="Config format version.")
+    facility: FacilityInfo
+    tracks: list[Track] = Field(min_length=1)
+    stations: list[Station] = Field(default_factory=list)
+    cameras: list[Camera] = Field(default_factory=list)
+    flows: list[Flow] = Field(min_length=1)
+    gateway: Gateway | None = Field(default=None, description="Only needed on an edge gateway.")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> FacilityConfig:
+        for section, key, ids in (
+            ("tracks", "id", [t.id for t in self.tracks]),
+            ("stations", "id", [s.id for s in self.stations]),
+            ("cameras", "id", [c.id for c in self.cameras]),
+            ("flows", "name", [f.name for f in self.flows]),
+        ):
+            seen: set[str] = set()
+            for index, name in enumerate(ids):
+                if name in seen:
+                    raise RuleError((section, index, key), f"duplicate {key} {name!r}")
+                seen.add(name)
+        return self
+
+    @model_validator(mode="after")
+    def _stations_on_tracks(self) -> FacilityConfig:
+        tracks = self.track_by_id
+        for index, station in enumerate(self.stations):
+            track = tracks.get(station.track)
+            if track is None:
+                raise RuleError(
+                    ("stations", index, "track"),
+                    f"station {station.id!r}: unknown track {station.track!r}",
+                )
+            if station.end_m > track.length_m:
+                raise RuleError(
+                    ("stations", index, "end_m"),
+                    f"station {station.id!r}: end_m {station.end_m} is past the end of track "
+                    f"{track.id!r} ({track.length_m} m)",
+                )
+        ordered = sorted(enumerate(self.stations), key=lambda item: (item[1].track, item[1].start_m))
+        for (_, first), (index, second) in zip(ordered, ordered[1:], strict=False):
+            if first.track == second.track and second.start_m < first.end_m:
+                raise RuleError(
+                    ("stations", index, "start_m"),
+                    f"stations {first.id!r} and {second.id!r} overlap on track {first.track!r}",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _camera_views_on_tracks(self) -> FacilityConfig:
+        tracks = self.track_by_id
+        for cam_index, camera in enumerate(self.cameras):
+            for view_index, view in enumerate(camera.views):
+                loc: tuple[str | int, ...] = ("cameras", cam_index, "views", view_index)
+                track = tracks.get(view.track)
+                if track is None:
+                    raise RuleError(
+                        (*loc, "track"), f"camera {camera.id!r}: views unknown track {view.track!r}"
+                    )
+                if view.end_m > track.length_m:
+                    raise RuleError(
+                        (*loc, "end_m"),
+                        f"camera {camera.id!r}: view end_m {view.end_m} is past the end of "
+                        f"track {track.id!r} ({track.length_m} m)",
+                    )
+        return self
+
+    @property
+    def track_by_id(self) -> dict[str, Track]:
+        return {t.id: t for t in self.tracks}
+
+    @property
+    def camera_by_id(self) -> dict[str, Camera]:
+        return {c.id: c for c in self.cameras}
+
+    @property
+    def flow_by_name(self) -> dict[str, Flow]:
+        return {f.name: f for f in self.flows}
+
+    def stations_on(self, track_id: str) -> list[Station]:
+        """Stations of one track, in order of growing metres."""
+        return sorted((s for s in self.stations if s.track == track_id), key=lambda s: s.start_m)
+

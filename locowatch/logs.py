@@ -1,0 +1,39 @@
+"""Logging set-up shared by every command and service: one line per event.
+
+``text`` (the default) is for people at a terminal; ``json`` emits one JSON object per
+line for log shippers (Loki, Elasticsearch). Code logs with ``%``-style arguments, so a
+message is only formatted when it is emitted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Literal
+
+LogFormat = Literal["text", "json"]
+LEVEL_ENV = "LOCOWATCH_LOG_LEVEL"
+FORMAT_ENV = "LOCOWATCH_LOG_FORMAT"
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def configure_logging(level: str | None = None, fmt: LogFormat | None = None) -> None:
+    """Configure the root logger; arguments win over the LOCOWATCH_LOG_* variables."""
+    level = (level or os.environ.get(LEVEL_ENV) or "INFO").upper()
+    chosen = fmt or os.environ.get(FORMAT_ENV) or "text"
+    handler = logging.StreamHandler(sys.stderr)
+    if chosen == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
