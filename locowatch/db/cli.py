@@ -81,7 +81,11 @@ def status(db_url: str | None, home: Path | None) -> None:
         click.echo(f"external server  {_masked(db_url)}\ntimescaledb      {version}")
         return
     info = ManagedServer(home or default_home()).status()
-    rows = [("managed server", "running" if info.running else "stopped"), ("home", str(info.home))]
+    rows = [
+        ("managed server", "running" if info.running else "stopped"),
+        ("home", str(info.home)),
+        ("data", str(info.data)),
+    ]
     if info.state is not None:
         rows += [
             ("url", info.state.url(hide_password=True)),

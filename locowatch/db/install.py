@@ -18,8 +18,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from locowatch.errors import LocowatchError
 from locowatch.db.postgres import PostgresInstall, find_postgres
+from locowatch.errors import LocowatchError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,9 @@ def build_timescaledb(install: PostgresInstall) -> None:
             env=env,
         )
         jobs = str(os.cpu_count() or 2)
-        _run(["make", "-C", "build", "-j", jobs, "install"], "timescaledb build", cwd=source, env=env)
+        _run(
+            ["make", "-C", "build", "-j", jobs, "install"], "timescaledb build", cwd=source, env=env
+        )
     log.info("TimescaleDB installed for PostgreSQL %s", install.major)
 
 
@@ -139,7 +141,9 @@ def debian_mirror(files: Sequence[Path] = APT_SOURCE_FILES) -> str:
     for path in files:
         if not path.exists():
             continue
-        for uri in re.findall(r"(?:URIs:\s*|deb(?:-src)?\s+(?:\[[^]]*\]\s+)?)(\S+)", path.read_text()):
+        for uri in re.findall(
+            r"(?:URIs:\s*|deb(?:-src)?\s+(?:\[[^]]*\]\s+)?)(\S+)", path.read_text()
+        ):
             if "security" not in uri and "debian" in uri:
                 return str(uri)
     return DEFAULT_MIRROR

@@ -9,6 +9,7 @@ off; clients connect over TCP with a generated password.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import pwd
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -24,9 +26,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from locowatch.errors import LocowatchError
 from locowatch.db.install import ensure_postgres_with_timescaledb
 from locowatch.db.postgres import PostgresInstall, find_postgres
+from locowatch.errors import LocowatchError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ DB_OS_USER = "locowatch"  # runs the server when we are root
 SUPERUSER = "postgres"
 DATABASE = "locowatch"
 DEFAULT_PORT = 55432
+SHARED_CLUSTERS = Path("/var/lib/locowatch")
 
 
 class ManagedDbError(LocowatchError):
@@ -58,6 +61,7 @@ class ServerStatus:
     running: bool
     pid: int | None
     home: Path
+    data: Path
     state: ServerState | None
     postgres_version: str | None = None
     timescaledb_version: str | None = None
@@ -69,7 +73,7 @@ class ManagedServer:
 
     def __init__(self, home: Path) -> None:
         self.home = home.resolve()
-        self.root = self.home / "db"
+        self.root = _cluster_root(self.home)
         self.data = self.root / "data"
         self.socket_dir = self.root / "run"
         self.logfile = self.root / "postgres.log"
@@ -109,7 +113,9 @@ class ManagedServer:
         state = self._read_state()
         pid = self.pid()
         if state is None or pid is None:
-            return ServerStatus(running=False, pid=None, home=self.home, state=state)
+            return ServerStatus(
+                running=False, pid=None, home=self.home, data=self.data, state=state
+            )
         with psycopg.connect(state.url(), connect_timeout=5) as conn:
             pg = conn.execute("SHOW server_version").fetchone()
             ts = conn.execute(
@@ -120,6 +126,7 @@ class ManagedServer:
             running=True,
             pid=pid,
             home=self.home,
+            data=self.data,
             state=state,
             postgres_version=pg[0] if pg else None,
             timescaledb_version=ts[0] if ts else None,
@@ -154,10 +161,13 @@ class ManagedServer:
                 f"{self.data} holds a cluster but {self.state_file} is missing; "
                 f"remove {self.root} to start afresh"
             )
+        if self.root.parent == SHARED_CLUSTERS:
+            log.info("%s is private to root; the cluster lives in %s", self.home, self.root)
         log.info("initialising a PostgreSQL %s cluster in %s", install.major, self.data)
         self._prepare_dirs()
-        state = ServerState(port=_free_port(DEFAULT_PORT), password=secrets.token_urlsafe(24),
-                            major=install.major)
+        state = ServerState(
+            port=_free_port(DEFAULT_PORT), password=secrets.token_urlsafe(24), major=install.major
+        )
         pwfile = self.root / "initdb.pw"
         pwfile.write_text(state.password + "\n")
         self._give_to_db_user(pwfile)
@@ -165,8 +175,10 @@ class ManagedServer:
             self._as_db_user(
                 [
                     install.binary("initdb"),
-                    "-D", str(self.data),
-                    "-U", SUPERUSER,
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    SUPERUSER,
                     f"--pwfile={pwfile}",
                     "--auth-local=trust",  # the socket folder is private to the db user
                     "--auth-host=scram-sha-256",
@@ -196,7 +208,8 @@ class ManagedServer:
         }
         conf = self.data / "locowatch.conf"
         conf.write_text(
-            "# Written by 'locowatch db up'.\n" + "".join(f"{k} = {v}\n" for k, v in settings.items())
+            "# Written by 'locowatch db up'.\n"
+            + "".join(f"{k} = {v}\n" for k, v in settings.items())
         )
         self._give_to_db_user(conf)
         main_conf = self.data / "postgresql.conf"
@@ -214,9 +227,13 @@ class ManagedServer:
         self._as_db_user(
             [
                 install.binary("pg_ctl"),
-                "-D", str(self.data),
-                "-l", str(self.logfile),
-                "-w", "-t", "60",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.logfile),
+                "-w",
+                "-t",
+                "60",
                 "start",
             ],
             "start (see " + str(self.logfile) + ")",
@@ -246,19 +263,6 @@ class ManagedServer:
         if _db_user() is not None:
             for path in (self.root, self.data, self.socket_dir):
                 self._give_to_db_user(path)
-            self._check_reachable()
-
-    def _check_reachable(self) -> None:
-        """The db user must be able to walk to its folder (e.g. not under a 0700 /root)."""
-        probe = subprocess.run(
-            ["test", "-w", str(self.data)], user=DB_OS_USER, check=False, cwd="/"
-        )
-        if probe.returncode != 0:
-            raise ManagedDbError(
-                f"user {DB_OS_USER!r} cannot reach {self.data}: a parent folder is not "
-                "traversable by other users. Use a home it can reach: --home DIR or "
-                "LOCOWATCH_HOME=DIR"
-            )
 
     def _give_to_db_user(self, path: Path) -> None:
         user = _db_user()
@@ -298,6 +302,32 @@ class ManagedServer:
         self.state_file.chmod(0o600)
 
 
+def _cluster_root(home: Path) -> Path:
+    """Folder of the cluster: ``home/db``, unless the server's OS user could not reach it.
+
+    As root, a home under a private folder (a 0700 /root, say) is out of reach of the
+    unprivileged user that runs PostgreSQL; the cluster then lives under /var/lib/locowatch
+    in a folder named after the home, so each checkout still gets its own server.
+    """
+    root = home / "db"
+    if os.geteuid() != 0 or (root / "state.json").exists() or _traversable_by_others(home):
+        return root
+    digest = hashlib.sha1(str(home).encode()).hexdigest()[:12]
+    return SHARED_CLUSTERS / f"{home.parent.name}-{home.name.lstrip('.')}-{digest}"
+
+
+def _traversable_by_others(path: Path) -> bool:
+    """Whether every existing folder from / down to ``path`` lets other users pass."""
+    for folder in [*reversed(path.parents), path]:
+        try:
+            mode = folder.stat().st_mode
+        except FileNotFoundError:
+            break
+        if not mode & stat.S_IXOTH:
+            return False
+    return True
+
+
 def _db_user() -> pwd.struct_passwd | None:
     """The OS user to run the server as when we are root (created on first use), else None."""
     if os.geteuid() != 0:
@@ -307,8 +337,7 @@ def _db_user() -> pwd.struct_passwd | None:
     except KeyError:
         log.info("creating the unprivileged system user %r to run PostgreSQL", DB_OS_USER)
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-             DB_OS_USER],
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", DB_OS_USER],
             check=True,
         )
         return pwd.getpwnam(DB_OS_USER)

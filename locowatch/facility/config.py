@@ -12,6 +12,7 @@ metres grow along ``heading_deg`` (counter-clockwise from the facility x axis).
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Annotated, Literal
@@ -196,9 +197,7 @@ class Camera(Section):
     @model_validator(mode="after")
     def _pose_or_point_pairs(self) -> Camera:
         if (self.pose is None) == (self.point_pairs is None):
-            raise ValueError(
-                f"camera {self.id!r}: give exactly one of 'pose' or 'point_pairs'"
-            )
+            raise ValueError(f"camera {self.id!r}: give exactly one of 'pose' or 'point_pairs'")
         if self.point_pairs is not None and len(self.point_pairs) < 6:
             raise ValueError(
                 f"camera {self.id!r}: point_pairs needs at least 6 points to solve the pose, "
@@ -350,8 +349,10 @@ class FacilityConfig(Section):
                     f"station {station.id!r}: end_m {station.end_m} is past the end of track "
                     f"{track.id!r} ({track.length_m} m)",
                 )
-        ordered = sorted(enumerate(self.stations), key=lambda item: (item[1].track, item[1].start_m))
-        for (_, first), (index, second) in zip(ordered, ordered[1:], strict=False):
+        ordered = sorted(
+            enumerate(self.stations), key=lambda item: (item[1].track, item[1].start_m)
+        )
+        for (_, first), (index, second) in itertools.pairwise(ordered):
             if first.track == second.track and second.start_m < first.end_m:
                 raise RuleError(
                     ("stations", index, "start_m"),
@@ -393,4 +394,3 @@ class FacilityConfig(Section):
     def stations_on(self, track_id: str) -> list[Station]:
         """Stations of one track, in order of growing metres."""
         return sorted((s for s in self.stations if s.track == track_id), key=lambda s: s.start_m)
-

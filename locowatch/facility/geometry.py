@@ -89,7 +89,9 @@ class TrackAxis:
         """Unit vector to the left of the direction of growing metres."""
         return np.array([-self.direction[1], self.direction[0]])
 
-    def to_world(self, s: ArrayLike, lateral: ArrayLike = 0.0, height: ArrayLike = 0.0) -> FloatArray:
+    def to_world(
+        self, s: ArrayLike, lateral: ArrayLike = 0.0, height: ArrayLike = 0.0
+    ) -> FloatArray:
         """World points ``(n, 3)`` at metres ``s``, ``lateral`` metres left, ``height`` up."""
         s_arr, d_arr, h_arr = np.broadcast_arrays(
             np.atleast_1d(np.asarray(s, dtype=np.float64)),
@@ -132,8 +134,8 @@ def solve_pose(
     projected, _ = cv2.projectPoints(world, rvec, tvec, camera_matrix, distortion)
     errors = np.linalg.norm(projected.reshape(-1, 2) - image, axis=1)
     return PoseSolution(
-        rvec=rvec.reshape(3),
-        tvec=tvec.reshape(3),
+        rvec=np.asarray(rvec, dtype=np.float64).reshape(3),
+        tvec=np.asarray(tvec, dtype=np.float64).reshape(3),
         rms_px=float(np.sqrt(np.mean(errors**2))),
         max_px=float(errors.max()),
     )

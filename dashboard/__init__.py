@@ -1,0 +1,1 @@
+"""The Dash dashboard on the read-only database role (the «Dashboard» issue)."""

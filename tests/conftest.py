@@ -1,0 +1,39 @@
+"""Shared fixtures: the test TimescaleDB.
+
+Tests run against a real TimescaleDB: the server in ``LOCOWATCH_DB`` when set, else the
+managed one (``make test`` starts it; this fixture starts it too when it is down). Each
+test session gets its own fresh database, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from locowatch.db import DB_ENV, ManagedServer, default_home
+
+
+@pytest.fixture(scope="session")
+def db_server_url() -> str:
+    """URL of the server the tests use (any database on it)."""
+    return os.environ.get(DB_ENV) or ManagedServer(default_home()).up().url()
+
+
+@pytest.fixture(scope="session")
+def test_db_url(db_server_url: str) -> Iterator[str]:
+    """A fresh database with the timescaledb extension, private to this test session."""
+    name = f"locowatch_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(db_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(db_server_url)
+    url = psycopg.conninfo.make_conninfo(**{**info, "dbname": name})
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    yield url
+    with psycopg.connect(db_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
