@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 TRIXIE_SOURCES = Path("/etc/apt/sources.list.d/locowatch-trixie-src.sources")
 APT_SOURCE_FILES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
+CREATECLUSTER_CONF = Path("/etc/postgresql-common/createcluster.conf")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BUILD_PACKAGES = ("cmake", "gcc", "make", "dpkg-dev", "libssl-dev", "libkrb5-dev")
 
@@ -41,6 +42,8 @@ def ensure_postgres_with_timescaledb() -> PostgresInstall:
     _require_debian_root()
     if install is None:
         log.info("PostgreSQL not found: installing it from Debian's packages")
+        _apt_install(["postgresql-common"])
+        _no_default_cluster()
         _apt_install(["postgresql", "postgresql-contrib"])
         install = find_postgres()
         if install is None:
@@ -86,6 +89,19 @@ def build_timescaledb(install: PostgresInstall) -> None:
             ["make", "-C", "build", "-j", jobs, "install"], "timescaledb build", cwd=source, env=env
         )
     log.info("TimescaleDB installed for PostgreSQL %s", install.major)
+
+
+def _no_default_cluster() -> None:
+    """Stop Debian from creating and starting its own 'main' cluster on port 5432.
+
+    locowatch runs its own cluster; an idle second server would only hold a port.
+    """
+    if CREATECLUSTER_CONF.exists():
+        text = CREATECLUSTER_CONF.read_text()
+        text = re.sub(r"(?m)^#?\s*create_main_cluster\s*=.*$", "create_main_cluster = false", text)
+        if "create_main_cluster = false" not in text:
+            text += "\ncreate_main_cluster = false\n"
+        CREATECLUSTER_CONF.write_text(text)
 
 
 def _require_debian_root() -> None:
