@@ -9,6 +9,7 @@ off; clients connect over TCP with a generated password.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -19,7 +20,8 @@ import shutil
 import socket
 import stat
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -83,6 +85,10 @@ class ManagedServer:
 
     def up(self) -> ServerState:
         """Install what is missing, initialise the cluster once, start it, create the db."""
+        with self._lock():
+            return self._up()
+
+    def _up(self) -> ServerState:
         install = ensure_postgres_with_timescaledb()
         state = self._read_state() or self._init_cluster(install)
         if state.major != install.major:
@@ -248,6 +254,14 @@ class ManagedServer:
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
 
     # -- helpers ------------------------------------------------------------------------
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise concurrent 'db up' calls on one home (make and a test run, say)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / "db.lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def _install_for(self, state: ServerState) -> PostgresInstall:
         install = find_postgres(state.major)

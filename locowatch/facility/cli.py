@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
+from locowatch.facility.config import FacilityConfig
 from locowatch.facility.geometry import FacilityGeometry
 from locowatch.facility.loading import load_facility
 
@@ -42,3 +44,13 @@ def check(path: Path) -> None:
             f"  {camera_id}: pose solved from point pairs, reprojection RMS "
             f"{model.pose_rms_px:.2f} px{flag}"
         )
+
+
+@config.command()
+def schema() -> None:
+    """Print the JSON Schema of the facility file.
+
+    Editors validate and complete YAML against it, e.g. with the line
+    ``# yaml-language-server: $schema=facility.schema.json`` at the top of the file.
+    """
+    click.echo(json.dumps(FacilityConfig.model_json_schema(), indent=2))

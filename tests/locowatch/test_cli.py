@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,7 @@ def test_top_level_help_lists_every_subcommand() -> None:
         ["db", "status"],
         ["db", "url"],
         ["config", "check"],
+        ["config", "schema"],
         ["demo"],
         *[[name] for name in PLANNED],
     ],
@@ -82,3 +84,11 @@ def test_config_check_reports_calibration(tmp_path: Path) -> None:
     assert bad.stderr.startswith(f"error: {broken}:")
     assert "cameras[0].fps = -2: Input should be greater than 0" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_config_schema_is_json_schema_of_the_facility_file() -> None:
+    result = CliRunner().invoke(cli, ["config", "schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert set(schema["properties"]) >= {"version", "facility", "tracks", "cameras", "flows"}
+    assert schema["additionalProperties"] is False
