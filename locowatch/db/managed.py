@@ -22,7 +22,7 @@ import stat
 import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import psycopg
@@ -100,7 +100,7 @@ class ManagedServer:
                 )
             install = found
         if self.pid() is None:
-            self._start(install, state)
+            state = self._start(install, state)
         self._ensure_database(state)
         return state
 
@@ -223,12 +223,15 @@ class ManagedServer:
         if "include_if_exists = 'locowatch.conf'" not in text:
             main_conf.write_text(text + "\ninclude_if_exists = 'locowatch.conf'\n")
 
-    def _start(self, install: PostgresInstall, state: ServerState) -> None:
+    def _start(self, install: PostgresInstall, state: ServerState) -> ServerState:
         if not _port_free(state.port):
-            raise ManagedDbError(
-                f"port {state.port} on 127.0.0.1 is taken by another program; stop it or edit "
-                f"'port' in {self.state_file} and {self.data / 'locowatch.conf'}"
-            )
+            # Another checkout's server (or another program) took our port while we were
+            # down; clients always ask for the URL, so moving is cheaper than failing.
+            moved = replace(state, port=_free_port(state.port))
+            log.warning("port %s is taken; moving to %s", state.port, moved.port)
+            self._write_server_config(moved)
+            self._write_state(moved)
+            state = moved
         log.info("starting PostgreSQL %s on 127.0.0.1:%s", install.major, state.port)
         self._as_db_user(
             [
@@ -244,6 +247,7 @@ class ManagedServer:
             ],
             "start (see " + str(self.logfile) + ")",
         )
+        return state
 
     def _ensure_database(self, state: ServerState) -> None:
         with psycopg.connect(state.url("postgres"), autocommit=True, connect_timeout=10) as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -75,8 +76,14 @@ def test_lifecycle_is_idempotent_and_keeps_data(private_home: Path) -> None:
     stopped = locowatch("db", "status", home=private_home)
     assert stopped.returncode == 3 and "stopped" in stopped.stdout
 
-    assert locowatch("db", "up", home=private_home).returncode == 0
-    with psycopg.connect(url) as conn:
+    # While it was down, someone else took its port: it moves, and the data stays.
+    port = psycopg.conninfo.conninfo_to_dict(url)["port"]
+    with socket.create_server(("127.0.0.1", int(port))):
+        moved = locowatch("db", "up", home=private_home)
+    assert moved.returncode == 0, moved.stderr
+    new_url = moved.stdout.strip()
+    assert new_url != url and f"port {port} is taken" in moved.stderr
+    with psycopg.connect(new_url) as conn:
         assert conn.execute("SELECT x FROM kept").fetchall() == [(42,)]
 
 
