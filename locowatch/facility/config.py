@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -36,6 +37,15 @@ Identifier = Annotated[
 Metres = Annotated[float, Field(allow_inf_nan=False)]
 Point2 = tuple[Metres, Metres]
 Point3 = tuple[Metres, Metres, Metres]
+
+
+def _resolve_against_config(value: Path, info: ValidationInfo) -> Path:
+    """Relative paths in a facility file are relative to the file, not the working dir."""
+    base = (info.context or {}).get("base_dir")
+    return value if value.is_absolute() or base is None else Path(base) / value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve_against_config)]
 
 SOURCE_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "sim")
 
@@ -268,18 +278,10 @@ class CloudEndpoint(Section):
         pattern=r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$", description="host:port of cloud ingest."
     )
     tls: bool = Field(default=True, description="Use TLS; only turn off on a trusted loopback.")
-    ca_file: Path | None = Field(
+    ca_file: ConfigPath | None = Field(
         default=None, description="CA bundle for the ingest certificate; system CAs when absent."
     )
-    token_file: Path = Field(description="File holding this gateway's token (one line).")
-
-    @field_validator("ca_file", "token_file")
-    @classmethod
-    def _relative_to_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        base = (info.context or {}).get("base_dir")
-        if value is None or value.is_absolute() or base is None:
-            return value
-        return Path(base) / value
+    token_file: ConfigPath = Field(description="File holding this gateway's token (one line).")
 
     def read_token(self) -> SecretStr:
         """The gateway token, read when needed so that a rotated file takes effect."""
@@ -295,16 +297,11 @@ class CloudEndpoint(Section):
 class Gateway(Section):
     id: Identifier = Field(description="Gateway id, unique across all facilities.")
     cloud: CloudEndpoint
-    data_dir: Path = Field(
+    data_dir: ConfigPath = Field(
         default=Path("var/gateway"),
+        validate_default=True,
         description="Uplink queue and engine cache live here; relative to the config file.",
     )
-
-    @field_validator("data_dir")
-    @classmethod
-    def _relative_to_config(cls, value: Path, info: ValidationInfo) -> Path:
-        base = (info.context or {}).get("base_dir")
-        return value if value.is_absolute() or base is None else Path(base) / value
 
 
 class FacilityConfig(Section):

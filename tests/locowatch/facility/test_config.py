@@ -34,6 +34,15 @@ def test_example_facility_loads() -> None:
     # relative paths resolve against the file's folder, not the working directory
     assert facility.gateway is not None
     assert facility.gateway.cloud.token_file == EXAMPLE.parent / "secrets" / "gateway.token"
+    assert facility.gateway.data_dir == EXAMPLE.parent / ".." / "var" / "gateway"
+
+
+def test_default_gateway_data_dir_is_next_to_the_file(tmp_path: Path) -> None:
+    data = _example()
+    del data["gateway"]["data_dir"]
+    facility = parse_facility(yaml.safe_dump(data), tmp_path / "facility.yaml")
+    assert facility.gateway is not None
+    assert facility.gateway.data_dir == tmp_path / "var" / "gateway"
 
 
 def test_every_camera_view_overlaps_its_neighbour() -> None:
