@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 import psycopg
 
+from locowatch.db.install import ensure_postgres_with_timescaledb
 from locowatch.db.location import DB_ENV, HOME_ENV, default_home
 from locowatch.db.managed import ManagedDbError, ManagedServer
 
@@ -39,6 +40,16 @@ def home_option(func: F) -> F:
 @click.group()
 def db() -> None:
     """The database: a managed local TimescaleDB, or an existing server (--db)."""
+
+
+@db.command()
+def install() -> None:
+    """Install PostgreSQL and build TimescaleDB (Debian, as root) without starting a server.
+
+    'db up' does this itself when it runs as root; a non-root user runs this once with sudo.
+    """
+    found = ensure_postgres_with_timescaledb()
+    click.echo(f"PostgreSQL {found.major} with TimescaleDB in {found.bindir}")
 
 
 @db.command()

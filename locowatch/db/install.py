@@ -114,7 +114,7 @@ def _require_debian_root() -> None:
     if os.geteuid() != 0:
         raise InstallError(
             "PostgreSQL with TimescaleDB is missing; installing it needs root: run "
-            "'sudo locowatch db up' once, or pass --db URL / set LOCOWATCH_DB"
+            "'sudo locowatch db install' once, or pass --db URL / set LOCOWATCH_DB"
         )
 
 

@@ -122,12 +122,18 @@ class ManagedServer:
             return ServerStatus(
                 running=False, pid=None, home=self.home, data=self.data, state=state
             )
-        with psycopg.connect(state.url(), connect_timeout=5) as conn:
-            pg = conn.execute("SHOW server_version").fetchone()
-            ts = conn.execute(
-                "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
-            ).fetchone()
-            lic = conn.execute("SHOW timescaledb.license").fetchone()
+        try:
+            with psycopg.connect(state.url(), connect_timeout=5) as conn:
+                pg = conn.execute("SHOW server_version").fetchone()
+                ts = conn.execute(
+                    "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+                ).fetchone()
+                lic = conn.execute("SHOW timescaledb.license").fetchone()
+        except psycopg.Error as exc:
+            raise ManagedDbError(
+                f"PostgreSQL runs (pid {pid}) but does not answer on port {state.port}: {exc}; "
+                f"see {self.logfile}"
+            ) from exc
         return ServerStatus(
             running=True,
             pid=pid,

@@ -38,6 +38,7 @@ def test_top_level_help_lists_every_subcommand() -> None:
     "args",
     [
         ["db"],
+        ["db", "install"],
         ["db", "up"],
         ["db", "down"],
         ["db", "status"],
