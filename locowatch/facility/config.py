@@ -388,6 +388,20 @@ class FacilityConfig(Section):
     def flow_by_name(self) -> dict[str, Flow]:
         return {f.name: f for f in self.flows}
 
+    def station_of(self, track_id: str, tail_m: float, head_m: float) -> str | None:
+        """The station holding most of a body from ``tail_m`` to ``head_m``, if any.
+
+        A locomotive stands at a station when at least half of its length lies inside it;
+        otherwise (between stations, sticking out of the track) it is at none.
+        """
+        length = head_m - tail_m
+        best, best_overlap = None, 0.0
+        for station in self.stations_on(track_id):
+            overlap = min(head_m, station.end_m) - max(tail_m, station.start_m)
+            if overlap > best_overlap:
+                best, best_overlap = station.id, overlap
+        return best if length > 0 and best_overlap >= 0.5 * length else None
+
     def stations_on(self, track_id: str) -> list[Station]:
         """Stations of one track, in order of growing metres."""
         return sorted((s for s in self.stations if s.track == track_id), key=lambda s: s.start_m)

@@ -1,0 +1,257 @@
+"""The twin's facility: parallel repair tracks with stations, and the cameras that cover them.
+
+The layout is a ``FacilityConfig`` like any real depot's, built deterministically from a
+seed. Cameras hang on the columns beside each track (about 6.5 m up, 3.5 m to the side)
+and look along it, so each sees a 30-40 m stretch of one track: never a whole long
+locomotive, and neighbours overlap by a few metres.
+
+The twin knows the true pose of every camera; ``installer_config`` writes what an
+installer would have instead: surveyed image-to-world point pairs with a little noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from locowatch.facility.config import (
+    Camera,
+    CloudEndpoint,
+    EstimatorRef,
+    FacilityConfig,
+    FacilityInfo,
+    Flow,
+    FseSettings,
+    Gateway,
+    Intrinsics,
+    PointPair,
+    Pose,
+    Resolution,
+    Station,
+    Track,
+    TrackView,
+)
+from locowatch.facility.geometry import CameraModel, TrackAxis, pose_looking_at
+
+
+@dataclass(frozen=True)
+class LayoutSpec:
+    """Knobs of the generated facility; the defaults make the demo depot."""
+
+    facility_id: str = "twin-depot"
+    tracks: int = 4
+    track_lengths_m: tuple[float, float] = (120.0, 200.0)
+    track_spacing_m: float = 7.0
+    stations_per_track: tuple[int, int] = (3, 5)
+    width: int = 1280
+    height: int = 720
+    camera_spacing_m: float = 28.0
+    camera_height_m: float = 6.5
+    camera_side_m: float = 3.5  # to the right of the track centreline
+    camera_aim_ahead_m: float = 16.0
+    max_range_m: float = 38.0  # beyond this a plate is a few pixels: not part of the view
+    fps: float = 2.0
+
+
+@dataclass(frozen=True)
+class TwinLayout:
+    config: FacilityConfig  # true poses
+    spec: LayoutSpec = field(default_factory=LayoutSpec)
+
+    def installer_config(self, rng: np.random.Generator, noise_px: float = 0.3) -> FacilityConfig:
+        """The same facility with cameras calibrated from noisy point pairs, not true poses."""
+        cameras = [
+            camera.model_copy(
+                update={"pose": None, "point_pairs": _survey(camera, rng, noise_px, self)}
+            )
+            for camera in self.config.cameras
+        ]
+        return self.config.model_copy(update={"cameras": cameras})
+
+    def axis(self, track_id: str) -> TrackAxis:
+        return TrackAxis.from_config(self.config.track_by_id[track_id])
+
+
+def build_layout(seed: int = 0, spec: LayoutSpec | None = None) -> TwinLayout:
+    spec = spec or LayoutSpec()
+    rng = np.random.default_rng(seed)
+    tracks = [
+        Track(
+            id=f"T{i + 1}",
+            length_m=_track_length(rng, spec),
+            origin=(0.0, i * spec.track_spacing_m),
+            heading_deg=0.0,
+        )
+        for i in range(spec.tracks)
+    ]
+    stations = [s for track in tracks for s in _stations(track, rng, spec)]
+    cameras: list[Camera] = []
+    for track in tracks:
+        cameras += _cameras_along(track, rng, spec, first_index=len(cameras) + 1)
+    config = FacilityConfig(
+        version=1,
+        facility=FacilityInfo(
+            id=spec.facility_id, name="Twin locomotive depot", timezone="Europe/Moscow"
+        ),
+        tracks=tracks,
+        stations=stations,
+        cameras=cameras,
+        flows=default_flows(),
+        gateway=Gateway(
+            id=f"gw-{spec.facility_id}-1",
+            cloud=CloudEndpoint(
+                endpoint="localhost:50051", tls=False, token_file=Path("secrets/gateway.token")
+            ),
+        ),
+    )
+    return TwinLayout(config=config, spec=spec)
+
+
+def _track_length(rng: np.random.Generator, spec: LayoutSpec) -> float:
+    """A length in whole tens of metres within the spec's range."""
+    low, high = (int(v // 10) for v in spec.track_lengths_m)
+    return float(rng.integers(low, high + 1) * 10)
+
+
+def default_flows() -> list[Flow]:
+    attributes = {"model": EstimatorRef(model="model@1"), "plate": EstimatorRef(model="plate@1")}
+    return [
+        Flow(name="prod", position=EstimatorRef(model="position@1"), attributes=attributes),
+        Flow(
+            name="dev",
+            position=EstimatorRef(model="position@1"),
+            attributes=attributes,
+            fse=FseSettings(join_gap_m=0.4),
+        ),
+    ]
+
+
+def _stations(track: Track, rng: np.random.Generator, spec: LayoutSpec) -> list[Station]:
+    count = int(rng.integers(spec.stations_per_track[0], spec.stations_per_track[1] + 1))
+    margin = 5.0
+    # Equal shares of the track, each station a little shorter than its share.
+    share = (track.length_m - 2 * margin) / count
+    stations = []
+    for i in range(count):
+        start = margin + i * share + float(rng.uniform(0.5, 2.0))
+        end = margin + (i + 1) * share - float(rng.uniform(0.5, 2.0))
+        stations.append(
+            Station(
+                id=f"{track.id}-S{i + 1}",
+                track=track.id,
+                start_m=round(start, 1),
+                end_m=round(end, 1),
+            )
+        )
+    return stations
+
+
+def _cameras_along(
+    track: Track, rng: np.random.Generator, spec: LayoutSpec, first_index: int
+) -> list[Camera]:
+    axis = TrackAxis.from_config(track)
+    cameras: list[Camera] = []
+    mount = -6.0  # the first camera stands before metre 0 to see locomotives come in
+    while True:
+        index = first_index + len(cameras)
+        camera = _camera(f"cam-{index:02d}", axis, mount, rng, spec)
+        if camera is not None:
+            cameras.append(camera)
+            if camera.views[0].end_m >= track.length_m - 0.5:
+                break
+        mount += spec.camera_spacing_m
+        if mount > track.length_m + spec.camera_spacing_m:
+            break
+    return cameras
+
+
+def _camera(
+    camera_id: str, axis: TrackAxis, mount_m: float, rng: np.random.Generator, spec: LayoutSpec
+) -> Camera | None:
+    jitter = rng.uniform(-0.3, 0.3, 3)
+    position = axis.to_world(
+        mount_m + jitter[0], -spec.camera_side_m + jitter[1], spec.camera_height_m + jitter[2]
+    )[0]
+    target = axis.to_world(mount_m + spec.camera_aim_ahead_m, 0.0, 1.0)[0]
+    rvec, tvec = pose_looking_at(position, target)
+    focal = float(rng.uniform(740, 820))
+    intrinsics = Intrinsics(
+        fx=focal,
+        fy=focal,
+        cx=spec.width / 2 + float(rng.uniform(-6, 6)),
+        cy=spec.height / 2 + float(rng.uniform(-6, 6)),
+    )
+    distortion = [
+        float(rng.uniform(-0.34, -0.24)),
+        float(rng.uniform(0.06, 0.12)),
+        float(rng.uniform(-1e-3, 1e-3)),
+        float(rng.uniform(-1e-3, 1e-3)),
+        float(rng.uniform(-0.02, 0.0)),
+    ]
+    pose = Pose(
+        rvec=(float(rvec[0]), float(rvec[1]), float(rvec[2])),
+        tvec=(float(tvec[0]), float(tvec[1]), float(tvec[2])),
+    )
+    draft = Camera(
+        id=camera_id,
+        source=f"sim://{spec.facility_id}/{camera_id}",
+        fps=spec.fps,
+        resolution=Resolution(width=spec.width, height=spec.height),
+        intrinsics=intrinsics,
+        distortion=distortion,
+        pose=pose,
+        views=[TrackView(track=axis.track_id, start_m=0.0, end_m=1.0)],
+    )
+    span = _visible_span(CameraModel.from_config(draft), axis, position, spec)
+    if span is None:
+        return None
+    return draft.model_copy(
+        update={"views": [TrackView(track=axis.track_id, start_m=span[0], end_m=span[1])]}
+    )
+
+
+def _visible_span(
+    model: CameraModel, axis: TrackAxis, position: np.ndarray, spec: LayoutSpec
+) -> tuple[float, float] | None:
+    """Metres of the track where the whole body height is in frame and within range."""
+    s = np.arange(0.0, axis.length_m + 1e-9, 0.5)
+    ok = np.hypot(*(axis.to_world(s)[:, :2] - position[:2]).T) <= spec.max_range_m
+    for lateral, height in ((-1.6, 0.0), (1.6, 0.0), (0.0, 4.8)):
+        world = axis.to_world(s, lateral, height)
+        pixels = model.project(world)
+        ok &= model.in_front(world)
+        ok &= (pixels[:, 0] >= 0) & (pixels[:, 0] < model.width)
+        ok &= (pixels[:, 1] >= 0) & (pixels[:, 1] < model.height)
+    if ok.sum() < 10:
+        return None
+    seen = s[ok]
+    return float(seen.min()), float(seen.max())
+
+
+def _survey(
+    camera: Camera, rng: np.random.Generator, noise_px: float, layout: TwinLayout
+) -> list[PointPair]:
+    """Marks an installer would survey: rail edges and column marks across the view."""
+    model = CameraModel.from_config(camera)
+    view = camera.views[0]
+    axis = layout.axis(view.track)
+    pairs = []
+    for s in np.linspace(view.start_m + 1.0, view.end_m - 1.0, 6):
+        for lateral, height in ((-0.76, 0.0), (0.76, 0.0), (-2.5, 0.0), (2.4, 3.0)):
+            world = axis.to_world(float(s), lateral, height)[0]
+            pixel = model.project(world)[0]
+            if 4 < pixel[0] < model.width - 4 and 4 < pixel[1] < model.height - 4:
+                noisy = pixel + rng.normal(0.0, noise_px, 2)
+                pairs.append(
+                    PointPair(
+                        image=(round(float(noisy[0]), 1), round(float(noisy[1]), 1)),
+                        world=(
+                            round(float(world[0]), 3),
+                            round(float(world[1]), 3),
+                            round(float(world[2]), 3),
+                        ),
+                    )
+                )
+    return pairs

@@ -1,0 +1,103 @@
+"""The twin's layout and day: deterministic by seed, physically possible, covered by cameras."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from locowatch.facility import FacilityGeometry
+from sim.fleet import SERIES
+from sim.layout import TwinLayout, build_layout
+from sim.scenario import MIN_GAP_M, Scenario, ScenarioSpec, build_scenario
+
+
+@pytest.fixture(scope="module")
+def layout() -> TwinLayout:
+    return build_layout(seed=0)
+
+
+@pytest.fixture(scope="module")
+def scenario(layout: TwinLayout) -> Scenario:
+    return build_scenario(layout.config, seed=0)
+
+
+def _snapshot(scenario: Scenario, t: float) -> list[tuple[str, str, float, float]]:
+    return [
+        (s.loco.loco_id, s.track, round(s.tail_m, 6), round(s.head_m, 6)) for s in scenario.at(t)
+    ]
+
+
+def test_same_seed_same_day_other_seed_other_day(layout: TwinLayout, scenario: Scenario) -> None:
+    again = build_scenario(build_layout(seed=0).config, seed=0)
+    other = build_scenario(layout.config, seed=1)
+    times = np.arange(0, 600, 7.3)
+    assert [_snapshot(again, t) for t in times] == [_snapshot(scenario, t) for t in times]
+    assert [_snapshot(other, t) for t in times] != [_snapshot(scenario, t) for t in times]
+    assert build_layout(seed=0).config == layout.config
+
+
+def test_layout_is_a_depot_worth_watching(layout: TwinLayout) -> None:
+    config = layout.config
+    assert len(config.tracks) == 4
+    assert all(120 <= t.length_m <= 200 for t in config.tracks)
+    assert all(3 <= len(config.stations_on(t.id)) <= 5 for t in config.tracks)
+    for track in config.tracks:
+        spans = sorted(
+            (v.start_m, v.end_m) for c in config.cameras for v in c.views if v.track == track.id
+        )
+        assert spans[0][0] <= 1.5 and spans[-1][1] >= track.length_m - 0.5
+        for (_, end), (start, _) in itertools.pairwise(spans):
+            assert start < end, f"{track.id}: nothing sees {end}..{start}"
+        # no camera sees a whole locomotive of the longer series
+        assert max(e - s for s, e in spans) < max(s.length_m for s in SERIES)
+
+
+def test_installer_calibration_solves_close_to_the_true_pose(layout: TwinLayout) -> None:
+    truth = FacilityGeometry(layout.config)
+    surveyed = layout.installer_config(np.random.default_rng(5))
+    assert all(c.pose is None and c.point_pairs for c in surveyed.cameras)
+    solved = FacilityGeometry(surveyed)
+    for camera_id, model in solved.cameras.items():
+        assert model.pose_rms_px is not None and model.pose_rms_px < 0.8
+        assert np.linalg.norm(model.position - truth.cameras[camera_id].position) < 0.15
+
+
+def test_locomotives_never_overlap_and_keep_a_gap(scenario: Scenario) -> None:
+    close = 0
+    for t in np.arange(0.0, scenario.spec.duration_s, 0.25):
+        states = scenario.at(float(t))
+        ids = [s.loco.loco_id for s in states]
+        assert len(ids) == len(set(ids)), f"a locomotive is in two places at {t}"
+        for track in scenario.track_ids:
+            on = sorted((s for s in states if s.track == track), key=lambda s: s.tail_m)
+            for a, b in itertools.pairwise(on):
+                gap = b.tail_m - a.head_m
+                assert gap >= MIN_GAP_M - 1e-6, f"{a.loco.loco_id}/{b.loco.loco_id} at {t}: {gap}"
+                close += gap <= 3.0
+    assert close > 0, "the hard case (1-3 m apart) must occur"
+
+
+def test_day_has_arrivals_departures_and_every_series(scenario: Scenario) -> None:
+    seen_at = {t: {s.loco.loco_id for s in scenario.at(t)} for t in np.arange(0, 600, 1.0)}
+    first, last = seen_at[0.0], seen_at[599.0]
+    everyone = set().union(*seen_at.values())
+    assert everyone - first, "nobody arrived"
+    assert everyone - last, "nobody left"
+    series = {s.loco.series.name for t in range(0, 600, 5) for s in scenario.at(float(t))}
+    assert series == {s.name for s in SERIES}
+    lengths = [s.length_m for s in SERIES]
+    assert min(lengths) < 17.5 and max(lengths) > 39
+
+
+def test_plates_are_unique_and_cyrillic(scenario: Scenario) -> None:
+    plates = [loco.plate for loco in scenario.fleet]
+    assert len(plates) == len(set(plates))
+    assert all(any("А" <= ch <= "я" for ch in p) for p in plates)
+
+
+def test_short_scenario_spec_is_respected(layout: TwinLayout) -> None:
+    short = build_scenario(layout.config, seed=3, spec=ScenarioSpec(duration_s=60))
+    assert short.times[-1] == pytest.approx(60)
+    assert short.at(30.0)
