@@ -10,14 +10,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: demo test setup lint typecheck pytest db-up protos clean
+.PHONY: demo test setup system-packages lint typecheck pytest db-up protos clean
 
 demo: setup db-up
 	$(BIN)/locowatch demo $(ARGS)
 
 test: setup db-up lint typecheck pytest
 
-setup: $(STAMP)
+setup: $(STAMP) system-packages
+
+system-packages:
+	bash deploy/system-packages.sh
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \

@@ -27,12 +27,12 @@ EXIT_USAGE = 2
 SUBCOMMANDS: dict[str, str] = {
     "db": "locowatch.db.cli:db",
     "config": "locowatch.facility.cli:config",
+    "sim": "sim.cli:sim",
     "demo": "locowatch.demo:demo",
 }
 
 # Named in the product brief, built by later issues; they answer with a clear error now.
 PLANNED: dict[str, str] = {
-    "sim": "the facility twin: render cameras, RTSP streams, ground truth, training sets",
     "train": "train the position, model and plate networks and export ONNX",
     "eval": "score a facility-state stream against the twin's ground truth",
     "edge": "run the edge gateway services (capture, aggregator, estimators, uplink)",

@@ -219,11 +219,7 @@ def _visible_span(
     s = np.arange(0.0, axis.length_m + 1e-9, 0.5)
     ok = np.hypot(*(axis.to_world(s)[:, :2] - position[:2]).T) <= spec.max_range_m
     for lateral, height in ((-1.6, 0.0), (1.6, 0.0), (0.0, 4.8)):
-        world = axis.to_world(s, lateral, height)
-        pixels = model.project(world)
-        ok &= model.in_front(world)
-        ok &= (pixels[:, 0] >= 0) & (pixels[:, 0] < model.width)
-        ok &= (pixels[:, 1] >= 0) & (pixels[:, 1] < model.height)
+        ok &= model.visible(axis.to_world(s, lateral, height))
     if ok.sum() < 10:
         return None
     seen = s[ok]

@@ -25,7 +25,9 @@ FloatArray = NDArray[np.float64]
 _UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
 
 
-def _undistort(uv: FloatArray, camera_matrix: FloatArray, distortion: FloatArray) -> FloatArray:
+def undistort_normalized(
+    uv: FloatArray, camera_matrix: FloatArray, distortion: FloatArray
+) -> FloatArray:
     """Normalised undistorted coordinates of distorted pixels, iterated to convergence."""
     if hasattr(cv2, "undistortPointsIter"):  # OpenCV 4.x spells the iterated variant so
         out = cv2.undistortPointsIter(
@@ -198,6 +200,40 @@ class CameraModel:
         )
         return np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
 
+    @cached_property
+    def field_radius(self) -> float:
+        """Largest normalised radius (tan of the angle off-axis) the image covers.
+
+        The distortion polynomial folds back for rays far outside the lens's field, so
+        ``project`` alone can put a point behind the camera's shoulder inside the image;
+        ``visible`` uses this radius to refuse such points.
+        """
+        w, h = self.width, self.height
+        edge = np.array(
+            [[0, 0], [w / 2, 0], [w, 0], [w, h / 2], [w, h], [w / 2, h], [0, h], [0, h / 2]],
+            dtype=np.float64,
+        )
+        normalized = undistort_normalized(
+            edge.reshape(-1, 1, 2), self.camera_matrix, self.distortion
+        ).reshape(-1, 2)
+        return float(np.linalg.norm(normalized, axis=1).max())
+
+    def visible(self, world: ArrayLike) -> NDArray[np.bool_]:
+        """Whether each world point appears in the image (in front, in the field, in frame)."""
+        xyz = _points(world, 3, "world points")
+        cam = xyz @ self.rotation.T + self.tvec
+        with np.errstate(divide="ignore", invalid="ignore"):
+            radius = np.linalg.norm(cam[:, :2] / cam[:, 2:3], axis=1)
+        pixels = self.project(xyz)
+        return np.asarray(
+            (cam[:, 2] > 0)
+            & (radius <= self.field_radius * 1.01)
+            & (pixels[:, 0] >= 0)
+            & (pixels[:, 0] < self.width)
+            & (pixels[:, 1] >= 0)
+            & (pixels[:, 1] < self.height)
+        )
+
     def in_front(self, world: ArrayLike) -> NDArray[np.bool_]:
         """Whether each world point lies in front of the camera."""
         xyz = _points(world, 3, "world points")
@@ -206,7 +242,7 @@ class CameraModel:
     def rays(self, image: ArrayLike) -> FloatArray:
         """Unit viewing directions in world coordinates ``(n, 3)`` through pixels ``(n, 2)``."""
         uv = _points(image, 2, "image points").reshape(-1, 1, 2)
-        normalized = _undistort(uv, self.camera_matrix, self.distortion).reshape(-1, 2)
+        normalized = undistort_normalized(uv, self.camera_matrix, self.distortion).reshape(-1, 2)
         in_camera = np.column_stack([normalized, np.ones(len(normalized))])
         in_world = in_camera @ self.rotation  # rotation.T applied to each row
         return np.asarray(in_world / np.linalg.norm(in_world, axis=1, keepdims=True))

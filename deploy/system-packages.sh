@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Debian packages the project needs beyond Python wheels: ffmpeg (the twin's H.264 video
+# files and RTSP streams), DejaVu fonts (number plates, Cyrillic included).
+# PostgreSQL and TimescaleDB are installed by `locowatch db up` itself.
+# Idempotent: installs only what is missing; uses sudo when not root.
+set -euo pipefail
+
+packages=(ffmpeg fonts-dejavu-core)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null; then
+  sudo=(sudo)
+else
+  echo "missing Debian packages: ${missing[*]}; install them as root" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

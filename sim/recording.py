@@ -1,0 +1,191 @@
+"""Record a twin run to disk: videos, calibration, ground truth and faults.
+
+Layout of the output folder::
+
+    facility.yaml          the installer's file: cameras calibrated from noisy point pairs
+    facility.truth.yaml    the same with the true poses (for debugging, never for scoring)
+    ground_truth.jsonl     one line per frame time: every locomotive, where, which cameras
+    faults.jsonl           one line per camera fault (freeze, black, dropout)
+    manifest.json          seed, duration, fps, cameras, start time
+    video/<camera>.mp4     H.264, one per camera, constant frame rate from scenario time 0
+
+A dropout cannot be represented in a constant-rate file: there the camera's frames are
+black, and faults.jsonl says it was a dropout. Live and RTSP sources drop for real.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import queue
+import shutil
+import subprocess
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from locowatch import __version__
+from locowatch.facility.config import FacilityConfig
+from sim.twin import Twin, TwinSpec
+
+log = logging.getLogger(__name__)
+
+
+def frame_times(duration_s: float, fps: float) -> np.ndarray:
+    return np.arange(0.0, duration_s, 1.0 / fps)
+
+
+def write_facility(path: Path, config: FacilityConfig, header: str) -> None:
+    data = config.model_dump(mode="json", exclude_none=True)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    path.write_text(f"# {header}\n{text}", encoding="utf-8")
+
+
+class VideoWriter:
+    """H.264 through Debian's ffmpeg (libx264), fed raw BGR frames on a pipe."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
+        if shutil.which("ffmpeg") is None:
+            raise RuntimeError("ffmpeg not found: run deploy/system-packages.sh (make test does)")
+        self.path = path
+        self.process = subprocess.Popen(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "bgr24",
+                "-s",
+                f"{width}x{height}",
+                "-r",
+                f"{fps:g}",
+                "-i",
+                "-",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "26",
+                "-g",
+                str(max(1, int(fps * 5))),
+                "-pix_fmt",
+                "yuv420p",
+                "-movflags",
+                "+faststart",
+                str(path),
+            ],
+            stdin=subprocess.PIPE,
+        )
+        assert self.process.stdin is not None
+        self._stdin: IO[bytes] = self.process.stdin
+
+    def write(self, frame: np.ndarray) -> None:
+        self._stdin.write(np.ascontiguousarray(frame).tobytes())
+
+    def close(self) -> None:
+        self._stdin.close()
+        if self.process.wait() != 0:
+            raise RuntimeError(f"ffmpeg failed writing {self.path}")
+
+
+def record(
+    spec: TwinSpec,
+    out: Path,
+    fps: float,
+    camera_ids: list[str] | None = None,
+    jobs: int = 2,
+    progress: bool = True,
+) -> Path:
+    """Render every camera over the run into ``out``; returns ``out``."""
+    twin = Twin(spec)
+    cameras = camera_ids or twin.camera_ids
+    unknown = sorted(set(cameras) - set(twin.camera_ids))
+    if unknown:
+        raise ValueError(f"unknown cameras: {', '.join(unknown)}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "video").mkdir(exist_ok=True)
+    _write_metadata(twin, out, fps, cameras)
+    times = frame_times(spec.scenario.duration_s, fps)
+    total = len(times) * len(cameras)
+    with multiprocessing.Manager() as manager:
+        ticks = manager.Queue()
+        bar = tqdm(total=total, desc="rendering", unit="frame", disable=not progress)
+        with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [
+                pool.submit(_render_camera, spec, camera, fps, out, ticks) for camera in cameras
+            ]
+            done = 0
+            while done < total:
+                if any(f.done() and f.exception() for f in futures):
+                    break
+                try:
+                    done += ticks.get(timeout=0.5)
+                    bar.update(1)
+                except queue.Empty:
+                    continue
+            for future in futures:
+                future.result()  # re-raise a worker's error here
+        bar.close()
+    return out
+
+
+def _render_camera(spec: TwinSpec, camera_id: str, fps: float, out: Path, ticks: Any) -> None:
+    twin = Twin(spec)
+    camera = twin.geometry.cameras[camera_id]
+    writer = VideoWriter(out / "video" / f"{camera_id}.mp4", camera.width, camera.height, fps)
+    black = np.zeros((camera.height, camera.width, 3), np.uint8)
+    try:
+        for t in frame_times(spec.scenario.duration_s, fps):
+            frame = twin.frame(camera_id, float(t))
+            writer.write(black if frame is None else frame)
+            ticks.put(1)
+    finally:
+        writer.close()
+
+
+def _write_metadata(twin: Twin, out: Path, fps: float, cameras: list[str]) -> None:
+    spec = twin.spec
+    installer = twin.layout.installer_config(np.random.default_rng([spec.seed, 3]))
+    write_facility(
+        out / "facility.yaml",
+        installer,
+        "Twin depot as an installer would write it: cameras solved from point pairs.",
+    )
+    write_facility(
+        out / "facility.truth.yaml",
+        twin.facility,
+        "Twin depot with the TRUE camera poses (debugging only; score with facility.yaml).",
+    )
+    _write_jsonl(
+        out / "ground_truth.jsonl",
+        (twin.truth(float(t)) for t in frame_times(spec.scenario.duration_s, fps)),
+    )
+    _write_jsonl(out / "faults.jsonl", (asdict(f) for f in twin.faults.faults))
+    manifest = {
+        "software_version": __version__,
+        "seed": spec.seed,
+        "duration_s": spec.scenario.duration_s,
+        "fps": fps,
+        "start_time": spec.scenario.start_time.isoformat(),
+        "cameras": cameras,
+        "video": {camera: f"video/{camera}.mp4" for camera in cameras},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")

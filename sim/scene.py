@@ -1,0 +1,491 @@
+"""What stands in the depot at an instant, as convex solids the renderer can draw.
+
+Every object is built from convex solids (boxes and wedges) whose faces carry a base
+colour and decals (windows, livery stripes, plates). Convex solids need no depth sorting
+inside themselves (back faces are culled); the renderer sorts solids far to near.
+
+Positions are given in track terms (metres along, lateral offset, height) and turned into
+world points with the track's axis, so the scene follows the facility config exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from locowatch.facility.config import FacilityConfig
+from locowatch.facility.geometry import TrackAxis
+from sim.fleet import SECTION_GAP_M, Colour, Locomotive, Series
+from sim.plates import plate_texture
+
+PLATE_LENGTH_M = 1.6
+PLATE_HEIGHT_M = 0.4
+DARK: Colour = (28, 28, 30)
+WINDOW: Colour = (70, 55, 40)
+BOGIE: Colour = (35, 38, 40)
+
+
+@dataclass
+class Decal:
+    """A flat polygon on a face: filled with ``colour``, or ``texture`` mapped onto 4 corners.
+
+    Texture corners run top-left, top-right, bottom-right, bottom-left as seen from outside.
+    """
+
+    corners: np.ndarray  # (k, 3) world
+    colour: Colour | None = None
+    texture: np.ndarray | None = None
+
+
+@dataclass
+class Face:
+    corners: np.ndarray  # (k, 3) world, planar, in order around the polygon
+    colour: Colour
+    decals: list[Decal] = field(default_factory=list)
+
+
+@dataclass
+class Solid:
+    """A convex solid; ``tag`` names what it belongs to (a locomotive id, 'person', ...)."""
+
+    faces: list[Face]
+    tag: str
+    velocity: np.ndarray | None = None  # world m/s, for motion blur
+
+    @cached_property
+    def corners(self) -> np.ndarray:
+        """All face corners stacked: (faces, 4, 3). Every face of our solids is a quad."""
+        return np.stack([f.corners for f in self.faces])
+
+    @cached_property
+    def centre(self) -> np.ndarray:
+        return np.asarray(self.corners.reshape(-1, 3).mean(axis=0))
+
+
+def track_box(
+    axis: TrackAxis,
+    s: tuple[float, float],
+    lateral: tuple[float, float],
+    z: tuple[float, float],
+    colour: Colour,
+    top: Colour | None = None,
+    tag: str = "",
+) -> Solid:
+    """An axis-aligned box in track coordinates: metres ``s``, ``lateral``, heights ``z``."""
+    (s0, s1), (d0, d1), (z0, z1) = s, lateral, z
+    index = [(i, j, k) for i in (0, 1) for j in (0, 1) for k in (0, 1)]
+    world = axis.to_world(
+        [(s0, s1)[i] for i, _, _ in index],
+        [(d0, d1)[j] for _, j, _ in index],
+        [(z0, z1)[k] for _, _, k in index],
+    )
+    p = dict(zip(index, world, strict=True))
+
+    def quad(
+        a: tuple[int, int, int],
+        b: tuple[int, int, int],
+        c: tuple[int, int, int],
+        d: tuple[int, int, int],
+        col: Colour,
+    ) -> Face:
+        return Face(np.array([p[a], p[b], p[c], p[d]]), col)
+
+    faces = [
+        quad((0, 0, 0), (1, 0, 0), (1, 0, 1), (0, 0, 1), colour),  # right side (lateral d0)
+        quad((0, 1, 0), (0, 1, 1), (1, 1, 1), (1, 1, 0), colour),  # left side (lateral d1)
+        quad((0, 0, 0), (0, 0, 1), (0, 1, 1), (0, 1, 0), colour),  # low-metre end
+        quad((1, 0, 0), (1, 1, 0), (1, 1, 1), (1, 0, 1), colour),  # high-metre end
+        quad((0, 0, 1), (1, 0, 1), (1, 1, 1), (0, 1, 1), top or colour),  # top
+        quad((0, 0, 0), (0, 1, 0), (1, 1, 0), (1, 0, 0), colour),  # bottom
+    ]
+    return Solid(faces, tag)
+
+
+def nose_wedge(
+    axis: TrackAxis,
+    end_m: float,
+    direction: int,
+    width: float,
+    z: tuple[float, float],
+    depth: float,
+    colour: Colour,
+    top: Colour,
+    tag: str,
+) -> Solid:
+    """A streamlined cab nose: full width, its top edge set back by ``depth`` metres."""
+    z0, z1 = z
+    w = width / 2
+    back = end_m - direction * depth
+
+    def pt(s: float, d: float, h: float) -> np.ndarray:
+        return axis.to_world(s, d, h)[0]
+
+    bottom_front = [pt(end_m, -w, z0), pt(end_m, w, z0)]
+    low_front = [pt(end_m, -w, z0 + 0.45 * (z1 - z0)), pt(end_m, w, z0 + 0.45 * (z1 - z0))]
+    bottom_back = [pt(back, -w, z0), pt(back, w, z0)]
+    top_back = [pt(back, -w, z1), pt(back, w, z1)]
+    faces = [
+        Face(np.array([bottom_back[0], bottom_front[0], low_front[0], top_back[0]]), colour),
+        Face(np.array([bottom_back[1], top_back[1], low_front[1], bottom_front[1]]), colour),
+        Face(np.array([bottom_front[0], bottom_front[1], low_front[1], low_front[0]]), colour),
+        Face(
+            np.array([low_front[0], low_front[1], top_back[1], top_back[0]]),
+            top,
+            decals=[
+                Decal(
+                    np.array(
+                        [
+                            _lerp(low_front[0], top_back[0], 0.35),
+                            _lerp(low_front[1], top_back[1], 0.35),
+                            _lerp(low_front[1], top_back[1], 0.85),
+                            _lerp(low_front[0], top_back[0], 0.85),
+                        ]
+                    ),
+                    WINDOW,
+                )
+            ],
+        ),
+        Face(np.array([bottom_back[0], top_back[0], top_back[1], bottom_back[1]]), colour),
+        Face(np.array([bottom_back[0], bottom_back[1], bottom_front[1], bottom_front[0]]), colour),
+    ]
+    return Solid(faces, tag)
+
+
+def _lerp(a: np.ndarray | float, b: np.ndarray | float, w: float) -> np.ndarray:
+    return np.asarray(a) + (np.asarray(b) - np.asarray(a)) * w
+
+
+def locomotive_solids(
+    loco: Locomotive, axis: TrackAxis, tail_m: float, speed_mps: float = 0.0
+) -> list[Solid]:
+    """The solids of a locomotive standing with its lower-metre end at ``tail_m``."""
+    series = loco.series
+    solids: list[Solid] = []
+    velocity = np.append(axis.direction * speed_mps, 0.0)
+    for section in range(series.sections):
+        s0 = tail_m + section * (series.section_length_m + SECTION_GAP_M)
+        s1 = s0 + series.section_length_m
+        outer_low = section == 0
+        outer_high = section == series.sections - 1
+        solids += _running_gear(axis, s0, s1, series.width_m, loco.loco_id)
+        solids += _body(loco, axis, s0, s1, section, outer_low, outer_high)
+    for solid in solids:
+        solid.velocity = velocity
+    return solids
+
+
+def _running_gear(axis: TrackAxis, s0: float, s1: float, width: float, tag: str) -> list[Solid]:
+    half = width / 2 - 0.25
+    frame = track_box(axis, (s0, s1), (-width / 2, width / 2), (1.0, 1.35), DARK, tag=tag)
+    bogies = [
+        track_box(axis, (a, a + 3.2), (-half, half), (0.05, 1.0), BOGIE, tag=tag)
+        for a in (s0 + 1.2, s1 - 4.4)
+    ]
+    return [frame, *bogies]
+
+
+def _body(
+    loco: Locomotive,
+    axis: TrackAxis,
+    s0: float,
+    s1: float,
+    section: int,
+    outer_low: bool,
+    outer_high: bool,
+) -> list[Solid]:
+    series, tag = loco.series, loco.loco_id
+    w, h, base = series.width_m, series.height_m, 1.35
+    plate = series.plate(loco.number, section if series.sections > 1 else None)
+    if series.cab == "hood":
+        cab = (s1 - 4.2, s1)  # one cab, at the head end
+        hood = track_box(
+            axis,
+            (s0 + 0.4, cab[0]),
+            (-w / 2 + 0.3, w / 2 - 0.3),
+            (base, h - 1.0),
+            series.body,
+            series.roof,
+            tag,
+        )
+        _stripe(
+            hood,
+            axis,
+            hood_side=-w / 2 + 0.3,
+            s=(s0 + 0.4, cab[0]),
+            z=(base + 0.5, base + 0.75),
+            colour=series.stripe,
+        )
+        cab_box = _cab_box(axis, cab, w, (base, h), series, tag, plate)
+        return [hood, cab_box]
+    if series.cab == "centre":
+        cab = (s0 + 0.62 * (s1 - s0), s0 + 0.62 * (s1 - s0) + 3.6)
+        low = track_box(
+            axis,
+            (s0 + 0.4, cab[0]),
+            (-w / 2 + 0.3, w / 2 - 0.3),
+            (base, h - 1.1),
+            series.body,
+            series.roof,
+            tag,
+        )
+        high = track_box(
+            axis,
+            (cab[1], s1 - 0.4),
+            (-w / 2 + 0.3, w / 2 - 0.3),
+            (base, h - 1.1),
+            series.body,
+            series.roof,
+            tag,
+        )
+        for hood, span in ((low, (s0 + 0.4, cab[0])), (high, (cab[1], s1 - 0.4))):
+            _stripe(
+                hood,
+                axis,
+                hood_side=-w / 2 + 0.3,
+                s=span,
+                z=(base + 0.5, base + 0.75),
+                colour=series.stripe,
+            )
+        return [low, _cab_box(axis, cab, w, (base, h), series, tag, plate), high]
+    nose = 1.6 if series.cab == "streamlined" else 0.0
+    b0 = s0 + (nose if outer_low else 0.0)
+    b1 = s1 - (nose if outer_high else 0.0)
+    body = track_box(axis, (b0, b1), (-w / 2, w / 2), (base, h), series.body, series.roof, tag)
+    _stripe(
+        body, axis, hood_side=-w / 2, s=(b0, b1), z=(base + 0.9, base + 1.2), colour=series.stripe
+    )
+    solids = [body]
+    for is_outer, end, direction in ((outer_low, s0, -1), (outer_high, s1, 1)):
+        if not is_outer:
+            continue
+        cab_edge = b1 if direction > 0 else b0
+        _side_windows(body, axis, cab_edge, direction, w, (h - 1.55, h - 0.6))
+        _plate(body, axis, cab_edge - direction * 3.2, w, base + 1.35, plate)
+        if nose:
+            solids.append(
+                nose_wedge(axis, end, direction, w, (base, h), nose, series.body, series.roof, tag)
+            )
+        else:
+            face = body.faces[3 if direction > 0 else 2]
+            _end_windows(face, axis, end, w, (h - 1.55, h - 0.6))
+    return solids
+
+
+def _cab_box(
+    axis: TrackAxis,
+    span: tuple[float, float],
+    width: float,
+    z: tuple[float, float],
+    series: Series,
+    tag: str,
+    plate: str,
+) -> Solid:
+    cab = track_box(axis, span, (-width / 2, width / 2), z, series.body, series.roof, tag)
+    _side_windows(
+        cab,
+        axis,
+        span[1] - 0.3,
+        1,
+        width,
+        (z[1] - 1.45, z[1] - 0.55),
+        length=span[1] - span[0] - 0.6,
+    )
+    _plate(cab, axis, (span[0] + span[1]) / 2 + PLATE_LENGTH_M / 2, width, z[0] + 1.1, plate)
+    return cab
+
+
+def _stripe(
+    solid: Solid,
+    axis: TrackAxis,
+    hood_side: float,
+    s: tuple[float, float],
+    z: tuple[float, float],
+    colour: Colour,
+) -> None:
+    side = solid.faces[0]
+    side.decals.append(Decal(_rect(axis, s, hood_side, z), colour))
+
+
+def _side_windows(
+    solid: Solid,
+    axis: TrackAxis,
+    cab_edge: float,
+    direction: int,
+    width: float,
+    z: tuple[float, float],
+    length: float = 1.6,
+) -> None:
+    """A cab side window just behind the cab end, on the camera (right) side."""
+    a = cab_edge - direction * 0.4
+    b = a - direction * length
+    solid.faces[0].decals.append(Decal(_rect(axis, (min(a, b), max(a, b)), -width / 2, z), WINDOW))
+
+
+def _end_windows(
+    face: Face, axis: TrackAxis, end: float, width: float, z: tuple[float, float]
+) -> None:
+    for d0, d1 in ((-width / 2 + 0.25, -0.1), (0.1, width / 2 - 0.25)):
+        corners = np.array(
+            [
+                axis.to_world(end, d, h)[0]
+                for d, h in ((d0, z[0]), (d1, z[0]), (d1, z[1]), (d0, z[1]))
+            ]
+        )
+        face.decals.append(Decal(corners, WINDOW))
+
+
+def _plate(solid: Solid, axis: TrackAxis, end_s: float, width: float, z0: float, text: str) -> None:
+    """A plate on the right side, its text running along growing metres (read from outside)."""
+    s0 = min(end_s, end_s - PLATE_LENGTH_M)
+    s1 = s0 + PLATE_LENGTH_M
+    d = -width / 2 - 0.01
+    z1 = z0 + PLATE_HEIGHT_M
+    corners = np.array(
+        [axis.to_world(s, d, h)[0] for s, h in ((s0, z1), (s1, z1), (s1, z0), (s0, z0))]
+    )
+    solid.faces[0].decals.append(Decal(corners, texture=plate_texture(text)))
+
+
+def _rect(
+    axis: TrackAxis, s: tuple[float, float], lateral: float, z: tuple[float, float]
+) -> np.ndarray:
+    return np.array(
+        [
+            axis.to_world(si, lateral, zi)[0]
+            for si, zi in ((s[0], z[0]), (s[1], z[0]), (s[1], z[1]), (s[0], z[1]))
+        ]
+    )
+
+
+# -- the rest of the depot ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Walker:
+    """A worker pacing along a walkway beside a track."""
+
+    track: str
+    lateral: float
+    start_m: float
+    span_m: float
+    speed_mps: float
+    phase_s: float
+    vest: Colour
+
+    def position(self, t: float) -> float:
+        period = 2 * self.span_m / self.speed_mps
+        x = ((t + self.phase_s) % period) / period  # 0..1 over a round trip
+        return self.start_m + self.span_m * (1 - abs(2 * x - 1))
+
+
+@dataclass(frozen=True)
+class Props:
+    """Occluders of the depot: walkers, equipment and the overhead crane's hook."""
+
+    walkers: list[Walker]
+    equipment: list[tuple[str, float, float, float, float, Colour]]  # track, s, lateral, len, h
+    crane_speed_mps: float
+    crane_span_x: tuple[float, float]
+
+    def solids(self, facility: FacilityConfig, axes: dict[str, TrackAxis], t: float) -> list[Solid]:
+        out: list[Solid] = []
+        for walker in self.walkers:
+            axis = axes[walker.track]
+            s = walker.position(t)
+            d = walker.lateral
+            out.append(
+                track_box(
+                    axis,
+                    (s - 0.22, s + 0.22),
+                    (d - 0.15, d + 0.15),
+                    (0.0, 1.45),
+                    walker.vest,
+                    tag="person",
+                )
+            )
+            out.append(
+                track_box(
+                    axis,
+                    (s - 0.11, s + 0.11),
+                    (d - 0.11, d + 0.11),
+                    (1.47, 1.72),
+                    (120, 150, 190),
+                    tag="person",
+                )
+            )
+        for track, s, d, length, height, colour in self.equipment:
+            out.append(
+                track_box(
+                    axes[track],
+                    (s, s + length),
+                    (d - 0.4, d + 0.4),
+                    (0.0, height),
+                    colour,
+                    tag="equipment",
+                )
+            )
+        out += self._crane(facility, t)
+        return out
+
+    def _crane(self, facility: FacilityConfig, t: float) -> list[Solid]:
+        x0, x1 = self.crane_span_x
+        period = 2 * (x1 - x0) / self.crane_speed_mps
+        u = (t % period) / period
+        x = x0 + (x1 - x0) * (1 - abs(2 * u - 1))
+        ys = [track.origin[1] for track in facility.tracks]
+        y0, y1 = min(ys) - 6.0, max(ys) + 6.0
+        beam = _world_box((x - 0.6, x + 0.6), (y0, y1), (8.6, 9.4), (30, 160, 220), "crane")
+        hook_y = ys[len(ys) // 2] - 3.5  # over the walkway between two tracks
+        cable = _world_box(
+            (x - 0.03, x + 0.03), (hook_y - 0.03, hook_y + 0.03), (5.2, 8.6), (40, 40, 40), "crane"
+        )
+        block = _world_box(
+            (x - 0.35, x + 0.35), (hook_y - 0.3, hook_y + 0.3), (4.4, 5.2), (20, 150, 230), "crane"
+        )
+        return [beam, cable, block]
+
+
+def _world_box(
+    x: tuple[float, float], y: tuple[float, float], z: tuple[float, float], colour: Colour, tag: str
+) -> Solid:
+    axis = TrackAxis("world", math.inf, np.zeros(2), np.array([1.0, 0.0]))
+    return track_box(axis, x, y, z, colour, tag=tag)
+
+
+def make_props(facility: FacilityConfig, rng: np.random.Generator) -> Props:
+    walkers, equipment = [], []
+    vests = [(0, 140, 255), (0, 200, 240), (200, 120, 20)]
+    for track in facility.tracks:
+        for _ in range(2):
+            span = float(rng.uniform(15, 45))
+            walkers.append(
+                Walker(
+                    track=track.id,
+                    lateral=float(rng.choice([-2.6, 2.6])),
+                    start_m=float(rng.uniform(0, max(1.0, track.length_m - span))),
+                    span_m=span,
+                    speed_mps=float(rng.uniform(0.6, 1.3)),
+                    phase_s=float(rng.uniform(0, 200)),
+                    vest=vests[int(rng.integers(len(vests)))],
+                )
+            )
+        for _ in range(int(rng.integers(2, 5))):
+            equipment.append(
+                (
+                    track.id,
+                    float(rng.uniform(0, track.length_m - 2)),
+                    float(rng.choice([-2.9, 2.9])),
+                    float(rng.uniform(0.8, 1.8)),
+                    float(rng.uniform(0.7, 1.6)),
+                    (
+                        int(rng.integers(40, 90)),
+                        int(rng.integers(60, 120)),
+                        int(rng.integers(90, 160)),
+                    ),
+                )
+            )
+    xs = [track.length_m for track in facility.tracks]
+    return Props(walkers, equipment, crane_speed_mps=0.5, crane_span_x=(5.0, max(xs) - 5.0))

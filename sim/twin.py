@@ -1,0 +1,145 @@
+"""The facility twin: one object that knows the depot, its day, and what each camera shows.
+
+``Twin(seed)`` builds the layout, the scenario, the occluders and the fault plan; then
+``frame(camera_id, t)`` renders what that camera delivers at scenario time ``t`` (or
+None during a dropout) and ``truth(t)`` says where every locomotive really is.
+Frames are reproducible: each one draws its noise from (seed, camera, frame time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from locowatch.facility.config import FacilityConfig
+from locowatch.facility.geometry import FacilityGeometry
+from sim.faults import FaultPlan, FaultSpec
+from sim.layout import LayoutSpec, TwinLayout, build_layout
+from sim.render import CameraRenderer, Finish, Lighting
+from sim.scenario import LocoState, Scenario, ScenarioSpec, build_scenario
+from sim.scene import Solid, locomotive_solids, make_props
+
+
+@dataclass(frozen=True)
+class TwinSpec:
+    seed: int = 0
+    layout: LayoutSpec = field(default_factory=LayoutSpec)
+    scenario: ScenarioSpec = field(default_factory=ScenarioSpec)
+    faults: FaultSpec = field(default_factory=FaultSpec)
+
+
+class Twin:
+    def __init__(self, spec: TwinSpec | None = None) -> None:
+        self.spec = spec or TwinSpec()
+        seed = self.spec.seed
+        self.layout: TwinLayout = build_layout(seed, self.spec.layout)
+        self.facility: FacilityConfig = self.layout.config
+        self.scenario: Scenario = build_scenario(self.facility, seed, self.spec.scenario)
+        self.geometry = FacilityGeometry(self.facility)  # true poses
+        self.props = make_props(self.facility, np.random.default_rng([seed, 1]))
+        self.faults = FaultPlan.draw(
+            [c.id for c in self.facility.cameras],
+            self.spec.scenario.duration_s,
+            np.random.default_rng([seed, 2]),
+            self.spec.faults,
+        )
+        self._renderers: dict[str, CameraRenderer] = {}
+        self._camera_index = {c.id: i for i, c in enumerate(self.facility.cameras)}
+
+    @property
+    def camera_ids(self) -> list[str]:
+        return [c.id for c in self.facility.cameras]
+
+    def renderer(self, camera_id: str) -> CameraRenderer:
+        if camera_id not in self._renderers:
+            index = self._camera_index[camera_id]
+            finish = Finish(jpeg_quality=60 + (index * 7) % 30)
+            self._renderers[camera_id] = CameraRenderer(
+                self.geometry.cameras[camera_id],
+                self.facility,
+                finish,
+                seed=self.spec.seed * 1000 + index,
+            )
+        return self._renderers[camera_id]
+
+    def frame(self, camera_id: str, t: float) -> np.ndarray | None:
+        """What the camera delivers at ``t``: a BGR image, or None while it is dropped out."""
+        fault = self.faults.active(camera_id, t)
+        if fault is not None and fault.kind == "dropout":
+            return None
+        if fault is not None and fault.kind == "freeze":
+            t = fault.start_s  # the picture stopped changing when the freeze began
+        rng = np.random.default_rng(
+            [self.spec.seed, self._camera_index[camera_id], round(t * 1000)]
+        )
+        renderer = self.renderer(camera_id)
+        light = Lighting.at_hour(self.scenario.hour_of_day(t))
+        if fault is not None and fault.kind == "black":
+            return renderer.render([], light, rng, black=True)
+        return renderer.render(self.solids(renderer, t), light, rng)
+
+    def solids(self, renderer: CameraRenderer, t: float) -> list[Solid]:
+        """Everything that may be in the renderer's view at ``t``."""
+        solids: list[Solid] = []
+        for state in self.scenario.at(t):
+            if renderer.sees(_bounding_box(self, state)):
+                axis = renderer.axes[state.track]
+                solids += locomotive_solids(state.loco, axis, state.tail_m, state.speed_mps)
+        solids += [
+            s
+            for s in self.props.solids(self.facility, renderer.axes, t)
+            if renderer.sees(s.corners.reshape(-1, 3))
+        ]
+        return solids
+
+    def truth(self, t: float) -> dict[str, Any]:
+        """The ground truth record of scenario time ``t`` (one line of ground_truth.jsonl)."""
+        records = []
+        for state in sorted(self.scenario.at(t), key=lambda s: (s.track, s.tail_m)):
+            records.append(
+                {
+                    "id": state.loco.loco_id,
+                    "track": state.track,
+                    "tail_m": round(state.tail_m, 3),
+                    "head_m": round(state.head_m, 3),
+                    "series": state.loco.series.name,
+                    "plate": state.loco.plate,
+                    "speed_mps": round(state.speed_mps, 3),
+                    "station": self.facility.station_of(state.track, state.tail_m, state.head_m),
+                    "cameras": self.cameras_seeing(state, t),
+                }
+            )
+        return {
+            "t": round(t, 3),
+            "time": self.scenario.clock(t).isoformat(),
+            "locomotives": records,
+        }
+
+    def cameras_seeing(self, state: LocoState, t: float) -> list[str]:
+        """Cameras whose view of the track overlaps the body and that deliver a live image."""
+        seeing = []
+        for camera in self.facility.cameras:
+            fault = self.faults.active(camera.id, t)
+            if fault is not None:
+                continue
+            for view in camera.views:
+                if (
+                    view.track == state.track
+                    and view.start_m < state.head_m
+                    and (view.end_m > state.tail_m)
+                ):
+                    seeing.append(camera.id)
+        return seeing
+
+
+def _bounding_box(twin: Twin, state: LocoState) -> np.ndarray:
+    axis = twin.layout.axis(state.track)
+    half = state.loco.series.width_m / 2
+    s = [state.tail_m, state.head_m]
+    return axis.to_world(
+        np.repeat(s, 4),
+        np.tile(np.repeat([-half, half], 2), 2),
+        np.tile([0.0, state.loco.series.height_m], 4),
+    )
