@@ -93,7 +93,7 @@ def test_ground_truth_ends_land_on_the_rendered_locomotive_edge(twin: Twin) -> N
 
 
 def _px(p: np.ndarray) -> tuple[int, int]:
-    return int(round(p[1])), int(round(p[0]))
+    return round(p[1]), round(p[0])
 
 
 def test_each_fault_appears_as_configured() -> None:
