@@ -28,13 +28,13 @@ SUBCOMMANDS: dict[str, str] = {
     "db": "locowatch.db.cli:db",
     "config": "locowatch.facility.cli:config",
     "sim": "sim.cli:sim",
+    "eval": "sim.cli:evaluate_command",
     "demo": "locowatch.demo:demo",
 }
 
 # Named in the product brief, built by later issues; they answer with a clear error now.
 PLANNED: dict[str, str] = {
     "train": "train the position, model and plate networks and export ONNX",
-    "eval": "score a facility-state stream against the twin's ground truth",
     "edge": "run the edge gateway services (capture, aggregator, estimators, uplink)",
     "cloud": "run cloud ingest with the facility state estimator",
     "dashboard": "serve the Dash dashboard on the read-only database role",

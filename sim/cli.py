@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,8 @@ import click
 import cv2
 import numpy as np
 
+from locowatch.facility.loading import load_facility
+from sim.evaluation import evaluate, read_snapshots
 from sim.faults import NO_FAULTS, FaultSpec
 from sim.recording import record, write_facility
 from sim.scenario import ScenarioSpec
@@ -123,3 +126,57 @@ def frame(camera_id: str, at_s: float, out: Path, seed: int, duration: float) ->
     cv2.imwrite(str(out), image)
     hour = twin.scenario.hour_of_day(at_s)
     click.echo(f"wrote {out}: {camera_id} at {int(hour):02d}:{int(hour % 1 * 60):02d}")
+
+
+@click.command(name="eval")
+@click.option(
+    "--truth",
+    "truth_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="ground_truth.jsonl of a twin run.",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Estimated facility state, one JSON snapshot per line.",
+)
+@click.option("--flow", help="Score only this flow's snapshots.")
+@click.option(
+    "--facility",
+    "facility_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Facility file; true spans are clipped to its tracks.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the scores here as JSON.",
+)
+def evaluate_command(
+    truth_path: Path,
+    state_path: Path,
+    flow: str | None,
+    facility_path: Path | None,
+    json_path: Path | None,
+) -> None:
+    """Score a facility-state stream against the twin's ground truth."""
+    lengths = None
+    if facility_path is not None:
+        facility = load_facility(facility_path)
+        lengths = {t.id: t.length_m for t in facility.tracks}
+    try:
+        scores = evaluate(read_snapshots(truth_path), read_snapshots(state_path, flow), lengths)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if scores.snapshots == 0:
+        raise click.ClickException(
+            "no estimated snapshot lies within 0.75 s of a ground-truth line: "
+            "are the two from the same run (and the flow right)?"
+        )
+    click.echo(scores.table())
+    if json_path is not None:
+        json_path.write_text(json.dumps(scores.to_json(), indent=2) + "\n")

@@ -1,0 +1,321 @@
+"""Score a facility-state stream against the twin's ground truth.
+
+Both sides are snapshots in time: the ground truth (``ground_truth.jsonl`` of a twin run)
+and the estimated state (JSONL of the same shape, one line per snapshot; the cloud's
+state snapshots export to it). A state line looks like::
+
+    {"time": "2026-11-02T02:00:01+00:00", "flow": "prod", "written_at": "...",
+     "locomotives": [{"id": "fse-3", "track": "T1", "tail_m": 12.1, "head_m": 29.4,
+                      "series": "ЧМЭ3", "plate": "ЧМЭ3-8506", "stale": false}]}
+
+Each estimated snapshot is compared with the ground truth line nearest in time. On each
+track, estimated and true locomotives are paired greedily by overlap (intersection over
+union of their spans, at least ``MIN_IOU``). True spans are clipped to the track, since
+no camera sees a locomotive's part outside the hall.
+
+Metrics: exact count per snapshot (facility) and per (snapshot, track); head and tail
+error of paired locomotives (median, p95); identity switches (a true locomotive paired
+with a different estimated id than before); series accuracy; plate exact match and
+character error rate; detection delay of arrivals; and processing latency when
+snapshots carry ``written_at``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MIN_IOU = 0.3
+MAX_TIME_GAP_S = 0.75  # an estimate further than this from any truth line is not scored
+
+
+@dataclass(frozen=True)
+class Loco:
+    id: str
+    track: str
+    tail_m: float
+    head_m: float
+    series: str | None = None
+    plate: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    time: float  # POSIX seconds
+    locos: tuple[Loco, ...]
+    written_at: float | None = None
+
+
+@dataclass
+class Scores:
+    snapshots: int = 0
+    count_exact: float = 0.0
+    track_count_exact: float = 0.0
+    matched: int = 0
+    missed: int = 0
+    false_positives: int = 0
+    end_error_median_m: float | None = None
+    end_error_p95_m: float | None = None
+    id_switches: int = 0
+    series_accuracy: float | None = None
+    series_coverage: float | None = None
+    plate_exact: float | None = None
+    plate_coverage: float | None = None
+    plate_cer: float | None = None
+    detection_delay_median_s: float | None = None
+    detection_delay_p95_s: float | None = None
+    latency_median_s: float | None = None
+    latency_p95_s: float | None = None
+    per_track_count_exact: dict[str, float] = field(default_factory=dict)
+
+    def table(self) -> str:
+        rows = [
+            ("snapshots scored", f"{self.snapshots}"),
+            ("exact count (facility)", _pct(self.count_exact)),
+            ("exact count (per track)", _pct(self.track_count_exact)),
+            *(
+                (f"  exact count {track}", _pct(v))
+                for track, v in self.per_track_count_exact.items()
+            ),
+            ("paired / missed / false", f"{self.matched} / {self.missed} / {self.false_positives}"),
+            ("head/tail error median", _metres(self.end_error_median_m)),
+            ("head/tail error p95", _metres(self.end_error_p95_m)),
+            ("id switches", f"{self.id_switches}"),
+            ("series accuracy", _pct(self.series_accuracy)),
+            ("series coverage", _pct(self.series_coverage)),
+            ("plate exact", _pct(self.plate_exact)),
+            ("plate coverage", _pct(self.plate_coverage)),
+            ("plate character error rate", _pct(self.plate_cer)),
+            ("arrival detection delay median", _seconds(self.detection_delay_median_s)),
+            ("arrival detection delay p95", _seconds(self.detection_delay_p95_s)),
+            ("latency median", _seconds(self.latency_median_s)),
+            ("latency p95", _seconds(self.latency_p95_s)),
+        ]
+        width = max(len(k) for k, _ in rows) + 2
+        return "\n".join(f"{k:<{width}}{v}" for k, v in rows)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate(
+    truth: Iterable[Snapshot],
+    estimates: Iterable[Snapshot],
+    track_lengths: dict[str, float] | None = None,
+) -> Scores:
+    """Score ``estimates`` against ``truth``; both in time order."""
+    truth_list = sorted(truth, key=lambda s: s.time)
+    if track_lengths:
+        truth_list = [_clip(s, track_lengths) for s in truth_list]
+    truth_times = np.array([s.time for s in truth_list])
+    tracks = sorted({loco.track for s in truth_list for loco in s.locos} | set(track_lengths or {}))
+    state = _Accumulator(tracks)
+    for estimate in sorted(estimates, key=lambda s: s.time):
+        if not len(truth_times):
+            break
+        index = int(np.argmin(np.abs(truth_times - estimate.time)))
+        if abs(truth_times[index] - estimate.time) > MAX_TIME_GAP_S:
+            continue
+        state.add(truth_list[index], estimate)
+    state.detection_delays(truth_list)
+    return state.scores()
+
+
+class _Accumulator:
+    def __init__(self, tracks: list[str]) -> None:
+        self.tracks = tracks
+        self.scores_ = Scores()
+        self.count_hits = 0
+        self.track_hits: dict[str, int] = dict.fromkeys(tracks, 0)
+        self.end_errors: list[float] = []
+        self.last_pair: dict[str, str] = {}  # true id -> estimated id it was last paired with
+        self.first_paired: dict[str, float] = {}  # true id -> first time paired (per visit)
+        self.series = [0, 0, 0]  # correct, reported, paired
+        self.plates = [0, 0]  # exact, reported
+        self.cer: list[float] = []
+        self.latencies: list[float] = []
+        self.delays: list[float] = []
+        self.paired_times: dict[str, list[float]] = {}
+
+    def add(self, truth: Snapshot, estimate: Snapshot) -> None:
+        s = self.scores_
+        s.snapshots += 1
+        self.count_hits += len(truth.locos) == len(estimate.locos)
+        if estimate.written_at is not None:
+            self.latencies.append(estimate.written_at - estimate.time)
+        for track in self.tracks:
+            true_on = [loco for loco in truth.locos if loco.track == track]
+            est_on = [loco for loco in estimate.locos if loco.track == track]
+            self.track_hits[track] += len(true_on) == len(est_on)
+            pairs = _pair(true_on, est_on)
+            s.matched += len(pairs)
+            s.missed += len(true_on) - len(pairs)
+            s.false_positives += len(est_on) - len(pairs)
+            for true, est in pairs:
+                self._score_pair(true, est, estimate.time)
+
+    def _score_pair(self, true: Loco, est: Loco, time: float) -> None:
+        self.end_errors += [abs(est.tail_m - true.tail_m), abs(est.head_m - true.head_m)]
+        previous = self.last_pair.get(true.id)
+        if previous is not None and previous != est.id:
+            self.scores_.id_switches += 1
+        self.last_pair[true.id] = est.id
+        self.paired_times.setdefault(true.id, []).append(time)
+        self.series[2] += 1
+        if est.series:
+            self.series[1] += 1
+            self.series[0] += est.series == true.series
+        if est.plate and true.plate:
+            self.plates[1] += 1
+            self.plates[0] += est.plate == true.plate
+            self.cer.append(_edit_distance(est.plate, true.plate) / len(true.plate))
+
+    def detection_delays(self, truth: list[Snapshot]) -> None:
+        """Seconds from a locomotive's first true appearance in a visit to its first pairing."""
+        present_since: dict[str, float] = {}
+        seen_before: set[str] = set()
+        for snapshot in truth:
+            ids = {loco.id for loco in snapshot.locos}
+            for loco_id in ids - seen_before:
+                present_since[loco_id] = snapshot.time
+            seen_before = ids
+            for loco_id in list(present_since):
+                times = self.paired_times.get(loco_id, [])  # in time order
+                first = bisect.bisect_left(times, present_since[loco_id])
+                if first < len(times):
+                    self.delays.append(times[first] - present_since.pop(loco_id))
+        # locomotives never paired in a visit are counted as missed pairs already
+
+    def scores(self) -> Scores:
+        s = self.scores_
+        if s.snapshots:
+            s.count_exact = self.count_hits / s.snapshots
+            s.per_track_count_exact = {t: self.track_hits[t] / s.snapshots for t in self.tracks}
+            s.track_count_exact = sum(self.track_hits.values()) / (s.snapshots * len(self.tracks))
+        s.end_error_median_m, s.end_error_p95_m = _median_p95(self.end_errors)
+        correct, reported, paired = self.series
+        s.series_accuracy = correct / reported if reported else None
+        s.series_coverage = reported / paired if paired else None
+        exact, plates = self.plates
+        s.plate_exact = exact / plates if plates else None
+        s.plate_coverage = plates / paired if paired else None
+        s.plate_cer = float(np.mean(self.cer)) if self.cer else None
+        s.detection_delay_median_s, s.detection_delay_p95_s = _median_p95(self.delays)
+        s.latency_median_s, s.latency_p95_s = _median_p95(self.latencies)
+        return s
+
+
+def _pair(true_on: list[Loco], est_on: list[Loco]) -> list[tuple[Loco, Loco]]:
+    """Greedy pairing by intersection over union of the spans (1-D, so greedy is fine)."""
+    candidates = sorted(
+        ((_iou(t, e), i, j) for i, t in enumerate(true_on) for j, e in enumerate(est_on)),
+        reverse=True,
+    )
+    used_t: set[int] = set()
+    used_e: set[int] = set()
+    pairs = []
+    for iou, i, j in candidates:
+        if iou < MIN_IOU:
+            break
+        if i in used_t or j in used_e:
+            continue
+        used_t.add(i)
+        used_e.add(j)
+        pairs.append((true_on[i], est_on[j]))
+    return pairs
+
+
+def _iou(a: Loco, b: Loco) -> float:
+    inter = min(a.head_m, b.head_m) - max(a.tail_m, b.tail_m)
+    union = max(a.head_m, b.head_m) - min(a.tail_m, b.tail_m)
+    return max(inter, 0.0) / union if union > 0 else 0.0
+
+
+def _clip(snapshot: Snapshot, lengths: dict[str, float]) -> Snapshot:
+    locos = []
+    for loco in snapshot.locos:
+        length = lengths.get(loco.track)
+        if length is None:
+            locos.append(loco)
+            continue
+        tail, head = max(loco.tail_m, 0.0), min(loco.head_m, length)
+        if head > tail:
+            locos.append(Loco(loco.id, loco.track, tail, head, loco.series, loco.plate))
+    return Snapshot(snapshot.time, tuple(locos), snapshot.written_at)
+
+
+def _edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def _median_p95(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return float(np.median(values)), float(np.percentile(values, 95))
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f} %"
+
+
+def _metres(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} m"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+# -- reading streams ----------------------------------------------------------------------
+
+
+def read_snapshots(path: Path, flow: str | None = None) -> Iterator[Snapshot]:
+    """Snapshots from a ground truth or state JSONL file (state lines filtered by flow)."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if flow is not None and record.get("flow", flow) != flow:
+                    continue
+                yield snapshot_from_record(record)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not a snapshot line: {exc}") from exc
+
+
+def snapshot_from_record(record: dict[str, Any]) -> Snapshot:
+    written = record.get("written_at")
+    return Snapshot(
+        time=_posix(record["time"]),
+        locos=tuple(
+            Loco(
+                str(loco["id"]),
+                str(loco["track"]),
+                float(loco["tail_m"]),
+                float(loco["head_m"]),
+                loco.get("series"),
+                loco.get("plate"),
+            )
+            for loco in record["locomotives"]
+        ),
+        written_at=_posix(written) if written else None,
+    )
+
+
+def _posix(value: str | float) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    return datetime.fromisoformat(value).timestamp()

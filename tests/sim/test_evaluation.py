@@ -1,0 +1,165 @@
+"""eval: a perfect score for the truth itself, and known penalties for known mistakes."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sim.evaluation import evaluate, snapshot_from_record
+from sim.faults import NO_FAULTS
+from sim.scenario import ScenarioSpec
+from sim.twin import Twin, TwinSpec
+
+Record = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def truth() -> list[Record]:
+    twin = Twin(TwinSpec(seed=4, scenario=ScenarioSpec(duration_s=300), faults=NO_FAULTS))
+    return [twin.truth(float(t)) for t in np.arange(0.0, 300.0, 0.5)]
+
+
+def _estimate(truth: list[Record]) -> list[Record]:
+    """The truth, dressed as a state stream (fse ids, a flow)."""
+    out = copy.deepcopy(truth)
+    for record in out:
+        record["flow"] = "prod"
+        for loco in record["locomotives"]:
+            loco["id"] = f"fse-{loco['id']}"
+    return out
+
+
+def _score(truth: list[Record], estimate: list[Record]) -> Any:
+    return evaluate(
+        [snapshot_from_record(r) for r in truth], [snapshot_from_record(r) for r in estimate]
+    )
+
+
+def test_truth_scores_perfectly(truth: list[Record]) -> None:
+    scores = _score(truth, _estimate(truth))
+    assert scores.snapshots == len(truth)
+    assert scores.count_exact == 1.0 and scores.track_count_exact == 1.0
+    assert scores.missed == 0 and scores.false_positives == 0
+    assert scores.end_error_median_m == 0.0 and scores.end_error_p95_m == 0.0
+    assert scores.id_switches == 0
+    assert scores.series_accuracy == 1.0 and scores.plate_exact == 1.0 and scores.plate_cer == 0.0
+    assert scores.detection_delay_median_s == 0.0
+
+
+def test_shifted_copy_costs_exactly_the_shift(truth: list[Record]) -> None:
+    estimate = _estimate(truth)
+    for record in estimate:
+        for loco in record["locomotives"]:
+            loco["tail_m"] += 0.5
+            loco["head_m"] += 0.5
+    scores = _score(truth, estimate)
+    assert scores.end_error_median_m == pytest.approx(0.5)
+    assert scores.end_error_p95_m == pytest.approx(0.5)
+    assert scores.count_exact == 1.0 and scores.id_switches == 0
+
+
+def test_missing_locomotive_in_every_tenth_snapshot(truth: list[Record]) -> None:
+    estimate = _estimate(truth)
+    dropped = 0
+    for record in estimate[::10]:
+        assert record["locomotives"], "the scenario keeps locomotives inside"
+        record["locomotives"].pop(0)
+        dropped += 1
+    scores = _score(truth, estimate)
+    assert scores.count_exact == pytest.approx(1 - dropped / len(truth))
+    assert scores.missed == dropped and scores.false_positives == 0
+
+
+def test_identity_switch_and_wrong_identity_are_counted(truth: list[Record]) -> None:
+    estimate = _estimate(truth)
+    target = truth[0]["locomotives"][0]["id"]
+    pairs = 0
+    for index, record in enumerate(estimate):
+        for loco in record["locomotives"]:
+            if loco["id"] != f"fse-{target}":
+                continue
+            pairs += 1
+            if index >= len(estimate) // 2:
+                loco["id"] = "fse-new"  # the tracker lost it and made a new id: one switch
+            loco["plate"] = loco["plate"][:-1] + ("0" if loco["plate"][-1] != "0" else "1")
+            loco["series"] = "ТЭМ2"
+    scores = _score(truth, estimate)
+    assert scores.id_switches == 1
+    total = scores.matched
+    assert scores.plate_exact == pytest.approx(1 - pairs / total)
+    assert scores.series_accuracy == pytest.approx(1 - pairs / total)
+    plate_length = len(truth[0]["locomotives"][0]["plate"])
+    assert scores.plate_cer == pytest.approx(pairs / total / plate_length)
+
+
+def test_latency_from_written_at(truth: list[Record]) -> None:
+    estimate = _estimate(truth)
+    for record in estimate:
+        written = datetime.fromisoformat(record["time"]) + timedelta(seconds=1.5)
+        record["written_at"] = written.isoformat()
+    scores = _score(truth, estimate)
+    assert scores.latency_median_s == pytest.approx(1.5)
+
+
+def test_eval_command_prints_a_table_and_writes_json(truth: list[Record], tmp_path: Path) -> None:
+    truth_path, state_path = tmp_path / "ground_truth.jsonl", tmp_path / "state.jsonl"
+    truth_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in truth))
+    estimate = _estimate(truth)
+    other_flow = [{**r, "flow": "dev", "locomotives": []} for r in estimate]
+    state_path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in estimate + other_flow)
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locowatch",
+            "eval",
+            "--truth",
+            str(truth_path),
+            "--state",
+            str(state_path),
+            "--flow",
+            "prod",
+            "--json",
+            str(tmp_path / "scores.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    table = {line[:32].strip(): line[32:].strip() for line in result.stdout.splitlines()}
+    assert table["exact count (facility)"] == "100.00 %"
+    assert table["id switches"] == "0"
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["count_exact"] == 1.0 and scores["snapshots"] == len(truth)
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"time": "2026-11-02T02:00:00+00:00"}\n')
+    failed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locowatch",
+            "eval",
+            "--truth",
+            str(truth_path),
+            "--state",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert failed.returncode == 1 and f"{bad}:1: not a snapshot line" in failed.stderr
