@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Debian packages the project needs beyond Python wheels: ffmpeg (the twin's H.264 video
-# files and RTSP streams), DejaVu fonts (number plates, Cyrillic included).
+# files and RTSP feeds), GStreamer's RTSP server with Debian's Python bindings (the twin's
+# RTSP streams), DejaVu fonts (number plates, Cyrillic included).
 # PostgreSQL and TimescaleDB are installed by `locowatch db up` itself.
 # Idempotent: installs only what is missing; uses sudo when not root.
 set -euo pipefail
 
-packages=(ffmpeg fonts-dejavu-core)
+packages=(
+  ffmpeg fonts-dejavu-core
+  python3-gi gir1.2-gst-rtsp-server-1.0
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from sim.evaluation import evaluate, read_snapshots
 from sim.faults import NO_FAULTS, FaultSpec
 from sim.recording import record, write_facility
 from sim.scenario import ScenarioSpec
+from sim.streaming import TwinStreamer
 from sim.twin import Twin, TwinSpec
 
 
@@ -180,3 +182,52 @@ def evaluate_command(
     click.echo(scores.table())
     if json_path is not None:
         json_path.write_text(json.dumps(scores.to_json(), indent=2) + "\n")
+
+
+@sim.command()
+@seed_option
+@duration_option
+@click.option("--fps", type=click.FloatRange(min=0.1, max=30), default=2.0, show_default=True)
+@click.option(
+    "--cameras",
+    default="4",
+    show_default=True,
+    help="Camera ids (comma separated) or a count N (the first N).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8554,
+    show_default=True,
+    help="RTSP port (0: any free port).",
+)
+@click.option(
+    "--from",
+    "recording",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Stream a recorded run's videos (cheap) instead of rendering live.",
+)
+@click.option("--faults/--no-faults", default=True, show_default=True)
+def serve(
+    seed: int,
+    duration: float,
+    fps: float,
+    cameras: str,
+    port: int,
+    recording: Path | None,
+    faults: bool,
+) -> None:
+    """Serve twin cameras as RTSP streams until stopped (Ctrl-C) or the run ends."""
+    twin = Twin(_spec(seed, duration, faults))
+    chosen = _cameras(twin, cameras) or twin.camera_ids
+    streamer = TwinStreamer(
+        chosen, twin=None if recording else twin, recording=recording, fps=fps, port=port
+    )
+    with streamer:
+        for camera, url in streamer.urls().items():
+            click.echo(f"{camera}  {url}")
+        try:
+            while recording is not None or streamer.scenario_time() < duration:
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            click.echo("stopping")

@@ -49,6 +49,8 @@ def test_top_level_help_lists_every_subcommand() -> None:
         ["sim", "render"],
         ["sim", "layout"],
         ["sim", "frame"],
+        ["sim", "serve"],
+        ["eval"],
         *[[name] for name in PLANNED],
     ],
     ids=" ".join,

@@ -1,0 +1,64 @@
+"""A real RTSP server for the twin's cameras: GStreamer's gst-rtsp-server.
+
+Run with Debian's system Python, which has the GStreamer bindings (python3-gi,
+gir1.2-gst-rtsp-server-1.0); it imports nothing of locowatch::
+
+    /usr/bin/python3 sim/rtsp_server.py --port 8554 cam-01=5601 cam-02=5602
+
+Each ``name=port`` pair publishes ``rtsp://HOST:PORT/name`` fed by an MPEG-TS stream of
+H.264 arriving on UDP ``127.0.0.1:port`` (what ``locowatch sim serve`` sends with
+ffmpeg). The media is shared: one pipeline per camera whatever the number of clients.
+When the feed stops (a camera dropout), clients stop receiving frames, as with a stalled
+IP camera; when it resumes, so do they.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+PIPELINE = (
+    "( udpsrc port={port} address=127.0.0.1 buffer-size=4194304 "
+    'caps="video/mpegts,systemstream=(boolean)true" '
+    "! tsdemux ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="RTSP server for the locowatch twin")
+    parser.add_argument("--port", type=int, default=8554)
+    parser.add_argument("--address", default="127.0.0.1")
+    parser.add_argument("streams", nargs="+", metavar="NAME=UDP_PORT")
+    args = parser.parse_args()
+
+    Gst.init(None)
+    server = GstRtspServer.RTSPServer()
+    server.set_address(args.address)
+    server.set_service(str(args.port))
+    mounts = server.get_mount_points()
+    for spec in args.streams:
+        name, _, port = spec.partition("=")
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(PIPELINE.format(port=int(port)))
+        factory.set_shared(True)
+        mounts.add_factory(f"/{name}", factory)
+    if server.attach(None) == 0:
+        print(f"cannot listen on {args.address}:{args.port}", file=sys.stderr)
+        return 1
+    loop = GLib.MainLoop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signum, loop.quit)
+    print(f"rtsp server on {args.address}:{args.port}: {len(args.streams)} streams", flush=True)
+    loop.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

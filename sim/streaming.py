@@ -1,0 +1,231 @@
+"""Serve the twin's cameras as real RTSP streams.
+
+Pieces, each a real program: GStreamer's RTSP server (``sim/rtsp_server.py`` under
+Debian's Python) publishes ``rtsp://127.0.0.1:PORT/<camera>``; per camera, an ffmpeg
+process encodes H.264 into MPEG-TS on a loopback UDP port the server reads. Frames come
+either live from the twin (rendered in real time, faults included: a dropout stops the
+feed, which a client sees as a stalled stream) or from a recorded run's video files.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim.twin import Twin
+
+log = logging.getLogger(__name__)
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
+READY_TIMEOUT_S = 15.0
+
+
+class StreamingError(RuntimeError):
+    """The RTSP server or an encoder could not start."""
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class _Feed:
+    camera_id: str
+    udp_port: int
+    encoder: subprocess.Popen[bytes] | None = None
+    thread: threading.Thread | None = None
+    frames_sent: int = 0
+
+
+@dataclass
+class TwinStreamer:
+    """Start with ``start()``, stop with ``stop()`` (or use it as a context manager)."""
+
+    camera_ids: list[str]
+    twin: Twin | None = None  # live rendering ...
+    recording: Path | None = None  # ... or a recorded run's folder
+    fps: float = 2.0
+    port: int = 0  # 0: pick a free one
+    loop_recording: bool = True
+    feeds: dict[str, _Feed] = field(default_factory=dict)
+    _server: subprocess.Popen[str] | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    started_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        if (self.twin is None) == (self.recording is None):
+            raise ValueError("give either a twin (live) or a recording folder")
+        for tool in ("ffmpeg", SYSTEM_PYTHON):
+            if shutil.which(tool) is None:
+                raise StreamingError(f"{tool} not found: run deploy/system-packages.sh")
+
+    def urls(self) -> dict[str, str]:
+        return {c: f"rtsp://127.0.0.1:{self.port}/{c}" for c in self.camera_ids}
+
+    def __enter__(self) -> TwinStreamer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.port = self.port or free_port()
+        self.feeds = {c: _Feed(c, free_port(socket.SOCK_DGRAM)) for c in self.camera_ids}
+        self._start_server()
+        self.started_at = time.monotonic()
+        for feed in self.feeds.values():
+            if self.recording is not None:
+                feed.encoder = self._replay(feed)
+            else:
+                feed.encoder = self._encoder(feed)
+                feed.thread = threading.Thread(
+                    target=self._render_loop,
+                    args=(feed,),
+                    name=f"twin-feed:{feed.camera_id}",
+                    daemon=True,
+                )
+                feed.thread.start()
+        log.info("serving %d twin cameras on rtsp://127.0.0.1:%d/", len(self.feeds), self.port)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for feed in self.feeds.values():
+            if feed.thread is not None:
+                feed.thread.join(timeout=5)
+            if feed.encoder is not None:
+                _terminate(feed.encoder)
+        if self._server is not None:
+            _terminate(self._server)
+
+    def scenario_time(self) -> float:
+        return time.monotonic() - self.started_at
+
+    # -- processes --------------------------------------------------------------------------
+
+    def _start_server(self) -> None:
+        streams = [f"{f.camera_id}={f.udp_port}" for f in self.feeds.values()]
+        self._server = subprocess.Popen(
+            [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), *streams],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self._server.stdout is not None
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        line = ""
+        while time.monotonic() < deadline and self._server.poll() is None:
+            line = self._server.stdout.readline()
+            if line.startswith("rtsp server on"):
+                return
+        error = self._server.stderr.read() if self._server.stderr else ""
+        _terminate(self._server)
+        raise StreamingError(f"the RTSP server did not start: {line.strip()} {error.strip()}")
+
+    def _encoder(self, feed: _Feed) -> subprocess.Popen[bytes]:
+        assert self.twin is not None
+        camera = self.twin.geometry.cameras[feed.camera_id]
+        return subprocess.Popen(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "bgr24",
+                "-s",
+                f"{camera.width}x{camera.height}",
+                "-r",
+                f"{self.fps:g}",
+                "-i",
+                "-",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                str(max(1, int(self.fps * 2))),
+                "-pix_fmt",
+                "yuv420p",
+                "-x264-params",
+                "repeat-headers=1",
+                "-f",
+                "mpegts",
+                f"udp://127.0.0.1:{feed.udp_port}?pkt_size=1316",
+            ],
+            stdin=subprocess.PIPE,
+        )
+
+    def _replay(self, feed: _Feed) -> subprocess.Popen[bytes]:
+        assert self.recording is not None
+        video = self.recording / "video" / f"{feed.camera_id}.mp4"
+        if not video.exists():
+            raise StreamingError(f"no recorded video {video}")
+        loop = ["-stream_loop", "-1"] if self.loop_recording else []
+        return subprocess.Popen(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-re",
+                *loop,
+                "-i",
+                str(video),
+                "-c",
+                "copy",
+                "-bsf:v",
+                "h264_mp4toannexb",
+                "-f",
+                "mpegts",
+                f"udp://127.0.0.1:{feed.udp_port}?pkt_size=1316",
+            ],
+        )
+
+    def _render_loop(self, feed: _Feed) -> None:
+        """Render frames at the camera's pace; a dropout simply sends nothing."""
+        assert self.twin is not None and feed.encoder is not None and feed.encoder.stdin
+        period = 1.0 / self.fps
+        duration = self.twin.spec.scenario.duration_s
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            t = self.scenario_time()
+            if t >= duration:
+                break
+            frame = self.twin.frame(feed.camera_id, t)
+            if frame is not None:
+                try:
+                    feed.encoder.stdin.write(np.ascontiguousarray(frame).tobytes())
+                    feed.encoder.stdin.flush()
+                except BrokenPipeError:
+                    log.error("encoder of %s died", feed.camera_id)
+                    return
+                feed.frames_sent += 1
+            next_at += period
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+        feed.encoder.stdin.close()
+
+
+def _terminate(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
