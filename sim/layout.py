@@ -11,6 +11,7 @@ installer would have instead: surveyed image-to-world point pairs with a little 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,13 +184,7 @@ def _camera(
         cx=spec.width / 2 + float(rng.uniform(-6, 6)),
         cy=spec.height / 2 + float(rng.uniform(-6, 6)),
     )
-    distortion = [
-        float(rng.uniform(-0.34, -0.24)),
-        float(rng.uniform(0.06, 0.12)),
-        float(rng.uniform(-1e-3, 1e-3)),
-        float(rng.uniform(-1e-3, 1e-3)),
-        float(rng.uniform(-0.02, 0.0)),
-    ]
+    distortion = _lens_distortion(rng, math.hypot(spec.width, spec.height) / 2 / focal)
     pose = Pose(
         rvec=(float(rvec[0]), float(rvec[1]), float(rvec[2])),
         tvec=(float(tvec[0]), float(tvec[1]), float(tvec[2])),
@@ -210,6 +205,23 @@ def _camera(
     return draft.model_copy(
         update={"views": [TrackView(track=axis.track_id, start_m=span[0], end_m=span[1])]}
     )
+
+
+def _lens_distortion(rng: np.random.Generator, corner_radius: float) -> list[float]:
+    """Barrel distortion of a wide CCTV lens, redrawn until the image corners are valid.
+
+    The radial polynomial r (1 + k1 r^2 + k2 r^4 + k3 r^6) turns back beyond some radius;
+    where that happens inside the image, corner pixels have no viewing ray at all.
+    """
+    radii = np.linspace(0.0, 3.0, 3001)
+    while True:
+        k1, k2, k3 = rng.uniform(-0.34, -0.24), rng.uniform(0.06, 0.12), rng.uniform(-0.02, 0.0)
+        distorted = radii * (1 + k1 * radii**2 + k2 * radii**4 + k3 * radii**6)
+        turning = np.flatnonzero(np.diff(distorted) <= 0)
+        reach = distorted[turning[0]] if len(turning) else distorted[-1]
+        if reach >= 1.1 * corner_radius:
+            p1, p2 = rng.uniform(-1e-3, 1e-3, 2)
+            return [float(k1), float(k2), float(p1), float(p2), float(k3)]
 
 
 def _visible_span(
