@@ -50,7 +50,7 @@ class LayoutSpec:
     height: int = 720
     camera_spacing_m: float = 28.0
     camera_height_m: float = 6.5
-    camera_side_m: float = 3.5  # to the right of the track centreline
+    camera_side_m: float = 2.8  # right of the centreline, on a bracket off the column row
     camera_aim_ahead_m: float = 16.0
     max_range_m: float = 38.0  # beyond this a plate is a few pixels: not part of the view
     fps: float = 2.0

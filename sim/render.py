@@ -32,7 +32,7 @@ _SIDE_LIGHT = np.array([0.35, -0.55, 0.2])
 HALL_HEIGHT_M = 10.0
 MAP_STEP_PX = 8
 NOISE_LEVELS = (2.5, 5.0, 9.0)  # the lens map is computed on this grid and interpolated
-COLUMN_EVERY_M = 12.0
+COLUMN_EVERY_M = 14.0  # every second column carries a camera (cameras every 28 m)
 
 
 @dataclass(frozen=True)
@@ -175,9 +175,10 @@ class CameraRenderer:
             frame = np.zeros((self.camera.height, self.camera.width, 3), np.uint8)
             return self._develop(frame, Lighting(0.0, 0.0, False, 0.1), rng)
         canvas = self.background.copy()
-        everything = [*self.columns, *solids]
-        centre = self.camera.position
-        everything.sort(key=lambda s: -float(np.linalg.norm(s.centre - centre)))
+        candidates = [s for s in (*self.columns, *solids) if self.sees(s.corners.reshape(-1, 3))]
+        everything = _painter_order(
+            candidates, self.camera.position, np.array([self._screen_box(s) for s in candidates])
+        )
         blurred: list[Solid] = []
         for solid in everything:
             if self._blur_px(solid, light) >= 1.5:
@@ -220,6 +221,18 @@ class CameraRenderer:
             self._fill_camera(canvas, cam_pts[index], _shaded(face.colour, shade))
             for decal in face.decals:
                 self._draw_decal(canvas, decal, shade)
+
+    def _screen_box(self, solid: Solid) -> tuple[float, float, float, float]:
+        """Canvas bounding box of a solid (the whole canvas if it reaches behind the eye)."""
+        px, z = self.project_canvas(solid.corners.reshape(-1, 3))
+        if (z <= NEAR_M).any():
+            return (-1e9, -1e9, 1e9, 1e9)
+        return (
+            float(px[:, 0].min()),
+            float(px[:, 1].min()),
+            float(px[:, 0].max()),
+            float(px[:, 1].max()),
+        )
 
     def sees(self, world: np.ndarray) -> bool:
         """Whether any of the region spanned by these world points may be in view."""
@@ -373,6 +386,62 @@ class CameraRenderer:
 # -- geometry helpers ---------------------------------------------------------------------
 
 
+def _painter_order(
+    solids: list[Solid], eye: np.ndarray, screen: np.ndarray | None = None
+) -> list[Solid]:
+    """Solids in an order that paints occluders last.
+
+    The twin's solids are boxes aligned with the facility axes (its tracks run along x),
+    so two solids that do not intersect are separated by a plane across some axis, and
+    the one on the eye's side of that plane may hide the other, never the reverse. These
+    "draw before" relations, kept only for solids whose outlines overlap on the screen
+    (``screen``: one (x0, y0, x1, y1) box per solid), are sorted topologically, ties far
+    to near. Sorting by centre distance alone fails for a long locomotive beside a column.
+    """
+    count = len(solids)
+    if count < 2:
+        return list(solids)
+    corners = [s.corners.reshape(-1, 3) for s in solids]
+    lo = np.array([c.min(axis=0) for c in corners])
+    hi = np.array([c.max(axis=0) for c in corners])
+    distance = np.array([float(np.linalg.norm(s.centre - eye)) for s in solids])
+    nearer = np.zeros((count, count), bool)  # nearer[i, j]: j may hide i, i cannot hide j
+    for axis in range(3):
+        below = hi[:, None, axis] <= lo[None, :, axis] + 1e-6  # i entirely below j
+        eye_j_side = eye[axis] >= lo[None, :, axis]
+        eye_i_side = eye[axis] <= hi[:, None, axis]
+        nearer |= below & eye_j_side & ~eye_i_side
+        nearer |= (below & eye_i_side & ~eye_j_side).T
+    before = nearer & ~nearer.T  # both ways: they cannot hide each other at all
+    if screen is not None:
+        overlap = (
+            (screen[:, None, 0] < screen[None, :, 2])
+            & (screen[None, :, 0] < screen[:, None, 2])
+            & (screen[:, None, 1] < screen[None, :, 3])
+            & (screen[None, :, 1] < screen[:, None, 3])
+        )
+        before &= overlap
+    np.fill_diagonal(before, False)
+    blockers = before.sum(axis=0)  # how many must be drawn before each
+    order: list[int] = []
+    placed = np.zeros(count, bool)
+    ready = sorted(np.flatnonzero(blockers == 0).tolist(), key=lambda i: -distance[i])
+    while len(order) < count:
+        if not ready:  # a cycle (rare): break it at the farthest unplaced solid
+            ready = [int(max(np.flatnonzero(~placed), key=lambda i: distance[i]))]
+        i = ready.pop(0)
+        if placed[i]:
+            continue
+        placed[i] = True
+        order.append(i)
+        for j in np.flatnonzero(before[i]).tolist():
+            blockers[j] -= 1
+            if blockers[j] == 0 and not placed[j]:
+                ready.append(j)
+        ready.sort(key=lambda k: -distance[k])
+    return [solids[i] for i in order]
+
+
 def _clip_near(points: np.ndarray, near: float) -> np.ndarray:
     """Sutherland-Hodgman clip of a polygon (camera coordinates) to z >= near."""
     if (points[:, 2] >= near).all():
@@ -401,8 +470,8 @@ def _shaded(colour: tuple[int, int, int], shade: float) -> tuple[int, int, int]:
 def _columns(
     facility: FacilityConfig, axes: dict[str, TrackAxis], camera_position: np.ndarray
 ) -> list[Solid]:
-    """Steel columns along each camera row (3.5 m right of each track), every 12 m."""
-    columns = []
+    """Steel columns along each camera row (3.5 m right of each track)."""
+    columns: list[Solid] = []
     for track in facility.tracks:
         axis = axes[track.id]
         s = -6.0
@@ -416,7 +485,7 @@ def _columns(
                         (-3.7, -3.3),
                         (0.0, HALL_HEIGHT_M),
                         (95, 90, 85),
-                        tag="column",
+                        tag=f"column-{len(columns)}",
                     )
                 )
             s += COLUMN_EVERY_M

@@ -49,7 +49,11 @@ class Face:
 
 @dataclass
 class Solid:
-    """A convex solid; ``tag`` names what it belongs to (a locomotive id, 'person', ...)."""
+    """A convex solid; ``tag`` names what it belongs to (a locomotive id, 'person', ...).
+
+    The renderer orders solids by the planes that separate them (see
+    ``sim.render._painter_order``), so a solid needs no depth hint of its own.
+    """
 
     faces: list[Face]
     tag: str
@@ -392,7 +396,7 @@ class Props:
 
     def solids(self, facility: FacilityConfig, axes: dict[str, TrackAxis], t: float) -> list[Solid]:
         out: list[Solid] = []
-        for walker in self.walkers:
+        for number, walker in enumerate(self.walkers):
             axis = axes[walker.track]
             s = walker.position(t)
             d = walker.lateral
@@ -403,7 +407,7 @@ class Props:
                     (d - 0.15, d + 0.15),
                     (0.0, 1.45),
                     walker.vest,
-                    tag="person",
+                    tag=f"person-{number}",
                 )
             )
             out.append(
@@ -413,10 +417,10 @@ class Props:
                     (d - 0.11, d + 0.11),
                     (1.47, 1.72),
                     (120, 150, 190),
-                    tag="person",
+                    tag=f"person-{number}",
                 )
             )
-        for track, s, d, length, height, colour in self.equipment:
+        for number, (track, s, d, length, height, colour) in enumerate(self.equipment):
             out.append(
                 track_box(
                     axes[track],
@@ -424,7 +428,7 @@ class Props:
                     (d - 0.4, d + 0.4),
                     (0.0, height),
                     colour,
-                    tag="equipment",
+                    tag=f"equipment-{number}",
                 )
             )
         out += self._crane(facility, t)

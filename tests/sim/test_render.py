@@ -72,8 +72,11 @@ def test_ground_truth_ends_land_on_the_rendered_locomotive_edge(twin: Twin) -> N
                 for end, outward in ((state.tail_m, -1.0), (state.head_m, 1.0)):
                     if (s_camera - end) * outward >= 0:
                         continue  # this end faces the camera
-                    points = axis.to_world(
-                        [end - 0.4 * outward, end + 0.4 * outward], -series.width_m / 2, 2.2
+                    points = np.vstack(
+                        [  # on the side face just inside; just outside, a little off it
+                            axis.to_world([end - 0.4 * outward], -series.width_m / 2 + 0.02, 2.2),
+                            axis.to_world([end + 0.4 * outward], -series.width_m / 2 - 0.15, 2.2),
+                        ]
                     )
                     if not model.visible(points).all():
                         continue
