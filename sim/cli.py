@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from locowatch.facility.loading import load_facility
+from sim.datasets import write_dataset
 from sim.evaluation import evaluate, read_snapshots
 from sim.faults import NO_FAULTS, FaultSpec
 from sim.recording import record, write_facility
@@ -231,3 +232,31 @@ def serve(
                 time.sleep(1.0)
         except KeyboardInterrupt:
             click.echo("stopping")
+
+
+@sim.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@seed_option
+@duration_option
+@click.option(
+    "--every",
+    type=click.FloatRange(min=0.5),
+    default=5.0,
+    show_default=True,
+    help="Seconds of scenario time between samples of a camera.",
+)
+@click.option("--cameras", help="Camera ids (comma separated) or a count N (the first N).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default=True,
+    help="Render processes.",
+)
+def dataset(
+    out: Path, seed: int, duration: float, every: float, cameras: str | None, jobs: int
+) -> None:
+    """Write training sets for the position, model and plate estimators (docs/datasets.md)."""
+    spec = _spec(seed, duration, faults=False)
+    counts = write_dataset(spec, out, every, _cameras(Twin(spec), cameras), jobs=jobs)
+    click.echo(f"wrote {out}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))

@@ -48,11 +48,11 @@ class LayoutSpec:
     stations_per_track: tuple[int, int] = (3, 5)
     width: int = 1280
     height: int = 720
-    camera_spacing_m: float = 28.0
-    camera_height_m: float = 6.5
-    camera_side_m: float = 2.8  # right of the centreline, on a bracket off the column row
-    camera_aim_ahead_m: float = 16.0
-    max_range_m: float = 38.0  # beyond this a plate is a few pixels: not part of the view
+    camera_spacing_m: float = 20.0
+    camera_height_m: float = 7.0
+    camera_side_m: float = 3.0  # right of the centreline, on a bracket off the column row
+    camera_aim_ahead_m: float = 12.0
+    max_range_m: float = 30.0  # beyond, the body side is seen too obliquely to place its ends
     fps: float = 2.0
 
 

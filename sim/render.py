@@ -32,7 +32,7 @@ _SIDE_LIGHT = np.array([0.35, -0.55, 0.2])
 HALL_HEIGHT_M = 10.0
 MAP_STEP_PX = 8
 NOISE_LEVELS = (2.5, 5.0, 9.0)  # the lens map is computed on this grid and interpolated
-COLUMN_EVERY_M = 14.0  # every second column carries a camera (cameras every 28 m)
+COLUMN_EVERY_M = 10.0  # every second column carries a camera (cameras every 20 m)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ class Decal:
     corners: np.ndarray  # (k, 3) world
     colour: Colour | None = None
     texture: np.ndarray | None = None
+    text: str | None = None  # what a textured decal reads (plates): the training label
 
 
 @dataclass
@@ -176,9 +177,51 @@ def locomotive_solids(
         outer_high = section == series.sections - 1
         solids += _running_gear(axis, s0, s1, series.width_m, loco.loco_id)
         solids += _body(loco, axis, s0, s1, section, outer_low, outer_high)
+    _end_plates(solids, loco, axis, tail_m)
     for solid in solids:
         solid.velocity = velocity
     return solids
+
+
+END_PLATE_LENGTH_M = 1.2
+END_PLATE_Z = (2.0, 2.3)
+
+
+def _end_plates(solids: list[Solid], loco: Locomotive, axis: TrackAxis, tail_m: float) -> None:
+    """Numbers on both outer end faces (cab fronts and hood ends), as real locomotives have.
+
+    The plate goes on the outermost end face that spans the plate's height; its text reads
+    left to right for someone standing in front of that end.
+    """
+    series = loco.series
+    head_m = tail_m + series.length_m
+    for direction, section in ((-1, 0), (1, series.sections - 1)):
+        best: tuple[float, Face] | None = None
+        for solid in solids:
+            for face in solid.faces:
+                s, _ = axis.to_track(face.corners)
+                z = face.corners[:, 2]
+                flat_across = s.max() - s.min() < 1e-6
+                spans = z.min() <= END_PLATE_Z[0] and z.max() >= END_PLATE_Z[1]
+                outward = (s.mean() - (tail_m + head_m) / 2) * direction > 0
+                if flat_across and spans and outward:
+                    reach = float(s.mean()) * direction
+                    if best is None or reach > best[0]:
+                        best = (reach, face)
+        if best is None:
+            continue
+        s_face = best[0] * direction + direction * 0.01
+        half = END_PLATE_LENGTH_M / 2
+        left, right = (half, -half) if direction < 0 else (-half, half)
+        z0, z1 = END_PLATE_Z
+        corners = np.array(
+            [
+                axis.to_world(s_face, d, h)[0]
+                for d, h in ((left, z1), (right, z1), (right, z0), (left, z0))
+            ]
+        )
+        text = series.plate(loco.number, section if series.sections > 1 else None)
+        best[1].decals.append(Decal(corners, texture=plate_texture(text), text=text))
 
 
 def _running_gear(axis: TrackAxis, s0: float, s1: float, width: float, tag: str) -> list[Solid]:
@@ -350,7 +393,7 @@ def _plate(solid: Solid, axis: TrackAxis, end_s: float, width: float, z0: float,
     corners = np.array(
         [axis.to_world(s, d, h)[0] for s, h in ((s0, z1), (s1, z1), (s1, z0), (s0, z0))]
     )
-    solid.faces[0].decals.append(Decal(corners, texture=plate_texture(text)))
+    solid.faces[0].decals.append(Decal(corners, texture=plate_texture(text), text=text))
 
 
 def _rect(
@@ -493,3 +536,30 @@ def make_props(facility: FacilityConfig, rng: np.random.Generator) -> Props:
             )
     xs = [track.length_m for track in facility.tracks]
     return Props(walkers, equipment, crane_speed_mps=0.5, crane_span_x=(5.0, max(xs) - 5.0))
+
+
+@dataclass(frozen=True)
+class PlatePlacement:
+    text: str
+    start_m: float
+    end_m: float
+    bottom_m: float
+    top_m: float
+
+
+def plates_of(solids: list[Solid], axis: TrackAxis) -> list[PlatePlacement]:
+    """Where the plates among ``solids`` are, in track metres and heights."""
+    placements = []
+    for solid in solids:
+        for face in solid.faces:
+            for decal in face.decals:
+                if decal.text is None:
+                    continue
+                s, _ = axis.to_track(decal.corners)
+                z = decal.corners[:, 2]
+                placements.append(
+                    PlatePlacement(
+                        decal.text, float(s.min()), float(s.max()), float(z.min()), float(z.max())
+                    )
+                )
+    return placements

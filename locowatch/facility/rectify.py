@@ -1,12 +1,19 @@
 """Rectify camera images onto a track's *curtain*: the side of a locomotive body.
 
 A locomotive on a track fills a box; the side of that box facing a camera is a vertical
-plane parallel to the track, about 1.65 m from its centreline. Mapping the image onto that
-plane gives a strip in which the horizontal axis is metres along the track and the
+plane parallel to the track, here 1.72 m from its centreline: just outside the widest body,
+so that a ray reaching the curtain beyond a body's end never grazes its side. Mapping the
+image onto that plane gives a strip in which the horizontal axis is metres along the track and the
 vertical axis is height above the rail, whatever the camera's angle and lens: bodies
 appear as bands whose ends sit at their true metres. The position estimator reads such
-strips; the attribute estimators read finer windows of them (the body for the series,
-the cab side for the number plate).
+strips; the series estimator reads finer windows of them. Numbers are read from end
+faces (``EndFace``): a camera looking along the track sees the ends that face it head-on,
+while it sees the side of a body far too obliquely to read anything painted there.
+
+The price of a single curtain for all series: for a body narrower than the curtain, the
+band ends short of a far end (the one facing away from the camera) by
+``(end - s_camera) * (1 - (a - curtain) / (a - half_width))`` for a camera ``a`` metres
+off the centreline; near ends and ends facing the camera are where positions are sharp.
 
 The edge (aggregator) and the twin's training sets use these same functions, so a model
 sees at run time exactly what it was trained on.
@@ -22,7 +29,7 @@ import numpy as np
 
 from locowatch.facility.geometry import CameraModel, TrackAxis
 
-BODY_HALF_WIDTH_M = 1.65  # where the side of a 3.1-3.4 m wide body stands
+BODY_HALF_WIDTH_M = 1.72  # just outside the side of the widest (3.4 m) bodies
 
 
 @dataclass(frozen=True)
@@ -52,9 +59,9 @@ class CurtainWindow:
 STRIP_METRES_PER_PX = 0.1  # position: 31 m of track -> 310 columns
 STRIP_HEIGHT = (0.0, 5.6)
 BODY_METRES_PER_PX = 0.05  # series: a body window of up to 12 m
-PLATE_METRES_PER_PX = 0.02  # plate: 2 cm per pixel, a 1.6 m plate is 80 px wide
-PLATE_BAND = (2.3, 3.5)  # heights where cab-side numbers are painted
-PLATE_REACH_M = 8.0  # plates sit within this distance of a body's real end
+PLATE_METRES_PER_PX = 0.01  # plate: 1 cm per pixel, a 1.2 m end plate is 120 px wide
+PLATE_FACE = (1.1, 1.6, 2.7)  # half width, bottom, top (m) of the end-face window
+PLATE_INSET_M = 0.5  # end faces of hood units stand back from the body's real end
 
 
 def strip_window(start_m: float, end_m: float) -> CurtainWindow:
@@ -63,12 +70,6 @@ def strip_window(start_m: float, end_m: float) -> CurtainWindow:
 
 def body_window(start_m: float, end_m: float) -> CurtainWindow:
     return CurtainWindow(start_m, end_m, 0.6, 5.2, BODY_METRES_PER_PX)
-
-
-def plate_window(end_m: float, direction: int) -> CurtainWindow:
-    """The cab-side band next to a real end; ``direction`` +1 for a head, -1 for a tail."""
-    a, b = end_m, end_m - direction * PLATE_REACH_M
-    return CurtainWindow(min(a, b), max(a, b), *PLATE_BAND, PLATE_METRES_PER_PX)
 
 
 @dataclass(frozen=True)
@@ -116,3 +117,52 @@ class Curtain:
         columns = window.column_metres()[full]
         half = window.metres_per_px / 2
         return float(columns.min() - half), float(columns.max() + half)
+
+
+@dataclass(frozen=True)
+class EndFace:
+    """The end of a body (a cab front, a hood end) seen by one camera, where numbers are.
+
+    A camera looking along the track sees the ends that face it nearly head-on, so the
+    number painted there is readable where the side of the body is seen far too obliquely.
+    """
+
+    camera: CameraModel
+    axis: TrackAxis
+
+    def faces_camera(self, end_m: float, direction: int) -> bool:
+        """Whether the end at ``end_m`` (``direction`` +1 head, -1 tail) faces the camera."""
+        s_camera = float(self.axis.to_track(self.camera.position)[0][0])
+        return (s_camera - end_m) * direction > PLATE_INSET_M
+
+    def window_size(self) -> tuple[int, int]:
+        half, bottom, top = PLATE_FACE
+        return round(2 * half / PLATE_METRES_PER_PX), round((top - bottom) / PLATE_METRES_PER_PX)
+
+    def maps(self, end_m: float, direction: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Remap maps of the face window on the plane just inside the end, text upright and
+        left to right as read from in front of that end."""
+        half, _, top = PLATE_FACE
+        width, height = self.window_size()
+        lateral = (np.arange(width) + 0.5) * PLATE_METRES_PER_PX - half
+        if direction < 0:  # in front of a tail one looks along growing metres: left is +lateral
+            lateral = lateral[::-1]
+        z = top - (np.arange(height) + 0.5) * PLATE_METRES_PER_PX
+        ll, zz = np.meshgrid(lateral, z)
+        plane = end_m - direction * PLATE_INSET_M / 2
+        world = self.axis.to_world(np.full(ll.size, plane), ll.ravel(), zz.ravel())
+        pixels = self.camera.project(world)
+        visible = self.camera.visible(world).reshape(height, width)
+        map_x = pixels[:, 0].reshape(height, width).astype(np.float32)
+        map_y = pixels[:, 1].reshape(height, width).astype(np.float32)
+        map_x[~visible] = -1.0
+        map_y[~visible] = -1.0
+        return map_x, map_y, visible
+
+    def rectify(self, image: np.ndarray, end_m: float, direction: int) -> np.ndarray:
+        map_x, map_y, _ = self.maps(end_m, direction)
+        return np.asarray(
+            cv2.remap(
+                image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+            )
+        )

@@ -20,9 +20,9 @@ from sim.twin import Twin, TwinSpec
 DAY_SPEC = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS)
 
 
-@pytest.fixture(scope="module")
-def twin() -> Twin:
-    return Twin(DAY_SPEC)
+@pytest.fixture
+def twin(day_twin: Twin) -> Twin:
+    return day_twin
 
 
 def test_frames_are_reproducible_and_alive(twin: Twin) -> None:

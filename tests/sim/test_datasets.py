@@ -1,0 +1,133 @@
+"""Training sets: rectified windows line up with the ground truth, labels are complete."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from locowatch.facility.rectify import BODY_HALF_WIDTH_M, Curtain, EndFace, strip_window
+from sim.datasets import write_dataset
+from sim.faults import NO_FAULTS
+from sim.fleet import SERIES_BY_NAME
+from sim.scenario import ScenarioSpec
+from sim.scene import locomotive_solids
+from sim.twin import Twin, TwinSpec
+
+SPEC = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS)
+
+
+@pytest.fixture
+def twin(day_twin: Twin) -> Twin:
+    return day_twin
+
+
+def test_curtain_strip_puts_bodies_where_the_geometry_says(twin: Twin) -> None:
+    """Rectify the rendered silhouette: the band at 2.5 m ends where the body's side ends.
+
+    The curtain stands just outside the widest body, so for a narrower one the ray through
+    a curtain point travels on to the body's side: the band ends at
+    ``s_cam + (end - s_cam) * (a - curtain) / (a - half_width)`` for a camera ``a`` metres
+    off the centreline, a little short of the true end, and exactly at it for the widest.
+    Only ends facing away from the camera are checked: an end face turned towards the
+    camera covers the curtain in front of it.
+    """
+    checked = 0
+    for t in (60.0, 180.0, 300.0, 420.0):
+        for state in twin.scenario.at(t):
+            if state.loco.series.cab not in ("flat", "streamlined"):
+                continue
+            for camera in twin.facility.cameras:
+                view = camera.views[0]
+                if (
+                    view.track not in ("T1", "T2")
+                    or view.track != state.track
+                    or not (
+                        view.start_m < state.tail_m < view.end_m
+                        or view.start_m < state.head_m < view.end_m
+                    )
+                ):
+                    continue
+                axis = twin.layout.axis(state.track)
+                curtain = Curtain(twin.geometry.cameras[camera.id], axis)
+                window = strip_window(view.start_m, view.end_m)
+                mask = twin.renderer(camera.id).silhouette(
+                    locomotive_solids(state.loco, axis, state.tail_m)
+                )
+                strip = curtain.rectify(mask, window)
+                row = strip[int((window.top_m - 2.5) / window.metres_per_px)]
+                metres = window.column_metres()[row > 127]
+                assert len(metres), (camera.id, state.loco.loco_id)
+                covered = curtain.covered_span(window)
+                assert covered is not None
+                along, across = axis.to_track(twin.geometry.cameras[camera.id].position)
+                s_camera, a = float(along[0]), abs(float(across[0]))
+                shrink = (a - BODY_HALF_WIDTH_M) / (a - state.loco.series.width_m / 2)
+                if covered[0] + 0.5 < state.tail_m < s_camera:
+                    expected = s_camera + (state.tail_m - s_camera) * shrink
+                    tolerance = 0.25 + 0.02 * abs(state.tail_m - s_camera)  # a pixel's reach
+                    assert metres.min() == pytest.approx(expected, abs=tolerance), camera.id
+                    checked += 1
+                if s_camera < state.head_m < covered[1] - 0.5:
+                    expected = s_camera + (state.head_m - s_camera) * shrink
+                    tolerance = 0.25 + 0.02 * abs(state.head_m - s_camera)
+                    assert metres.max() == pytest.approx(expected, abs=tolerance), camera.id
+                    checked += 1
+    assert checked >= 8
+
+
+def test_end_face_window_holds_the_plate(twin: Twin) -> None:
+    """The window on an end facing the camera covers the number painted there."""
+    seen = 0
+    for state in twin.scenario.at(300.0):
+        for camera in twin.facility.cameras:
+            if camera.views[0].track != state.track:
+                continue
+            axis = twin.layout.axis(state.track)
+            faces = EndFace(twin.geometry.cameras[camera.id], axis)
+            for end, direction in ((state.tail_m, -1), (state.head_m, 1)):
+                if not faces.faces_camera(end, direction):
+                    continue
+                _, _, visible = faces.maps(end, direction)
+                position = twin.geometry.cameras[camera.id].position
+                if not visible.all() or abs(float(axis.to_track(position)[0][0]) - end) > 20:
+                    continue
+                mask = twin.renderer(camera.id).silhouette(
+                    locomotive_solids(state.loco, axis, state.tail_m)
+                )
+                window = faces.rectify(mask, end, direction)
+                assert (window > 127).mean() > 0.5, (camera.id, state.loco.loco_id)
+                seen += 1
+    assert seen >= 2
+
+
+def test_dataset_files_and_labels(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    counts = write_dataset(
+        SPEC, out, every_s=60.0, camera_ids=["cam-02", "cam-03", "cam-12"], jobs=2, progress=False
+    )
+    assert counts["position"] == 30 and counts["model"] > 0 and counts["plate"] > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"] == counts
+    for kind in ("position", "model", "plate"):
+        rows = [json.loads(line) for line in (out / kind / "labels.jsonl").read_text().splitlines()]
+        assert len(rows) == counts[kind]
+        for row in rows:
+            assert (out / kind / row["image"]).is_file()
+    positions = [
+        json.loads(line) for line in (out / "position/labels.jsonl").read_text().splitlines()
+    ]
+    for row in positions:
+        lo, hi = row["covered"]
+        for body in row["bodies"]:
+            assert lo <= body["tail_m"] < body["head_m"] <= hi
+            assert (body["tail"] == "cut") == (body["tail_m"] <= lo + 0.3)
+    models = [json.loads(line) for line in (out / "model/labels.jsonl").read_text().splitlines()]
+    assert all(row["series"] in SERIES_BY_NAME for row in models)
+    plates = [json.loads(line) for line in (out / "plate/labels.jsonl").read_text().splitlines()]
+    for row in plates:
+        series = next(s for s in SERIES_BY_NAME if row["text"].startswith(s))
+        assert row["text"].startswith(SERIES_BY_NAME[series].name + "-")
+    assert all(np.array([row["infrared"] for row in positions[:1]]) == [True])  # 05:00 is dark
