@@ -12,9 +12,11 @@ import click
 import cv2
 import numpy as np
 
+from locowatch.db.cli import db_url_option
+from locowatch.db.location import resolve_db_url
 from locowatch.facility.loading import load_facility
 from sim.datasets import write_dataset
-from sim.evaluation import evaluate, read_snapshots
+from sim.evaluation import evaluate, read_snapshots, read_snapshots_from_db
 from sim.faults import NO_FAULTS, FaultSpec
 from sim.recording import record, write_facility
 from sim.scenario import ScenarioSpec
@@ -143,9 +145,10 @@ def frame(camera_id: str, at_s: float, out: Path, seed: int, duration: float) ->
     "--state",
     "state_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Estimated facility state, one JSON snapshot per line.",
+    help="Estimated facility state, one JSON snapshot per line. "
+    "Without it: the state_snapshots of the database (--db, or the managed one).",
 )
+@db_url_option
 @click.option("--flow", help="Score only this flow's snapshots.")
 @click.option(
     "--facility",
@@ -161,7 +164,8 @@ def frame(camera_id: str, at_s: float, out: Path, seed: int, duration: float) ->
 )
 def evaluate_command(
     truth_path: Path,
-    state_path: Path,
+    state_path: Path | None,
+    db_url: str | None,
     flow: str | None,
     facility_path: Path | None,
     json_path: Path | None,
@@ -172,7 +176,15 @@ def evaluate_command(
         facility = load_facility(facility_path)
         lengths = {t.id: t.length_m for t in facility.tracks}
     try:
-        scores = evaluate(read_snapshots(truth_path), read_snapshots(state_path, flow), lengths)
+        truth = list(read_snapshots(truth_path))
+        if state_path is not None:
+            state = read_snapshots(state_path, flow)
+        elif truth:
+            url = resolve_db_url(db_url)
+            state = read_snapshots_from_db(url, flow, truth[0].time - 1, truth[-1].time + 1)
+        else:
+            state = iter(())
+        scores = evaluate(truth, state, lengths)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if scores.snapshots == 0:

@@ -26,7 +26,7 @@ import bisect
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +294,42 @@ def read_snapshots(path: Path, flow: str | None = None) -> Iterator[Snapshot]:
                 yield snapshot_from_record(record)
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{number}: not a snapshot line: {exc}") from exc
+
+
+# The relation eval reads from a database: one row per state snapshot. The cloud's schema
+# provides it (a table or a view); its locomotives column has the JSONL lines' shape.
+STATE_QUERY = """
+    SELECT time, written_at, locomotives
+    FROM state_snapshots
+    WHERE (%(flow)s::text IS NULL OR flow = %(flow)s) AND time BETWEEN %(start)s AND %(end)s
+    ORDER BY time
+"""
+
+
+def read_snapshots_from_db(
+    url: str, flow: str | None, start: float, end: float
+) -> Iterator[Snapshot]:
+    """State snapshots from TimescaleDB (``state_snapshots``) between two POSIX times."""
+    import psycopg
+
+    params = {
+        "flow": flow,
+        "start": datetime.fromtimestamp(start, UTC),
+        "end": datetime.fromtimestamp(end, UTC),
+    }
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            rows = conn.execute(STATE_QUERY, params).fetchall()
+    except psycopg.Error as exc:
+        raise ValueError(f"cannot read state_snapshots: {exc}") from exc
+    for time, written_at, locomotives in rows:
+        yield snapshot_from_record(
+            {
+                "time": time.timestamp(),
+                "written_at": written_at.timestamp() if written_at else None,
+                "locomotives": locomotives,
+            }
+        )
 
 
 def snapshot_from_record(record: dict[str, Any]) -> Snapshot:

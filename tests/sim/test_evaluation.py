@@ -163,3 +163,56 @@ def test_eval_command_prints_a_table_and_writes_json(truth: list[Record], tmp_pa
         timeout=120,
     )
     assert failed.returncode == 1 and f"{bad}:1: not a snapshot line" in failed.stderr
+
+
+@pytest.mark.db
+def test_eval_reads_state_snapshots_from_timescaledb(
+    truth: list[Record], tmp_path: Path, test_db_url: str
+) -> None:
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    estimate = _estimate(truth)
+    estimate[5]["locomotives"] = []  # one snapshot with nobody in it: a row all the same
+    with psycopg.connect(test_db_url) as conn:
+        conn.execute(
+            "CREATE TABLE state_snapshots (time timestamptz NOT NULL, flow text NOT NULL, "
+            "written_at timestamptz, locomotives jsonb NOT NULL)"
+        )
+        conn.execute("SELECT create_hypertable('state_snapshots', by_range('time'))")
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO state_snapshots VALUES (%s, %s, %s, %s)",
+                [
+                    (r["time"], flow, r["time"], Jsonb(r["locomotives"]))
+                    for r in estimate
+                    for flow in ("prod", "dev")
+                ],
+            )
+    truth_path = tmp_path / "ground_truth.jsonl"
+    truth_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in truth))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locowatch",
+            "eval",
+            "--truth",
+            str(truth_path),
+            "--db",
+            test_db_url,
+            "--flow",
+            "prod",
+            "--json",
+            str(tmp_path / "scores.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["snapshots"] == len(truth)  # prod only, the empty one included
+    assert scores["count_exact"] == pytest.approx(1 - 1 / len(truth))
+    assert scores["latency_median_s"] == 0.0
