@@ -76,6 +76,7 @@ class CameraRenderer:
         facility: FacilityConfig,
         finish: Finish | None = None,
         seed: int = 0,
+        statics: tuple[Solid, ...] = (),
     ) -> None:
         self.camera = camera
         self.facility = facility
@@ -86,11 +87,17 @@ class CameraRenderer:
         self._setup_lens_map()
         self.background, emissive = _hall_background(self)
         self.emissive = self._to_output(emissive)
-        self.columns = [
+        # Things that never move (columns, equipment) are painted into the background once;
+        # per frame, only those whose outline overlaps a moving solid's are painted again, in
+        # order with it, which is all that occlusion needs.
+        self.statics = [
             c
-            for c in _columns(facility, self.axes, camera.position)
+            for c in (*_columns(facility, self.axes, camera.position), *statics)
             if self.sees(c.corners.reshape(-1, 3))
         ]
+        self._static_boxes = np.array([self._screen_box(c) for c in self.statics]).reshape(-1, 4)
+        for solid in _painter_order(self.statics, camera.position, self._static_boxes):
+            self._draw_solid(self.background, solid)
         # Sensor noise comes from a few precomputed planes at a few strengths, cropped at a
         # random offset per frame: drawing 2.7 M normals per frame would cost 20 ms.
         self._noise = {
@@ -175,9 +182,16 @@ class CameraRenderer:
             frame = np.zeros((self.camera.height, self.camera.width, 3), np.uint8)
             return self._develop(frame, Lighting(0.0, 0.0, False, 0.1), rng)
         canvas = self.background.copy()
-        candidates = [s for s in (*self.columns, *solids) if self.sees(s.corners.reshape(-1, 3))]
+        moving = [s for s in solids if self.sees(s.corners.reshape(-1, 3))]
+        boxes = np.array([self._screen_box(s) for s in moving]).reshape(-1, 4)
+        touched = [
+            self.statics[i] for i in np.flatnonzero(_overlaps_any(self._static_boxes, boxes))
+        ]
+        candidates = [*touched, *moving]
         everything = _painter_order(
-            candidates, self.camera.position, np.array([self._screen_box(s) for s in candidates])
+            candidates,
+            self.camera.position,
+            np.vstack([self._static_boxes[_overlaps_any(self._static_boxes, boxes)], boxes]),
         )
         blurred: list[Solid] = []
         for solid in everything:
@@ -384,6 +398,19 @@ class CameraRenderer:
 
 
 # -- geometry helpers ---------------------------------------------------------------------
+
+
+def _overlaps_any(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Which of ``boxes`` (x0, y0, x1, y1 rows) overlap at least one of ``others``."""
+    if len(boxes) == 0 or len(others) == 0:
+        return np.zeros(len(boxes), bool)
+    overlap = (
+        (boxes[:, None, 0] < others[None, :, 2])
+        & (others[None, :, 0] < boxes[:, None, 2])
+        & (boxes[:, None, 1] < others[None, :, 3])
+        & (others[None, :, 1] < boxes[:, None, 3])
+    )
+    return np.asarray(overlap.any(axis=1))
 
 
 def _painter_order(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -59,6 +59,18 @@ class Solid:
     faces: list[Face]
     tag: str
     velocity: np.ndarray | None = None  # world m/s, for motion blur
+
+    def shifted(self, offset: np.ndarray, velocity: np.ndarray | None = None) -> Solid:
+        """A copy moved by ``offset`` (world metres); textures are shared, not copied."""
+        faces = [
+            Face(
+                face.corners + offset,
+                face.colour,
+                [Decal(d.corners + offset, d.colour, d.texture, d.text) for d in face.decals],
+            )
+            for face in self.faces
+        ]
+        return Solid(faces, self.tag, velocity)
 
     @cached_property
     def corners(self) -> np.ndarray:
@@ -166,21 +178,39 @@ def _lerp(a: np.ndarray | float, b: np.ndarray | float, w: float) -> np.ndarray:
 def locomotive_solids(
     loco: Locomotive, axis: TrackAxis, tail_m: float, speed_mps: float = 0.0
 ) -> list[Solid]:
-    """The solids of a locomotive standing with its lower-metre end at ``tail_m``."""
+    """The solids of a locomotive standing with its lower-metre end at ``tail_m``.
+
+    A locomotive is built once per track at metre 0 and then shifted: building it (boxes,
+    windows, plates) costs far more than moving its corners.
+    """
+    template = _template(
+        loco, axis.track_id, tuple(axis.origin), tuple(axis.direction), axis.length_m
+    )
+    offset = np.append(axis.direction * tail_m, 0.0)
+    velocity = np.append(axis.direction * speed_mps, 0.0)
+    return [solid.shifted(offset, velocity) for solid in template]
+
+
+@cache
+def _template(
+    loco: Locomotive,
+    track_id: str,
+    origin: tuple[float, ...],
+    direction: tuple[float, ...],
+    length_m: float,
+) -> tuple[Solid, ...]:
+    axis = TrackAxis(track_id, length_m, np.array(origin), np.array(direction))
     series = loco.series
     solids: list[Solid] = []
-    velocity = np.append(axis.direction * speed_mps, 0.0)
     for section in range(series.sections):
-        s0 = tail_m + section * (series.section_length_m + SECTION_GAP_M)
+        s0 = section * (series.section_length_m + SECTION_GAP_M)
         s1 = s0 + series.section_length_m
         outer_low = section == 0
         outer_high = section == series.sections - 1
         solids += _running_gear(axis, s0, s1, series.width_m, loco.loco_id)
         solids += _body(loco, axis, s0, s1, section, outer_low, outer_high)
-    _end_plates(solids, loco, axis, tail_m)
-    for solid in solids:
-        solid.velocity = velocity
-    return solids
+    _end_plates(solids, loco, axis, 0.0)
+    return tuple(solids)
 
 
 END_PLATE_LENGTH_M = 1.2
@@ -463,6 +493,12 @@ class Props:
                     tag=f"person-{number}",
                 )
             )
+        out += self._crane(facility, t)
+        return out
+
+    def static_solids(self, axes: dict[str, TrackAxis]) -> list[Solid]:
+        """Equipment beside the tracks: it never moves."""
+        out: list[Solid] = []
         for number, (track, s, d, length, height, colour) in enumerate(self.equipment):
             out.append(
                 track_box(
@@ -474,7 +510,6 @@ class Props:
                     tag=f"equipment-{number}",
                 )
             )
-        out += self._crane(facility, t)
         return out
 
     def _crane(self, facility: FacilityConfig, t: float) -> list[Solid]:

@@ -56,11 +56,13 @@ class Twin:
         if camera_id not in self._renderers:
             index = self._camera_index[camera_id]
             finish = Finish(jpeg_quality=60 + (index * 7) % 30)
+            axes = {t.id: self.layout.axis(t.id) for t in self.facility.tracks}
             self._renderers[camera_id] = CameraRenderer(
                 self.geometry.cameras[camera_id],
                 self.facility,
                 finish,
                 seed=self.spec.seed * 1000 + index,
+                statics=tuple(self.props.static_solids(axes)),
             )
         return self._renderers[camera_id]
 
