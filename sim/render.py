@@ -31,7 +31,8 @@ NEAR_M = 0.15
 _SIDE_LIGHT = np.array([0.35, -0.55, 0.2])
 HALL_HEIGHT_M = 10.0
 MAP_STEP_PX = 8
-NOISE_LEVELS = (2.5, 5.0, 9.0)  # the lens map is computed on this grid and interpolated
+NOISE_LEVELS = (2.5, 5.0, 9.0)
+MAX_BLUR_PX = 40.0  # longest smear: a slower shutter than CCTV cameras use
 COLUMN_EVERY_M = 10.0  # every second column carries a camera (cameras every 20 m)
 
 
@@ -326,15 +327,27 @@ class CameraRenderer:
         alpha = (mask.astype(np.float32) / 255.0)[:, :, None]
         roi[:] = (patch * alpha + roi * (1 - alpha)).astype(np.uint8)
 
-    def _blur_px(self, solid: Solid, light: Lighting) -> float:
+    def _blur_vector(self, solid: Solid, light: Lighting) -> np.ndarray:
+        """Image motion (canvas pixels) of a solid over the exposure, at most MAX_BLUR_PX.
+
+        Measured at the corners well in front of the camera: the centre of a long body
+        passing beside the camera can sit near the image plane, where the projection of a
+        few centimetres of motion explodes.
+        """
         if solid.velocity is None or not np.any(solid.velocity):
-            return 0.0
-        centre = solid.centre
-        moved = centre + solid.velocity * light.exposure_s
-        px, z = self.project_canvas(np.vstack([centre, moved]))
-        if (z <= NEAR_M).any():
-            return 0.0
-        return float(np.linalg.norm(px[1] - px[0]))
+            return np.zeros(2)
+        corners = solid.corners.reshape(-1, 3)
+        start, z = self.project_canvas(corners)
+        end, _ = self.project_canvas(corners + solid.velocity * light.exposure_s)
+        ahead = z > 1.0
+        if not ahead.any():
+            return np.zeros(2)
+        motion = np.median(end[ahead] - start[ahead], axis=0)
+        length = float(np.linalg.norm(motion))
+        return motion * (MAX_BLUR_PX / length) if length > MAX_BLUR_PX else motion
+
+    def _blur_px(self, solid: Solid, light: Lighting) -> float:
+        return float(np.linalg.norm(self._blur_vector(solid, light)))
 
     def _motion_blur(self, canvas: np.ndarray, solids: list[Solid], light: Lighting) -> None:
         """Smear the moving solids along their image motion over the exposure."""
@@ -344,11 +357,7 @@ class CameraRenderer:
                 polygon = self._clip_and_project(face.corners)
                 if polygon is not None:
                     cv2.fillPoly(mask, [polygon], 255, shift=4)
-        solid = solids[0]
-        assert solid.velocity is not None
-        centre = solid.centre
-        px, _ = self.project_canvas(np.vstack([centre, centre + solid.velocity * light.exposure_s]))
-        dx, dy = px[1] - px[0]
+        dx, dy = self._blur_vector(solids[0], light)
         length = max(2, round(math.hypot(dx, dy)))
         kernel = np.zeros((2 * length + 1, 2 * length + 1), np.float32)
         cv2.line(kernel, (length, length), (round(length + dx), round(length + dy)), 1.0)
