@@ -30,7 +30,7 @@ from sim.scene import Decal, Solid, track_box
 NEAR_M = 0.15
 _SIDE_LIGHT = np.array([0.35, -0.55, 0.2])
 HALL_HEIGHT_M = 10.0
-MAP_STEP_PX = 8
+MAP_STEP_PX = 8  # the lens map is computed on this grid and interpolated
 NOISE_LEVELS = (2.5, 5.0, 9.0)
 MAX_BLUR_PX = 40.0  # longest smear: a slower shutter than CCTV cameras use
 COLUMN_EVERY_M = 10.0  # every second column carries a camera (cameras every 20 m)
