@@ -14,16 +14,12 @@ same folders from its own labelled footage and trains with the same command.
 from __future__ import annotations
 
 import json
-import multiprocessing
-import queue
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from locowatch import __version__
 from locowatch.facility.rectify import (
@@ -40,6 +36,7 @@ from locowatch.facility.rectify import (
 from sim.render import Lighting
 from sim.scene import locomotive_solids, plates_of
 from sim.twin import Twin, TwinSpec
+from sim.workers import per_camera
 
 END_MARGIN_M = 0.3  # an end this close to the edge of the covered span counts as cut
 BODY_MAX_M = 12.0  # series windows are at most this long (the cab end matters most)
@@ -94,24 +91,9 @@ def write_dataset(
     for kind in ("position", "model", "plate"):
         (out / kind / "images").mkdir(parents=True, exist_ok=True)
     times = np.arange(0.0, spec.scenario.duration_s, every_s)
-    with multiprocessing.Manager() as manager:
-        ticks = manager.Queue()
-        bar = tqdm(
-            total=len(times) * len(cameras), desc="samples", unit="frame", disable=not progress
-        )
-        with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [
-                pool.submit(_camera_samples, spec, camera, times, out, ticks) for camera in cameras
-            ]
-            remaining = len(times) * len(cameras)
-            while remaining and not any(f.done() and f.exception() for f in futures):
-                try:
-                    remaining -= ticks.get(timeout=0.5)
-                    bar.update(1)
-                except queue.Empty:
-                    continue
-            labels = [f.result() for f in futures]
-        bar.close()
+    labels = per_camera(
+        _camera_samples, cameras, (spec, times, out), len(times), jobs, "samples", progress
+    )
     counts = {}
     for kind in ("position", "model", "plate"):
         rows = [row for per_camera in labels for row in per_camera[kind]]
@@ -140,7 +122,7 @@ def write_dataset(
 
 
 def _camera_samples(
-    spec: TwinSpec, camera_id: str, times: np.ndarray, out: Path, ticks: Any
+    camera_id: str, spec: TwinSpec, times: np.ndarray, out: Path, ticks: Any
 ) -> dict[str, list[dict[str, Any]]]:
     twin = Twin(spec)
     camera = twin.facility.camera_by_id[camera_id]

@@ -17,23 +17,20 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
-import queue
 import shutil
 import subprocess
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import yaml
-from tqdm import tqdm
 
 from locowatch import __version__
 from locowatch.facility.config import FacilityConfig
 from sim.twin import Twin, TwinSpec
+from sim.workers import per_camera
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +43,22 @@ def write_facility(path: Path, config: FacilityConfig, header: str) -> None:
     data = config.model_dump(mode="json", exclude_none=True)
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
     path.write_text(f"# {header}\n{text}", encoding="utf-8")
+
+
+def raw_video_input(width: int, height: int, fps: float) -> list[str]:
+    """ffmpeg arguments that read raw BGR frames of this size and rate from stdin."""
+    return [
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "bgr24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        f"{fps:g}",
+        "-i",
+        "-",
+    ]
 
 
 class VideoWriter:
@@ -62,16 +75,7 @@ class VideoWriter:
                 "-y",
                 "-loglevel",
                 "error",
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "bgr24",
-                "-s",
-                f"{width}x{height}",
-                "-r",
-                f"{fps:g}",
-                "-i",
-                "-",
+                *raw_video_input(width, height, fps),
                 "-c:v",
                 "libx264",
                 "-preset",
@@ -117,31 +121,12 @@ def record(
     out.mkdir(parents=True, exist_ok=True)
     (out / "video").mkdir(exist_ok=True)
     _write_metadata(twin, out, fps, cameras)
-    times = frame_times(spec.scenario.duration_s, fps)
-    total = len(times) * len(cameras)
-    with multiprocessing.Manager() as manager:
-        ticks = manager.Queue()
-        bar = tqdm(total=total, desc="rendering", unit="frame", disable=not progress)
-        with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [
-                pool.submit(_render_camera, spec, camera, fps, out, ticks) for camera in cameras
-            ]
-            done = 0
-            while done < total:
-                if any(f.done() and f.exception() for f in futures):
-                    break
-                try:
-                    done += ticks.get(timeout=0.5)
-                    bar.update(1)
-                except queue.Empty:
-                    continue
-            for future in futures:
-                future.result()  # re-raise a worker's error here
-        bar.close()
+    frames = len(frame_times(spec.scenario.duration_s, fps))
+    per_camera(_render_camera, cameras, (spec, fps, out), frames, jobs, "rendering", progress)
     return out
 
 
-def _render_camera(spec: TwinSpec, camera_id: str, fps: float, out: Path, ticks: Any) -> None:
+def _render_camera(camera_id: str, spec: TwinSpec, fps: float, out: Path, ticks: Any) -> None:
     twin = Twin(spec)
     camera = twin.geometry.cameras[camera_id]
     writer = VideoWriter(out / "video" / f"{camera_id}.mp4", camera.width, camera.height, fps)

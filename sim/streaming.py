@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.recording import raw_video_input
 from sim.twin import Twin
 
 log = logging.getLogger(__name__)
@@ -142,16 +143,7 @@ class TwinStreamer:
                 "-nostdin",
                 "-loglevel",
                 "error",
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "bgr24",
-                "-s",
-                f"{camera.width}x{camera.height}",
-                "-r",
-                f"{self.fps:g}",
-                "-i",
-                "-",
+                *raw_video_input(camera.width, camera.height, self.fps),
                 "-c:v",
                 "libx264",
                 "-preset",
