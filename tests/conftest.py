@@ -8,14 +8,20 @@ test session gets its own fresh database, dropped at the end.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from locowatch.db import DB_ENV, ManagedServer, default_home
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +43,27 @@ def test_db_url(db_server_url: str) -> Iterator[str]:
     yield url
     with psycopg.connect(db_server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+class LocowatchCli(Protocol):
+    def __call__(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
+@pytest.fixture(scope="session")
+def locowatch_cli() -> LocowatchCli:
+    """Run ``python -m locowatch ARGS`` as a user would, from the repository root."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "locowatch", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            cwd=REPO,
+            env=env,
+        )
+
+    return run

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -14,17 +13,6 @@ from locowatch.cli import PLANNED, cli
 
 REPO = Path(__file__).resolve().parents[2]
 NAMED_IN_THE_BRIEF = ["db", "sim", "train", "eval", "edge", "cloud", "dashboard", "report", "demo"]
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "locowatch", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=REPO,
-    )
 
 
 def test_top_level_help_lists_every_subcommand() -> None:
@@ -67,25 +55,25 @@ def test_db_commands_share_the_db_flag_and_env() -> None:
         assert "--db URL" in output and "LOCOWATCH_DB" in output, verb
 
 
-def test_planned_command_says_so_with_exit_2() -> None:
-    result = run("report", "occupancy")
+def test_planned_command_says_so_with_exit_2(locowatch_cli: Any) -> None:
+    result = locowatch_cli("report", "occupancy")
     assert result.returncode == 2
     assert result.stderr.startswith("error: 'locowatch report' is not built yet")
 
 
-def test_unknown_command_is_a_usage_error() -> None:
-    result = run("fly")
+def test_unknown_command_is_a_usage_error(locowatch_cli: Any) -> None:
+    result = locowatch_cli("fly")
     assert result.returncode == 2 and "No such command 'fly'" in result.stderr
 
 
-def test_config_check_reports_calibration(tmp_path: Path) -> None:
-    good = run("config", "check", "examples/depot.yaml")
+def test_config_check_reports_calibration(tmp_path: Path, locowatch_cli: Any) -> None:
+    good = locowatch_cli("config", "check", "examples/depot.yaml")
     assert good.returncode == 0, good.stderr
     assert "6 cameras" in good.stdout and "cam-02: pose solved from point pairs" in good.stdout
 
     broken = tmp_path / "broken.yaml"
     broken.write_text((REPO / "examples/depot.yaml").read_text().replace("fps: 2", "fps: -2", 1))
-    bad = run("config", "check", str(broken))
+    bad = locowatch_cli("config", "check", str(broken))
     assert bad.returncode == 2
     assert bad.stderr.startswith(f"error: {broken}:")
     assert "cameras[0].fps = -2: Input should be greater than 0" in bad.stderr

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -109,7 +107,9 @@ def test_latency_from_written_at(truth: list[Record]) -> None:
     assert scores.latency_median_s == pytest.approx(1.5)
 
 
-def test_eval_command_prints_a_table_and_writes_json(truth: list[Record], tmp_path: Path) -> None:
+def test_eval_command_prints_a_table_and_writes_json(
+    truth: list[Record], tmp_path: Path, locowatch_cli: Any
+) -> None:
     truth_path, state_path = tmp_path / "ground_truth.jsonl", tmp_path / "state.jsonl"
     truth_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in truth))
     estimate = _estimate(truth)
@@ -117,25 +117,16 @@ def test_eval_command_prints_a_table_and_writes_json(truth: list[Record], tmp_pa
     state_path.write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in estimate + other_flow)
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locowatch",
-            "eval",
-            "--truth",
-            str(truth_path),
-            "--state",
-            str(state_path),
-            "--flow",
-            "prod",
-            "--json",
-            str(tmp_path / "scores.json"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    result = locowatch_cli(
+        "eval",
+        "--truth",
+        str(truth_path),
+        "--state",
+        str(state_path),
+        "--flow",
+        "prod",
+        "--json",
+        str(tmp_path / "scores.json"),
     )
     assert result.returncode == 0, result.stderr
     table = {line[:32].strip(): line[32:].strip() for line in result.stdout.splitlines()}
@@ -146,28 +137,19 @@ def test_eval_command_prints_a_table_and_writes_json(truth: list[Record], tmp_pa
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"time": "2026-11-02T02:00:00+00:00"}\n')
-    failed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locowatch",
-            "eval",
-            "--truth",
-            str(truth_path),
-            "--state",
-            str(bad),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    failed = locowatch_cli(
+        "eval",
+        "--truth",
+        str(truth_path),
+        "--state",
+        str(bad),
     )
     assert failed.returncode == 1 and f"{bad}:1: not a snapshot line" in failed.stderr
 
 
 @pytest.mark.db
 def test_eval_reads_state_snapshots_from_timescaledb(
-    truth: list[Record], tmp_path: Path, test_db_url: str
+    truth: list[Record], tmp_path: Path, test_db_url: str, locowatch_cli: Any
 ) -> None:
     import psycopg
     from psycopg.types.json import Jsonb
@@ -191,25 +173,16 @@ def test_eval_reads_state_snapshots_from_timescaledb(
             )
     truth_path = tmp_path / "ground_truth.jsonl"
     truth_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in truth))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locowatch",
-            "eval",
-            "--truth",
-            str(truth_path),
-            "--db",
-            test_db_url,
-            "--flow",
-            "prod",
-            "--json",
-            str(tmp_path / "scores.json"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    result = locowatch_cli(
+        "eval",
+        "--truth",
+        str(truth_path),
+        "--db",
+        test_db_url,
+        "--flow",
+        "prod",
+        "--json",
+        str(tmp_path / "scores.json"),
     )
     assert result.returncode == 0, result.stderr
     scores = json.loads((tmp_path / "scores.json").read_text())

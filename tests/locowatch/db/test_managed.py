@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,19 +17,6 @@ from locowatch.db import ManagedServer, default_home
 from locowatch.db.install import debian_mirror
 
 pytestmark = pytest.mark.db
-
-
-def locowatch(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOCOWATCH_HOME": str(home)}
-    env.pop("LOCOWATCH_DB", None)
-    return subprocess.run(
-        [sys.executable, "-m", "locowatch", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -43,11 +29,21 @@ def private_home() -> Iterator[Path]:
     shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.fixture
+def locowatch(locowatch_cli: Any, private_home: Path) -> Callable[..., Any]:
+    """The command line with its home in ``private_home`` and no LOCOWATCH_DB."""
+    env = {**os.environ, "LOCOWATCH_HOME": str(private_home)}
+    env.pop("LOCOWATCH_DB", None)
+    return lambda *args: locowatch_cli(*args, env=env)
+
+
 @pytest.mark.slow
-def test_lifecycle_is_idempotent_and_keeps_data(private_home: Path) -> None:
+def test_lifecycle_is_idempotent_and_keeps_data(
+    private_home: Path, locowatch: Callable[..., Any]
+) -> None:
     if default_home() == private_home:
         pytest.skip("LOCOWATCH_HOME points at the test home")
-    first = locowatch("db", "up", home=private_home)
+    first = locowatch("db", "up")
     assert first.returncode == 0, first.stderr
     url = first.stdout.strip()
     server = ManagedServer(private_home)
@@ -57,29 +53,29 @@ def test_lifecycle_is_idempotent_and_keeps_data(private_home: Path) -> None:
         conn.execute("CREATE TABLE kept (x int)")
         conn.execute("INSERT INTO kept VALUES (42)")
 
-    again = locowatch("db", "up", home=private_home)
+    again = locowatch("db", "up")
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == url
     assert server.pid() == pid, "a second 'db up' must not restart the server"
 
-    status = locowatch("db", "status", home=private_home)
+    status = locowatch("db", "status")
     assert status.returncode == 0, status.stderr
     assert "running" in status.stdout and "apache license" in status.stdout
     assert str(private_home) in status.stdout
     assert server.state_file.exists() and "***" in status.stdout  # password not printed
 
-    assert locowatch("db", "url", home=private_home).stdout.strip() == url
+    assert locowatch("db", "url").stdout.strip() == url
 
-    down = locowatch("db", "down", home=private_home)
+    down = locowatch("db", "down")
     assert down.returncode == 0 and down.stdout.strip() == "stopped"
     assert server.pid() is None
-    stopped = locowatch("db", "status", home=private_home)
+    stopped = locowatch("db", "status")
     assert stopped.returncode == 3 and "stopped" in stopped.stdout
 
     # While it was down, someone else took its port: it moves, and the data stays.
     port = psycopg.conninfo.conninfo_to_dict(url)["port"]
     with socket.create_server(("127.0.0.1", int(port))):
-        moved = locowatch("db", "up", home=private_home)
+        moved = locowatch("db", "up")
     assert moved.returncode == 0, moved.stderr
     new_url = moved.stdout.strip()
     assert new_url != url and f"port {port} is taken" in moved.stderr
@@ -87,25 +83,25 @@ def test_lifecycle_is_idempotent_and_keeps_data(private_home: Path) -> None:
         assert conn.execute("SELECT x FROM kept").fetchall() == [(42,)]
 
 
-def test_url_without_a_server_is_a_clear_error(private_home: Path) -> None:
-    result = locowatch("db", "url", home=private_home)
+def test_url_without_a_server_is_a_clear_error(locowatch: Callable[..., Any]) -> None:
+    result = locowatch("db", "url")
     assert result.returncode == 1
     assert "run 'locowatch db up'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_external_server_given_by_url(db_server_url: str, private_home: Path) -> None:
-    result = locowatch("db", "up", "--db", db_server_url, home=private_home)
+def test_external_server_given_by_url(
+    db_server_url: str, private_home: Path, locowatch: Callable[..., Any]
+) -> None:
+    result = locowatch("db", "up", "--db", db_server_url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == db_server_url
     assert not (private_home / "db").exists(), "--db must not create a managed server"
 
-    refused = locowatch("db", "down", "--db", db_server_url, home=private_home)
+    refused = locowatch("db", "down", "--db", db_server_url)
     assert refused.returncode == 1 and "does not manage" in refused.stderr
 
-    unreachable = locowatch(
-        "db", "up", "--db", "postgresql://x@127.0.0.1:9/none", home=private_home
-    )
+    unreachable = locowatch("db", "up", "--db", "postgresql://x@127.0.0.1:9/none")
     assert unreachable.returncode == 1 and "cannot connect" in unreachable.stderr
 
 
