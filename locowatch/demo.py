@@ -1,7 +1,7 @@
 """``locowatch demo``: the one command that shows the product working.
 
-For now it brings up the managed TimescaleDB and checks the example facility; the twin,
-edge services, ingest and dashboard join as their issues land.
+For now it brings up the managed TimescaleDB and the facility twin (the simulated depot)
+and writes a look at it; the edge services, ingest and dashboard join as their issues land.
 """
 
 from __future__ import annotations
@@ -9,41 +9,46 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import cv2
 
 from locowatch.db.cli import db_url_option, home_option
 from locowatch.db.location import default_home
 from locowatch.db.managed import ManagedServer
-from locowatch.facility.geometry import FacilityGeometry
-from locowatch.facility.loading import load_facility
-
-EXAMPLE_FACILITY = Path(__file__).resolve().parents[1] / "examples" / "depot.yaml"
 
 
 @click.command()
 @db_url_option
 @home_option
-@click.option(
-    "--facility",
-    "facility_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=EXAMPLE_FACILITY,
-    show_default=True,
-    help="Facility config to run.",
-)
-def demo(db_url: str | None, home: Path | None, facility_path: Path) -> None:
-    """Run the demo on the embedded default (managed TimescaleDB)."""
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the twin depot.")
+def demo(db_url: str | None, home: Path | None, seed: int) -> None:
+    """Run the demo on the embedded default (managed TimescaleDB, the twin depot)."""
+    from sim.twin import Twin, TwinSpec  # the twin pulls in rendering: only load it here
+
+    home = home or default_home()
     click.echo("[1/2] database")
-    url = db_url or ManagedServer(home or default_home()).up().url()
+    url = db_url or ManagedServer(home).up().url()
     click.echo(f"      TimescaleDB ready: {url}")
-    click.echo("[2/2] facility")
-    facility = load_facility(facility_path)
-    geometry = FacilityGeometry(facility)
+    click.echo("[2/2] facility twin")
+    twin = Twin(TwinSpec(seed=seed))
+    facility = twin.facility
     click.echo(
         f"      {facility.facility.name}: {len(facility.tracks)} tracks, "
-        f"{len(facility.stations)} stations, {len(geometry.cameras)} calibrated cameras, "
-        f"flows: {', '.join(f.name for f in facility.flows)}"
+        f"{len(facility.stations)} stations, {len(facility.cameras)} cameras, "
+        f"{len(twin.scenario.fleet)} locomotives over a {twin.spec.scenario.duration_s:.0f} s day"
     )
+    out = home / "demo"
+    out.mkdir(parents=True, exist_ok=True)
+    midday = twin.spec.scenario.duration_s / 2
+    hour = twin.scenario.hour_of_day(midday)
+    for track in facility.tracks:
+        camera = next(c.id for c in facility.cameras if c.views[0].track == track.id)
+        frame = twin.frame(camera, midday)
+        if frame is not None:
+            path = out / f"{camera}.jpg"
+            cv2.imwrite(str(path), frame)
+            click.echo(f"      {track.id}: {camera} at {hour:02.0f}:00 -> {path}")
     click.echo(
-        "The twin, edge services, cloud ingest and dashboard are not built yet; "
-        "this demo will run them as they land (see the open issues)."
+        "Edge services, cloud ingest and the dashboard are not built yet; this demo will run "
+        "them as they land. Meanwhile: 'locowatch sim serve' streams the twin's cameras over "
+        "RTSP and 'locowatch sim render' records a day."
     )
