@@ -278,54 +278,12 @@ def _body(
     plate = series.plate(loco.number, section if series.sections > 1 else None)
     if series.cab == "hood":
         cab = (s1 - 4.2, s1)  # one cab, at the head end
-        hood = track_box(
-            axis,
-            (s0 + 0.4, cab[0]),
-            (-w / 2 + 0.3, w / 2 - 0.3),
-            (base, h - 1.0),
-            series.body,
-            series.roof,
-            tag,
-        )
-        _stripe(
-            hood,
-            axis,
-            hood_side=-w / 2 + 0.3,
-            s=(s0 + 0.4, cab[0]),
-            z=(base + 0.5, base + 0.75),
-            colour=series.stripe,
-        )
-        cab_box = _cab_box(axis, cab, w, (base, h), series, tag, plate)
-        return [hood, cab_box]
+        hood = _hood(axis, (s0 + 0.4, cab[0]), h - 1.0, series, tag)
+        return [hood, _cab_box(axis, cab, w, (base, h), series, tag, plate)]
     if series.cab == "centre":
         cab = (s0 + 0.62 * (s1 - s0), s0 + 0.62 * (s1 - s0) + 3.6)
-        low = track_box(
-            axis,
-            (s0 + 0.4, cab[0]),
-            (-w / 2 + 0.3, w / 2 - 0.3),
-            (base, h - 1.1),
-            series.body,
-            series.roof,
-            tag,
-        )
-        high = track_box(
-            axis,
-            (cab[1], s1 - 0.4),
-            (-w / 2 + 0.3, w / 2 - 0.3),
-            (base, h - 1.1),
-            series.body,
-            series.roof,
-            tag,
-        )
-        for hood, span in ((low, (s0 + 0.4, cab[0])), (high, (cab[1], s1 - 0.4))):
-            _stripe(
-                hood,
-                axis,
-                hood_side=-w / 2 + 0.3,
-                s=span,
-                z=(base + 0.5, base + 0.75),
-                colour=series.stripe,
-            )
+        low = _hood(axis, (s0 + 0.4, cab[0]), h - 1.1, series, tag)
+        high = _hood(axis, (cab[1], s1 - 0.4), h - 1.1, series, tag)
         return [low, _cab_box(axis, cab, w, (base, h), series, tag, plate), high]
     nose = 1.6 if series.cab == "streamlined" else 0.0
     b0 = s0 + (nose if outer_low else 0.0)
@@ -349,6 +307,17 @@ def _body(
             face = body.faces[3 if direction > 0 else 2]
             _end_windows(face, axis, end, w, (h - 1.55, h - 0.6))
     return solids
+
+
+def _hood(
+    axis: TrackAxis, span: tuple[float, float], top: float, series: Series, tag: str
+) -> Solid:
+    """The narrower, lower engine hood of a shunter, with its livery stripe."""
+    side = -series.width_m / 2 + 0.3
+    base = 1.35
+    hood = track_box(axis, span, (side, -side), (base, top), series.body, series.roof, tag)
+    _stripe(hood, axis, hood_side=side, s=span, z=(base + 0.5, base + 0.75), colour=series.stripe)
+    return hood
 
 
 def _cab_box(
