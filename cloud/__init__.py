@@ -1,4 +1,7 @@
-"""The cloud side: gRPC ingest -> facility state estimator (fusion) -> TimescaleDB.
+"""Cloud side: gRPC ingest, the facility state estimator, TimescaleDB schema and reports.
 
-Built by the «Cloud» issue (``ingest.py``, ``fusion.py``, ``store/`` with migrations).
+Data flows one way: envelopes from gateways are validated (``validation``) into records
+(``records``), written durably (``store``), then fused into facility state (``fse``)
+whose snapshots and events are written back. ``ingest`` is the gRPC service, ``server``
+assembles a running process, ``reports`` reads the reporting views.
 """

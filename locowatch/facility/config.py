@@ -246,22 +246,50 @@ class EstimatorRef(Section):
 
 
 class FseSettings(Section):
-    """Facility state estimator settings of a flow."""
+    """Facility state estimator settings of a flow (see docs/fse.md for how each is used)."""
 
     snapshot_interval_s: float = Field(default=1.0, gt=0, le=60)
+    observation_max_age_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="A camera's last estimation counts this long; after it, its view is unknown.",
+    )
     join_gap_m: float = Field(
         default=0.5,
         ge=0,
         le=5,
         description="Intervals closer than this (with a cut end between them) are one body.",
     )
+    max_occluded_m: float = Field(
+        default=3.0,
+        ge=0,
+        le=20,
+        description="A stretch hidden between two cut ends (a person, a crane) up to this long "
+        "does not split a body.",
+    )
     stale_after_s: float = Field(
-        default=30, gt=0, description="Mark a locomotive stale when no camera confirmed it since."
+        default=10, gt=0, description="Mark a locomotive stale when no camera confirmed it since."
     )
     depart_after_s: float = Field(
-        default=20, gt=0, description="A locomotive seen gone for this long has departed."
+        default=20,
+        gt=0,
+        description="A locomotive seen gone from the middle of a track for this long has left "
+        "(one that drives out past a track end leaves at once).",
     )
     min_confidence: float = Field(default=0.5, ge=0, le=1)
+    move_threshold_m: float = Field(
+        default=1.0, gt=0, description="Moving further than this from where it stood is a move."
+    )
+    stop_after_s: float = Field(
+        default=5.0, gt=0, description="Standing still this long after a move is a stop."
+    )
+    identify_min_votes: int = Field(
+        default=3, ge=1, description="Readings needed before a series or plate is reported."
+    )
+    identify_min_share: float = Field(
+        default=0.6, gt=0, le=1, description="Share of the votes the leading value needs."
+    )
 
 
 class Flow(Section):

@@ -1,0 +1,200 @@
+"""Fuse what every camera says about one track into bodies: occupied stretches with ends.
+
+Each camera's latest position estimation is evidence on a grid along the track (10 cm
+cells): inside its intervals it votes "occupied", elsewhere in the stretch it covers it
+votes "empty", weighted by confidence. Stretches a camera could not judge (hidden between
+two cut ends, or next to a cut end, where an occluder may stand) get no vote from it.
+Cells that no fresh camera covers are *unknown*: a body running into them is open-ended.
+
+A body's end is placed at a real end some camera saw near the edge of the occupied run
+(averaged, so two overlapping cameras beat one); failing that, at the run's edge, and
+marked not real. Runs are cells, but ends keep the estimators' sub-cell precision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from cloud.records import Interval, PositionRecord
+
+GRID_M = 0.1
+END_SNAP_M = 0.6  # a real end this close to a run's edge places that edge
+MIN_BODY_M = 1.5
+VIEW_EDGE_M = 0.25  # shorter occupied runs inside known-empty track are noise
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """One occupied stretch of a track, as all fresh cameras together see it."""
+
+    tail_m: float
+    head_m: float
+    tail_real: bool  # a camera saw the real end there
+    head_real: bool
+    tail_open: bool  # beyond the tail is unknown (no camera) or the track's end
+    head_open: bool
+    tail_age_s: float = 0.0  # how old the estimations that placed a real end are
+    head_age_s: float = 0.0
+    tail_split: bool = False  # the tracker cut the body here between two locomotives
+    head_split: bool = False
+
+    @property
+    def length_m(self) -> float:
+        return self.head_m - self.tail_m
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """The fused picture of one track at one instant."""
+
+    length_m: float
+    bodies: list[Body]
+    known: np.ndarray  # per grid cell: some fresh camera judged it
+
+    def known_fraction(self, tail_m: float, head_m: float) -> float:
+        """Share of ``[tail_m, head_m]`` (clipped to the track) that some camera judged."""
+        a, b = _cells(max(tail_m, 0.0), min(head_m, self.length_m), len(self.known))
+        return float(self.known[a:b].mean()) if b > a else 0.0
+
+
+def fuse_track(
+    length_m: float,
+    now: float,
+    observations: Iterable[PositionRecord],
+    join_gap_m: float = 0.5,
+    max_occluded_m: float = 3.0,
+    min_confidence: float = 0.0,
+) -> TrackView:
+    n = int(np.ceil(length_m / GRID_M))
+    score = np.zeros(n)
+    judged = np.zeros(n, dtype=np.int32)
+    real_tails: list[RealEnd] = []
+    real_heads: list[RealEnd] = []
+    for obs in observations:
+        if obs.confidence < min_confidence:
+            continue
+        w = obs.confidence
+        a, b = _cells(obs.covered_start_m, obs.covered_end_m, n)
+        score[a:b] -= w
+        judged[a:b] += 1
+        intervals = [i for i in obs.intervals if i.confidence >= min_confidence]
+        for i in intervals:
+            ia, ib = _cells(i.start_m, i.end_m, n)
+            score[ia:ib] += 2 * w
+            # A "real" end right at the camera's own view edge cannot be told from a cut.
+            if i.start_real and i.start_m > obs.covered_start_m + VIEW_EDGE_M:
+                real_tails.append(RealEnd(i.start_m, w * i.confidence, now - obs.time))
+            if i.end_real and i.end_m < obs.covered_end_m - VIEW_EDGE_M:
+                real_heads.append(RealEnd(i.end_m, w * i.confidence, now - obs.time))
+        for lo, hi in _unjudged(obs, intervals, join_gap_m, max_occluded_m):
+            ua, ub = _cells(lo, hi, n)
+            score[ua:ub] += w  # take back this camera's "empty" vote there
+            judged[ua:ub] -= 1
+    known = judged > 0
+    occupied = _bridge_hidden(score > 0, known, int(max_occluded_m / GRID_M))
+    bodies = _bodies(occupied, known, length_m, real_tails, real_heads)
+    return TrackView(length_m=length_m, bodies=bodies, known=known)
+
+
+def _unjudged(
+    obs: PositionRecord, intervals: list[Interval], join_gap_m: float, max_occluded_m: float
+) -> list[tuple[float, float]]:
+    """Stretches of a camera's view it cannot call empty: next to cut ends.
+
+    Between two facing cut ends (an occluder in front of one body) up to
+    ``max_occluded_m``; next to a single cut end, ``join_gap_m`` (the estimator's edge
+    uncertainty). A cut end at the camera's own view edge needs nothing: beyond it the
+    camera says nothing anyway.
+    """
+    spans = []
+    edge = 2 * GRID_M
+    previous_end, previous_cut = obs.covered_start_m, False
+    for i in intervals:
+        gap = i.start_m - previous_end
+        start_cut = not i.start_real and i.start_m > obs.covered_start_m + edge
+        if start_cut and previous_cut and gap <= max_occluded_m:
+            spans.append((previous_end, i.start_m))
+        else:
+            if previous_cut:
+                spans.append((previous_end, previous_end + join_gap_m))
+            if start_cut:
+                spans.append((i.start_m - join_gap_m, i.start_m))
+        previous_end = i.end_m
+        previous_cut = not i.end_real and i.end_m < obs.covered_end_m - edge
+    if previous_cut:
+        spans.append((previous_end, previous_end + join_gap_m))
+    return spans
+
+
+def _bridge_hidden(occupied: np.ndarray, known: np.ndarray, max_cells: int) -> np.ndarray:
+    """Fill short unjudged stretches between occupied cells: something stood in front."""
+    hidden = ~known & ~occupied
+    edges = np.diff(np.concatenate([[0], hidden.astype(np.int8), [0]]))
+    out = occupied.copy()
+    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        if b - a <= max_cells and a > 0 and b < len(out) and occupied[a - 1] and occupied[b]:
+            out[a:b] = True
+    return out
+
+
+def _bodies(
+    occupied: np.ndarray,
+    known: np.ndarray,
+    length_m: float,
+    real_tails: list[RealEnd],
+    real_heads: list[RealEnd],
+) -> list[Body]:
+    n = len(occupied)
+    edges = np.diff(np.concatenate([[0], occupied.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    bodies = []
+    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        tail_open = a == 0 or not known[a - 1]
+        head_open = b == n or not known[b]
+        tail = _snap(a * GRID_M, real_tails)
+        head = _snap(min(b * GRID_M, length_m), real_heads)
+        if head.position_m - tail.position_m < MIN_BODY_M and not (tail_open or head_open):
+            continue
+        bodies.append(
+            Body(
+                tail.position_m,
+                head.position_m,
+                tail.weight > 0,
+                head.weight > 0,
+                tail_open,
+                head_open,
+                tail.age_s,
+                head.age_s,
+            )
+        )
+    return bodies
+
+
+@dataclass(frozen=True, slots=True)
+class RealEnd:
+    position_m: float
+    weight: float
+    age_s: float
+
+
+def _snap(edge_m: float, reals: list[RealEnd]) -> RealEnd:
+    """The real ends near a run's edge, averaged; weight 0 when there are none."""
+    near = [r for r in reals if abs(r.position_m - edge_m) <= END_SNAP_M]
+    if not near:
+        return RealEnd(edge_m, 0.0, 0.0)
+    weight = sum(r.weight for r in near)
+    return RealEnd(
+        sum(r.position_m * r.weight for r in near) / weight,
+        weight,
+        sum(r.age_s * r.weight for r in near) / weight,
+    )
+
+
+def _cells(start_m: float, end_m: float, n: int) -> tuple[int, int]:
+    """Grid cells whose centres lie in [start_m, end_m]."""
+    a = max(int(np.ceil(start_m / GRID_M - 0.5)), 0)
+    b = min(int(np.floor(end_m / GRID_M - 0.5)) + 1, n)
+    return a, b

@@ -1,0 +1,76 @@
+"""Votes for a locomotive's attributes (series, plate, ...): who it is, and how sure.
+
+Every reading that lands on a locomotive adds its confidence to that value's tally
+(alternatives add a share of theirs). A value is reported once it has enough readings
+and leads with a clear share; the share is the reported confidence. Plates of
+multi-section units carry a section letter per end ("2ТЭ116-1234А", "...Б"): the
+letter is dropped so that both ends vote for the one unit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+SECTION_SUFFIX = re.compile(r"^(.*-\d+)[АБВ]$")
+ALTERNATIVE_WEIGHT = 0.3
+
+
+def unit_plate(text: str) -> str:
+    """The plate of the whole unit: without a trailing section letter."""
+    match = SECTION_SUFFIX.match(text)
+    return match.group(1) if match else text
+
+
+@dataclass
+class Tally:
+    votes: dict[str, float] = field(default_factory=dict)
+    readings: int = 0
+
+    def add(
+        self, value: str, confidence: float, alternatives: tuple[tuple[str, float], ...]
+    ) -> None:
+        self.readings += 1
+        self.votes[value] = self.votes.get(value, 0.0) + confidence
+        for alt, alt_confidence in alternatives:
+            self.votes[alt] = self.votes.get(alt, 0.0) + ALTERNATIVE_WEIGHT * alt_confidence
+
+    def leader(self, min_readings: int, min_share: float) -> tuple[str, float] | None:
+        """The leading value and its share of the votes, once it is clear enough."""
+        if self.readings < min_readings or not self.votes:
+            return None
+        value, best = max(self.votes.items(), key=lambda kv: kv[1])
+        share = best / sum(self.votes.values())
+        return (value, share) if share >= min_share else None
+
+    def merge(self, other: Tally) -> None:
+        self.readings += other.readings
+        for value, weight in other.votes.items():
+            self.votes[value] = self.votes.get(value, 0.0) + weight
+
+
+@dataclass
+class Identity:
+    """All attribute tallies of one locomotive."""
+
+    tallies: dict[str, Tally] = field(default_factory=dict)
+
+    def add(
+        self, name: str, value: str, confidence: float, alternatives: tuple[tuple[str, float], ...]
+    ) -> None:
+        if name == "plate":
+            value = unit_plate(value)
+            alternatives = tuple((unit_plate(v), c) for v, c in alternatives)
+        self.tallies.setdefault(name, Tally()).add(value, confidence, alternatives)
+
+    def resolved(self, min_readings: int, min_share: float) -> dict[str, tuple[str, float]]:
+        out = {}
+        for name, tally in self.tallies.items():
+            leader = tally.leader(min_readings, min_share)
+            if leader is not None:
+                out[name] = leader
+        return out
+
+    def merge(self, other: Identity) -> None:
+        for name, tally in other.tallies.items():
+            self.tallies.setdefault(name, Tally()).merge(tally)

@@ -1,0 +1,403 @@
+"""Follow the locomotives of one track from one fused picture to the next.
+
+Each tick the tracker gets the track's bodies (``fusion.TrackView``) and:
+
+1. predicts every known locomotive forward with its speed;
+2. pairs bodies with locomotives by overlap. A body that spans two locomotives (their
+   gap hidden or misjudged) is cut between them; bodies that all overlap one locomotive
+   (an occluder split it) are joined;
+3. updates each paired locomotive's ends: a real end is a measurement (smoothed); a cut
+   end that runs into unknown track keeps what the tracker knew (its remembered end, or
+   the other end plus its learned length), so a locomotive under a dead camera keeps its
+   size and place;
+4. keeps an unpaired locomotive that nobody can see (marked stale after a while), lets
+   one seen gone from mid-track linger ``depart_after_s`` (estimators miss bodies), and
+   lets one that drove out past a track end leave at once;
+5. starts a locomotive for an unpaired body: at once where one can appear (a track end,
+   track that was unknown, the first ticks), after a few ticks elsewhere (noise);
+6. derives events: arrived, moved, stopped (at a station), departed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cloud.fse.fusion import Body, TrackView
+from cloud.fse.identity import Identity
+from locowatch.facility.config import FseSettings
+
+END_GAIN = 0.5  # weight of a new real-end measurement against the prediction
+SPEED_GAIN = 0.5
+STANDSTILL_MPS = 0.08
+EDGE_ZONE_M = 3.0  # a body this close to a track end may be arriving or leaving
+CONFIRM_TICKS = 3
+CLAIM_SHARE = 0.25
+ENTRY_M = 0.5  # a body touching a track end this closely may be driving in
+COAST_S = 2.0  # an unseen locomotive keeps its speed this long
+EXIT_HORIZON_S = 10.0  # ... or until it leaves, if that is due within this long
+MIN_SURE_M = 3.0  # shorter new bodies away from a track end wait for confirmation
+NEAR_M = 2.0  # an unpaired body this close to a locomotive is still that locomotive
+MAX_SPEED_MPS = 4.0  # depot speeds stay under ~1.5 m/s; more is a measurement glitch
+LEAVE_AFTER_S = 2.0  # gone near a track end this long: it has left
+
+
+@dataclass(frozen=True)
+class Event:
+    time: float
+    kind: str  # arrived, moved, stopped, identified, departed
+    loco_id: str
+    track_id: str
+    tail_m: float
+    head_m: float
+    station_id: str | None
+    series: str | None = None
+    plate: str | None = None
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(eq=False)  # identity matters: two locomotives may stand in the same place
+class Locomotive:
+    id: str
+    track_id: str
+    tail_m: float
+    head_m: float
+    since: float
+    last_seen: float
+    speed_mps: float = 0.0
+    lengths: deque[float] = field(default_factory=lambda: deque(maxlen=25))
+    missing_since: float | None = None
+    stale: bool = False
+    confirmed: bool = True
+    sightings: int = 1
+    moving: bool = False
+    rest_centre_m: float = 0.0
+    still_since: float | None = None
+    station_id: str | None = None  # station it last stopped at
+    identity: Identity = field(default_factory=Identity)
+    identified: dict[str, str] = field(default_factory=dict)  # reported in events so far
+
+    @property
+    def centre_m(self) -> float:
+        return (self.tail_m + self.head_m) / 2
+
+    @property
+    def length_m(self) -> float | None:
+        """Learned from ticks where both real ends were seen at once."""
+        return statistics.median(self.lengths) if len(self.lengths) >= 3 else None
+
+    def overlap(self, tail_m: float, head_m: float) -> float:
+        return max(0.0, min(self.head_m, head_m) - max(self.tail_m, tail_m))
+
+    def distance(self, tail_m: float, head_m: float) -> float:
+        """Gap between this locomotive and a span; 0 when they overlap."""
+        return max(0.0, tail_m - self.head_m, self.tail_m - head_m)
+
+
+StationOf = Callable[[str, float, float], str | None]
+
+
+class TrackTracker:
+    def __init__(
+        self,
+        track_id: str,
+        length_m: float,
+        settings: FseSettings,
+        station_of: StationOf,
+        new_id: Callable[[], str],
+    ) -> None:
+        self.track_id = track_id
+        self.length_m = length_m
+        self.settings = settings
+        self.station_of = station_of
+        self.new_id = new_id
+        self.locos: list[Locomotive] = []
+        self.last_tick: float | None = None
+        self.ticks = 0
+        self.previous: TrackView | None = None
+
+    # -- one tick -----------------------------------------------------------------------
+
+    def tick(self, t: float, view: TrackView) -> list[Event]:
+        dt = 0.0 if self.last_tick is None else max(t - self.last_tick, 0.0)
+        self.last_tick = t
+        self.ticks += 1
+        for loco in self.locos:
+            loco.tail_m += loco.speed_mps * dt
+            loco.head_m += loco.speed_mps * dt
+        pairs, unpaired = self._associate(view.bodies)
+        events: list[Event] = []
+        for loco, body in pairs.items():
+            events += self._update(loco, body, t, dt)
+            if loco.tail_m >= self.length_m or loco.head_m <= 0:
+                events += self._depart(loco, t, "drove out")
+        for loco in [lo for lo in self.locos if lo not in pairs]:
+            events += self._unseen(loco, t, view)
+        for body in unpaired:
+            events += self._birth(body, t, view)
+        self._merge_overlapping()
+        for loco in self.locos:
+            if loco.confirmed:
+                events += self._motion_events(loco, t) + self._identity_events(loco, t)
+        self.previous = view
+        return events
+
+    def visible(self) -> list[Locomotive]:
+        """Locomotives to report: confirmed ones."""
+        return sorted((lo for lo in self.locos if lo.confirmed), key=lambda lo: lo.tail_m)
+
+    # -- association ---------------------------------------------------------------------
+
+    def _associate(self, bodies: list[Body]) -> tuple[dict[Locomotive, Body], list[Body]]:
+        """Pair bodies with locomotives; cut bodies spanning several, join pieces of one."""
+        claims: dict[int, list[Body]] = {}
+        unpaired: list[Body] = []
+        ordered = sorted(self.locos, key=lambda lo: lo.tail_m)
+        for body in bodies:
+            # A locomotive claims (part of) a body when the body covers a good share of it;
+            # a prediction that overshoots a little into its neighbour's body does not.
+            hits = [
+                lo
+                for lo in ordered
+                if lo.overlap(body.tail_m, body.head_m) >= CLAIM_SHARE * (lo.head_m - lo.tail_m)
+            ]
+            if not hits:  # a sliver, or a body the prediction overshot: the nearest within reach
+                near = sorted(
+                    (lo.distance(body.tail_m, body.head_m), index)
+                    for index, lo in enumerate(ordered)
+                )
+                hits = [ordered[near[0][1]]] if near and near[0][0] <= NEAR_M else []
+            if not hits:
+                unpaired.append(body)
+                continue
+            for loco, piece in zip(hits, _cut(body, hits), strict=True):
+                claims.setdefault(id(loco), []).append(piece)
+        pairs = {}
+        for loco in ordered:
+            pieces = claims.get(id(loco))
+            if pieces:
+                pairs[loco] = _join(pieces)
+        return pairs, unpaired
+
+    # -- updates -------------------------------------------------------------------------
+
+    def _update(self, loco: Locomotive, body: Body, t: float, dt: float) -> list[Event]:
+        old_tail, old_head = loco.tail_m, loco.head_m
+        length = loco.length_m
+        # Real ends were measured up to observation_max_age_s ago: carry them to now.
+        seen_tail = body.tail_m + loco.speed_mps * body.tail_age_s
+        seen_head = body.head_m + loco.speed_mps * body.head_age_s
+        tail, head = loco.tail_m, loco.head_m
+        if not body.tail_split:
+            tail = _end(loco.tail_m, seen_tail, body.tail_real, low_side=True)
+        if not body.head_split:
+            head = _end(loco.head_m, seen_head, body.head_real, low_side=False)
+        if length is not None and not body.tail_real and body.head_real:
+            tail = head - length
+        if length is not None and not body.head_real and body.tail_real:
+            head = tail + length
+        if body.tail_real and body.head_real:
+            loco.lengths.append(body.head_m - body.tail_m)
+        loco.tail_m, loco.head_m = tail, head
+        if dt > 0:
+            moved = [
+                new - old
+                for new, old, real in (
+                    (loco.tail_m, old_tail, body.tail_real),
+                    (loco.head_m, old_head, body.head_real),
+                )
+                if real
+            ]
+            if moved:
+                measured = loco.speed_mps + statistics.fmean(moved) / dt
+                loco.speed_mps += SPEED_GAIN * (measured - loco.speed_mps)
+                loco.speed_mps = max(-MAX_SPEED_MPS, min(MAX_SPEED_MPS, loco.speed_mps))
+                if abs(loco.speed_mps) < STANDSTILL_MPS / 2:
+                    loco.speed_mps = 0.0
+        loco.last_seen = t
+        loco.missing_since = None
+        loco.stale = False
+        loco.sightings += 1
+        if not loco.confirmed and loco.sightings >= CONFIRM_TICKS:
+            loco.confirmed, loco.id = True, self.new_id()
+            return [self._event(loco, t, "arrived", {"confirmed_after": loco.sightings})]
+        return []
+
+    def _unseen(self, loco: Locomotive, t: float, view: TrackView) -> list[Event]:
+        """A locomotive no body was paired with this tick."""
+        if loco.tail_m >= self.length_m or loco.head_m <= 0:
+            return self._depart(loco, t, "drove out")
+        if view.known_fraction(loco.tail_m, loco.head_m) < 0.5:
+            # Out of sight: assume it stopped, unless it was on its way out of the track
+            # (then it leaves when the prediction says so).
+            if t - loco.last_seen > COAST_S and not self._exiting(loco):
+                loco.speed_mps = 0.0
+            loco.stale = t - loco.last_seen >= self.settings.stale_after_s
+            return []
+        loco.missing_since = loco.missing_since or t
+        near_end = loco.tail_m < EDGE_ZONE_M or loco.head_m > self.length_m - EDGE_ZONE_M
+        if not loco.confirmed:
+            return self._depart(loco, t, "")
+        if near_end and t - loco.missing_since >= min(LEAVE_AFTER_S, self.settings.depart_after_s):
+            return self._depart(loco, t, "left past a track end")
+        if t - loco.missing_since >= self.settings.depart_after_s:
+            return self._depart(loco, t, "not seen")
+        return []
+
+    def _exiting(self, loco: Locomotive) -> bool:
+        v = loco.speed_mps
+        if v > 0:
+            return (self.length_m - loco.tail_m) / v <= EXIT_HORIZON_S
+        if v < 0:
+            return loco.head_m / -v <= EXIT_HORIZON_S
+        return False
+
+    def _depart(self, loco: Locomotive, t: float, why: str) -> list[Event]:
+        self.locos.remove(loco)
+        if not loco.confirmed:
+            return []
+        return [self._event(loco, t, "departed", {"why": why, "dwell_s": round(t - loco.since, 1)})]
+
+    def _birth(self, body: Body, t: float, view: TrackView) -> list[Event]:
+        at_end = body.tail_m <= ENTRY_M or body.head_m >= self.length_m - ENTRY_M
+        # Where a locomotive can appear at once: at a track end, on track nobody could see
+        # a moment ago, or when the estimator starts. Elsewhere it is noise until confirmed.
+        was_unknown = body.length_m >= MIN_SURE_M and (
+            self.previous is None or self.previous.known_fraction(body.tail_m, body.head_m) < 1.0
+        )
+        confirmed = at_end or was_unknown or self.ticks <= 2
+        loco = Locomotive(
+            id=self.new_id() if confirmed else "",
+            track_id=self.track_id,
+            tail_m=body.tail_m,
+            head_m=body.head_m,
+            since=t,
+            last_seen=t,
+            confirmed=confirmed,
+            moving=at_end and self.ticks > 2,
+            rest_centre_m=(body.tail_m + body.head_m) / 2,
+        )
+        if body.tail_real and body.head_real:
+            loco.lengths.append(body.length_m)
+        self.locos.append(loco)
+        if not confirmed:
+            return []
+        return [self._event(loco, t, "arrived", {"first_tick": self.ticks <= 2})]
+
+    def _merge_overlapping(self) -> None:
+        """Two tracks on one body (after an occlusion or a cut) become the older one."""
+        self.locos.sort(key=lambda lo: lo.tail_m)
+        for a, b in itertools.pairwise(list(self.locos)):
+            if a not in self.locos or b not in self.locos:
+                continue
+            shorter = min(a.head_m - a.tail_m, b.head_m - b.tail_m)
+            if shorter > 0 and a.overlap(b.tail_m, b.head_m) > 0.5 * shorter:
+                older_first = (a.confirmed, -a.since) >= (b.confirmed, -b.since)
+                keep, drop = (a, b) if older_first else (b, a)
+                keep.tail_m, keep.head_m = min(a.tail_m, b.tail_m), max(a.head_m, b.head_m)
+                keep.identity.merge(drop.identity)
+                self.locos.remove(drop)
+
+    def _motion_events(self, loco: Locomotive, t: float) -> list[Event]:
+        s = self.settings
+        if not loco.moving and abs(loco.centre_m - loco.rest_centre_m) > s.move_threshold_m:
+            loco.moving, loco.still_since = True, None
+            return [self._event(loco, t, "moved", {"from_m": round(loco.rest_centre_m, 2)})]
+        if loco.moving:
+            if abs(loco.speed_mps) >= STANDSTILL_MPS:
+                loco.still_since = None
+            elif loco.still_since is None:
+                loco.still_since = t
+            elif t - loco.still_since >= s.stop_after_s:
+                loco.moving, loco.rest_centre_m = False, loco.centre_m
+                loco.station_id = self.station_of(self.track_id, loco.tail_m, loco.head_m)
+                return [self._event(loco, t, "stopped")]
+        return []
+
+    def _identity_events(self, loco: Locomotive, t: float) -> list[Event]:
+        s = self.settings
+        events = []
+        resolved = loco.identity.resolved(s.identify_min_votes, s.identify_min_share)
+        for name, (value, confidence) in sorted(resolved.items()):
+            if loco.identified.get(name) != value:
+                loco.identified[name] = value
+                detail = {"attribute": name, "value": value, "confidence": round(confidence, 3)}
+                events.append(self._event(loco, t, "identified", detail))
+        return events
+
+    def _event(
+        self, loco: Locomotive, t: float, kind: str, detail: dict[str, object] | None = None
+    ) -> Event:
+        return Event(
+            time=t,
+            kind=kind,
+            loco_id=loco.id,
+            track_id=self.track_id,
+            tail_m=round(loco.tail_m, 3),
+            head_m=round(loco.head_m, 3),
+            station_id=self.station_of(self.track_id, loco.tail_m, loco.head_m),
+            series=loco.identified.get("model"),
+            plate=loco.identified.get("plate"),
+            detail=detail or {},
+        )
+
+
+def _end(known: float, seen: float, real: bool, low_side: bool) -> float:
+    """A new end position from the old one and what the body shows there.
+
+    A real end is a measurement. A cut end only says the body reaches at least that far:
+    locomotives do not shrink, so it may push the end out but never pull it in (a missed
+    detection by the camera beyond would otherwise eat the locomotive from that side).
+    """
+    if real:
+        return known + END_GAIN * (seen - known)
+    return min(known, seen) if low_side else max(known, seen)
+
+
+def _cut(body: Body, locos: list[Locomotive]) -> list[Body]:
+    """Cut a body that spans several locomotives at the middle of each gap between them."""
+    if len(locos) == 1:
+        return [body]
+    cuts = [(a.head_m + b.tail_m) / 2 for a, b in itertools.pairwise(locos)]
+    bounds = [body.tail_m, *cuts, body.head_m]
+    pieces = []
+    for index, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        first, last = index == 0, index == len(bounds) - 2
+        pieces.append(
+            Body(
+                lo,
+                hi,
+                body.tail_real and first,
+                body.head_real and last,
+                body.tail_open if first else True,
+                body.head_open if last else True,
+                body.tail_age_s,
+                body.head_age_s,
+                tail_split=not first,  # a cut we made: the locomotive keeps what it knew
+                head_split=not last,
+            )
+        )
+    return pieces
+
+
+def _join(pieces: list[Body]) -> Body:
+    """Pieces of one locomotive (split by an occluder) as one body."""
+    if len(pieces) == 1:
+        return pieces[0]
+    first = min(pieces, key=lambda b: b.tail_m)
+    last = max(pieces, key=lambda b: b.head_m)
+    return Body(
+        first.tail_m,
+        last.head_m,
+        first.tail_real,
+        last.head_real,
+        first.tail_open,
+        last.head_open,
+        first.tail_age_s,
+        last.head_age_s,
+        first.tail_split,
+        last.head_split,
+    )

@@ -1,0 +1,270 @@
+"""Check every envelope a gateway sends against its facility before anything is stored.
+
+A bad envelope is refused alone, with a reason from the protocol (``RejectReason``) and a
+detail a person can act on; the rest of its batch goes on. The checks, in order:
+payload present, numbers finite, camera/track/flow known to the gateway's facility,
+values in range (intervals on the track and inside what the camera covers, confidences
+in [0, 1], capture times not in the future).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from cloud.records import (
+    AttributeRecord,
+    HealthRecord,
+    Interval,
+    Origin,
+    PositionRecord,
+    Record,
+    Rejected,
+)
+from locowatch.facility.config import FacilityConfig
+from locowatch.v1 import estimation_pb2, health_pb2, uplink_pb2
+
+SLACK_M = 1.0  # how far an interval may poke past what the camera covers (calibration error)
+MAX_FUTURE_S = 300.0  # capture clocks ahead of ours by more than this are refused
+MAX_TEXT = 128
+REAL = estimation_pb2.END_KIND_REAL
+
+
+class InvalidEnvelopeError(ValueError):
+    """One envelope's problem; ``reason`` is a ``RejectReason`` name without its prefix."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class FacilityCatalog:
+    """What ingest needs to know of one facility to judge its gateways' data."""
+
+    facility_id: str
+    track_lengths: dict[str, float]
+    # camera id -> track id -> (start_m, end_m) of the camera's view of that track
+    camera_views: dict[str, dict[str, tuple[float, float]]]
+    # flow name -> attribute names configured for it
+    flows: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: FacilityConfig) -> FacilityCatalog:
+        return cls(
+            facility_id=config.facility.id,
+            track_lengths={t.id: t.length_m for t in config.tracks},
+            camera_views={
+                c.id: {v.track: (v.start_m, v.end_m) for v in c.views} for c in config.cameras
+            },
+            flows={f.name: frozenset(f.attributes) for f in config.flows},
+        )
+
+
+class Validator:
+    """Turns envelopes from one gateway into records, or says why not."""
+
+    def __init__(self, catalog: FacilityCatalog, gateway_id: str) -> None:
+        self.catalog = catalog
+        self.gateway_id = gateway_id
+
+    def check(self, envelope: uplink_pb2.Envelope, now: float | None = None) -> Record | Rejected:
+        origin = Origin(self.catalog.facility_id, self.gateway_id, envelope.seq)
+        try:
+            kind = envelope.WhichOneof("payload")
+            if kind == "position":
+                return self._position(origin, envelope.position, now)
+            if kind == "attribute":
+                return self._attribute(origin, envelope.attribute, now)
+            if kind == "camera_health":
+                return self._health(origin, envelope.camera_health, now)
+            raise InvalidEnvelopeError("MALFORMED", "envelope carries no payload")
+        except InvalidEnvelopeError as problem:
+            return Rejected(origin, problem.reason, str(problem))
+
+    # -- payloads -------------------------------------------------------------------------
+
+    def _position(
+        self, origin: Origin, p: estimation_pb2.PositionEstimation, now: float | None
+    ) -> PositionRecord:
+        flow = self._flow(p.provenance.flow)
+        views = self._camera(p.camera_id)
+        span = p.covered
+        track_id = span.track_id
+        if track_id not in self.catalog.track_lengths:
+            raise InvalidEnvelopeError(
+                "UNKNOWN_TRACK", f"track {track_id!r} is not in the facility"
+            )
+        if track_id not in views:
+            raise InvalidEnvelopeError(
+                "UNKNOWN_TRACK", f"camera {p.camera_id!r} does not view {track_id!r}"
+            )
+        _finite("covered", span.start_m, span.end_m)
+        _finite("confidence", p.confidence)
+        length = self.catalog.track_lengths[track_id]
+        low, high = -SLACK_M, length + SLACK_M
+        if not low <= span.start_m <= span.end_m <= high:
+            raise InvalidEnvelopeError(
+                "OUT_OF_RANGE",
+                f"covered [{span.start_m:g}, {span.end_m:g}] m is not inside track "
+                f"{track_id!r} (0..{length:g} m)",
+            )
+        _unit("confidence", p.confidence)
+        intervals = []
+        for index, i in enumerate(p.intervals):
+            _finite(f"intervals[{index}]", i.start_m, i.end_m, i.confidence)
+            if not span.start_m - SLACK_M <= i.start_m <= i.end_m <= span.end_m + SLACK_M:
+                raise InvalidEnvelopeError(
+                    "OUT_OF_RANGE",
+                    f"intervals[{index}] [{i.start_m:g}, {i.end_m:g}] m lies outside the "
+                    f"covered [{span.start_m:g}, {span.end_m:g}] m",
+                )
+            _unit(f"intervals[{index}].confidence", i.confidence)
+            intervals.append(
+                Interval(
+                    max(i.start_m, 0.0),
+                    min(i.end_m, length),
+                    i.start_kind == REAL,
+                    i.end_kind == REAL,
+                    i.confidence,
+                )
+            )
+        return PositionRecord(
+            origin=origin,
+            time=_capture_time(p.capture_time, now),
+            flow=flow,
+            camera_id=p.camera_id,
+            track_id=track_id,
+            covered_start_m=max(span.start_m, 0.0),
+            covered_end_m=min(span.end_m, length),
+            confidence=p.confidence,
+            intervals=tuple(intervals),
+            model_version=_text("model_version", p.provenance.model_version),
+            engine=_text("engine", p.provenance.engine),
+        )
+
+    def _attribute(
+        self, origin: Origin, a: estimation_pb2.AttributeEstimation, now: float | None
+    ) -> AttributeRecord:
+        flow = self._flow(a.provenance.flow)
+        if a.name not in self.catalog.flows[flow]:
+            raise InvalidEnvelopeError(
+                "MALFORMED", f"attribute {a.name!r} is not configured in flow {flow!r}"
+            )
+        views = self._camera(a.camera_id)
+        if a.track_id not in self.catalog.track_lengths:
+            raise InvalidEnvelopeError(
+                "UNKNOWN_TRACK", f"track {a.track_id!r} is not in the facility"
+            )
+        if a.track_id not in views:
+            raise InvalidEnvelopeError(
+                "UNKNOWN_TRACK", f"camera {a.camera_id!r} does not view {a.track_id!r}"
+            )
+        _finite("position_m", a.position_m)
+        _finite("confidence", a.confidence, *(c.confidence for c in a.alternatives))
+        length = self.catalog.track_lengths[a.track_id]
+        if not -SLACK_M <= a.position_m <= length + SLACK_M:
+            raise InvalidEnvelopeError(
+                "OUT_OF_RANGE",
+                f"position {a.position_m:g} m is off track {a.track_id!r} (0..{length:g} m)",
+            )
+        _unit("confidence", a.confidence, *(c.confidence for c in a.alternatives))
+        if not a.value:
+            raise InvalidEnvelopeError("MALFORMED", f"attribute {a.name!r} has an empty value")
+        return AttributeRecord(
+            origin=origin,
+            time=_capture_time(a.capture_time, now),
+            flow=flow,
+            camera_id=a.camera_id,
+            name=a.name,
+            value=_text("value", a.value),
+            confidence=a.confidence,
+            track_id=a.track_id,
+            position_m=min(max(a.position_m, 0.0), length),
+            alternatives=tuple(
+                (_text("alternative", c.value), c.confidence) for c in a.alternatives
+            ),
+            model_version=_text("model_version", a.provenance.model_version),
+            engine=_text("engine", a.provenance.engine),
+        )
+
+    def _health(
+        self, origin: Origin, h: health_pb2.CameraHealth, now: float | None
+    ) -> HealthRecord:
+        self._camera(h.camera_id)
+        if h.state == health_pb2.CAMERA_STATE_UNSPECIFIED:
+            raise InvalidEnvelopeError(
+                "MALFORMED", f"camera {h.camera_id!r}: health without a state"
+            )
+        _finite("fps", h.fps)
+        if h.fps < 0:
+            raise InvalidEnvelopeError("OUT_OF_RANGE", f"fps {h.fps:g} is negative")
+        state = health_pb2.CameraState.Name(h.state).removeprefix("CAMERA_STATE_").lower()
+        last = h.last_frame_time
+        last_frame = last.seconds + last.nanos * 1e-9 if h.HasField("last_frame_time") else None
+        return HealthRecord(
+            origin=origin,
+            time=_capture_time(h.observed_time, now),
+            camera_id=h.camera_id,
+            state=state,
+            fps=h.fps,
+            last_frame_time=last_frame,
+            reconnects=h.reconnects,
+            decode_errors=h.decode_errors,
+            message=h.message[:1000],
+        )
+
+    # -- shared checks --------------------------------------------------------------------
+
+    def _flow(self, flow: str) -> str:
+        if flow not in self.catalog.flows:
+            known = ", ".join(sorted(self.catalog.flows))
+            raise InvalidEnvelopeError(
+                "UNKNOWN_FLOW", f"flow {flow!r} is not configured (known: {known})"
+            )
+        return flow
+
+    def _camera(self, camera_id: str) -> dict[str, tuple[float, float]]:
+        views = self.catalog.camera_views.get(camera_id)
+        if views is None:
+            raise InvalidEnvelopeError(
+                "UNKNOWN_CAMERA",
+                f"camera {camera_id!r} is not in facility {self.catalog.facility_id!r}",
+            )
+        return views
+
+
+def _finite(what: str, *values: float) -> None:
+    for value in values:
+        if not math.isfinite(value):
+            raise InvalidEnvelopeError("NOT_FINITE", f"{what} is {value!r}")
+
+
+def _unit(what: str, *values: float) -> None:
+    for value in values:
+        if not 0.0 <= value <= 1.0:
+            raise InvalidEnvelopeError("OUT_OF_RANGE", f"{what} {value:g} is outside [0, 1]")
+
+
+def _text(what: str, value: str) -> str:
+    if len(value) > MAX_TEXT:
+        raise InvalidEnvelopeError("MALFORMED", f"{what} is longer than {MAX_TEXT} characters")
+    return value
+
+
+def _capture_time(stamp: object, now: float | None) -> float:
+    seconds = getattr(stamp, "seconds", 0) + getattr(stamp, "nanos", 0) * 1e-9
+    if seconds <= 0:
+        raise InvalidEnvelopeError("MALFORMED", "capture time is missing")
+    limit = (time.time() if now is None else now) + MAX_FUTURE_S
+    if seconds > limit:
+        raise InvalidEnvelopeError(
+            "OUT_OF_RANGE", f"capture time is {seconds - limit + MAX_FUTURE_S:.0f} s ahead"
+        )
+    return float(seconds)
+
+
+def reject_reason(name: str) -> int:
+    """The ``RejectReason`` enum value of a reason name such as ``"NOT_FINITE"``."""
+    return int(uplink_pb2.RejectReason.Value(f"REJECT_REASON_{name}"))
