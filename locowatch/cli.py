@@ -30,15 +30,15 @@ SUBCOMMANDS: dict[str, str] = {
     "sim": "sim.cli:sim",
     "eval": "sim.cli:evaluate_command",
     "demo": "locowatch.demo:demo",
+    "cloud": "cloud.cli:cloud",
+    "report": "cloud.cli:report",
 }
 
 # Named in the product brief, built by later issues; they answer with a clear error now.
 PLANNED: dict[str, str] = {
     "train": "train the position, model and plate networks and export ONNX",
     "edge": "run the edge gateway services (capture, aggregator, estimators, uplink)",
-    "cloud": "run cloud ingest with the facility state estimator",
     "dashboard": "serve the Dash dashboard on the read-only database role",
-    "report": "run the reporting queries (occupancy, visits and dwell times) to CSV",
 }
 
 

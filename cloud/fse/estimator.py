@@ -24,7 +24,7 @@ from locowatch.facility.config import FacilityConfig
 
 log = logging.getLogger(__name__)
 
-HISTORY = 6  # estimations kept per camera and track (a few seconds at 2 fps)
+HISTORY = 16  # estimations kept per camera and track (several seconds at 2 fps)
 ATTRIBUTE_MARGIN_M = 1.5  # a reading this far outside a body still belongs to it
 MAX_CATCH_UP_TICKS = 600  # after a longer silence, skip ahead instead of ticking through it
 
@@ -217,6 +217,10 @@ class FacilityStateEstimator:
         )
 
     # -- restart -------------------------------------------------------------------------
+
+    def restore_ids(self, next_id: int) -> None:
+        """Number new locomotives from ``next_id`` (ids are never reused across restarts)."""
+        self._ids = itertools.count(next_id)
 
     def restore(self, snapshot: Snapshot, next_id: int) -> None:
         """Carry on from a stored snapshot after a restart: same ids, places and identities."""

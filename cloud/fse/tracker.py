@@ -321,11 +321,11 @@ class TrackTracker:
         s = self.settings
         events = []
         resolved = loco.identity.resolved(s.identify_min_votes, s.identify_min_share)
-        for name, (value, confidence) in sorted(resolved.items()):
-            if loco.identified.get(name) != value:
-                loco.identified[name] = value
-                detail = {"attribute": name, "value": value, "confidence": round(confidence, 3)}
-                events.append(self._event(loco, t, "identified", detail))
+        changed = {n: v for n, v in resolved.items() if loco.identified.get(n) != v[0]}
+        loco.identified.update({name: value for name, (value, _) in changed.items()})
+        for name, (value, confidence) in sorted(changed.items()):
+            detail = {"attribute": name, "value": value, "confidence": round(confidence, 3)}
+            events.append(self._event(loco, t, "identified", detail))
         return events
 
     def _event(

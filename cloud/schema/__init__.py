@@ -134,3 +134,50 @@ def conninfo_url(conninfo: str) -> str:
     netloc = f"{auth}@{host}" if auth else host
     query = f"?{urlencode(d)}" if d else ""
     return f"postgresql://{netloc}{':' + port if port else ''}/{quote(dbname, safe='')}{query}"
+
+
+RAW_TABLES = ("position_estimations", "attribute_estimations", "camera_health", "ingest_rejections")
+STATE_TABLES = ("state_snapshots", "locomotive_states", "locomotive_events")
+COMPRESS_SEGMENTS = {
+    "position_estimations": "facility_id, camera_id",
+    "attribute_estimations": "facility_id, camera_id",
+    "camera_health": "facility_id, camera_id",
+    "locomotive_states": "facility_id, flow, loco_id",
+}
+
+
+def apply_policies(url: str, raw_days: int, state_days: int) -> TimescaleInfo:
+    """Compression and retention policies where the license has them (run as the owner).
+
+    Under the Apache license there are none: ingest drops old chunks itself (hourly,
+    through ``locowatch_drop_old_chunks``), and raw data stays uncompressed.
+    """
+    with psycopg.connect(url, autocommit=True) as conn:
+        info = timescale_info(conn)
+        if not info.has_policies:
+            log.info(
+                "TimescaleDB %s (apache license): no policies; ingest drops old chunks",
+                info.version,
+            )
+            return info
+        for table, segments in COMPRESS_SEGMENTS.items():
+            conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {} SET (timescaledb.compress, timescaledb.compress_segmentby = {})"
+                ).format(sql.Identifier(table), sql.Literal(segments))
+            )
+            conn.execute(
+                "SELECT add_compression_policy(%s, INTERVAL '2 days', if_not_exists => true)",
+                (table,),
+            )
+        for tables, days in ((RAW_TABLES, raw_days), (STATE_TABLES, state_days)):
+            for table in tables:
+                conn.execute("SELECT remove_retention_policy(%s, if_exists => true)", (table,))
+                conn.execute(
+                    "SELECT add_retention_policy(%s, make_interval(days => %s))", (table, days)
+                )
+        log.info(
+            "TimescaleDB %s (timescale license): compression and retention policies set",
+            info.version,
+        )
+    return info

@@ -65,10 +65,12 @@ class UplinkMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("last_seq",)
+    __slots__ = ("last_seq", "max_batch_envelopes")
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_ENVELOPES_FIELD_NUMBER: _ClassVar[int]
     last_seq: int
-    def __init__(self, last_seq: _Optional[int] = ...) -> None: ...
+    max_batch_envelopes: int
+    def __init__(self, last_seq: _Optional[int] = ..., max_batch_envelopes: _Optional[int] = ...) -> None: ...
 
 class Rejection(_message.Message):
     __slots__ = ("seq", "reason", "detail")
@@ -92,13 +94,25 @@ class Ack(_message.Message):
     duplicates: int
     def __init__(self, batch_id: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[Rejection, _Mapping]]] = ..., stored: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
 
+class BatchRefused(_message.Message):
+    __slots__ = ("batch_id", "reason", "max_batch_envelopes")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_ENVELOPES_FIELD_NUMBER: _ClassVar[int]
+    batch_id: int
+    reason: str
+    max_batch_envelopes: int
+    def __init__(self, batch_id: _Optional[int] = ..., reason: _Optional[str] = ..., max_batch_envelopes: _Optional[int] = ...) -> None: ...
+
 class DownlinkMessage(_message.Message):
-    __slots__ = ("welcome", "ack")
+    __slots__ = ("welcome", "ack", "refused")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     ack: Ack
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ...) -> None: ...
+    refused: BatchRefused
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., refused: _Optional[_Union[BatchRefused, _Mapping]] = ...) -> None: ...
 
 class PublishResponse(_message.Message):
     __slots__ = ("last_seq", "dropped")

@@ -56,10 +56,13 @@ VIEWS = [
         ORDER BY e.time LIMIT 1
     ) d ON true
     LEFT JOIN LATERAL (
-        SELECT e.series, e.plate FROM locomotive_events e
+        SELECT (array_agg(e.series ORDER BY e.time DESC) FILTER (WHERE e.series IS NOT NULL))[1]
+                   AS series,
+               (array_agg(e.plate ORDER BY e.time DESC) FILTER (WHERE e.plate IS NOT NULL))[1]
+                   AS plate
+        FROM locomotive_events e
         WHERE e.facility_id = a.facility_id AND e.flow = a.flow AND e.loco_id = a.loco_id
           AND e.kind IN ('identified', 'departed')
-        ORDER BY e.time DESC LIMIT 1
     ) ident ON true
     LEFT JOIN LATERAL (
         SELECT s.time FROM state_snapshots s

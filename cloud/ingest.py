@@ -1,0 +1,274 @@
+"""The Ingest gRPC service: one bidirectional stream per connected gateway.
+
+A stream goes: authenticate (bearer token -> gateway and facility), Hello (must name
+that gateway and facility), Welcome (the last sequence stored for it), then batches.
+Each batch is checked envelope by envelope, stored in one transaction with the
+gateway's sequence mark, and only then acked; stored records then feed the FSE.
+Batches of one stream are handled one at a time and the next message is not read
+before the ack, so a slow database slows the gateway (gRPC flow control) instead of
+filling ingest's memory. A newer stream of the same gateway replaces an older one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+
+from cloud import metrics
+from cloud.config import CloudConfig, token_sha256
+from cloud.records import Record, Rejected
+from cloud.retry import retry_database
+from cloud.state import FacilityState
+from cloud.store import Store
+from cloud.validation import FacilityCatalog, Validator, reject_reason
+from locowatch.facility.config import FacilityConfig
+from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GatewayIdentity:
+    gateway_id: str
+    facility_id: str
+
+
+@dataclass
+class StreamState:
+    """What ingest tracks per open stream."""
+
+    identity: GatewayIdentity
+    validator: Validator
+    last_seq: int  # highest sequence stored (or refused for good) for this gateway
+    resend_from: int | None = None  # a refused batch started here; nothing later is taken
+
+
+class Authenticator:
+    """Maps bearer tokens to gateways by their SHA-256 (constant-time comparison)."""
+
+    def __init__(self, config: CloudConfig) -> None:
+        self.entries = [
+            (g.token_sha256, GatewayIdentity(g.id, g.facility)) for g in config.gateways
+        ]
+
+    def identify(self, metadata: tuple[tuple[str, str | bytes], ...] | None) -> GatewayIdentity:
+        values = [v for k, v in metadata or () if k == "authorization"]
+        if not values:
+            raise PermissionError("missing 'authorization: Bearer <token>' metadata")
+        value = values[0] if isinstance(values[0], str) else values[0].decode()
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise PermissionError("authorization must be 'Bearer <token>'")
+        digest = token_sha256(token.strip())
+        for known, identity in self.entries:
+            if hmac.compare_digest(known, digest):
+                return identity
+        raise PermissionError("unknown gateway token")
+
+
+class IngestService(uplink_pb2_grpc.IngestServicer):
+    def __init__(
+        self,
+        config: CloudConfig,
+        facilities: dict[str, FacilityConfig],
+        store: Store,
+        state: FacilityState,
+    ) -> None:
+        self.config = config
+        self.auth = Authenticator(config)
+        self.catalogs = {fid: FacilityCatalog.from_config(f) for fid, f in facilities.items()}
+        self.store = store
+        self.state = state
+        self.streams: dict[str, asyncio.Task[None]] = {}
+
+    async def Stream(  # noqa: N802 (gRPC method name)
+        self,
+        request_iterator: AsyncIterator[uplink_pb2.UplinkMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[uplink_pb2.DownlinkMessage]:
+        identity = await self._authenticate(context)
+        hello = await self._hello(request_iterator, context, identity)
+        await self._take_over(identity.gateway_id)
+        metrics.STREAMS.inc()
+        try:
+            last_seq = await retry_database(
+                "read progress", self.store.last_seq, identity.gateway_id
+            )
+            limit = self.config.limits.max_batch_envelopes
+            log.info(
+                "gateway %s (facility %s, %s) connected; resuming after seq %d",
+                identity.gateway_id,
+                identity.facility_id,
+                hello.software_version or "unknown version",
+                last_seq,
+            )
+            yield uplink_pb2.DownlinkMessage(
+                welcome=uplink_pb2.Welcome(last_seq=last_seq, max_batch_envelopes=limit)
+            )
+            stream = StreamState(
+                identity,
+                Validator(self.catalogs[identity.facility_id], identity.gateway_id),
+                last_seq,
+            )
+            async for message in request_iterator:
+                if message.WhichOneof("message") != "batch":
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "expected a Batch")
+                yield await self._batch(message.batch, stream)
+        finally:
+            metrics.STREAMS.dec()
+            if self.streams.get(identity.gateway_id) is asyncio.current_task():
+                del self.streams[identity.gateway_id]
+            log.info("gateway %s disconnected", identity.gateway_id)
+
+    # -- stream set-up -------------------------------------------------------------------
+
+    async def _authenticate(self, context: grpc.aio.ServicerContext) -> GatewayIdentity:
+        try:
+            return self.auth.identify(context.invocation_metadata())
+        except PermissionError as exc:
+            metrics.AUTH_FAILURES.labels("token").inc()
+            log.warning("refused a stream from %s: %s", context.peer(), exc)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            raise  # abort raises; this keeps type checkers informed
+
+    async def _hello(
+        self,
+        request_iterator: AsyncIterator[uplink_pb2.UplinkMessage],
+        context: grpc.aio.ServicerContext,
+        identity: GatewayIdentity,
+    ) -> uplink_pb2.Hello:
+        try:
+            first = await asyncio.wait_for(
+                anext(request_iterator), self.config.limits.hello_timeout_s
+            )
+        except (TimeoutError, StopAsyncIteration):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "expected Hello first")
+            raise
+        if first.WhichOneof("message") != "hello":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "expected Hello first")
+        hello = first.hello
+        if hello.gateway_id != identity.gateway_id or hello.facility_id != identity.facility_id:
+            metrics.AUTH_FAILURES.labels("claim").inc()
+            detail = (
+                f"token belongs to gateway {identity.gateway_id!r} of facility "
+                f"{identity.facility_id!r}; Hello claims gateway {hello.gateway_id!r} of "
+                f"facility {hello.facility_id!r}"
+            )
+            log.warning("refused a stream: %s", detail)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, detail)
+        return hello
+
+    async def _take_over(self, gateway_id: str) -> None:
+        """A gateway has one stream: a reconnect replaces a connection not yet seen dead."""
+        old = self.streams.get(gateway_id)
+        current = asyncio.current_task()
+        if old is not None and old is not current and not old.done():
+            log.info("gateway %s reconnected; closing its previous stream", gateway_id)
+            old.cancel()
+            await asyncio.gather(old, return_exceptions=True)
+        if current is not None:
+            self.streams[gateway_id] = current
+
+    # -- batches -------------------------------------------------------------------------
+
+    def _refusal(self, batch: uplink_pb2.Batch, stream: StreamState) -> str | None:
+        """Why a batch is refused whole, if it is: too large, or ahead of a refused one."""
+        limit = self.config.limits.max_batch_envelopes
+        first = batch.envelopes[0].seq if batch.envelopes else 0
+        if len(batch.envelopes) > limit:
+            stream.resend_from = min(stream.resend_from or first, first)
+            return f"batch of {len(batch.envelopes)} envelopes exceeds {limit}; split it"
+        if stream.resend_from is not None:
+            if first > stream.resend_from:  # storing it would skip the refused envelopes
+                return f"waiting for seq {stream.resend_from} (refused earlier) to be resent"
+            stream.resend_from = None
+        return None
+
+    async def _batch(
+        self, batch: uplink_pb2.Batch, stream: StreamState
+    ) -> uplink_pb2.DownlinkMessage:
+        identity = stream.identity
+        facility = identity.facility_id
+        reason = self._refusal(batch, stream)
+        if reason is not None:
+            metrics.REFUSED_BATCHES.labels(facility).inc()
+            log.warning(
+                "gateway %s: batch %d refused: %s", identity.gateway_id, batch.batch_id, reason
+            )
+            refused = uplink_pb2.BatchRefused(
+                batch_id=batch.batch_id,
+                reason=reason,
+                max_batch_envelopes=self.config.limits.max_batch_envelopes,
+            )
+            return uplink_pb2.DownlinkMessage(refused=refused)
+        validator = stream.validator
+        records: list[Record] = []
+        rejected: list[Rejected] = []
+        duplicates = 0
+        top = stream.last_seq
+        for envelope in batch.envelopes:
+            if envelope.seq <= top:
+                duplicates += 1  # resent after a reconnect, or out of order
+                continue
+            top = envelope.seq
+            outcome = validator.check(envelope)
+            if isinstance(outcome, Rejected):
+                rejected.append(outcome)
+            else:
+                records.append(outcome)
+        if records or rejected:
+            with metrics.BATCH_WRITE_SECONDS.time():
+                written = await retry_database(
+                    "store batch",
+                    self.store.write_batch,
+                    identity.gateway_id,
+                    facility,
+                    records,
+                    rejected,
+                    top,
+                )
+            stored, duplicates = written.stored, duplicates + written.duplicates
+            top = written.last_seq
+            fresh = [r for r in records if r.origin.seq > written.previous_seq]
+        else:
+            stored, fresh = 0, []
+        self._count(facility, stored, duplicates, rejected)
+        if fresh:
+            self.state.feed(facility, fresh)
+        ack = uplink_pb2.Ack(
+            batch_id=batch.batch_id,
+            stored=stored,
+            duplicates=duplicates,
+            rejected=[
+                uplink_pb2.Rejection(
+                    seq=r.origin.seq,
+                    reason=reject_reason(r.reason),  # type: ignore[arg-type]
+                    detail=r.detail,
+                )
+                for r in rejected
+            ],
+        )
+        stream.last_seq = top
+        return uplink_pb2.DownlinkMessage(ack=ack)
+
+    def _count(self, facility: str, stored: int, duplicates: int, rejected: list[Rejected]) -> None:
+        metrics.ENVELOPES.labels(facility, "stored").inc(stored)
+        metrics.ENVELOPES.labels(facility, "duplicate").inc(duplicates)
+        metrics.ENVELOPES.labels(facility, "rejected").inc(len(rejected))
+        for r in rejected:
+            metrics.REJECTIONS.labels(facility, r.reason).inc()
+        if rejected:
+            first = rejected[0]
+            log.warning(
+                "facility %s: rejected %d envelopes, first seq %d: %s: %s",
+                facility,
+                len(rejected),
+                first.origin.seq,
+                first.reason,
+                first.detail,
+            )

@@ -1,0 +1,35 @@
+"""Prometheus metrics of cloud ingest, one definition each (scraped at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ENVELOPES = Counter(
+    "locowatch_ingest_envelopes", "Envelopes handled, by outcome.", ["facility", "outcome"]
+)
+REJECTIONS = Counter(
+    "locowatch_ingest_rejections", "Envelopes refused for good, by reason.", ["facility", "reason"]
+)
+REFUSED_BATCHES = Counter(
+    "locowatch_ingest_refused_batches", "Batches refused whole (too large).", ["facility"]
+)
+AUTH_FAILURES = Counter(
+    "locowatch_ingest_auth_failures", "Streams refused at authentication.", ["reason"]
+)
+STREAMS = Gauge("locowatch_ingest_streams", "Gateway streams open now.")
+BATCH_WRITE_SECONDS = Histogram(
+    "locowatch_ingest_batch_write_seconds",
+    "Time to store one batch durably (COPY and commit).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DB_RETRIES = Counter("locowatch_db_retries", "Database operations retried after an error.", ["op"])
+DB_UP = Gauge("locowatch_db_up", "1 when the last database operation succeeded.")
+SNAPSHOTS = Counter("locowatch_fse_snapshots", "State snapshots written.", ["facility", "flow"])
+SNAPSHOTS_DROPPED = Counter(
+    "locowatch_fse_snapshots_dropped",
+    "Snapshots dropped because the database could not keep up (oldest first).",
+)
+LOCOMOTIVES = Gauge(
+    "locowatch_fse_locomotives", "Locomotives in the facility now.", ["facility", "flow"]
+)
+CHUNKS_DROPPED = Counter("locowatch_retention_chunks_dropped", "Chunks dropped by retention.")

@@ -1,0 +1,7 @@
+-- Each uninterrupted stay of a locomotive at a station, with its dwell in hours.
+SELECT station_id AS station, loco_id, plate, series, from_time, to_time,
+       round((extract(epoch FROM dwell) / 3600)::numeric, 2) AS dwell_hours
+FROM station_stays
+WHERE facility_id = %(facility)s AND flow = %(flow)s
+  AND from_time < %(to)s AND to_time >= %(from)s
+ORDER BY station_id, from_time

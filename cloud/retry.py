@@ -1,0 +1,51 @@
+"""Retrying database work with backoff (tenacity) while the server is down or restarting.
+
+Ingest keeps trying forever: giving up would mean acking nothing and dropping the
+stream, which the gateway would answer by reconnecting and resending the same batch.
+Waiting instead holds the stream, and gRPC flow control pushes back to the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import psycopg
+import psycopg_pool
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    wait_exponential_jitter,
+)
+
+from cloud import metrics
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+TRANSIENT = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+
+
+async def retry_database(what: str, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run ``func`` in a worker thread; on a connection error wait (0.2 s .. 10 s) and retry."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        metrics.DB_UP.set(0)
+        metrics.DB_RETRIES.labels(what).inc()
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("%s failed (%s); retry %d", what, error, state.attempt_number)
+
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(TRANSIENT),
+        wait=wait_exponential_jitter(initial=0.2, max=10.0),
+        before_sleep=before_sleep,
+        reraise=True,
+    ):
+        with attempt:
+            result = await asyncio.to_thread(func, *args, **kwargs)
+    metrics.DB_UP.set(1)
+    return result

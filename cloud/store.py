@@ -1,0 +1,306 @@
+"""Durable writes to TimescaleDB: raw estimations with the dedup record, and facility state.
+
+Raw estimations go in with binary COPY, one transaction per gateway batch, together
+with the gateway's sequence high-water mark (``gateway_progress``). The mark is read
+``FOR UPDATE`` inside that transaction, so two ingest processes that both hold a
+stream of one gateway (a reconnect racing an old connection) still cannot store an
+envelope twice: whatever commits second filters against the first's mark.
+
+The code is synchronous psycopg (its C COPY path is fast) and runs in worker threads
+of the asyncio ingest server; the pool bounds how many writes run at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from cloud.fse import LocoState, Snapshot, Tick
+from cloud.records import (
+    AttributeRecord,
+    HealthRecord,
+    Interval,
+    Origin,
+    PositionRecord,
+    Record,
+    Rejected,
+)
+
+log = logging.getLogger(__name__)
+
+POSITION_COLUMNS = (
+    "time, facility_id, gateway_id, seq, flow, camera_id, track_id, covered_start_m, "
+    "covered_end_m, confidence, interval_start_m, interval_end_m, start_real, end_real, "
+    "interval_confidence, model_version, engine"
+)
+POSITION_TYPES = [
+    "timestamptz", "text", "text", "int8", "text", "text", "text", "float4", "float4", "float4",
+    "float4[]", "float4[]", "bool[]", "bool[]", "float4[]", "text", "text",
+]  # fmt: skip
+ATTRIBUTE_COLUMNS = (
+    "time, facility_id, gateway_id, seq, flow, camera_id, name, value, confidence, track_id, "
+    "position_m, alternatives, alternative_confidence, model_version, engine"
+)
+ATTRIBUTE_TYPES = [
+    "timestamptz", "text", "text", "int8", "text", "text", "text", "text", "float4", "text",
+    "float4", "text[]", "float4[]", "text", "text",
+]  # fmt: skip
+HEALTH_COLUMNS = (
+    "time, facility_id, gateway_id, seq, camera_id, state, fps, last_frame_time, reconnects, "
+    "decode_errors, message"
+)
+HEALTH_TYPES = [
+    "timestamptz", "text", "text", "int8", "text", "text", "float4", "timestamptz", "int8",
+    "int8", "text",
+]  # fmt: skip
+LOCO_ID = re.compile(r"^fse-(\d+)$")
+
+
+@dataclass(frozen=True)
+class BatchWrite:
+    """What one batch write did: rows stored, and envelopes found already stored."""
+
+    stored: int
+    duplicates: int
+    last_seq: int
+    previous_seq: int  # the mark before this batch: records above it are the new ones
+
+
+def at(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+class Store:
+    def __init__(self, url: str, max_connections: int = 4, timeout_s: float = 10.0) -> None:
+        self.pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_connections,
+            timeout=timeout_s,
+            open=False,
+            name="locowatch-store",
+            # A server restart leaves dead connections in the pool: check before lending.
+            check=ConnectionPool.check_connection,
+        )
+
+    def open(self, wait: bool = True, timeout_s: float = 30.0) -> None:
+        self.pool.open(wait=wait, timeout=timeout_s)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # -- raw estimations -----------------------------------------------------------------
+
+    def last_seq(self, gateway_id: str) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT last_seq FROM gateway_progress WHERE gateway_id = %s", (gateway_id,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def write_batch(
+        self,
+        gateway_id: str,
+        facility_id: str,
+        records: Sequence[Record],
+        rejected: Sequence[Rejected],
+        batch_last_seq: int,
+    ) -> BatchWrite:
+        """Store a batch and advance the gateway's mark to ``batch_last_seq``, atomically."""
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO gateway_progress (gateway_id, facility_id, last_seq) "
+                "VALUES (%s, %s, 0) ON CONFLICT (gateway_id) DO NOTHING",
+                (gateway_id, facility_id),
+            )
+            row = conn.execute(
+                "SELECT last_seq FROM gateway_progress WHERE gateway_id = %s FOR UPDATE",
+                (gateway_id,),
+            ).fetchone()
+            mark = int(row[0]) if row else 0
+            fresh = [r for r in records if r.origin.seq > mark]
+            fresh_rejected = [r for r in rejected if r.origin.seq > mark]
+            with conn.cursor() as cur:
+                _copy_records(cur, fresh)
+                if fresh_rejected:
+                    cur.executemany(
+                        "INSERT INTO ingest_rejections (facility_id, gateway_id, seq, reason, "
+                        "detail) VALUES (%s, %s, %s, %s, %s)",
+                        [
+                            (r.origin.facility_id, r.origin.gateway_id, r.origin.seq, r.reason,
+                             r.detail)
+                            for r in fresh_rejected
+                        ],
+                    )  # fmt: skip
+            new_mark = max(mark, batch_last_seq)
+            conn.execute(
+                "UPDATE gateway_progress SET last_seq = %s, updated_at = now() "
+                "WHERE gateway_id = %s",
+                (new_mark, gateway_id),
+            )
+        duplicates = len(records) - len(fresh) + len(rejected) - len(fresh_rejected)
+        return BatchWrite(len(fresh), duplicates, last_seq=new_mark, previous_seq=mark)
+
+    # -- facility state ------------------------------------------------------------------
+
+    def write_ticks(self, ticks: Sequence[Tick]) -> None:
+        """Snapshots, their per-locomotive rows and events, in one transaction."""
+        if not ticks:
+            return
+        written_at = datetime.now(UTC)
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            with cur.copy(
+                "COPY state_snapshots (time, facility_id, flow, written_at, locomotive_count, "
+                "locomotives) FROM STDIN"
+            ) as copy:
+                for tick in ticks:
+                    s = tick.snapshot
+                    locos = json.dumps([loco.to_json() for loco in s.locomotives])
+                    copy.write_row(
+                        (at(s.time), s.facility_id, s.flow, written_at, len(s.locomotives), locos)
+                    )
+            with cur.copy(
+                "COPY locomotive_states (time, facility_id, flow, loco_id, track_id, tail_m, "
+                "head_m, station_id, series, plate, stale) FROM STDIN"
+            ) as copy:
+                for tick in ticks:
+                    s = tick.snapshot
+                    for loco in s.locomotives:
+                        copy.write_row(
+                            (at(s.time), s.facility_id, s.flow, loco.id, loco.track, loco.tail_m,
+                             loco.head_m, loco.station, loco.series, loco.plate, loco.stale)
+                        )  # fmt: skip
+            with cur.copy(
+                "COPY locomotive_events (time, facility_id, flow, loco_id, kind, track_id, "
+                "station_id, tail_m, head_m, series, plate, detail) FROM STDIN"
+            ) as copy:
+                for tick in ticks:
+                    s = tick.snapshot
+                    for e in tick.events:
+                        copy.write_row(
+                            (at(e.time), s.facility_id, s.flow, e.loco_id, e.kind, e.track_id,
+                             e.station_id, e.tail_m, e.head_m, e.series, e.plate,
+                             json.dumps(e.detail))
+                        )  # fmt: skip
+
+    # -- restart -------------------------------------------------------------------------
+
+    def latest_snapshot(self, facility_id: str, flow: str) -> Snapshot | None:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT time, locomotives FROM state_snapshots WHERE facility_id = %s "
+                "AND flow = %s ORDER BY time DESC LIMIT 1",
+                (facility_id, flow),
+            ).fetchone()
+        if row is None:
+            return None
+        locos = tuple(LocoState.from_json(item) for item in row[1])
+        return Snapshot(row[0].timestamp(), facility_id, flow, locos)
+
+    def next_loco_number(self, facility_id: str, flow: str) -> int:
+        """One past the highest ``fse-N`` id this facility and flow ever used."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT max(substring(loco_id FROM '^fse-([0-9]+)$')::bigint) "
+                "FROM locomotive_events WHERE facility_id = %s AND flow = %s",
+                (facility_id, flow),
+            ).fetchone()
+        return int(row[0]) + 1 if row and row[0] is not None else 1
+
+    def replay(self, facility_id: str, flow: str, since: float) -> list[Record]:
+        """Stored estimations of one flow since ``since``, to bring a restored FSE up to date."""
+        with self.pool.connection() as conn:
+            positions = conn.execute(
+                f"SELECT {POSITION_COLUMNS} FROM position_estimations WHERE facility_id = %s "
+                "AND flow = %s AND time > %s ORDER BY time",
+                (facility_id, flow, at(since)),
+            ).fetchall()
+            attributes = conn.execute(
+                f"SELECT {ATTRIBUTE_COLUMNS} FROM attribute_estimations WHERE facility_id = %s "
+                "AND flow = %s AND time > %s ORDER BY time",
+                (facility_id, flow, at(since)),
+            ).fetchall()
+        records: list[Record] = [_position_from_row(r) for r in positions]
+        records += [_attribute_from_row(r) for r in attributes]
+        return sorted(records, key=lambda r: r.time)
+
+    def drop_old_chunks(self, raw_days: int, state_days: int) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT locowatch_drop_old_chunks(make_interval(days => %s), "
+                "make_interval(days => %s))",
+                (raw_days, state_days),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def _copy_records(cur: psycopg.Cursor[Any], records: Iterable[Record]) -> None:
+    positions = [r for r in records if isinstance(r, PositionRecord)]
+    attributes = [r for r in records if isinstance(r, AttributeRecord)]
+    health = [r for r in records if isinstance(r, HealthRecord)]
+    if positions:
+        with cur.copy(
+            f"COPY position_estimations ({POSITION_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(POSITION_TYPES)
+            for p in positions:
+                o, iv = p.origin, p.intervals
+                copy.write_row(
+                    (at(p.time), o.facility_id, o.gateway_id, o.seq, p.flow, p.camera_id,
+                     p.track_id, p.covered_start_m, p.covered_end_m, p.confidence,
+                     [i.start_m for i in iv], [i.end_m for i in iv], [i.start_real for i in iv],
+                     [i.end_real for i in iv], [i.confidence for i in iv], p.model_version,
+                     p.engine)
+                )  # fmt: skip
+    if attributes:
+        with cur.copy(
+            f"COPY attribute_estimations ({ATTRIBUTE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(ATTRIBUTE_TYPES)
+            for a in attributes:
+                o = a.origin
+                copy.write_row(
+                    (at(a.time), o.facility_id, o.gateway_id, o.seq, a.flow, a.camera_id, a.name,
+                     a.value, a.confidence, a.track_id, a.position_m,
+                     [v for v, _ in a.alternatives], [c for _, c in a.alternatives],
+                     a.model_version, a.engine)
+                )  # fmt: skip
+    if health:
+        with cur.copy(f"COPY camera_health ({HEALTH_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(HEALTH_TYPES)
+            for h in health:
+                o = h.origin
+                last = at(h.last_frame_time) if h.last_frame_time is not None else None
+                copy.write_row(
+                    (at(h.time), o.facility_id, o.gateway_id, o.seq, h.camera_id, h.state, h.fps,
+                     last, h.reconnects, h.decode_errors, h.message)
+                )  # fmt: skip
+
+
+def _position_from_row(row: tuple[Any, ...]) -> PositionRecord:
+    (time, facility, gateway, seq, flow, camera, track, c0, c1, conf, starts, ends, sr, er, ic,
+     version, engine) = row  # fmt: skip
+    intervals = tuple(
+        Interval(s, e, a, b, c) for s, e, a, b, c in zip(starts, ends, sr, er, ic, strict=True)
+    )
+    return PositionRecord(
+        Origin(facility, gateway, seq), time.timestamp(), flow, camera, track, c0, c1, conf,
+        intervals, version, engine,
+    )  # fmt: skip
+
+
+def _attribute_from_row(row: tuple[Any, ...]) -> AttributeRecord:
+    (time, facility, gateway, seq, flow, camera, name, value, conf, track, position, alts,
+     alt_conf, version, engine) = row  # fmt: skip
+    return AttributeRecord(
+        Origin(facility, gateway, seq), time.timestamp(), flow, camera, name, value, conf, track,
+        position, tuple(zip(alts, alt_conf, strict=True)), version, engine,
+    )  # fmt: skip
