@@ -100,6 +100,11 @@ class FacilityStateEstimator:
             # A camera that capture reports stalled or reconnecting describes an old
             # picture at best: its estimations do not count until it streams again.
             self.camera_states[record.camera_id] = record.state
+            if record.state != "streaming":
+                for key in [k for k in self.observations if k[0] == record.camera_id]:
+                    del self.observations[key]
+            return
+        if self.camera_states.get(record.camera_id, "streaming") != "streaming":
             return
         if isinstance(record, PositionRecord):
             key = (record.camera_id, record.track_id)
@@ -149,9 +154,7 @@ class FacilityStateEstimator:
         s = self.settings
         events: list[Event] = []
         by_track: dict[str, list[PositionRecord]] = {track: [] for track in self.trackers}
-        for (camera_id, track_id), history in self.observations.items():
-            if self.camera_states.get(camera_id, "streaming") != "streaming":
-                continue
+        for (_, track_id), history in self.observations.items():
             latest = _latest_before(history, t)
             if latest is not None and t - latest.time <= s.observation_max_age_s:
                 by_track[track_id].append(latest)

@@ -30,8 +30,10 @@ from cloud.fse.fusion import Body, TrackView
 from cloud.fse.identity import Identity
 from locowatch.facility.config import FseSettings
 
-END_GAIN = 0.5  # weight of a new real-end measurement against the prediction
-SPEED_GAIN = 0.5
+END_GAIN_STILL = 0.4  # weight of a new real-end measurement against the prediction...
+END_GAIN_MOVING = 0.8  # ... more while moving: speed changes make predictions drift
+SPEED_GAIN = 0.6
+MIN_SPEED_BASE_S = 0.3  # measurements closer in time than this give no speed
 STANDSTILL_MPS = 0.08
 EDGE_ZONE_M = 3.0  # a body this close to a track end may be arriving or leaving
 CONFIRM_TICKS = 3
@@ -69,6 +71,7 @@ class Locomotive:
     last_seen: float
     speed_mps: float = 0.0
     lengths: deque[float] = field(default_factory=lambda: deque(maxlen=25))
+    last_real: dict[str, tuple[float, float]] = field(default_factory=dict)  # side: (m, time)
     missing_since: float | None = None
     stale: bool = False
     confirmed: bool = True
@@ -131,7 +134,7 @@ class TrackTracker:
         pairs, unpaired = self._associate(view.bodies)
         events: list[Event] = []
         for loco, body in pairs.items():
-            events += self._update(loco, body, t, dt)
+            events += self._update(loco, body, t)
             if loco.tail_m >= self.length_m or loco.head_m <= 0:
                 events += self._depart(loco, t, "drove out")
         for loco in [lo for lo in self.locos if lo not in pairs]:
@@ -184,17 +187,18 @@ class TrackTracker:
 
     # -- updates -------------------------------------------------------------------------
 
-    def _update(self, loco: Locomotive, body: Body, t: float, dt: float) -> list[Event]:
-        old_tail, old_head = loco.tail_m, loco.head_m
+    def _update(self, loco: Locomotive, body: Body, t: float) -> list[Event]:
+        self._update_speed(loco, body, t)
         length = loco.length_m
+        gain = END_GAIN_MOVING if abs(loco.speed_mps) >= STANDSTILL_MPS else END_GAIN_STILL
         # Real ends were measured up to observation_max_age_s ago: carry them to now.
         seen_tail = body.tail_m + loco.speed_mps * body.tail_age_s
         seen_head = body.head_m + loco.speed_mps * body.head_age_s
         tail, head = loco.tail_m, loco.head_m
         if not body.tail_split:
-            tail = _end(loco.tail_m, seen_tail, body.tail_real, low_side=True)
+            tail = _end(loco.tail_m, seen_tail, body.tail_real, gain, low_side=True)
         if not body.head_split:
-            head = _end(loco.head_m, seen_head, body.head_real, low_side=False)
+            head = _end(loco.head_m, seen_head, body.head_real, gain, low_side=False)
         if length is not None and not body.tail_real and body.head_real:
             tail = head - length
         if length is not None and not body.head_real and body.tail_real:
@@ -202,21 +206,6 @@ class TrackTracker:
         if body.tail_real and body.head_real:
             loco.lengths.append(body.head_m - body.tail_m)
         loco.tail_m, loco.head_m = tail, head
-        if dt > 0:
-            moved = [
-                new - old
-                for new, old, real in (
-                    (loco.tail_m, old_tail, body.tail_real),
-                    (loco.head_m, old_head, body.head_real),
-                )
-                if real
-            ]
-            if moved:
-                measured = loco.speed_mps + statistics.fmean(moved) / dt
-                loco.speed_mps += SPEED_GAIN * (measured - loco.speed_mps)
-                loco.speed_mps = max(-MAX_SPEED_MPS, min(MAX_SPEED_MPS, loco.speed_mps))
-                if abs(loco.speed_mps) < STANDSTILL_MPS / 2:
-                    loco.speed_mps = 0.0
         loco.last_seen = t
         loco.missing_since = None
         loco.stale = False
@@ -225,6 +214,29 @@ class TrackTracker:
             loco.confirmed, loco.id = True, self.new_id()
             return [self._event(loco, t, "arrived", {"confirmed_after": loco.sightings})]
         return []
+
+    def _update_speed(self, loco: Locomotive, body: Body, t: float) -> None:
+        """Speed from successive raw real-end measurements (not from the filtered ends,
+        which would feed the filter's own lag back into the speed)."""
+        speeds = []
+        for side, real, position, age in (
+            ("tail", body.tail_real, body.tail_m, body.tail_age_s),
+            ("head", body.head_real, body.head_m, body.head_age_s),
+        ):
+            if not real:
+                continue
+            seen_at = t - age
+            previous = loco.last_real.get(side)
+            if previous is not None and seen_at - previous[1] >= MIN_SPEED_BASE_S:
+                speeds.append((position - previous[0]) / (seen_at - previous[1]))
+            if previous is None or seen_at > previous[1]:
+                loco.last_real[side] = (position, seen_at)
+        if not speeds:
+            return
+        measured = statistics.fmean(speeds)
+        speed = loco.speed_mps + SPEED_GAIN * (measured - loco.speed_mps)
+        speed = max(-MAX_SPEED_MPS, min(MAX_SPEED_MPS, speed))
+        loco.speed_mps = 0.0 if abs(speed) < STANDSTILL_MPS / 2 else speed
 
     def _unseen(self, loco: Locomotive, t: float, view: TrackView) -> list[Event]:
         """A locomotive no body was paired with this tick."""
@@ -345,7 +357,7 @@ class TrackTracker:
         )
 
 
-def _end(known: float, seen: float, real: bool, low_side: bool) -> float:
+def _end(known: float, seen: float, real: bool, gain: float, low_side: bool) -> float:
     """A new end position from the old one and what the body shows there.
 
     A real end is a measurement. A cut end only says the body reaches at least that far:
@@ -353,7 +365,7 @@ def _end(known: float, seen: float, real: bool, low_side: bool) -> float:
     detection by the camera beyond would otherwise eat the locomotive from that side).
     """
     if real:
-        return known + END_GAIN * (seen - known)
+        return known + gain * (seen - known)
     return min(known, seen) if low_side else max(known, seen)
 
 

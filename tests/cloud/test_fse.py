@@ -1,0 +1,199 @@
+"""The facility state estimator on the twin's day, from noisy simulated estimations."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import pytest
+
+from cloud.fse import FacilityStateEstimator, Snapshot, Tick
+from cloud.fse.fusion import fuse_track
+from cloud.fse.offline import fuse_offline
+from cloud.records import Interval, Origin, PositionRecord
+from sim.estimations import twin_estimations
+from sim.evaluation import Scores, evaluate, snapshot_from_record
+from sim.faults import FaultSpec
+from sim.scenario import ScenarioSpec
+from sim.twin import Twin, TwinSpec
+
+
+def run(twin: Twin, fse: FacilityStateEstimator | None = None, **kwargs: object) -> list[Tick]:
+    envelopes = twin_estimations(twin, **kwargs)  # type: ignore[arg-type]
+    return list(fuse_offline(twin.facility, "prod", envelopes, fse))
+
+
+def score(twin: Twin, ticks: list[Tick]) -> Scores:
+    start = twin.scenario.spec.start_time.timestamp()
+    truth = [snapshot_from_record(twin.truth(t.snapshot.time - start)) for t in ticks]
+    estimates = [estimated(t.snapshot) for t in ticks]
+    return evaluate(truth, estimates, {t.id: t.length_m for t in twin.facility.tracks})
+
+
+def estimated(snapshot: Snapshot):  # type: ignore[no-untyped-def]
+    locos = [loco.to_json() for loco in snapshot.locomotives]
+    return snapshot_from_record({"time": snapshot.time, "locomotives": locos})
+
+
+@pytest.fixture(scope="module")
+def day(twin: Twin) -> list[Tick]:
+    return run(twin)
+
+
+def test_full_day_meets_the_accuracy_targets(twin: Twin, day: list[Tick]) -> None:
+    scores = score(twin, day)
+    assert scores.snapshots >= 590
+    assert scores.count_exact >= 0.995, scores.table()
+    assert scores.end_error_median_m is not None and scores.end_error_median_m <= 0.3
+    assert scores.id_switches == 0, scores.table()
+    assert scores.series_accuracy == pytest.approx(1.0, abs=0.02)
+    assert scores.plate_exact is not None and scores.plate_exact >= 0.98
+
+
+def test_locomotives_one_to_three_metres_apart_stay_two(twin: Twin, day: list[Tick]) -> None:
+    start = twin.scenario.spec.start_time.timestamp()
+    close = apart = sharp = 0
+    for tick in day:
+        truth = twin.truth(tick.snapshot.time - start)["locomotives"]
+        for a, b in itertools.pairwise(truth):
+            gap = b["tail_m"] - a["head_m"]
+            if a["track"] != b["track"] or not 1.0 <= gap <= 3.0 or a["tail_m"] < 0:
+                continue
+            close += 1
+            on_track = [lo for lo in tick.snapshot.locomotives if lo.track == a["track"]]
+            apart += _mostly_on(on_track, a, b) and _mostly_on(on_track, b, a)
+            sharp += any(abs(lo.head_m - a["head_m"]) < 0.5 for lo in on_track) and any(
+                abs(lo.tail_m - b["tail_m"]) < 0.5 for lo in on_track
+            )
+    assert close >= 100, "the scenario must exercise close neighbours"
+    assert apart / close >= 0.995  # two locomotives, each on its own
+    assert sharp / close >= 0.95  # and the gap between them within half a metre
+
+
+def _mostly_on(estimated: list, one: dict, other: dict) -> bool:  # type: ignore[type-arg]
+    """Some estimated locomotive covers most of ``one`` and hardly any of ``other``."""
+
+    def overlap(lo: object, t: dict) -> float:  # type: ignore[type-arg]
+        return max(0.0, min(lo.head_m, t["head_m"]) - max(lo.tail_m, t["tail_m"]))  # type: ignore[attr-defined]
+
+    length = one["head_m"] - max(one["tail_m"], 0.0)
+    return any(overlap(lo, one) > 0.5 * length and overlap(lo, other) < 1.0 for lo in estimated)
+
+
+def test_events_follow_the_day(twin: Twin, day: list[Tick]) -> None:
+    events = [e for tick in day for e in tick.events]
+    kinds = {kind: [e for e in events if e.kind == kind] for kind in ("arrived", "departed")}
+    start = twin.scenario.spec.start_time.timestamp()
+    first = {loco["id"] for loco in twin.truth(day[0].snapshot.time - start)["locomotives"]}
+    last = {loco["id"] for loco in twin.truth(day[-1].snapshot.time - start)["locomotives"]}
+    seen = {
+        loco["id"]
+        for tick in day
+        for loco in twin.truth(tick.snapshot.time - start)["locomotives"]
+        if loco["head_m"] > 0.5
+    }
+    assert len(kinds["arrived"]) == len(seen)  # one arrival per locomotive, no duplicates
+    assert len(kinds["departed"]) == len(seen - last)
+    assert len(first) <= len(kinds["arrived"])
+    stops = [e for e in events if e.kind == "stopped"]
+    right = 0
+    for stop in stops:
+        on_track = [
+            loco
+            for loco in twin.truth(stop.time - start)["locomotives"]
+            if loco["track"] == stop.track_id
+        ]
+        nearest = min(on_track, key=lambda lo: abs(lo["tail_m"] - stop.tail_m))
+        right += nearest["station"] == stop.station_id
+    assert len(stops) >= 10
+    assert right / len(stops) >= 0.95  # stopped at the station where it really stands
+    identified = {e.plate for e in events if e.kind == "identified" and e.plate}
+    true_plates = {loco.plate for loco in twin.scenario.fleet}
+    assert identified <= true_plates
+
+
+def _standing_under_one_camera(twin: Twin, still_s: int = 60) -> tuple[str, str, float, float]:
+    """A locomotive that stands for ``still_s`` inside one camera's view and no other's."""
+    for t0 in range(60, 500, 10):
+        for state in twin.scenario.at(t0):
+            views = [
+                camera.id
+                for camera in twin.facility.cameras
+                for view in camera.views
+                if view.track == state.track
+                and view.start_m < state.head_m
+                and view.end_m > state.tail_m
+            ]
+            if state.speed_mps != 0 or len(views) != 1:
+                continue
+            tails = [
+                s.tail_m
+                for t in range(t0, t0 + still_s + 1, 5)
+                for s in twin.scenario.at(t)
+                if s.loco.loco_id == state.loco.loco_id
+            ]
+            if len(tails) == still_s // 5 + 1 and max(tails) - min(tails) < 0.01:
+                return state.loco.loco_id, views[0], float(t0), max(state.tail_m, 0.0)
+    raise AssertionError("no locomotive stands under a single camera for a minute")
+
+
+def test_a_locomotive_under_a_dead_camera_stays_marked_stale(twin: Twin) -> None:
+    loco_id, camera, t0, tail = _standing_under_one_camera(twin)
+    dead = Twin(replace(twin.spec, faults=FaultSpec(dead_cameras=(camera,), dead_from_s=t0)))
+    ticks = run(dead, end_s=t0 + 60)
+    start = dead.scenario.spec.start_time.timestamp()
+    before = [t for t in ticks if t.snapshot.time - start < t0 - 2]
+    ours = [lo for lo in before[-1].snapshot.locomotives if abs(lo.tail_m - tail) < 0.5]
+    assert len(ours) == 1, f"{loco_id} should be tracked before {camera} dies"
+    fse_id = ours[0].id
+    after = [t for t in ticks if t.snapshot.time - start > t0 + 15]
+    for tick in after:
+        same = [lo for lo in tick.snapshot.locomotives if lo.id == fse_id]
+        assert len(same) == 1, f"{fse_id} dropped at {tick.snapshot.time - start:.0f} s"
+        assert same[0].stale
+        assert abs(same[0].tail_m - tail) < 0.5
+
+
+def test_restore_from_a_snapshot_keeps_ids(twin: Twin, day: list[Tick]) -> None:
+    start = twin.scenario.spec.start_time.timestamp()
+    cut = next(t for t in day if t.snapshot.time - start >= 300)
+    fse = FacilityStateEstimator(twin.facility, "prod")
+    fse.restore(cut.snapshot, next_id=1000)
+    resumed = run(twin, fse, start_s=cut.snapshot.time - start - 2, end_s=360)
+    before = {lo.id for lo in cut.snapshot.locomotives}
+    after = {lo.id for lo in resumed[5].snapshot.locomotives}
+    assert before == after
+    assert not [e for t in resumed[:10] for e in t.events if e.kind == "arrived"]
+
+
+def _record(covered: tuple[float, float], *intervals: Interval) -> PositionRecord:
+    return PositionRecord(
+        Origin("f", "g", 1), 0.0, "prod", "cam", "T1", *covered, 0.9, intervals, "m", "e"
+    )
+
+
+def test_fusion_keeps_a_one_metre_gap_and_bridges_an_occluder() -> None:
+    apart = _record((0, 40), Interval(5, 20, True, True, 0.9), Interval(21, 35, True, True, 0.9))
+    view = fuse_track(100, 0.0, [apart])
+    assert [(round(b.tail_m, 1), round(b.head_m, 1)) for b in view.bodies] == [(5, 20), (21, 35)]
+    occluded = _record(
+        (0, 40), Interval(5, 12, True, False, 0.9), Interval(13.5, 35, False, True, 0.9)
+    )
+    bodies = fuse_track(100, 0.0, [occluded]).bodies
+    assert [(round(b.tail_m, 1), round(b.head_m, 1)) for b in bodies] == [(5, 35)]
+
+
+def test_fusion_joins_a_body_cut_by_two_cameras_views() -> None:
+    left = _record((0, 24), Interval(10, 24, True, False, 0.9))
+    right = _record((20, 44), Interval(20, 38, False, True, 0.9))
+    (body,) = fuse_track(100, 0.0, [left, right]).bodies
+    assert (body.tail_m, body.head_m) == pytest.approx((10, 38))
+    assert body.tail_real and body.head_real
+    assert not body.tail_open and not body.head_open
+
+
+def test_short_scenario_fuses_the_same_way(twin: Twin) -> None:
+    short = Twin(TwinSpec(seed=1, scenario=ScenarioSpec(duration_s=240)))
+    scores = score(short, run(short))
+    assert scores.count_exact >= 0.99
+    assert scores.id_switches == 0
