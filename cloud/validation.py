@@ -260,7 +260,8 @@ def _capture_time(stamp: object, now: float | None) -> float:
     limit = (time.time() if now is None else now) + MAX_FUTURE_S
     if seconds > limit:
         raise InvalidEnvelopeError(
-            "OUT_OF_RANGE", f"capture time is {seconds - limit + MAX_FUTURE_S:.0f} s ahead"
+            "OUT_OF_RANGE",
+            f"capture time is {seconds - limit + MAX_FUTURE_S:.0f} s in the future (clock skew?)",
         )
     return float(seconds)
 

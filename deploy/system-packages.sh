@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the project needs beyond Python wheels: ffmpeg (the twin's H.264 video
 # files and RTSP feeds), GStreamer's RTSP server with Debian's Python bindings (the twin's
-# RTSP streams), DejaVu fonts (number plates, Cyrillic included).
+# RTSP streams), DejaVu fonts (number plates, Cyrillic included), openssl (test TLS
+# certificates for cloud ingest).
 # PostgreSQL and TimescaleDB are installed by `locowatch db up` itself.
 # Idempotent: installs only what is missing; uses sudo when not root.
 set -euo pipefail
 
 packages=(
-  ffmpeg fonts-dejavu-core
+  ffmpeg fonts-dejavu-core openssl
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 )

@@ -1,0 +1,372 @@
+"""Cloud ingest as a real process on loopback, fed by the twin's simulated gateway."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import math
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import grpc
+import psycopg
+import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
+from sim.estimations import twin_estimations
+from sim.evaluation import evaluate, read_snapshots_from_db, snapshot_from_record
+from sim.twin import Twin
+
+from .conftest import FACILITY, GATEWAY, OTHER_TOKEN, TOKEN, Ingest, IngestFactory
+
+pytestmark = pytest.mark.db
+
+SCENARIO_END_S = 240.0
+
+
+@pytest.fixture(scope="module")
+def envelopes(twin: Twin) -> list[uplink_pb2.Envelope]:
+    """Four minutes of the twin's day as the gateway sends it (prod flow)."""
+    return list(twin_estimations(twin, end_s=SCENARIO_END_S))
+
+
+def numbered(envelopes: list[uplink_pb2.Envelope]) -> list[uplink_pb2.Envelope]:
+    out = []
+    for seq, envelope in enumerate(envelopes, 1):
+        copy = uplink_pb2.Envelope()
+        copy.CopyFrom(envelope)
+        copy.seq = seq
+        out.append(copy)
+    return out
+
+
+def rows(url: str, query: str, *args: object) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, args).fetchall()  # type: ignore[arg-type]
+
+
+def wait_for_state(url: str, until: float, timeout_s: float = 30.0) -> None:
+    """Until the FSE's snapshots reach capture time ``until``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        (latest,) = rows(url, "SELECT extract(epoch FROM max(time)) FROM state_snapshots")[0]
+        if latest is not None and float(latest) >= until:  # type: ignore[arg-type]
+            return
+        time.sleep(0.2)
+    raise AssertionError("snapshots did not catch up")
+
+
+def stored_counts(url: str) -> tuple[int, int]:
+    """Rows stored across the raw tables, and distinct (gateway, seq) among them."""
+    (total, distinct) = rows(
+        url,
+        "SELECT count(*), count(DISTINCT (gateway_id, seq)) FROM ("
+        " SELECT gateway_id, seq FROM position_estimations UNION ALL"
+        " SELECT gateway_id, seq FROM attribute_estimations UNION ALL"
+        " SELECT gateway_id, seq FROM camera_health) s",
+    )[0]
+    return int(total), int(distinct)  # type: ignore[call-overload]
+
+
+def test_a_twin_scenario_through_ingest_gives_the_right_reports(
+    ingest_factory: IngestFactory,
+    twin: Twin,
+    envelopes: list[uplink_pb2.Envelope],
+    locowatch_cli,  # type: ignore[no-untyped-def]
+) -> None:
+    ingest = ingest_factory()
+    report = ingest.gateway(batch_size=1000).send(numbered(envelopes))
+    assert (report.stored, report.duplicates, report.rejected) == (len(envelopes), 0, [])
+    start = twin.scenario.spec.start_time.timestamp()
+    wait_for_state(ingest.db_url, start + SCENARIO_END_S - 2)
+    assert stored_counts(ingest.db_url) == (len(envelopes), len(envelopes))
+
+    # The snapshots in the database score like the FSE does offline.
+    estimates = list(read_snapshots_from_db(ingest.db_url, "prod", start, start + 1e6))
+    truth = [snapshot_from_record(twin.truth(s.time - start)) for s in estimates]
+    scores = evaluate(truth, estimates, {t.id: t.length_m for t in twin.facility.tracks})
+    assert scores.count_exact >= 0.99 and scores.id_switches == 0, scores.table()
+
+    # Visits: each locomotive that was inside, under its plate; departures on time.
+    day = "2026-11-02"
+    visits = cli_csv(locowatch_cli, "visits", "--from", day, "--db", ingest.db_url)
+    inside = _true_visits(twin, SCENARIO_END_S)
+    by_plate = {v["plate"]: v for v in visits if v["plate"]}
+    assert len(visits) == len(inside)
+    identified = [p for p in inside if p in by_plate]
+    assert len(identified) >= 0.9 * len(inside)
+    for plate in identified:
+        left = inside[plate]
+        departed = by_plate[plate]["departed_at"]
+        if left is None:
+            assert departed == ""
+        else:
+            assert departed, plate
+            seconds = _posix(departed) - (start + left)
+            assert abs(seconds) <= 3.0, (plate, seconds)
+
+    # Stays: stations where the twin's locomotives stood, and for how long.
+    stays = cli_csv(locowatch_cli, "stays", "--from", day, "--db", ingest.db_url)
+    expected = _true_stays(twin, SCENARIO_END_S)
+    found = {(s["station"], s["plate"]): float(s["dwell_hours"]) * 3600 for s in stays}
+    hits = [key for key in expected if key in found]
+    assert len(hits) >= 0.9 * len(expected), (expected, found)
+    for key in hits:
+        assert abs(found[key] - expected[key]) <= 36.0, key  # dwell rounded to 0.01 h
+
+    occupancy = cli_csv(locowatch_cli, "occupancy", "--from", day, "--db", ingest.db_url)
+    occupied = {station for station, _ in _true_stays(twin, SCENARIO_END_S, min_s=3)}
+    assert {row["station"] for row in occupancy} == occupied
+    assert all(0 < float(row["occupied_fraction"]) <= 1 for row in occupancy)
+
+
+def cli_csv(locowatch_cli, name: str, *args: str) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+    result = locowatch_cli("report", name, "--csv", *args)
+    assert result.returncode == 0, result.stderr
+    return list(csv.DictReader(io.StringIO(result.stdout)))
+
+
+def _true_visits(twin: Twin, end_s: float) -> dict[str, float | None]:
+    """Plate -> departure time (None while still inside) of every locomotive inside."""
+    last_seen: dict[str, float] = {}
+    for t in range(0, int(end_s)):
+        for loco in twin.truth(t)["locomotives"]:
+            if loco["head_m"] > 0.5:
+                last_seen[loco["plate"]] = t
+    lengths = {t.id: t.length_m for t in twin.facility.tracks}
+    out: dict[str, float | None] = {}
+    for plate, t in last_seen.items():
+        if t >= end_s - 3:
+            out[plate] = None
+            continue
+        states = [s for s in twin.scenario.at(t) if s.loco.plate == plate]
+        tail = states[0].tail_m
+        speed = states[0].speed_mps or 1.0
+        out[plate] = t + (lengths[states[0].track] - tail) / speed  # drives out
+    return out
+
+
+def _true_stays(twin: Twin, end_s: float, min_s: float = 20) -> dict[tuple[str, str], float]:
+    """(station, plate) -> seconds the locomotive stood there, for stays of ``min_s`` or more."""
+    seconds: dict[tuple[str, str], float] = {}
+    for t in range(2, int(end_s) - 2):
+        for loco in twin.truth(t)["locomotives"]:
+            if loco["station"]:
+                key = (loco["station"], loco["plate"])
+                seconds[key] = seconds.get(key, 0.0) + 1.0
+    return {k: v for k, v in seconds.items() if v >= min_s}
+
+
+def _posix(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).timestamp()
+
+
+def test_kill_minus_nine_loses_and_doubles_nothing(
+    ingest_factory: IngestFactory, twin: Twin, envelopes: list[uplink_pb2.Envelope]
+) -> None:
+    ingest = ingest_factory()
+    batch = numbered(envelopes)
+    gateway = ingest.gateway(batch_size=200, window=2, reconnect_for_s=90)
+    outcome: dict[str, object] = {}
+
+    def send() -> None:
+        try:
+            outcome["report"] = gateway.send(batch)
+        except Exception as exc:  # reported below
+            outcome["error"] = exc
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    _wait_until(lambda: stored_counts(ingest.db_url)[0] > len(batch) // 3)
+    ids_before = _fse_ids(ingest.db_url)
+    ingest.kill()
+    time.sleep(1.0)
+    ingest.start()
+    sender.join(timeout=120)
+    assert "error" not in outcome, outcome
+    report = outcome["report"]
+    assert report.reconnects >= 1  # type: ignore[attr-defined]
+    assert stored_counts(ingest.db_url) == (len(batch), len(batch))
+    start = twin.scenario.spec.start_time.timestamp()
+    wait_for_state(ingest.db_url, start + SCENARIO_END_S - 2)
+    # The FSE resumed from its last snapshot: the locomotives it knew keep their ids.
+    (snapshot_times,) = rows(
+        ingest.db_url,
+        "SELECT count(*) - count(DISTINCT (time, flow)) FROM state_snapshots",
+    )
+    assert snapshot_times == (0,)
+    kept = ids_before & _fse_ids(ingest.db_url, latest_only=True)
+    assert kept, "no locomotive kept its id across the restart"
+
+
+def _fse_ids(url: str, latest_only: bool = False) -> set[str]:
+    query = (
+        "SELECT DISTINCT loco_id FROM locomotive_states WHERE time = (SELECT max(time) FROM "
+        "locomotive_states)"
+        if latest_only
+        else "SELECT DISTINCT loco_id FROM locomotive_states"
+    )
+    return {str(r[0]) for r in rows(url, query)}
+
+
+def _wait_until(condition, timeout_s: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+def test_bad_envelopes_are_rejected_while_good_ones_land(
+    ingest_factory: IngestFactory, envelopes: list[uplink_pb2.Envelope]
+) -> None:
+    ingest = ingest_factory()
+    good = [uplink_pb2.Envelope() for _ in range(40)]
+    for copy, source in zip(good, envelopes[:40], strict=True):
+        copy.CopyFrom(source)
+    positions = [e for e in envelopes if e.WhichOneof("payload") == "position"]
+    bad = []
+    for change in (
+        lambda p: setattr(p.intervals[0] if p.intervals else p, "confidence", math.nan),
+        lambda p: setattr(p.covered, "end_m", 10_000.0),
+        lambda p: setattr(p, "camera_id", "cam-nowhere"),
+        lambda p: setattr(p.covered, "track_id", "T99"),
+        lambda p: setattr(p.provenance, "flow", "nobody"),
+    ):
+        envelope = uplink_pb2.Envelope()
+        envelope.CopyFrom(positions[100])
+        change(envelope.position)
+        bad.append(envelope)
+    bad.append(uplink_pb2.Envelope())  # no payload
+    mixed = good[:20] + bad + good[20:]
+    report = ingest.gateway(batch_size=1000).send(numbered(mixed))
+    reasons = [uplink_pb2.RejectReason.Name(r.reason) for r in report.rejected]
+    assert reasons == [
+        "REJECT_REASON_NOT_FINITE",
+        "REJECT_REASON_OUT_OF_RANGE",
+        "REJECT_REASON_UNKNOWN_CAMERA",
+        "REJECT_REASON_UNKNOWN_TRACK",
+        "REJECT_REASON_UNKNOWN_FLOW",
+        "REJECT_REASON_MALFORMED",
+    ]
+    assert [r.seq for r in report.rejected] == list(range(21, 27))
+    assert all(r.detail for r in report.rejected)
+    assert report.stored == len(good)
+    assert stored_counts(ingest.db_url) == (len(good), len(good))
+    audit = rows(ingest.db_url, "SELECT seq, reason FROM ingest_rejections ORDER BY seq")
+    assert [(s, r) for s, r in audit] == [
+        (seq, name.removeprefix("REJECT_REASON_"))
+        for seq, name in zip(range(21, 27), reasons, strict=True)
+    ]
+    metrics = _metrics(ingest)
+    assert 'locowatch_ingest_rejections_total{facility="twin-depot",reason="NOT_FINITE"} 1.0' in (
+        metrics
+    )
+    # Resending everything (a reconnect) stores nothing twice.
+    again = ingest.gateway(batch_size=1000).send(numbered(mixed))
+    assert again.stored == 0 and again.duplicates == len(mixed)
+    assert stored_counts(ingest.db_url) == (len(good), len(good))
+
+
+def _metrics(ingest: Ingest) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{ingest.metrics_port}/metrics") as response:
+        return response.read().decode()
+
+
+def _raw_stream(ingest: Ingest, token: str, hello: uplink_pb2.Hello) -> Iterator[object]:
+    with ingest.channel() as channel:
+        stub = uplink_pb2_grpc.IngestStub(channel)
+        messages = iter([uplink_pb2.UplinkMessage(hello=hello)])
+        yield from stub.Stream(messages, metadata=(("authorization", f"Bearer {token}"),))
+
+
+def test_wrong_tokens_and_foreign_facilities_are_refused(ingest_factory: IngestFactory) -> None:
+    ingest = ingest_factory()
+    hello = uplink_pb2.Hello(gateway_id=GATEWAY, facility_id=FACILITY)
+    with pytest.raises(grpc.RpcError) as wrong:
+        list(_raw_stream(ingest, "not-a-token", hello))
+    assert wrong.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # The other depot's gateway may not write this depot's data.
+    with pytest.raises(grpc.RpcError) as foreign:
+        list(_raw_stream(ingest, OTHER_TOKEN, hello))
+    assert foreign.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "other-depot" in (foreign.value.details() or "")
+    welcome = next(_raw_stream(ingest, TOKEN, hello))
+    assert welcome.WhichOneof("message") == "welcome"  # type: ignore[attr-defined]
+    assert 'locowatch_ingest_auth_failures_total{reason="claim"} 1.0' in _metrics(ingest)
+
+
+def test_an_oversized_batch_is_refused_then_arrives_split(
+    ingest_factory: IngestFactory, envelopes: list[uplink_pb2.Envelope]
+) -> None:
+    ingest = ingest_factory(max_batch_envelopes=100)
+    gateway = ingest.gateway(batch_size=100)
+    gateway.batch_size = 450  # ignores the Welcome's limit: a misbehaving gateway
+    report = _send_ignoring_limit(gateway, numbered(envelopes[:2000]))
+    assert report.refused_batches >= 1
+    assert report.stored == 2000
+    assert stored_counts(ingest.db_url) == (2000, 2000)
+
+
+def _send_ignoring_limit(gateway, batch):  # type: ignore[no-untyped-def]
+    """Make the gateway's first batches too big, as an old or broken uplink might."""
+    original = gateway._converse
+
+    def converse(responses, outbox, pending, report):  # type: ignore[no-untyped-def]
+        first = next(responses)
+        first.welcome.max_batch_envelopes = 0  # pretend the limit was not announced
+        return original(itertools.chain([first], responses), outbox, pending, report)
+
+    gateway._converse = converse
+    return gateway.send(batch)
+
+
+def test_a_blocked_database_holds_the_gateway_back(
+    ingest_factory: IngestFactory, envelopes: list[uplink_pb2.Envelope]
+) -> None:
+    ingest = ingest_factory()
+    batch = numbered(envelopes[:6000])
+    with psycopg.connect(ingest.db_url) as blocker:
+        blocker.execute("LOCK TABLE gateway_progress IN ACCESS EXCLUSIVE MODE")
+        outcome: dict[str, object] = {}
+        gateway = ingest.gateway(batch_size=200, window=30)
+        sender = threading.Thread(target=lambda: outcome.update(report=gateway.send(batch)))
+        sender.start()
+        time.sleep(3.0)
+        assert sender.is_alive()  # nothing acked while the database cannot write
+        rss = _rss_mb(ingest)
+        time.sleep(2.0)
+        assert _rss_mb(ingest) - rss < 50
+    sender.join(timeout=60)
+    assert outcome["report"].stored == len(batch)  # type: ignore[attr-defined]
+    assert stored_counts(ingest.db_url) == (len(batch), len(batch))
+
+
+def _rss_mb(ingest: Ingest) -> float:
+    assert ingest.process is not None
+    status = open(f"/proc/{ingest.process.pid}/status").read()  # noqa: PTH123, SIM115
+    line = next(x for x in status.splitlines() if x.startswith("VmRSS"))
+    return int(line.split()[1]) / 1024
+
+
+def test_tls_health_and_reflection(
+    ingest_factory: IngestFactory, envelopes: list[uplink_pb2.Envelope]
+) -> None:
+    ingest = ingest_factory(tls=True)
+    report = ingest.gateway().send(numbered(envelopes[:300]))
+    assert report.stored == 300
+    plaintext = Ingest(ingest.config, ingest.db_url, ingest.port, 0, ingest.log)
+    with pytest.raises(grpc.RpcError):
+        plaintext.health()
+    with ingest.channel() as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        (answer,) = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in answer.list_services_response.service}
+    assert {"locowatch.v1.Ingest", "grpc.health.v1.Health"} <= names

@@ -1,0 +1,124 @@
+"""The cloud schema on the real TimescaleDB: migrations, roles, retention, license paths."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from cloud.config import token_sha256
+from cloud.schema import (
+    apply_policies,
+    create_login_user,
+    migrate,
+    pending_migrations,
+    timescale_info,
+)
+from cloud.store import Store
+
+pytestmark = pytest.mark.db
+
+
+def test_migrations_apply_once_and_make_hypertables(cloud_db: str) -> None:
+    assert migrate(cloud_db) == []  # the fixture applied them; a second run does nothing
+    assert pending_migrations(cloud_db) == []
+    with psycopg.connect(cloud_db) as conn:
+        tables = dict(
+            conn.execute(
+                "SELECT hypertable_name, d.time_interval FROM timescaledb_information.dimensions d"
+            ).fetchall()
+        )
+        views = {
+            r[0] for r in conn.execute("SELECT table_name FROM information_schema.views").fetchall()
+        }
+    assert tables["position_estimations"] == timedelta(days=1)
+    assert tables["state_snapshots"] == timedelta(days=7)
+    assert tables["locomotive_events"] == timedelta(days=30)
+    assert {"station_occupancy_hourly", "visits", "station_stays", "model_mix_daily"} <= views
+
+
+def test_the_reader_reads_and_the_writer_writes_only_data(cloud_db: str) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    reader = create_login_user(cloud_db, f"dash_{suffix}", "reader")
+    writer = create_login_user(cloud_db, f"ingest_{suffix}", "writer")
+    with psycopg.connect(reader.url) as conn:
+        conn.execute("SELECT count(*) FROM visits")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("INSERT INTO gateway_progress VALUES ('g', 'f', 1)")
+    with psycopg.connect(writer.url, autocommit=True) as conn:
+        conn.execute("INSERT INTO gateway_progress VALUES ('g', 'f', 1)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DROP TABLE position_estimations")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM state_snapshots")
+
+
+def test_the_writer_drops_only_chunks_past_retention(cloud_db: str) -> None:
+    writer = create_login_user(cloud_db, f"ingest_{uuid.uuid4().hex[:6]}", "writer")
+    now = datetime.now(UTC)
+    with psycopg.connect(cloud_db) as conn:
+        for age in (1, 40, 100):
+            conn.execute(
+                "INSERT INTO camera_health VALUES (%s, 'f', 'g', %s, 'c', 'streaming', 2, NULL, "
+                "0, 0, '')",
+                (now - timedelta(days=age), age),
+            )
+    store = Store(writer.url)
+    store.open()
+    try:
+        assert store.drop_old_chunks(raw_days=30, state_days=400) == 2
+    finally:
+        store.close()
+    with psycopg.connect(cloud_db) as conn:
+        assert conn.execute("SELECT seq FROM camera_health").fetchall() == [(1,)]
+
+
+def test_the_license_decides_the_policies(cloud_db: str) -> None:
+    info = apply_policies(cloud_db, raw_days=30, state_days=730)
+    with psycopg.connect(cloud_db) as conn:
+        jobs = conn.execute(
+            "SELECT proc_name FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL"
+        ).fetchall()
+        counts_kind = conn.execute(
+            "SELECT count(*) FROM timescaledb_information.continuous_aggregates"
+        ).fetchone()
+    if info.license == "apache":
+        assert jobs == []  # Apache: no policies; ingest drops chunks itself
+        assert counts_kind == (0,)
+    else:  # runs against a server with the Timescale license (LOCOWATCH_DB)
+        names = {j[0] for j in jobs}
+        assert {"policy_retention", "policy_compression"} <= names
+        assert counts_kind == (1,)
+
+
+def test_cloud_migrate_logs_the_license(cloud_db: str, locowatch_cli) -> None:  # type: ignore[no-untyped-def]
+    result = locowatch_cli("cloud", "migrate", "--db", cloud_db)
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(cloud_db) as conn:
+        license_name = timescale_info(conn).license
+    assert f"{license_name} license" in result.stdout
+    assert "applied 0 migrations" in result.stdout
+
+
+def test_cloud_token_prints_an_entry_that_accepts_it(locowatch_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "gw.token"
+    result = locowatch_cli(
+        "cloud", "token", "--gateway", "gw-a", "--facility", "depot", "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    token = out.read_text().strip()
+    assert f"token_sha256: {token_sha256(token)}" in result.stdout
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+def test_report_errors_are_clear(cloud_db: str, locowatch_cli) -> None:  # type: ignore[no-untyped-def]
+    bad_date = locowatch_cli("report", "visits", "--from", "yesterday", "--db", cloud_db)
+    assert bad_date.returncode == 2 and "ISO date" in bad_date.stderr
+    no_data = locowatch_cli("report", "visits", "--from", "2026-11-02", "--db", cloud_db)
+    assert no_data.returncode == 2 and "--facility" in no_data.stderr
+    empty = locowatch_cli(
+        "report", "counts", "--from", "2026-11-02", "--facility", "x", "--db", cloud_db
+    )
+    assert empty.returncode == 0 and "(0 rows)" in empty.stdout

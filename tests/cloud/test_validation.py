@@ -1,0 +1,137 @@
+"""Every kind of bad envelope gets its reason and a detail that names the problem."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pytest
+
+from cloud.records import AttributeRecord, HealthRecord, PositionRecord, Rejected
+from cloud.validation import FacilityCatalog, Validator
+from locowatch.v1 import estimation_pb2, health_pb2, uplink_pb2
+from sim.twin import Twin
+
+NOW = 1_793_600_000.0
+
+
+@pytest.fixture(scope="module")
+def validator(twin: Twin) -> Validator:
+    return Validator(FacilityCatalog.from_config(twin.facility), "gw-test")
+
+
+def position(**changes: object) -> uplink_pb2.Envelope:
+    p = estimation_pb2.PositionEstimation(camera_id="cam-01", confidence=0.9)
+    p.capture_time.FromSeconds(int(NOW) - 10)
+    p.provenance.flow = "prod"
+    p.covered.track_id, p.covered.start_m, p.covered.end_m = "T1", 0.0, 23.5
+    p.intervals.add(start_m=5.0, end_m=20.0, start_kind=1, end_kind=2, confidence=0.8)
+    envelope = uplink_pb2.Envelope(seq=7, position=p)
+    for path, value in changes.items():
+        _set(envelope.position, path, value)
+    return envelope
+
+
+def attribute(**changes: object) -> uplink_pb2.Envelope:
+    a = estimation_pb2.AttributeEstimation(
+        camera_id="cam-01", name="plate", value="ЧМЭ3-1234", confidence=0.9, track_id="T1"
+    )
+    a.capture_time.FromSeconds(int(NOW) - 10)
+    a.provenance.flow = "prod"
+    a.position_m = 12.0
+    envelope = uplink_pb2.Envelope(seq=8, attribute=a)
+    for path, value in changes.items():
+        _set(envelope.attribute, path, value)
+    return envelope
+
+
+def health(**changes: object) -> uplink_pb2.Envelope:
+    h = health_pb2.CameraHealth(camera_id="cam-01", state=2, fps=2.0)
+    h.observed_time.FromSeconds(int(NOW) - 1)
+    envelope = uplink_pb2.Envelope(seq=9, camera_health=h)
+    for path, value in changes.items():
+        _set(envelope.camera_health, path, value)
+    return envelope
+
+
+def _set(message: object, path: str, value: object) -> None:
+    *parents, leaf = path.split("__")
+    for part in parents:
+        message = message[int(part)] if part.isdigit() else getattr(message, part)  # type: ignore[index]
+    if leaf in {"capture_time", "observed_time"}:
+        getattr(message, leaf).FromSeconds(int(value))  # type: ignore[call-overload]
+    else:
+        setattr(message, leaf, value)
+
+
+CASES: list[tuple[str, Callable[[], uplink_pb2.Envelope], str, str]] = [
+    ("nan end", lambda: position(intervals__0__end_m=math.nan), "NOT_FINITE", "intervals[0]"),
+    ("inf covered", lambda: position(covered__end_m=math.inf), "NOT_FINITE", "covered"),
+    ("nan confidence", lambda: position(confidence=math.nan), "NOT_FINITE", "confidence"),
+    ("off the track", lambda: position(covered__end_m=400.0), "OUT_OF_RANGE", "not inside track"),
+    (
+        "interval outside view",
+        lambda: position(intervals__0__end_m=60.0),
+        "OUT_OF_RANGE",
+        "outside the covered",
+    ),
+    (
+        "start after end",
+        lambda: position(intervals__0__start_m=21.0, intervals__0__end_m=6.0),
+        "OUT_OF_RANGE",
+        "intervals[0]",
+    ),
+    ("confidence > 1", lambda: position(confidence=1.5), "OUT_OF_RANGE", "outside [0, 1]"),
+    ("future capture", lambda: position(capture_time=NOW + 3600), "OUT_OF_RANGE", "future"),
+    ("no capture time", lambda: position(capture_time=0), "MALFORMED", "capture time"),
+    ("unknown camera", lambda: position(camera_id="cam-99"), "UNKNOWN_CAMERA", "cam-99"),
+    ("unknown track", lambda: position(covered__track_id="T9"), "UNKNOWN_TRACK", "T9"),
+    ("track not viewed", lambda: position(covered__track_id="T2"), "UNKNOWN_TRACK", "does not"),
+    ("unknown flow", lambda: position(provenance__flow="staging"), "UNKNOWN_FLOW", "staging"),
+    ("no payload", lambda: uplink_pb2.Envelope(seq=3), "MALFORMED", "no payload"),
+    (
+        "unconfigured attribute",
+        lambda: attribute(name="pantograph"),
+        "MALFORMED",
+        "pantograph",
+    ),
+    ("empty value", lambda: attribute(value=""), "MALFORMED", "empty value"),
+    ("attribute off track", lambda: attribute(position_m=-30.0), "OUT_OF_RANGE", "off track"),
+    ("nan position", lambda: attribute(position_m=math.nan), "NOT_FINITE", "position_m"),
+    ("health unknown camera", lambda: health(camera_id="x"), "UNKNOWN_CAMERA", "'x'"),
+    ("health without state", lambda: health(state=0), "MALFORMED", "without a state"),
+    ("negative fps", lambda: health(fps=-1.0), "OUT_OF_RANGE", "negative"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "reason", "detail"), CASES, ids=[c[0] for c in CASES])
+def test_bad_envelopes_are_refused_with_a_reason(
+    validator: Validator,
+    name: str,
+    make: Callable[[], uplink_pb2.Envelope],
+    reason: str,
+    detail: str,
+) -> None:
+    outcome = validator.check(make(), now=NOW)
+    assert isinstance(outcome, Rejected), name
+    assert outcome.reason == reason
+    assert detail in outcome.detail
+
+
+def test_good_envelopes_become_records(validator: Validator) -> None:
+    p = validator.check(position(), now=NOW)
+    assert isinstance(p, PositionRecord)
+    assert p.intervals[0].start_real and not p.intervals[0].end_real
+    assert (p.origin.gateway_id, p.origin.seq, p.track_id) == ("gw-test", 7, "T1")
+    a = validator.check(attribute(), now=NOW)
+    assert isinstance(a, AttributeRecord) and a.value == "ЧМЭ3-1234"
+    h = validator.check(health(), now=NOW)
+    assert isinstance(h, HealthRecord) and h.state == "streaming"
+
+
+def test_a_small_overshoot_is_clamped_to_the_track(validator: Validator) -> None:
+    """Calibration error may put an end a few centimetres before metre 0: keep it, clamped."""
+    envelope = position(covered__start_m=-0.2, intervals__0__start_m=-0.1)
+    outcome = validator.check(envelope, now=NOW)
+    assert isinstance(outcome, PositionRecord)
+    assert outcome.covered_start_m == 0.0 and outcome.intervals[0].start_m == 0.0
