@@ -15,12 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg_pool import ConnectionPool
 
 from cloud.fse import LocoState, Snapshot, Tick
@@ -63,6 +66,74 @@ HEALTH_TYPES = [
 ]  # fmt: skip
 LOCO_ID = re.compile(r"^fse-(\d+)$")
 
+# -- packed arrays for binary COPY ----------------------------------------------------
+# psycopg dumps list -> array in pure Python, which was 2/3 of the cost of a COPY row
+# here (five small arrays per position row). Arrays are packed with struct instead and
+# handed to psycopg through its documented adapter API: a bytes subclass per array type
+# with a binary dumper that passes the packed bytes through.
+FLOAT4_OID, FLOAT4_ARRAY_OID, BOOL_OID, BOOL_ARRAY_OID = 700, 1021, 16, 1000
+TEXT_OID, TEXT_ARRAY_OID = 25, 1009
+
+
+class PackedFloat4Array(bytes):
+    """A float4[] already in PostgreSQL's binary array format."""
+
+
+class PackedBoolArray(bytes):
+    """A bool[] already in PostgreSQL's binary array format."""
+
+
+class PackedTextArray(bytes):
+    """A text[] already in PostgreSQL's binary array format."""
+
+
+class _PackedFloat4ArrayDumper(Dumper):
+    oid = FLOAT4_ARRAY_OID
+    format = Format.BINARY
+
+    def dump(self, obj: Any) -> bytes:
+        return bytes(obj)
+
+
+class _PackedBoolArrayDumper(_PackedFloat4ArrayDumper):
+    oid = BOOL_ARRAY_OID
+
+
+class _PackedTextArrayDumper(_PackedFloat4ArrayDumper):
+    oid = TEXT_ARRAY_OID
+
+
+def float4_array(values: Sequence[float]) -> PackedFloat4Array:
+    n = len(values)
+    if not n:
+        return PackedFloat4Array(struct.pack(">iii", 0, 0, FLOAT4_OID))
+    body = struct.pack(">" + "if" * n, *(x for v in values for x in (4, v)))
+    return PackedFloat4Array(struct.pack(">iiiii", 1, 0, FLOAT4_OID, n, 1) + body)
+
+
+def bool_array(values: Sequence[bool]) -> PackedBoolArray:
+    n = len(values)
+    if not n:
+        return PackedBoolArray(struct.pack(">iii", 0, 0, BOOL_OID))
+    body = struct.pack(">" + "i?" * n, *(x for v in values for x in (1, v)))
+    return PackedBoolArray(struct.pack(">iiiii", 1, 0, BOOL_OID, n, 1) + body)
+
+
+def text_array(values: Sequence[str]) -> PackedTextArray:
+    if not values:
+        return PackedTextArray(struct.pack(">iii", 0, 0, TEXT_OID))
+    parts = [struct.pack(">iiiii", 1, 0, TEXT_OID, len(values), 1)]
+    for value in values:
+        data = value.encode()
+        parts += [struct.pack(">i", len(data)), data]
+    return PackedTextArray(b"".join(parts))
+
+
+def register_packed_arrays(conn: psycopg.Connection[Any]) -> None:
+    conn.adapters.register_dumper(PackedFloat4Array, _PackedFloat4ArrayDumper)
+    conn.adapters.register_dumper(PackedBoolArray, _PackedBoolArrayDumper)
+    conn.adapters.register_dumper(PackedTextArray, _PackedTextArrayDumper)
+
 
 @dataclass(frozen=True)
 class BatchWrite:
@@ -87,6 +158,7 @@ class Store:
             timeout=timeout_s,
             open=False,
             name="locowatch-store",
+            configure=register_packed_arrays,
             # A server restart leaves dead connections in the pool: check before lending.
             check=ConnectionPool.check_connection,
         )
@@ -256,9 +328,9 @@ def _copy_records(cur: psycopg.Cursor[Any], records: Iterable[Record]) -> None:
                 copy.write_row(
                     (at(p.time), o.facility_id, o.gateway_id, o.seq, p.flow, p.camera_id,
                      p.track_id, p.covered_start_m, p.covered_end_m, p.confidence,
-                     [i.start_m for i in iv], [i.end_m for i in iv], [i.start_real for i in iv],
-                     [i.end_real for i in iv], [i.confidence for i in iv], p.model_version,
-                     p.engine)
+                     float4_array([i.start_m for i in iv]), float4_array([i.end_m for i in iv]),
+                     bool_array([i.start_real for i in iv]), bool_array([i.end_real for i in iv]),
+                     float4_array([i.confidence for i in iv]), p.model_version, p.engine)
                 )  # fmt: skip
     if attributes:
         with cur.copy(
@@ -270,8 +342,8 @@ def _copy_records(cur: psycopg.Cursor[Any], records: Iterable[Record]) -> None:
                 copy.write_row(
                     (at(a.time), o.facility_id, o.gateway_id, o.seq, a.flow, a.camera_id, a.name,
                      a.value, a.confidence, a.track_id, a.position_m,
-                     [v for v, _ in a.alternatives], [c for _, c in a.alternatives],
-                     a.model_version, a.engine)
+                     text_array([v for v, _ in a.alternatives]),
+                     float4_array([c for _, c in a.alternatives]), a.model_version, a.engine)
                 )  # fmt: skip
     if health:
         with cur.copy(f"COPY camera_health ({HEALTH_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:

@@ -130,9 +130,11 @@ class FacilityStateEstimator:
 
     def advance(self, now: float | None = None) -> list[Tick]:
         """Snapshots for every interval boundary the clock (or ``now``) has passed."""
-        clock = max(filter(None, (self.clock, now)), default=None)
+        clock = self.clock if now is None or (self.clock is not None and self.clock > now) else now
         if clock is None:
             return []
+        if self.next_tick is not None and clock - self.lag_s < self.next_tick:
+            return []  # the common case: called per record, nothing due yet
         step = self.settings.snapshot_interval_s
         if self.next_tick is None:
             # Warm up first: until every camera had a chance to report, the state is partial.
@@ -194,9 +196,7 @@ class FacilityStateEstimator:
                     break
 
     def _state(self, loco: Locomotive) -> LocoState:
-        resolved = loco.identity.resolved(
-            self.settings.identify_min_votes, self.settings.identify_min_share
-        )
+        resolved = loco.resolved  # refreshed by the tracker this tick
         series = resolved.get("model")
         plate = resolved.get("plate")
         return LocoState(

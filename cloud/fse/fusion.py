@@ -69,34 +69,49 @@ def fuse_track(
     min_confidence: float = 0.0,
 ) -> TrackView:
     n = int(np.ceil(length_m / GRID_M))
-    score = np.zeros(n)
-    judged = np.zeros(n, dtype=np.int32)
+    # Votes are collected as spans (start m, end m, score, judged) and laid on the grid
+    # at once with difference arrays: a handful of numpy calls per track, not per span.
+    spans: list[tuple[float, float, float, int]] = []
     real_tails: list[RealEnd] = []
     real_heads: list[RealEnd] = []
     for obs in observations:
         if obs.confidence < min_confidence:
             continue
         w = obs.confidence
-        a, b = _cells(obs.covered_start_m, obs.covered_end_m, n)
-        score[a:b] -= w
-        judged[a:b] += 1
+        spans.append((obs.covered_start_m, obs.covered_end_m, -w, 1))
         intervals = [i for i in obs.intervals if i.confidence >= min_confidence]
+        age = now - obs.time
         for i in intervals:
-            ia, ib = _cells(i.start_m, i.end_m, n)
-            score[ia:ib] += 2 * w
+            spans.append((i.start_m, i.end_m, 2 * w, 0))
             # A "real" end right at the camera's own view edge cannot be told from a cut.
             if i.start_real and i.start_m > obs.covered_start_m + VIEW_EDGE_M:
-                real_tails.append(RealEnd(i.start_m, w * i.confidence, now - obs.time))
+                real_tails.append(RealEnd(i.start_m, w * i.confidence, age))
             if i.end_real and i.end_m < obs.covered_end_m - VIEW_EDGE_M:
-                real_heads.append(RealEnd(i.end_m, w * i.confidence, now - obs.time))
+                real_heads.append(RealEnd(i.end_m, w * i.confidence, age))
         for lo, hi in _unjudged(obs, intervals, join_gap_m, max_occluded_m):
-            ua, ub = _cells(lo, hi, n)
-            score[ua:ub] += w  # take back this camera's "empty" vote there
-            judged[ua:ub] -= 1
+            spans.append((lo, hi, w, -1))  # take back this camera's "empty" vote there
+    score, judged = _lay(spans, n)
     known = judged > 0
     occupied = _bridge_hidden(score > 0, known, int(max_occluded_m / GRID_M))
     bodies = _bodies(occupied, known, length_m, real_tails, real_heads)
     return TrackView(length_m=length_m, bodies=bodies, known=known)
+
+
+def _lay(spans: list[tuple[float, float, float, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum span votes over grid cells whose centres lie inside each span."""
+    if not spans:
+        return np.zeros(n), np.zeros(n, dtype=np.int64)
+    table = np.asarray(spans, dtype=np.float64)
+    first = np.clip(np.ceil(table[:, 0] / GRID_M - 0.5), 0, n).astype(np.int64)
+    stop = np.clip(np.floor(table[:, 1] / GRID_M - 0.5) + 1, 0, n).astype(np.int64)
+    stop = np.maximum(stop, first)
+    score = np.zeros(n + 1)
+    judged = np.zeros(n + 1)
+    np.add.at(score, first, table[:, 2])
+    np.add.at(score, stop, -table[:, 2])
+    np.add.at(judged, first, table[:, 3])
+    np.add.at(judged, stop, -table[:, 3])
+    return np.cumsum(score)[:n], np.rint(np.cumsum(judged)[:n]).astype(np.int64)
 
 
 def _unjudged(

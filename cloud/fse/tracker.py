@@ -82,6 +82,8 @@ class Locomotive:
     station_id: str | None = None  # station it last stopped at
     identity: Identity = field(default_factory=Identity)
     identified: dict[str, str] = field(default_factory=dict)  # reported in events so far
+    # name -> (value, share), refreshed once per tick
+    resolved: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     @property
     def centre_m(self) -> float:
@@ -333,6 +335,7 @@ class TrackTracker:
         s = self.settings
         events = []
         resolved = loco.identity.resolved(s.identify_min_votes, s.identify_min_share)
+        loco.resolved = resolved
         changed = {n: v for n, v in resolved.items() if loco.identified.get(n) != v[0]}
         loco.identified.update({name: value for name, (value, _) in changed.items()})
         for name, (value, confidence) in sorted(changed.items()):
