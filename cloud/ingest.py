@@ -15,7 +15,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -31,6 +31,8 @@ from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
 
 log = logging.getLogger(__name__)
 
+PIPELINE_DEPTH = 2  # checked batches waiting per stream (bounds memory per gateway)
+
 
 @dataclass(frozen=True)
 class GatewayIdentity:
@@ -44,8 +46,19 @@ class StreamState:
 
     identity: GatewayIdentity
     validator: Validator
-    last_seq: int  # highest sequence stored (or refused for good) for this gateway
+    checked_seq: int  # highest sequence checked (stored or on its way) for this gateway
     resend_from: int | None = None  # a refused batch started here; nothing later is taken
+
+
+@dataclass
+class CheckedBatch:
+    """A batch split by the checks, waiting to be stored."""
+
+    batch_id: int
+    top_seq: int  # highest sequence in the batch (or before it)
+    records: list[Record] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    duplicates: int = 0
 
 
 class Authenticator:
@@ -115,10 +128,20 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
                 Validator(self.catalogs[identity.facility_id], identity.gateway_id),
                 last_seq,
             )
-            async for message in request_iterator:
-                if message.WhichOneof("message") != "batch":
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "expected a Batch")
-                yield await self._batch(message.batch, stream)
+            # Two stages: checking the next batch overlaps storing this one; the queue
+            # between them is short, so a slow database stops the reading (backpressure).
+            checked: asyncio.Queue[CheckedBatch | uplink_pb2.DownlinkMessage | None]
+            checked = asyncio.Queue(maxsize=PIPELINE_DEPTH)
+            reader = asyncio.create_task(self._read(request_iterator, context, stream, checked))
+            try:
+                while (item := await checked.get()) is not None:
+                    if isinstance(item, CheckedBatch):
+                        yield await self._store(item, stream)
+                    else:
+                        yield item
+                await reader  # re-raise what ended the reading, if anything
+            finally:
+                reader.cancel()
         finally:
             metrics.STREAMS.dec()
             if self.streams.get(identity.gateway_id) is asyncio.current_task():
@@ -189,14 +212,29 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
             stream.resend_from = None
         return None
 
-    async def _batch(
+    async def _read(
+        self,
+        request_iterator: AsyncIterator[uplink_pb2.UplinkMessage],
+        context: grpc.aio.ServicerContext,
+        stream: StreamState,
+        checked: asyncio.Queue[CheckedBatch | uplink_pb2.DownlinkMessage | None],
+    ) -> None:
+        try:
+            async for message in request_iterator:
+                if message.WhichOneof("message") != "batch":
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "expected a Batch")
+                await checked.put(self._check(message.batch, stream))
+        finally:
+            await checked.put(None)
+
+    def _check(
         self, batch: uplink_pb2.Batch, stream: StreamState
-    ) -> uplink_pb2.DownlinkMessage:
+    ) -> CheckedBatch | uplink_pb2.DownlinkMessage:
+        """Refuse the batch whole, or split it into records, rejections and duplicates."""
         identity = stream.identity
-        facility = identity.facility_id
         reason = self._refusal(batch, stream)
         if reason is not None:
-            metrics.REFUSED_BATCHES.labels(facility).inc()
+            metrics.REFUSED_BATCHES.labels(identity.facility_id).inc()
             log.warning(
                 "gateway %s: batch %d refused: %s", identity.gateway_id, batch.batch_id, reason
             )
@@ -206,40 +244,39 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
                 max_batch_envelopes=self.config.limits.max_batch_envelopes,
             )
             return uplink_pb2.DownlinkMessage(refused=refused)
-        validator = stream.validator
-        records: list[Record] = []
-        rejected: list[Rejected] = []
-        duplicates = 0
-        top = stream.last_seq
+        check = stream.validator.check
+        out = CheckedBatch(batch.batch_id, top_seq=stream.checked_seq)
         for envelope in batch.envelopes:
-            if envelope.seq <= top:
-                duplicates += 1  # resent after a reconnect, or out of order
+            if envelope.seq <= out.top_seq:
+                out.duplicates += 1  # resent after a reconnect, or out of order
                 continue
-            top = envelope.seq
-            outcome = validator.check(envelope)
+            out.top_seq = envelope.seq
+            outcome = check(envelope)
             if isinstance(outcome, Rejected):
-                rejected.append(outcome)
+                out.rejected.append(outcome)
             else:
-                records.append(outcome)
-        if records or rejected:
+                out.records.append(outcome)
+        stream.checked_seq = out.top_seq
+        return out
+
+    async def _store(self, batch: CheckedBatch, stream: StreamState) -> uplink_pb2.DownlinkMessage:
+        """Write a checked batch durably, then ack it and hand its records to the FSE."""
+        facility = stream.identity.facility_id
+        stored, duplicates, fresh = 0, batch.duplicates, []
+        if batch.records or batch.rejected:
             with metrics.BATCH_WRITE_SECONDS.time():
                 written = await retry_database(
                     "store batch",
                     self.store.write_batch,
-                    identity.gateway_id,
+                    stream.identity.gateway_id,
                     facility,
-                    records,
-                    rejected,
-                    top,
+                    batch.records,
+                    batch.rejected,
+                    batch.top_seq,
                 )
             stored, duplicates = written.stored, duplicates + written.duplicates
-            top = written.last_seq
-            fresh = [r for r in records if r.origin.seq > written.previous_seq]
-        else:
-            stored, fresh = 0, []
-        self._count(facility, stored, duplicates, rejected)
-        if fresh:
-            self.state.feed(facility, fresh)
+            fresh = [r for r in batch.records if r.origin.seq > written.previous_seq]
+        self._count(facility, stored, duplicates, batch.rejected)
         ack = uplink_pb2.Ack(
             batch_id=batch.batch_id,
             stored=stored,
@@ -250,10 +287,11 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
                     reason=reject_reason(r.reason),  # type: ignore[arg-type]
                     detail=r.detail,
                 )
-                for r in rejected
+                for r in batch.rejected
             ],
         )
-        stream.last_seq = top
+        if fresh:
+            self.state.feed(facility, fresh)
         return uplink_pb2.DownlinkMessage(ack=ack)
 
     def _count(self, facility: str, stored: int, duplicates: int, rejected: list[Rejected]) -> None:

@@ -1,0 +1,280 @@
+"""Cloud ingest and FSE throughput on this machine, against baselines run side by side.
+
+Ingest: the twin's day (prod and dev flows, repeated over ``--days`` days) streamed by
+the simulated gateway through a real ``locowatch cloud run`` into TimescaleDB, against
+the same rows written (a) with one INSERT per row and (b) with bare binary COPY in
+batches of the same size: the ceiling on this machine. Each method gets a fresh
+database. The gateway client runs on the same 2 cores as ingest and PostgreSQL.
+
+FSE: position estimations fused per second of capture time, as recorded (34 cameras at
+2 fps) and dense (the same cameras at 15 fps), for one flow.
+
+Writes bench/results/cloud.json.
+
+    .venv/bin/python bench/bench_cloud.py [--days 3] [--batch 2000] [--insert-rows 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from psycopg import sql
+
+from cloud.config import token_sha256
+from cloud.fse import FacilityStateEstimator
+from cloud.records import AttributeRecord, HealthRecord, PositionRecord, Record, Rejected
+from cloud.schema import migrate
+from cloud.store import Store, at
+from cloud.validation import FacilityCatalog, Validator
+from locowatch.db import ManagedServer, default_home
+from locowatch.v1 import uplink_pb2
+from sim.estimations import twin_estimations
+from sim.gateway import SimGateway
+from sim.streaming import free_port
+from sim.twin import Twin
+
+RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "bench-token-0123456789"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=3, help="copies of the twin's day")
+    parser.add_argument("--batch", type=int, default=2000, help="envelopes per batch")
+    parser.add_argument("--insert-rows", type=int, default=20000, help="rows for INSERT")
+    parser.add_argument("--db", help="server URL (default: the managed one)")
+    args = parser.parse_args()
+    server_url = args.db or os.environ.get("LOCOWATCH_DB") or ManagedServer(default_home()).up().url()
+
+    twin = Twin()
+    print("generating the twin's estimations ...", flush=True)
+    envelopes = _days(twin, args.days)
+    records = _validated(twin, envelopes)
+    print(f"{len(envelopes)} envelopes ({args.days} days x 2 flows)", flush=True)
+
+    results: dict[str, object] = {"envelopes": len(envelopes), "batch": args.batch}
+    with _database(server_url) as url:
+        results["insert_rows_per_s"] = _per_row_insert(url, records[: args.insert_rows])
+    with _database(server_url) as url:
+        results["copy_rows_per_s"] = _bare_copy(url, records, args.batch)
+    with _database(server_url) as url:
+        results["ingest_envelopes_per_s"] = _through_ingest(twin, url, envelopes, args.batch)
+    results["fse"] = {
+        "recorded_2fps": _fse(twin, fps=2.0, seconds=600),
+        "dense_15fps": _fse(twin, fps=15.0, seconds=120),
+    }
+    _report(results)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "cloud.json").write_text(json.dumps(results, indent=2))
+
+
+def _days(twin: Twin, days: int) -> list[uplink_pb2.Envelope]:
+    day = list(twin_estimations(twin, flows=("prod", "dev")))
+    out = []
+    for d in range(days):
+        for envelope in day:
+            copy = uplink_pb2.Envelope()
+            copy.CopyFrom(envelope)
+            payload = getattr(copy, copy.WhichOneof("payload") or "position")
+            stamp = payload.observed_time if copy.HasField("camera_health") else payload.capture_time
+            stamp.FromDatetime(stamp.ToDatetime() + timedelta(days=d))
+            copy.seq = len(out) + 1
+            out.append(copy)
+    return out
+
+
+def _validated(twin: Twin, envelopes: list[uplink_pb2.Envelope]) -> list[Record]:
+    validator = Validator(FacilityCatalog.from_config(twin.facility), "gw-bench")
+    checked = [validator.check(e, now=float("inf")) for e in envelopes]
+    return [r for r in checked if not isinstance(r, Rejected)]
+
+
+@contextmanager
+def _database(server_url: str) -> Iterator[str]:
+    name = f"locowatch_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(server_url)
+    url = psycopg.conninfo.make_conninfo("", **{**info, "dbname": name})
+    migrate(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _per_row_insert(url: str, records: list[Record]) -> float:
+    """The naive writer: one INSERT statement per row, a commit per 2000 rows."""
+    start = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        for index, r in enumerate(records):
+            _insert(conn, r)
+            if index % 2000 == 1999:
+                conn.commit()
+    rate = len(records) / (time.perf_counter() - start)
+    print(f"per-row INSERT: {rate:,.0f} rows/s ({len(records)} rows)", flush=True)
+    return rate
+
+
+def _insert(conn: psycopg.Connection[tuple[object, ...]], r: Record) -> None:
+    o = r.origin
+    if isinstance(r, PositionRecord):
+        iv = r.intervals
+        conn.execute(
+            "INSERT INTO position_estimations VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (at(r.time), o.facility_id, o.gateway_id, o.seq, r.flow, r.camera_id, r.track_id,
+             r.covered_start_m, r.covered_end_m, r.confidence, [i.start_m for i in iv],
+             [i.end_m for i in iv], [i.start_real for i in iv], [i.end_real for i in iv],
+             [i.confidence for i in iv], r.model_version, r.engine),
+        )  # fmt: skip
+    elif isinstance(r, AttributeRecord):
+        conn.execute(
+            "INSERT INTO attribute_estimations VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::text[], %s::real[], %s, %s)",
+            (at(r.time), o.facility_id, o.gateway_id, o.seq, r.flow, r.camera_id, r.name,
+             r.value, r.confidence, r.track_id, r.position_m, [], [], r.model_version, r.engine),
+        )  # fmt: skip
+    elif isinstance(r, HealthRecord):
+        conn.execute(
+            "INSERT INTO camera_health VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (at(r.time), o.facility_id, o.gateway_id, o.seq, r.camera_id, r.state, r.fps,
+             None, r.reconnects, r.decode_errors, r.message),
+        )  # fmt: skip
+
+
+def _bare_copy(url: str, records: list[Record], batch: int) -> float:
+    """The ceiling: the same rows by binary COPY, one transaction per batch, nothing else."""
+    from cloud.store import _copy_records, register_packed_arrays
+
+    start = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        register_packed_arrays(conn)
+        for first in range(0, len(records), batch):
+            with conn.transaction(), conn.cursor() as cur:
+                _copy_records(cur, records[first : first + batch])
+    rate = len(records) / (time.perf_counter() - start)
+    print(f"bare binary COPY: {rate:,.0f} rows/s", flush=True)
+    return rate
+
+
+def _through_ingest(
+    twin: Twin, url: str, envelopes: list[uplink_pb2.Envelope], batch: int
+) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        facility = folder / "facility.yaml"
+        facility.write_text(
+            yaml.safe_dump(twin.facility.model_dump(mode="json", exclude_none=True),
+                           allow_unicode=True), "utf-8",
+        )  # fmt: skip
+        port = free_port()
+        config = {
+            "version": 1, "listen": f"127.0.0.1:{port}", "metrics_port": None,
+            "facilities": [str(facility)],
+            "gateways": [{"id": "gw-bench", "facility": twin.facility.facility.id,
+                          "token_sha256": token_sha256(TOKEN)}],
+            "limits": {"max_batch_envelopes": max(batch, 5000)},
+        }  # fmt: skip
+        (folder / "cloud.yaml").write_text(yaml.safe_dump(config), "utf-8")
+        log = (folder / "ingest.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "locowatch", "cloud", "run", "--config",
+             str(folder / "cloud.yaml"), "--db", url],
+            stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+        )  # fmt: skip
+        try:
+            _wait_serving(port)
+            gateway = SimGateway(
+                f"127.0.0.1:{port}", "gw-bench", twin.facility.facility.id, TOKEN,
+                batch_size=batch, window=4,
+            )  # fmt: skip
+            start = time.perf_counter()
+            report = gateway.send(envelopes)
+            elapsed = time.perf_counter() - start
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    assert report.stored == len(envelopes), report
+    rate = len(envelopes) / elapsed
+    print(f"gRPC ingest: {rate:,.0f} envelopes/s ({elapsed:.1f} s)", flush=True)
+    return rate
+
+
+def _wait_serving(port: int) -> None:
+    import grpc
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                if status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        except grpc.RpcError:
+            time.sleep(0.2)
+    raise RuntimeError("ingest did not start")
+
+
+def _fse(twin: Twin, fps: float, seconds: float) -> dict[str, float]:
+    """Position estimations fused per second, ticking at 1 Hz of capture time."""
+    envelopes = twin_estimations(twin, flows=("prod",), fps=fps, end_s=seconds)
+    records = [r for r in _validated(twin, list(envelopes)) if not isinstance(r, HealthRecord)]
+    positions = sum(1 for r in records if isinstance(r, PositionRecord))
+    fse = FacilityStateEstimator(twin.facility, "prod")
+    start = time.perf_counter()
+    ticks = 0
+    for record in records:
+        fse.add(record)
+        ticks += len(fse.advance())
+    elapsed = time.perf_counter() - start
+    out = {
+        "fps": fps,
+        "position_updates": positions,
+        "updates_per_s": positions / elapsed,
+        "ticks": ticks,
+        "ms_per_snapshot": 1000 * elapsed / max(ticks, 1),
+        "facility_seconds_per_s": seconds / elapsed,
+    }
+    print(
+        f"FSE at {fps:g} fps: {out['updates_per_s']:,.0f} updates/s, "
+        f"{out['ms_per_snapshot']:.2f} ms per snapshot",
+        flush=True,
+    )
+    return out
+
+
+def _report(r: dict[str, object]) -> None:
+    ingest, copy, insert = (
+        float(r["ingest_envelopes_per_s"]),  # type: ignore[arg-type]
+        float(r["copy_rows_per_s"]),  # type: ignore[arg-type]
+        float(r["insert_rows_per_s"]),  # type: ignore[arg-type]
+    )
+    print()
+    print(f"| method | rows/s | ingest vs it |")
+    print(f"|---|---|---|")
+    print(f"| per-row INSERT | {insert:,.0f} | {ingest / insert:.1f}x |")
+    print(f"| bare binary COPY (ceiling) | {copy:,.0f} | {ingest / copy:.2f}x |")
+    print(f"| gRPC ingest (validate, COPY, ack, FSE) | {ingest:,.0f} | 1 |")
+
+
+if __name__ == "__main__":
+    main()
