@@ -39,7 +39,7 @@ from cloud.config import token_sha256
 from cloud.fse import FacilityStateEstimator
 from cloud.records import AttributeRecord, HealthRecord, PositionRecord, Record, Rejected
 from cloud.schema import migrate
-from cloud.store import Store, at
+from cloud.store import at
 from cloud.validation import FacilityCatalog, Validator
 from locowatch.db import ManagedServer, default_home
 from locowatch.v1 import uplink_pb2
@@ -60,7 +60,9 @@ def main() -> None:
     parser.add_argument("--insert-rows", type=int, default=20000, help="rows for INSERT")
     parser.add_argument("--db", help="server URL (default: the managed one)")
     args = parser.parse_args()
-    server_url = args.db or os.environ.get("LOCOWATCH_DB") or ManagedServer(default_home()).up().url()
+    server_url = (
+        args.db or os.environ.get("LOCOWATCH_DB") or ManagedServer(default_home()).up().url()
+    )
 
     twin = Twin()
     print("generating the twin's estimations ...", flush=True)
@@ -92,7 +94,8 @@ def _days(twin: Twin, days: int) -> list[uplink_pb2.Envelope]:
             copy = uplink_pb2.Envelope()
             copy.CopyFrom(envelope)
             payload = getattr(copy, copy.WhichOneof("payload") or "position")
-            stamp = payload.observed_time if copy.HasField("camera_health") else payload.capture_time
+            health = copy.HasField("camera_health")
+            stamp = payload.observed_time if health else payload.capture_time
             stamp.FromDatetime(stamp.ToDatetime() + timedelta(days=d))
             copy.seq = len(out) + 1
             out.append(copy)
@@ -269,8 +272,8 @@ def _report(r: dict[str, object]) -> None:
         float(r["insert_rows_per_s"]),  # type: ignore[arg-type]
     )
     print()
-    print(f"| method | rows/s | ingest vs it |")
-    print(f"|---|---|---|")
+    print("| method | rows/s | ingest vs it |")
+    print("|---|---|---|")
     print(f"| per-row INSERT | {insert:,.0f} | {ingest / insert:.1f}x |")
     print(f"| bare binary COPY (ceiling) | {copy:,.0f} | {ingest / copy:.2f}x |")
     print(f"| gRPC ingest (validate, COPY, ack, FSE) | {ingest:,.0f} | 1 |")

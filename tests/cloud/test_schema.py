@@ -122,3 +122,13 @@ def test_report_errors_are_clear(cloud_db: str, locowatch_cli) -> None:  # type:
         "report", "counts", "--from", "2026-11-02", "--facility", "x", "--db", cloud_db
     )
     assert empty.returncode == 0 and "(0 rows)" in empty.stdout
+
+
+def test_the_analyst_docs_show_each_report_as_it_runs() -> None:
+    from pathlib import Path
+
+    from cloud.reports import REPORTS, report_sql
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "reports.md").read_text()
+    for name in REPORTS:
+        assert report_sql(name).strip() in docs, f"docs/reports.md lacks the current {name} SQL"
