@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -33,7 +32,6 @@ from pathlib import Path
 import psycopg
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from psycopg import sql
 
 from cloud.config import token_sha256
 from cloud.fse import FacilityStateEstimator
@@ -42,6 +40,7 @@ from cloud.schema import migrate
 from cloud.store import at
 from cloud.validation import FacilityCatalog, Validator
 from locowatch.db import ManagedServer, default_home
+from locowatch.db.scratch import scratch_database
 from locowatch.v1 import uplink_pb2
 from sim.estimations import twin_estimations
 from sim.gateway import SimGateway
@@ -110,17 +109,9 @@ def _validated(twin: Twin, envelopes: list[uplink_pb2.Envelope]) -> list[Record]
 
 @contextmanager
 def _database(server_url: str) -> Iterator[str]:
-    name = f"locowatch_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(server_url)
-    url = psycopg.conninfo.make_conninfo("", **{**info, "dbname": name})
-    migrate(url)
-    try:
+    with scratch_database(server_url, "locowatch_bench") as url:
+        migrate(url)
         yield url
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _per_row_insert(url: str, records: list[Record]) -> float:

@@ -103,20 +103,23 @@ class _PackedTextArrayDumper(_PackedFloat4ArrayDumper):
     oid = TEXT_ARRAY_OID
 
 
-def float4_array(values: Sequence[float]) -> PackedFloat4Array:
+def _packed(
+    values: Sequence[float] | Sequence[bool], element_oid: int, code: str, size: int
+) -> bytes:
+    """A one-dimensional array without NULLs in PostgreSQL's binary format."""
     n = len(values)
     if not n:
-        return PackedFloat4Array(struct.pack(">iii", 0, 0, FLOAT4_OID))
-    body = struct.pack(">" + "if" * n, *(x for v in values for x in (4, v)))
-    return PackedFloat4Array(struct.pack(">iiiii", 1, 0, FLOAT4_OID, n, 1) + body)
+        return struct.pack(">iii", 0, 0, element_oid)
+    body = struct.pack(">" + ("i" + code) * n, *(x for v in values for x in (size, v)))
+    return struct.pack(">iiiii", 1, 0, element_oid, n, 1) + body
+
+
+def float4_array(values: Sequence[float]) -> PackedFloat4Array:
+    return PackedFloat4Array(_packed(values, FLOAT4_OID, "f", 4))
 
 
 def bool_array(values: Sequence[bool]) -> PackedBoolArray:
-    n = len(values)
-    if not n:
-        return PackedBoolArray(struct.pack(">iii", 0, 0, BOOL_OID))
-    body = struct.pack(">" + "i?" * n, *(x for v in values for x in (1, v)))
-    return PackedBoolArray(struct.pack(">iiiii", 1, 0, BOOL_OID, n, 1) + body)
+    return PackedBoolArray(_packed(values, BOOL_OID, "?", 1))
 
 
 def text_array(values: Sequence[str]) -> PackedTextArray:

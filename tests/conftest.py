@@ -10,16 +10,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from locowatch.db import DB_ENV, ManagedServer, default_home
+from locowatch.db.scratch import scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,16 +31,8 @@ def db_server_url() -> str:
 @pytest.fixture(scope="session")
 def test_db_url(db_server_url: str) -> Iterator[str]:
     """A fresh database with the timescaledb extension, private to this test session."""
-    name = f"locowatch_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(db_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(db_server_url)
-    url = psycopg.conninfo.make_conninfo(**{**info, "dbname": name})
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    yield url
-    with psycopg.connect(db_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(db_server_url, "locowatch_test") as url:
+        yield url
 
 
 class LocowatchCli(Protocol):

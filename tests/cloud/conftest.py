@@ -11,20 +11,18 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-import psycopg
 import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from psycopg import sql
 
 from cloud.config import token_sha256
 from cloud.schema import migrate
+from locowatch.db.scratch import scratch_database
 from sim.gateway import SimGateway
 from sim.streaming import free_port
 from sim.twin import Twin
@@ -56,15 +54,9 @@ def facility_file(twin: Twin, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def cloud_db(db_server_url: str) -> Iterator[str]:
     """A fresh, migrated database for one test."""
-    name = f"locowatch_cloud_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(db_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(db_server_url)
-    url = psycopg.conninfo.make_conninfo("", **{**info, "dbname": name})
-    migrate(url)
-    yield url
-    with psycopg.connect(db_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch_database(db_server_url, "locowatch_cloud") as url:
+        migrate(url)
+        yield url
 
 
 @dataclass
