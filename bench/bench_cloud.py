@@ -181,7 +181,8 @@ def _through_ingest(
         )  # fmt: skip
         port = free_port()
         config = {
-            "version": 1, "listen": f"127.0.0.1:{port}", "metrics_port": None,
+            "version": 1, "listen": f"127.0.0.1:{port}",
+            "metrics_port": None, "fse_metrics_port": None,
             "facilities": [str(facility)],
             "gateways": [{"id": "gw-bench", "facility": twin.facility.facility.id,
                           "token_sha256": token_sha256(TOKEN)}],

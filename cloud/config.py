@@ -64,6 +64,9 @@ class CloudConfig(Section):
     version: Literal[1]
     listen: str = Field(default="127.0.0.1:50051", pattern=r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
     metrics_port: int | None = Field(default=9464, ge=0, le=65535, description="0: any free.")
+    fse_metrics_port: int | None = Field(
+        default=9465, ge=0, le=65535, description="Metrics of the FSE process (snapshots)."
+    )
     tls: TlsSettings | None = Field(default=None, description="Absent: plaintext (loopback).")
     facilities: list[ConfigPath] = Field(min_length=1, description="Facility YAML files.")
     gateways: list[GatewayEntry] = Field(default_factory=list)

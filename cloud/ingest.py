@@ -21,9 +21,9 @@ import grpc
 
 from cloud import metrics
 from cloud.config import CloudConfig, token_sha256
+from cloud.fse_process import StateProcess
 from cloud.records import Record, Rejected
 from cloud.retry import retry_database
-from cloud.state import FacilityState
 from cloud.store import Store
 from cloud.validation import FacilityCatalog, Validator, reject_reason
 from locowatch.facility.config import FacilityConfig
@@ -90,7 +90,7 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
         config: CloudConfig,
         facilities: dict[str, FacilityConfig],
         store: Store,
-        state: FacilityState,
+        state: StateProcess,
     ) -> None:
         self.config = config
         self.auth = Authenticator(config)
@@ -290,8 +290,8 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
                 for r in batch.rejected
             ],
         )
-        if fresh and not __import__("os").environ.get("NOFSE"):
-            self.state.feed(facility, fresh)
+        if fresh:
+            await self.state.feed(facility, fresh)
         return uplink_pb2.DownlinkMessage(ack=ack)
 
     def _count(self, facility: str, stored: int, duplicates: int, rejected: list[Rejected]) -> None:

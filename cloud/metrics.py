@@ -32,4 +32,5 @@ SNAPSHOTS_DROPPED = Counter(
 LOCOMOTIVES = Gauge(
     "locowatch_fse_locomotives", "Locomotives in the facility now.", ["facility", "flow"]
 )
+FSE_RESTARTS = Counter("locowatch_fse_process_restarts", "Restarts of the FSE process.")
 CHUNKS_DROPPED = Counter("locowatch_retention_chunks_dropped", "Chunks dropped by retention.")

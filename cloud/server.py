@@ -1,15 +1,15 @@
 """``locowatch cloud run``: the ingest process, assembled.
 
 One asyncio process: the Ingest gRPC service (TLS when configured), gRPC health
-checking and reflection, a Prometheus endpoint, the facility state estimators with
-their writer, and hourly retention under TimescaleDB's Apache license (under the
-Timescale license, ``cloud migrate`` installs retention policies instead).
+checking and reflection, a Prometheus endpoint, and hourly retention under TimescaleDB's
+Apache license (under the Timescale license, ``cloud migrate`` installs retention
+policies instead); beside it, a child process with the facility state estimators
+(``fse_process``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from dataclasses import dataclass
@@ -21,10 +21,10 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from cloud.config import CloudConfig, TlsSettings, load_facilities
+from cloud.fse_process import StateProcess
 from cloud.ingest import IngestService
 from cloud.retry import retry_database
 from cloud.schema import TimescaleInfo, require_current, timescale_info
-from cloud.state import FacilityState
 from cloud.store import Store
 from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
 
@@ -39,7 +39,7 @@ SERVICE_NAME = uplink_pb2.DESCRIPTOR.services_by_name["Ingest"].full_name
 class RunningIngest:
     server: grpc.aio.Server
     port: int
-    state: FacilityState
+    state: StateProcess
     store: Store
     health: health_aio.HealthServicer
     tasks: list[asyncio.Task[None]]
@@ -47,17 +47,12 @@ class RunningIngest:
     async def stop(self) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(SHUTDOWN_GRACE_S)
-        with contextlib.suppress(TimeoutError):  # store what the FSEs produced last
-            await asyncio.wait_for(self._drain(), timeout=SHUTDOWN_GRACE_S)
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.state.stop()  # the FSEs fuse and write what is queued
         await asyncio.to_thread(self.store.close)
         log.info("ingest stopped")
-
-    async def _drain(self) -> None:
-        while self.state.queue:
-            await asyncio.sleep(0.05)
 
 
 async def start_ingest(config: CloudConfig, db_url: str) -> RunningIngest:
@@ -75,8 +70,10 @@ async def start_ingest(config: CloudConfig, db_url: str) -> RunningIngest:
         else f"plain views; ingest drops chunks older than {config.retention.raw_days} days "
         f"(raw) and {config.retention.state_days} days (state) hourly",
     )
-    state = FacilityState(facilities, store)
-    await state.restore()
+    state = StateProcess(
+        config.facilities, db_url, config.fse_metrics_port, max(2, config.db_connections // 2)
+    )
+    state.start()
 
     max_bytes = int(config.limits.max_message_mb * 1024 * 1024)
     server = grpc.aio.server(
@@ -108,8 +105,7 @@ async def start_ingest(config: CloudConfig, db_url: str) -> RunningIngest:
     if config.metrics_port is not None:
         start_http_server(config.metrics_port)
     tasks = [
-        asyncio.create_task(state.run_writer(), name="state-writer"),
-        asyncio.create_task(state.run_clock(), name="state-clock"),
+        asyncio.create_task(state.supervise(), name="fse-supervisor"),
     ]
     if not info.has_policies:
         tasks.append(asyncio.create_task(_retention(store, config), name="retention"))

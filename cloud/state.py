@@ -42,6 +42,9 @@ class FacilityState:
         self.queue: deque[Tick] = deque()
         self.queued = asyncio.Event()
         self.written = 0
+        # Highest sequence fused per gateway: records handed over again after a restart
+        # (replayed from the database and still queued) are fused once.
+        self.fused_seq: dict[str, int] = {}
 
     async def restore(self) -> None:
         for (facility_id, flow), fse in self.estimators.items():
@@ -54,6 +57,9 @@ class FacilityState:
             since = snapshot.time - fse.settings.observation_max_age_s
             records = await asyncio.to_thread(self.store.replay, facility_id, flow, since)
             self._feed_one(fse, records)
+            for record in records:
+                gateway, seq = record.origin.gateway_id, record.origin.seq
+                self.fused_seq[gateway] = max(self.fused_seq.get(gateway, 0), seq)
             log.info(
                 "facility %s flow %s: replayed %d estimations stored after the last snapshot",
                 facility_id,
@@ -65,7 +71,12 @@ class FacilityState:
         """File stored records with their facility's estimators; queue what comes out."""
         by_flow: dict[str, list[Record]] = {}
         health: list[Record] = []
+        fused = self.fused_seq
         for record in records:
+            gateway, seq = record.origin.gateway_id, record.origin.seq
+            if seq <= fused.get(gateway, 0):
+                continue
+            fused[gateway] = seq
             if isinstance(record, HealthRecord):
                 health.append(record)
             else:

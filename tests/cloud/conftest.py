@@ -149,6 +149,7 @@ def ingest_factory(cloud_db: str, facility_file: Path, tmp_path: Path) -> Iterat
             "version": 1,
             "listen": f"{'localhost' if tls else '127.0.0.1'}:{port}",
             "metrics_port": metrics_port,
+            "fse_metrics_port": free_port(),
             "facilities": [str(facility_file), str(facility_file.with_name("other.yaml"))],
             "gateways": [
                 {"id": GATEWAY, "facility": FACILITY, "token_sha256": token_sha256(TOKEN)},

@@ -184,6 +184,7 @@ def test_kill_minus_nine_loses_and_doubles_nothing(
     sender = threading.Thread(target=send)
     sender.start()
     _wait_until(lambda: stored_counts(ingest.db_url)[0] > len(batch) // 3)
+    _wait_until(lambda: bool(_fse_ids(ingest.db_url)))  # the FSEs have written state
     ids_before = _fse_ids(ingest.db_url)
     ingest.kill()
     time.sleep(1.0)
@@ -370,3 +371,32 @@ def test_tls_health_and_reflection(
         (answer,) = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
     names = {s.name for s in answer.list_services_response.service}
     assert {"locowatch.v1.Ingest", "grpc.health.v1.Health"} <= names
+
+
+def test_a_dead_fse_process_is_restarted_and_resumes(
+    ingest_factory: IngestFactory, twin: Twin, envelopes: list[uplink_pb2.Envelope]
+) -> None:
+    import os
+    import re
+    import signal
+
+    ingest = ingest_factory()
+    batch = numbered(envelopes)
+    half = len(batch) // 2
+    ingest.gateway(batch_size=1000).send(batch[:half])
+    _wait_until(lambda: bool(_fse_ids(ingest.db_url)))
+    (child,) = re.findall(r"estimators started in process (\d+)", ingest.log.read_text())
+    ids_before = _fse_ids(ingest.db_url, latest_only=True)
+    os.kill(int(child), signal.SIGKILL)
+    report = ingest.gateway(batch_size=1000).send(batch[half:])  # ingest goes on storing
+    assert report.stored == len(batch) - half
+    start = twin.scenario.spec.start_time.timestamp()
+    wait_for_state(ingest.db_url, start + SCENARIO_END_S - 2)
+    assert "locowatch_fse_process_restarts_total 1.0" in _metrics(ingest)
+    assert ids_before & _fse_ids(ingest.db_url, latest_only=True)
+    (gaps,) = rows(
+        ingest.db_url,
+        "SELECT count(*) FROM (SELECT time - lag(time) OVER (ORDER BY time) AS step "
+        "FROM state_snapshots WHERE flow = 'prod') s WHERE step > INTERVAL '1 second'",
+    )
+    assert gaps == (0,)  # the new process carried on from the last snapshot, no hole

@@ -1,0 +1,170 @@
+"""The facility state estimators in a process of their own, beside ingest.
+
+Ingest's storage path (check, COPY, ack) and the FSEs both want a core; in one Python
+process they take turns under the GIL. Here ingest hands each committed batch's records
+to a child process through a bounded queue and goes on. The child restores the FSEs
+from their last snapshots, fuses what arrives and writes snapshots and events with its
+own connections. If the child dies, ingest starts a new one, which replays from the
+database whatever the dead one had not yet turned into snapshots: the queue may lose
+items, the database never does. When the child falls behind, the full queue makes
+ingest wait (backpressure), it never drops records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.synchronize
+import queue as queue_module
+from collections.abc import Sequence
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from cloud import metrics
+from cloud.records import Record
+
+log = logging.getLogger(__name__)
+
+QUEUE_BATCHES = 64  # committed batches waiting for the FSEs (about 128k records)
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+STOP_TIMEOUT_S = 20.0
+_STOP = None
+
+
+class StateProcess:
+    def __init__(
+        self,
+        facility_files: Sequence[Path],
+        db_url: str,
+        metrics_port: int | None = None,
+        db_connections: int = 2,
+    ) -> None:
+        self.args = (list(facility_files), db_url, metrics_port, db_connections)
+        self.context = multiprocessing.get_context("spawn")  # no inherited event loop or pool
+        self.queue: multiprocessing.Queue[Any] = self.context.Queue(QUEUE_BATCHES)
+        self.process: BaseProcess | None = None
+        self.ready: multiprocessing.synchronize.Event = self.context.Event()
+        self.restarts = 0
+        self.stopping = False
+
+    def start(self) -> None:
+        self.ready = self.context.Event()
+        self.process = self.context.Process(
+            target=run_state_process,
+            args=(*self.args, self.queue, self.ready),
+            name="locowatch-fse",
+            daemon=True,
+        )
+        self.process.start()
+        log.info("facility state estimators started in process %d", self.process.pid)
+
+    async def wait_ready(self, timeout_s: float = 120.0) -> bool:
+        return await asyncio.to_thread(self.ready.wait, timeout_s)
+
+    async def feed(self, facility_id: str, records: list[Record]) -> None:
+        """Hand stored records to the FSEs; waits while their queue is full."""
+        try:
+            self.queue.put_nowait((facility_id, records))
+        except queue_module.Full:
+            await asyncio.to_thread(self.queue.put, (facility_id, records))
+
+    async def supervise(self, period_s: float = 1.0) -> None:
+        """Restart the child when it dies, with growing pauses."""
+        while True:
+            await asyncio.sleep(period_s)
+            if self.stopping or self.process is None or self.process.is_alive():
+                continue
+            code = self.process.exitcode
+            pause = RESTART_BACKOFF_S[min(self.restarts, len(RESTART_BACKOFF_S) - 1)]
+            log.error("the FSE process exited (%s); restarting in %.0f s", code, pause)
+            metrics.FSE_RESTARTS.inc()
+            self.restarts += 1
+            await asyncio.sleep(pause)
+            # A child killed mid-put can leave the old queue locked: start on a new one.
+            self.queue = self.context.Queue(QUEUE_BATCHES)
+            self.start()
+
+    async def stop(self) -> None:
+        """Let the child fuse and write what is queued, then end it."""
+        self.stopping = True
+        if self.process is None or not self.process.is_alive():
+            return
+        await asyncio.to_thread(self.queue.put, _STOP)
+        await asyncio.to_thread(self.process.join, STOP_TIMEOUT_S)
+        if self.process.is_alive():
+            log.warning("the FSE process did not stop in time; terminating it")
+            self.process.terminate()
+
+
+def run_state_process(
+    facility_files: list[Path],
+    db_url: str,
+    metrics_port: int | None,
+    db_connections: int,
+    queue: multiprocessing.Queue[Any],
+    ready: multiprocessing.synchronize.Event,
+) -> None:
+    """Entry point of the child process."""
+    from locowatch.logs import configure_logging
+
+    _die_with_parent()
+    configure_logging()
+    asyncio.run(_serve(facility_files, db_url, metrics_port, db_connections, queue, ready))
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when ingest dies (even by kill -9): an orphan
+    would go on writing snapshots beside the next ingest's FSEs."""
+    import ctypes
+    import os
+    import signal
+
+    pr_set_pdeathsig = 1
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+async def _serve(
+    facility_files: list[Path],
+    db_url: str,
+    metrics_port: int | None,
+    db_connections: int,
+    queue: multiprocessing.Queue[Any],
+    ready: multiprocessing.synchronize.Event,
+) -> None:
+    from prometheus_client import start_http_server
+
+    from cloud.state import FacilityState
+    from cloud.store import Store
+    from locowatch.facility import load_facility
+
+    facilities = {f.facility.id: f for f in map(load_facility, facility_files)}
+    store = Store(db_url, max_connections=db_connections)
+    await asyncio.to_thread(store.open)
+    state = FacilityState(facilities, store)
+    await state.restore()
+    if metrics_port is not None:
+        try:
+            start_http_server(metrics_port)
+        except OSError as exc:
+            log.warning("no FSE metrics: port %d: %s", metrics_port, exc.strerror)
+    writer = asyncio.create_task(state.run_writer(), name="state-writer")
+    clock = asyncio.create_task(state.run_clock(), name="state-clock")
+    ready.set()
+    while (item := await asyncio.to_thread(queue.get)) is not _STOP:
+        facility_id, records = item
+        state.feed(facility_id, records)
+        await asyncio.sleep(0)  # let the writer run between batches
+    while state.queue:  # write what the last batches produced
+        await asyncio.sleep(0.05)
+    for task in (writer, clock):
+        task.cancel()
+    await asyncio.gather(writer, clock, return_exceptions=True)
+    await asyncio.to_thread(store.close)
+    log.info("facility state estimators stopped")
