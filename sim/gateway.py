@@ -47,18 +47,22 @@ class SimGateway:
         facility_id: str,
         token: str,
         root_certificates: bytes | None = None,
+        client_certificate: tuple[bytes, bytes] | None = None,
         batch_size: int = 500,
         window: int = 4,
         reconnect_for_s: float = 120.0,
+        wait_for_ready: bool = True,
     ) -> None:
         self.target = target
         self.gateway_id = gateway_id
         self.facility_id = facility_id
         self.token = token
         self.root_certificates = root_certificates
+        self.client_certificate = client_certificate  # (private key, chain), PEM
         self.batch_size = batch_size
         self.window = window
         self.reconnect_for_s = reconnect_for_s
+        self.wait_for_ready = wait_for_ready  # False: fail at once when ingest is unreachable
         self.next_seq = 1
 
     def number(self, envelopes: Iterable[uplink_pb2.Envelope]) -> list[uplink_pb2.Envelope]:
@@ -92,7 +96,8 @@ class SimGateway:
     def _channel(self) -> grpc.Channel:
         if self.root_certificates is None:
             return grpc.insecure_channel(self.target)
-        credentials = grpc.ssl_channel_credentials(root_certificates=self.root_certificates)
+        key, chain = self.client_certificate or (None, None)
+        credentials = grpc.ssl_channel_credentials(self.root_certificates, key, chain)
         return grpc.secure_channel(self.target, credentials)
 
     def _stream(
@@ -107,7 +112,9 @@ class SimGateway:
         metadata = (("authorization", f"Bearer {self.token}"),)
         with self._channel() as channel:
             stub = uplink_pb2_grpc.IngestStub(channel)
-            responses = stub.Stream(_drain(outbox), metadata=metadata, wait_for_ready=True)
+            responses = stub.Stream(
+                _drain(outbox), metadata=metadata, wait_for_ready=self.wait_for_ready
+            )
             try:
                 return self._converse(responses, outbox, pending, report)
             finally:

@@ -69,6 +69,7 @@ class Ingest:
     metrics_port: int
     log: Path
     root_certificates: bytes | None = None
+    client_certificate: tuple[bytes, bytes] | None = None  # (key, chain) for mutual TLS
     process: subprocess.Popen[bytes] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -104,7 +105,8 @@ class Ingest:
     def channel(self) -> grpc.Channel:
         if self.root_certificates is None:
             return grpc.insecure_channel(self.target)
-        creds = grpc.ssl_channel_credentials(root_certificates=self.root_certificates)
+        key, chain = self.client_certificate or (None, None)
+        creds = grpc.ssl_channel_credentials(self.root_certificates, key, chain)
         return grpc.secure_channel(self.target, creds)
 
     def health(self) -> int:
@@ -116,7 +118,8 @@ class Ingest:
     def gateway(self, **kwargs: object) -> SimGateway:
         args: dict[str, object] = {
             "gateway_id": GATEWAY, "facility_id": FACILITY, "token": TOKEN,
-            "root_certificates": self.root_certificates, **kwargs,
+            "root_certificates": self.root_certificates,
+            "client_certificate": self.client_certificate, **kwargs,
         }  # fmt: skip
         return SimGateway(self.target, **args)  # type: ignore[arg-type]
 
@@ -143,7 +146,9 @@ def ingest_factory(cloud_db: str, facility_file: Path, tmp_path: Path) -> Iterat
     """Start ingest on the test's database; ``tls`` adds a self-signed certificate."""
     started: list[Ingest] = []
 
-    def start(tls: bool = False, max_batch_envelopes: int = 5000) -> Ingest:
+    def start(
+        tls: bool = False, client_certs: bool = False, max_batch_envelopes: int = 5000
+    ) -> Ingest:
         port, metrics_port = free_port(), free_port()
         config: dict[str, object] = {
             "version": 1,
@@ -158,14 +163,23 @@ def ingest_factory(cloud_db: str, facility_file: Path, tmp_path: Path) -> Iterat
             ],
             "limits": {"max_batch_envelopes": max_batch_envelopes},
         }  # fmt: skip
-        root = None
-        if tls:
+        root, client = None, None
+        if tls or client_certs:
             cert, key = _self_signed(tmp_path)
             config["tls"] = {"cert_file": str(cert), "key_file": str(key)}
             root = cert.read_bytes()
+        if client_certs:
+            ca, gateway_cert, gateway_key = _gateway_certificate(tmp_path)
+            config["tls"] = {  # type: ignore[dict-item]
+                **config["tls"],  # type: ignore[dict-item]
+                "client_ca_file": str(ca),
+                "require_client_cert": True,
+            }
+            client = (gateway_key.read_bytes(), gateway_cert.read_bytes())
         path = tmp_path / f"cloud-{port}.yaml"
         path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        ingest = Ingest(path, cloud_db, port, metrics_port, tmp_path / f"ingest-{port}.log", root)
+        log = tmp_path / f"ingest-{port}.log"
+        ingest = Ingest(path, cloud_db, port, metrics_port, log, root, client)
         started.append(ingest)
         return ingest.start()
 
@@ -183,3 +197,19 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
         check=True, capture_output=True,
     )  # fmt: skip
     return cert, key
+
+
+def _gateway_certificate(folder: Path) -> tuple[Path, Path, Path]:
+    """A gateways' CA, and a client certificate it signed for the test gateway."""
+    ca, ca_key = folder / "gateways-ca.crt", folder / "gateways-ca.key"
+    cert, key, csr = folder / "gw.crt", folder / "gw.key", folder / "gw.csr"
+    for command in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=gateways-ca", "-keyout", str(ca_key), "-out", str(ca)],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={GATEWAY}",
+         "-keyout", str(key), "-out", str(csr)],
+        ["x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-days", "2", "-out", str(cert)],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *command], check=True, capture_output=True)
+    return ca, cert, key

@@ -400,3 +400,14 @@ def test_a_dead_fse_process_is_restarted_and_resumes(
         "FROM state_snapshots WHERE flow = 'prod') s WHERE step > INTERVAL '1 second'",
     )
     assert gaps == (0,)  # the new process carried on from the last snapshot, no hole
+
+
+def test_gateways_without_a_client_certificate_are_refused_when_required(
+    ingest_factory: IngestFactory, envelopes: list[uplink_pb2.Envelope]
+) -> None:
+    ingest = ingest_factory(client_certs=True)
+    assert ingest.gateway().send(numbered(envelopes[:100])).stored == 100
+    anonymous = ingest.gateway(client_certificate=None, reconnect_for_s=0, wait_for_ready=False)
+    with pytest.raises(grpc.RpcError):
+        anonymous.send(numbered(envelopes[100:110]))
+    assert stored_counts(ingest.db_url) == (100, 100)
