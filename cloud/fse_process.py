@@ -19,6 +19,7 @@ import multiprocessing
 import multiprocessing.synchronize
 import queue as queue_module
 from collections.abc import Sequence
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,16 @@ STOP_TIMEOUT_S = 20.0
 _STOP = None
 
 
+@dataclass(frozen=True)
+class ChildSettings:
+    """What the child needs to rebuild the FSEs on its own (picklable)."""
+
+    facility_files: tuple[Path, ...]
+    db_url: str
+    metrics_port: int | None = None
+    db_connections: int = 2
+
+
 class StateProcess:
     def __init__(
         self,
@@ -42,7 +53,7 @@ class StateProcess:
         metrics_port: int | None = None,
         db_connections: int = 2,
     ) -> None:
-        self.args = (list(facility_files), db_url, metrics_port, db_connections)
+        self.settings = ChildSettings(tuple(facility_files), db_url, metrics_port, db_connections)
         self.context = multiprocessing.get_context("spawn")  # no inherited event loop or pool
         self.queue: multiprocessing.Queue[Any] = self.context.Queue(QUEUE_BATCHES)
         self.process: BaseProcess | None = None
@@ -54,7 +65,7 @@ class StateProcess:
         self.ready = self.context.Event()
         self.process = self.context.Process(
             target=run_state_process,
-            args=(*self.args, self.queue, self.ready),
+            args=(self.settings, self.queue, self.ready),
             name="locowatch-fse",
             daemon=True,
         )
@@ -100,10 +111,7 @@ class StateProcess:
 
 
 def run_state_process(
-    facility_files: list[Path],
-    db_url: str,
-    metrics_port: int | None,
-    db_connections: int,
+    settings: ChildSettings,
     queue: multiprocessing.Queue[Any],
     ready: multiprocessing.synchronize.Event,
 ) -> None:
@@ -112,7 +120,7 @@ def run_state_process(
 
     _die_with_parent()
     configure_logging()
-    asyncio.run(_serve(facility_files, db_url, metrics_port, db_connections, queue, ready))
+    asyncio.run(_serve(settings, queue, ready))
 
 
 def _die_with_parent() -> None:
@@ -131,10 +139,7 @@ def _die_with_parent() -> None:
 
 
 async def _serve(
-    facility_files: list[Path],
-    db_url: str,
-    metrics_port: int | None,
-    db_connections: int,
+    settings: ChildSettings,
     queue: multiprocessing.Queue[Any],
     ready: multiprocessing.synchronize.Event,
 ) -> None:
@@ -144,16 +149,16 @@ async def _serve(
     from cloud.store import Store
     from locowatch.facility import load_facility
 
-    facilities = {f.facility.id: f for f in map(load_facility, facility_files)}
-    store = Store(db_url, max_connections=db_connections)
+    facilities = {f.facility.id: f for f in map(load_facility, settings.facility_files)}
+    store = Store(settings.db_url, max_connections=settings.db_connections)
     await asyncio.to_thread(store.open)
     state = FacilityState(facilities, store)
     await state.restore()
-    if metrics_port is not None:
+    if settings.metrics_port is not None:
         try:
-            start_http_server(metrics_port)
+            start_http_server(settings.metrics_port)
         except OSError as exc:
-            log.warning("no FSE metrics: port %d: %s", metrics_port, exc.strerror)
+            log.warning("no FSE metrics: port %d: %s", settings.metrics_port, exc.strerror)
     writer = asyncio.create_task(state.run_writer(), name="state-writer")
     clock = asyncio.create_task(state.run_clock(), name="state-clock")
     ready.set()
