@@ -69,21 +69,22 @@ class FacilityState:
 
     def feed(self, facility_id: str, records: Iterable[Record]) -> None:
         """File stored records with their facility's estimators; queue what comes out."""
-        by_flow: dict[str, list[Record]] = {}
-        health: list[Record] = []
+        flows = {flow: fse for (fid, flow), fse in self.estimators.items() if fid == facility_id}
+        by_flow: dict[str, list[Record]] = {flow: [] for flow in flows}
         fused = self.fused_seq
-        for record in records:
+        for record in records:  # kept in capture order: the FSE clock follows it
             gateway, seq = record.origin.gateway_id, record.origin.seq
             if seq <= fused.get(gateway, 0):
                 continue
             fused[gateway] = seq
             if isinstance(record, HealthRecord):
-                health.append(record)
-            else:
-                by_flow.setdefault(record.flow, []).append(record)
-        for (fid, flow), fse in self.estimators.items():
-            if fid == facility_id and (flow in by_flow or health):
-                self._feed_one(fse, [*health, *by_flow.get(flow, [])])
+                for queue in by_flow.values():  # camera health matters to every flow
+                    queue.append(record)
+            elif record.flow in by_flow:
+                by_flow[record.flow].append(record)
+        for flow, queued in by_flow.items():
+            if queued:
+                self._feed_one(flows[flow], queued)
 
     def _feed_one(self, fse: FacilityStateEstimator, records: Iterable[Record]) -> None:
         ticks: list[Tick] = []
