@@ -42,7 +42,7 @@ from cloud.validation import FacilityCatalog, Validator
 from locowatch.db import ManagedServer, default_home
 from locowatch.db.scratch import scratch_database
 from locowatch.v1 import uplink_pb2
-from sim.estimations import twin_estimations
+from sim.estimations import capture_stamp, twin_estimations
 from sim.gateway import SimGateway
 from sim.streaming import free_port
 from sim.twin import Twin
@@ -92,9 +92,7 @@ def _days(twin: Twin, days: int) -> list[uplink_pb2.Envelope]:
         for envelope in day:
             copy = uplink_pb2.Envelope()
             copy.CopyFrom(envelope)
-            payload = getattr(copy, copy.WhichOneof("payload") or "position")
-            health = copy.HasField("camera_health")
-            stamp = payload.observed_time if health else payload.capture_time
+            stamp = capture_stamp(copy)
             stamp.FromDatetime(stamp.ToDatetime() + timedelta(days=d))
             copy.seq = len(out) + 1
             out.append(copy)

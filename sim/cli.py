@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 import cv2
@@ -272,3 +275,95 @@ def dataset(
     spec = _spec(seed, duration, faults=False)
     counts = write_dataset(spec, out, every, _cameras(Twin(spec), cameras), jobs=jobs)
     click.echo(f"wrote {out}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+
+
+@sim.command()
+@click.option("--target", required=True, metavar="HOST:PORT", help="Cloud ingest address.")
+@click.option("--gateway", "gateway_id", required=True, help="Gateway id the token is for.")
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="File with the gateway's token.",
+)
+@click.option(
+    "--tls-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA of ingest's certificate; without it the connection is plaintext.",
+)
+@click.option("--flows", default="prod,dev", show_default=True, help="Flows to estimate for.")
+@click.option(
+    "--live/--replay",
+    default=True,
+    show_default=True,
+    help="live: paced, stamped from now on; replay: as fast as ingest takes it, as recorded.",
+)
+@click.option("--speed", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
+@seed_option
+@duration_option
+@click.option("--faults/--no-faults", default=True, show_default=True)
+def feed(
+    target: str,
+    gateway_id: str,
+    token_file: Path,
+    tls_ca: Path | None,
+    flows: str,
+    live: bool,
+    speed: float,
+    seed: int,
+    duration: float,
+    faults: bool,
+) -> None:
+    """Play the edge: stream the twin's simulated estimations to cloud ingest.
+
+    Until the edge services exist (and in cloud demos and tests after), this sends what a
+    gateway on the twin would: noisy position, series and plate estimations derived from
+    the ground truth, and camera health, through the same store-and-forward protocol.
+    """
+    from sim.estimations import twin_estimations
+    from sim.gateway import SimGateway
+
+    twin = Twin(_spec(seed, duration, faults))
+    gateway = SimGateway(
+        target,
+        gateway_id,
+        twin.facility.facility.id,
+        token_file.read_text(encoding="utf-8").strip(),
+        root_certificates=tls_ca.read_bytes() if tls_ca else None,
+        batch_size=2000,
+    )
+    names = tuple(f.strip() for f in flows.split(",") if f.strip())
+    shift = time.time() - twin.scenario.spec.start_time.timestamp() if live else 0.0
+    started, sent, stored = time.monotonic(), 0, 0
+    for second, chunk in _by_second(twin_estimations(twin, flows=names)):
+        if live:
+            wait = started + second / speed - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            _restamp(chunk, shift, twin.scenario.spec.start_time.timestamp(), speed)
+        report = gateway.send(gateway.number(chunk))
+        sent, stored = sent + len(chunk), stored + report.stored
+        if second % 60 == 0:
+            click.echo(f"scenario {second:4d} s: sent {sent}, stored {stored}", err=True)
+    click.echo(f"sent {sent} envelopes, stored {stored}")
+
+
+def _by_second(envelopes: Iterator[Any]) -> Iterator[tuple[int, list[Any]]]:
+    """Envelopes grouped by whole seconds of scenario time (they come in capture order)."""
+    from sim.estimations import capture_stamp
+
+    first: int | None = None
+    for second, group in itertools.groupby(envelopes, lambda e: capture_stamp(e).seconds):
+        first = second if first is None else first
+        yield second - first, list(group)
+
+
+def _restamp(chunk: list[Any], shift: float, start: float, speed: float) -> None:
+    """Move capture times so the day starts now and runs ``speed`` times as fast."""
+    for envelope in chunk:
+        payload = getattr(envelope, envelope.WhichOneof("payload"))
+        for field in ("capture_time", "observed_time", "last_frame_time"):
+            if field in payload.DESCRIPTOR.fields_by_name and payload.HasField(field):
+                stamp = getattr(payload, field)
+                t = stamp.seconds + stamp.nanos * 1e-9
+                stamp.FromNanoseconds(int((start + (t - start) / speed + shift) * 1e9))

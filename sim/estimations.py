@@ -295,6 +295,15 @@ def _misread(plate: str, rng: np.random.Generator) -> str:
     return "".join(chars)
 
 
+def capture_stamp(envelope: uplink_pb2.Envelope) -> Timestamp:
+    """The capture time of an envelope's payload (observed time for camera health)."""
+    if envelope.HasField("camera_health"):
+        return envelope.camera_health.observed_time
+    if envelope.HasField("attribute"):
+        return envelope.attribute.capture_time
+    return envelope.position.capture_time
+
+
 def _stamp(twin: Twin, t: float) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(twin.scenario.clock(t))

@@ -412,3 +412,22 @@ def test_gateways_without_a_client_certificate_are_refused_when_required(
     with pytest.raises(grpc.RpcError):
         anonymous.send(numbered(envelopes[100:110]))
     assert stored_counts(ingest.db_url) == (100, 100)
+
+
+def test_sim_feed_plays_the_gateway(
+    ingest_factory: IngestFactory,
+    tmp_path,
+    locowatch_cli,  # type: ignore[no-untyped-def]
+) -> None:
+    ingest = ingest_factory()
+    token = tmp_path / "gw.token"
+    token.write_text(TOKEN + "\n")
+    result = locowatch_cli(
+        "sim", "feed", "--target", ingest.target, "--gateway", GATEWAY,
+        "--token-file", str(token), "--replay", "--duration", "120", "--flows", "prod",
+        "--no-faults",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    sent = int(result.stdout.split()[1])
+    assert sent > 10_000 and f"stored {sent}" in result.stdout
+    assert stored_counts(ingest.db_url) == (sent, sent)
