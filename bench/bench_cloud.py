@@ -44,6 +44,7 @@ from locowatch.db.scratch import scratch_database
 from locowatch.v1 import uplink_pb2
 from sim.estimations import capture_stamp, twin_estimations
 from sim.gateway import SimGateway
+from sim.recording import write_facility
 from sim.streaming import free_port
 from sim.twin import Twin
 
@@ -173,10 +174,7 @@ def _through_ingest(
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         facility = folder / "facility.yaml"
-        facility.write_text(
-            yaml.safe_dump(twin.facility.model_dump(mode="json", exclude_none=True),
-                           allow_unicode=True), "utf-8",
-        )  # fmt: skip
+        write_facility(facility, twin.facility, "Twin depot, for the ingest benchmark")
         port = free_port()
         config = {
             "version": 1, "listen": f"127.0.0.1:{port}",

@@ -156,7 +156,7 @@ def report(
             writer.writerow(columns)
             writer.writerows([_cell(v) for v in row] for row in rows)
         else:
-            stream.write(_table(columns, rows) + "\n")
+            stream.write(table(columns, rows) + "\n")
     finally:
         if output:
             stream.close()
@@ -187,7 +187,8 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+def table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    """Rows as an aligned text table with a row count (what ``report`` prints)."""
     cells = [columns, *([_cell(v) for v in row] for row in rows)]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]

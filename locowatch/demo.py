@@ -1,19 +1,35 @@
 """``locowatch demo``: the one command that shows the product working.
 
-For now it brings up the managed TimescaleDB and the facility twin (the simulated depot)
-and writes a look at it; the edge services, ingest and dashboard join as their issues land.
+For now it brings up the managed TimescaleDB and the facility twin (the simulated depot),
+writes a look at it, then runs cloud ingest with the facility state estimator on the
+twin's day (the twin plays the gateway) and prints the accuracy and the visits report.
+The edge services and the dashboard join as their issues land.
 """
 
 from __future__ import annotations
 
+import contextlib
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import cv2
+import psycopg
 
 from locowatch.db.cli import db_url_option, home_option
 from locowatch.db.location import default_home
 from locowatch.db.managed import ManagedServer
+from locowatch.errors import LocowatchError
+
+if TYPE_CHECKING:
+    from sim.twin import Twin
 
 
 @click.command()
@@ -25,10 +41,10 @@ def demo(db_url: str | None, home: Path | None, seed: int) -> None:
     from sim.twin import Twin, TwinSpec  # the twin pulls in rendering: only load it here
 
     home = home or default_home()
-    click.echo("[1/2] database")
+    click.echo("[1/3] database")
     url = db_url or ManagedServer(home).up().url()
     click.echo(f"      TimescaleDB ready: {url}")
-    click.echo("[2/2] facility twin")
+    click.echo("[2/3] facility twin")
     twin = Twin(TwinSpec(seed=seed))
     facility = twin.facility
     click.echo(
@@ -47,8 +63,117 @@ def demo(db_url: str | None, home: Path | None, seed: int) -> None:
             path = out / f"{camera}.jpg"
             cv2.imwrite(str(path), frame)
             click.echo(f"      {track.id}: {camera} at {hour:02.0f}:00 -> {path}")
+    click.echo("[3/3] cloud ingest and the facility state estimator")
+    with _demo_database(url, db_url is None) as demo_url:
+        _cloud(twin, demo_url, out)
     click.echo(
-        "Edge services, cloud ingest and the dashboard are not built yet; this demo will run "
-        "them as they land. Meanwhile: 'locowatch sim serve' streams the twin's cameras over "
-        "RTSP and 'locowatch sim render' records a day."
+        "Edge services and the dashboard are not built yet; this demo will run them as they "
+        "land. Meanwhile: 'locowatch sim serve' streams the twin's cameras over RTSP, "
+        "'locowatch sim feed' plays a gateway against 'locowatch cloud run'."
     )
+
+
+@contextlib.contextmanager
+def _demo_database(url: str, managed: bool) -> Iterator[str]:
+    """A fresh database on the managed server (kept for a look afterwards), else ``url``."""
+    if not managed:
+        yield url
+        return
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS locowatch_demo WITH (FORCE)")
+        conn.execute("CREATE DATABASE locowatch_demo")
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    yield psycopg.conninfo.make_conninfo("", **{**info, "dbname": "locowatch_demo"})
+
+
+def _cloud(twin: Twin, url: str, out: Path) -> None:
+    """Ingest the twin's day through a real ingest process; score and report it."""
+    import yaml
+
+    from cloud.cli import table
+    from cloud.config import token_sha256
+    from cloud.reports import ReportRange, run_report
+    from cloud.schema import conninfo_url, migrate
+    from sim.estimations import twin_estimations
+    from sim.evaluation import evaluate, read_snapshots_from_db, snapshot_from_record
+    from sim.gateway import SimGateway
+    from sim.recording import write_facility
+    from sim.streaming import free_port
+
+    migrate(url)
+    facility_file = out / "facility.yaml"
+    write_facility(facility_file, twin.facility, "Twin depot (true poses), for the demo's ingest")
+    token, port = secrets.token_urlsafe(24), free_port()
+    gateway_id, facility_id = "gw-demo", twin.facility.facility.id
+    config = {
+        "version": 1, "listen": f"127.0.0.1:{port}", "metrics_port": None,
+        "fse_metrics_port": None, "facilities": [str(facility_file)],
+        "gateways": [{"id": gateway_id, "facility": facility_id,
+                      "token_sha256": token_sha256(token)}],
+    }  # fmt: skip
+    (out / "cloud.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    with _ingest(out / "cloud.yaml", url, out / "ingest.log"):
+        envelopes = list(twin_estimations(twin, flows=("prod", "dev")))
+        gateway = SimGateway(f"127.0.0.1:{port}", gateway_id, facility_id, token, batch_size=2000)
+        started = time.monotonic()
+        report = gateway.send(gateway.number(envelopes))
+        click.echo(
+            f"      {report.stored} estimations stored and acked in "
+            f"{time.monotonic() - started:.1f} s (log: {out / 'ingest.log'})"
+        )
+        day_start = twin.scenario.spec.start_time.timestamp()
+        _wait_for_snapshots(url, day_start + twin.spec.scenario.duration_s - 2)
+    estimates = list(read_snapshots_from_db(url, "prod", day_start, day_start + 86400))
+    truth = [snapshot_from_record(twin.truth(s.time - day_start)) for s in estimates]
+    scores = evaluate(truth, estimates, {t.id: t.length_m for t in twin.facility.tracks})
+    click.echo(
+        f"      prod flow vs ground truth: exact count {scores.count_exact:.1%} of "
+        f"{scores.snapshots} snapshots, head/tail error median {scores.end_error_median_m:.2f} m, "
+        f"{scores.id_switches} id switches"
+    )
+    day = datetime.fromtimestamp(day_start, UTC)
+    where = ReportRange(facility_id, "prod", day, day + timedelta(days=1))
+    columns, rows = run_report(url, "visits", where)
+    click.echo("      visits (locowatch report visits):")
+    for line in table(columns, rows).splitlines():
+        click.echo(f"      {line}")
+    shown = conninfo_url(url)
+    click.echo(f"      try: locowatch report stays --from {day:%Y-%m-%d} --db '{shown}'")
+
+
+@contextlib.contextmanager
+def _ingest(config: Path, url: str, log: Path) -> Iterator[None]:
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "locowatch",
+                "cloud",
+                "run",
+                "--config",
+                str(config),
+                "--db",
+                url,
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def _wait_for_snapshots(url: str, until: float, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT extract(epoch FROM max(time)) FROM state_snapshots"
+            ).fetchone()
+        if row and row[0] is not None and float(row[0]) >= until:
+            return
+        time.sleep(0.5)
+    raise LocowatchError("the facility state estimator did not catch up; see ingest.log")

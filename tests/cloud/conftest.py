@@ -24,6 +24,7 @@ from cloud.config import token_sha256
 from cloud.schema import migrate
 from locowatch.db.scratch import scratch_database
 from sim.gateway import SimGateway
+from sim.recording import write_facility
 from sim.streaming import free_port
 from sim.twin import Twin
 
@@ -43,11 +44,12 @@ def twin() -> Twin:
 @pytest.fixture(scope="session")
 def facility_file(twin: Twin, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("facility")
-    data = twin.facility.model_dump(mode="json", exclude_none=True)
     path = folder / "facility.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    other = {**data, "facility": {**data["facility"], "id": "other-depot"}}
-    (folder / "other.yaml").write_text(yaml.safe_dump(other, allow_unicode=True), "utf-8")
+    write_facility(path, twin.facility, "the twin depot")
+    other = twin.facility.model_copy(
+        update={"facility": twin.facility.facility.model_copy(update={"id": "other-depot"})}
+    )
+    write_facility(folder / "other.yaml", other, "the same depot under another id")
     return path
 
 
