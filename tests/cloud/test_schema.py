@@ -132,3 +132,26 @@ def test_the_analyst_docs_show_each_report_as_it_runs() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "reports.md").read_text()
     for name in REPORTS:
         assert report_sql(name).strip() in docs, f"docs/reports.md lacks the current {name} SQL"
+
+
+def test_the_example_cloud_config_is_valid() -> None:
+    from pathlib import Path
+
+    from cloud.config import load_cloud_config, load_facilities
+
+    config = load_cloud_config(Path(__file__).resolve().parents[2] / "examples" / "cloud.yaml")
+    facilities = load_facilities(config)
+    assert [g.facility for g in config.gateways] == list(facilities)
+
+
+def test_a_bad_cloud_config_names_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cloud.config import load_cloud_config
+    from locowatch.errors import UsageError
+
+    path = tmp_path / "cloud.yaml"
+    path.write_text(
+        "version: 1\nfacilities: [f.yaml]\n"
+        "gateways: [{id: gw, facility: f, token_sha256: not-a-hash}]\n"
+    )
+    with pytest.raises(UsageError, match=r"gateways\.0\.token_sha256"):
+        load_cloud_config(path)
