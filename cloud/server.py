@@ -57,9 +57,10 @@ class RunningIngest:
 
 async def start_ingest(config: CloudConfig, db_url: str) -> RunningIngest:
     facilities = load_facilities(config)
-    await asyncio.to_thread(require_current, db_url)
+    # An unattended service waits for its database (restarting with it, or still booting).
+    await retry_database("check schema", require_current, db_url)
     store = Store(db_url, max_connections=config.db_connections)
-    await asyncio.to_thread(store.open)
+    await retry_database("open database", store.open)
     info = await retry_database("read license", _timescale, store)
     log.info(
         "TimescaleDB %s, %s license: %s",

@@ -2,11 +2,12 @@
 
 ``FacilityState.feed`` takes records that are already durably stored (ingest hands them
 over after the commit; this runs in the FSE process, see ``fse_process``), files them
-with the right estimators and queues the snapshots that come out. One writer task stores the queue; while the database is down the queue is
-bounded and drops its oldest snapshots (they are derived data: the raw estimations
-they came from are safe). On start, each FSE resumes from its last stored snapshot and
-replays the estimations stored after it, so a crash between storing and fusing loses
-nothing and keeps locomotive ids.
+with the right estimators and queues the snapshots that come out. One writer task
+stores the queue; while the database is down the queue is bounded and drops its oldest
+snapshots (they are derived data: the raw estimations they came from are safe). On
+start, each FSE resumes from its last stored snapshot and replays the estimations
+stored after it, so a crash between storing and fusing loses nothing and keeps
+locomotive ids.
 """
 
 from __future__ import annotations
