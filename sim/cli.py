@@ -59,6 +59,13 @@ duration_option = click.option(
     help="Scenario length in seconds (05:00-23:00).",
 )
 
+faults_option = click.option(
+    "--faults/--no-faults",
+    default=True,
+    show_default=True,
+    help="Freezes, black frames and dropouts on some cameras.",
+)
+
 
 @click.group()
 def sim() -> None:
@@ -76,12 +83,7 @@ def sim() -> None:
 @duration_option
 @click.option("--fps", type=click.FloatRange(min=0.1, max=30), default=2.0, show_default=True)
 @click.option("--cameras", help="Camera ids (comma separated) or a count N (the first N).")
-@click.option(
-    "--faults/--no-faults",
-    default=True,
-    show_default=True,
-    help="Freezes, black frames and dropouts on some cameras.",
-)
+@faults_option
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
@@ -223,7 +225,7 @@ def evaluate_command(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Stream a recorded run's videos (cheap) instead of rendering live.",
 )
-@click.option("--faults/--no-faults", default=True, show_default=True)
+@faults_option
 def serve(
     seed: int,
     duration: float,
@@ -301,7 +303,7 @@ def dataset(
 @click.option("--speed", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
 @seed_option
 @duration_option
-@click.option("--faults/--no-faults", default=True, show_default=True)
+@faults_option
 def feed(
     target: str,
     gateway_id: str,

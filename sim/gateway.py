@@ -93,7 +93,8 @@ class SimGateway:
                 time.sleep(0.5)
         return report
 
-    def _channel(self) -> grpc.Channel:
+    def open_channel(self) -> grpc.Channel:
+        """A channel to ingest with this gateway's TLS settings (the caller closes it)."""
         if self.root_certificates is None:
             return grpc.insecure_channel(self.target)
         key, chain = self.client_certificate or (None, None)
@@ -110,7 +111,7 @@ class SimGateway:
         )
         outbox.put(uplink_pb2.UplinkMessage(hello=hello))
         metadata = (("authorization", f"Bearer {self.token}"),)
-        with self._channel() as channel:
+        with self.open_channel() as channel:
             stub = uplink_pb2_grpc.IngestStub(channel)
             responses = stub.Stream(
                 _drain(outbox), metadata=metadata, wait_for_ready=self.wait_for_ready

@@ -105,11 +105,7 @@ class Ingest:
         raise AssertionError(f"ingest did not start:\n{self.log.read_text()}")
 
     def channel(self) -> grpc.Channel:
-        if self.root_certificates is None:
-            return grpc.insecure_channel(self.target)
-        key, chain = self.client_certificate or (None, None)
-        creds = grpc.ssl_channel_credentials(self.root_certificates, key, chain)
-        return grpc.secure_channel(self.target, creds)
+        return self.gateway().open_channel()
 
     def health(self) -> int:
         with self.channel() as channel:
