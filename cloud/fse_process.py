@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-import multiprocessing.synchronize
 import queue as queue_module
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,23 +56,18 @@ class StateProcess:
         self.context = multiprocessing.get_context("spawn")  # no inherited event loop or pool
         self.queue: multiprocessing.Queue[Any] = self.context.Queue(QUEUE_BATCHES)
         self.process: BaseProcess | None = None
-        self.ready: multiprocessing.synchronize.Event = self.context.Event()
         self.restarts = 0
         self.stopping = False
 
     def start(self) -> None:
-        self.ready = self.context.Event()
         self.process = self.context.Process(
             target=run_state_process,
-            args=(self.settings, self.queue, self.ready),
+            args=(self.settings, self.queue),
             name="locowatch-fse",
             daemon=True,
         )
         self.process.start()
         log.info("facility state estimators started in process %d", self.process.pid)
-
-    async def wait_ready(self, timeout_s: float = 120.0) -> bool:
-        return await asyncio.to_thread(self.ready.wait, timeout_s)
 
     async def feed(self, facility_id: str, records: list[Record]) -> None:
         """Hand stored records to the FSEs; waits while their queue is full."""
@@ -113,14 +107,13 @@ class StateProcess:
 def run_state_process(
     settings: ChildSettings,
     queue: multiprocessing.Queue[Any],
-    ready: multiprocessing.synchronize.Event,
 ) -> None:
     """Entry point of the child process."""
     from locowatch.logs import configure_logging
 
     _die_with_parent()
     configure_logging()
-    asyncio.run(_serve(settings, queue, ready))
+    asyncio.run(_serve(settings, queue))
 
 
 def _die_with_parent() -> None:
@@ -141,7 +134,6 @@ def _die_with_parent() -> None:
 async def _serve(
     settings: ChildSettings,
     queue: multiprocessing.Queue[Any],
-    ready: multiprocessing.synchronize.Event,
 ) -> None:
     from prometheus_client import start_http_server
 
@@ -161,7 +153,6 @@ async def _serve(
             log.warning("no FSE metrics: port %d: %s", settings.metrics_port, exc.strerror)
     writer = asyncio.create_task(state.run_writer(), name="state-writer")
     clock = asyncio.create_task(state.run_clock(), name="state-clock")
-    ready.set()
     while (item := await asyncio.to_thread(queue.get)) is not _STOP:
         facility_id, records = item
         state.feed(facility_id, records)

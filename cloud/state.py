@@ -42,7 +42,6 @@ class FacilityState:
         }
         self.queue: deque[Tick] = deque()
         self.queued = asyncio.Event()
-        self.written = 0
         # Highest sequence fused per gateway: records handed over again after a restart
         # (replayed from the database and still queued) are fused once.
         self.fused_seq: dict[str, int] = {}
@@ -118,7 +117,6 @@ class FacilityState:
                     tick = self.queue.popleft()
                     s = tick.snapshot
                     metrics.SNAPSHOTS.labels(s.facility_id, s.flow).inc()
-                self.written += len(batch)
 
     async def run_clock(self, period_s: float = 1.0) -> None:
         """Advance live FSEs by wall time, so that silence (dead cameras) still ages state."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -64,7 +63,6 @@ HEALTH_TYPES = [
     "timestamptz", "text", "text", "int8", "text", "text", "float4", "timestamptz", "int8",
     "int8", "text",
 ]  # fmt: skip
-LOCO_ID = re.compile(r"^fse-(\d+)$")
 
 # -- packed arrays for binary COPY ----------------------------------------------------
 # psycopg dumps list -> array in pure Python, which was 2/3 of the cost of a COPY row
@@ -144,7 +142,6 @@ class BatchWrite:
 
     stored: int
     duplicates: int
-    last_seq: int
     previous_seq: int  # the mark before this batch: records above it are the new ones
 
 
@@ -222,7 +219,7 @@ class Store:
                 (new_mark, gateway_id),
             )
         duplicates = len(records) - len(fresh) + len(rejected) - len(fresh_rejected)
-        return BatchWrite(len(fresh), duplicates, last_seq=new_mark, previous_seq=mark)
+        return BatchWrite(len(fresh), duplicates, previous_seq=mark)
 
     # -- facility state ------------------------------------------------------------------
 

@@ -242,7 +242,6 @@ class FacilityStateEstimator:
                 last_seen=snapshot.time,
                 stale=state.stale,
                 rest_centre_m=(state.tail_m + state.head_m) / 2,
-                station_id=state.station,
             )
             for name, value, confidence in (
                 ("model", state.series, state.series_confidence),

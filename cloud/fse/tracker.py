@@ -79,7 +79,6 @@ class Locomotive:
     moving: bool = False
     rest_centre_m: float = 0.0
     still_since: float | None = None
-    station_id: str | None = None  # station it last stopped at
     identity: Identity = field(default_factory=Identity)
     identified: dict[str, str] = field(default_factory=dict)  # reported in events so far
     # name -> (value, share), refreshed once per tick
@@ -327,7 +326,6 @@ class TrackTracker:
                 loco.still_since = t
             elif t - loco.still_since >= s.stop_after_s:
                 loco.moving, loco.rest_centre_m = False, loco.centre_m
-                loco.station_id = self.station_of(self.track_id, loco.tail_m, loco.head_m)
                 return [self._event(loco, t, "stopped")]
         return []
 
