@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from locowatch.facility.config import TrackView
 from locowatch.v1 import common_pb2, estimation_pb2, health_pb2, uplink_pb2
 from sim.faults import Fault
 from sim.fleet import SERIES
@@ -114,7 +115,7 @@ def twin_estimations(
 def _position(
     twin: Twin,
     camera_id: str,
-    view: object,
+    view: TrackView,
     states: list[LocoState],
     t: float,
     flow: str,
@@ -122,7 +123,7 @@ def _position(
     noise: EstimatorNoise,
     rng: np.random.Generator,
 ) -> uplink_pb2.Envelope:
-    start, end, track = view.start_m, view.end_m, view.track  # type: ignore[attr-defined]
+    start, end, track = view.start_m, view.end_m, view.track
     spans = []
     if not black:
         for s in sorted(states, key=lambda s: s.tail_m):
@@ -208,7 +209,7 @@ def _occlude(
 def _attributes(
     twin: Twin,
     camera_id: str,
-    view: object,
+    view: TrackView,
     states: list[LocoState],
     t: float,
     flow: str,
@@ -216,7 +217,7 @@ def _attributes(
     rng: np.random.Generator,
 ) -> Iterator[uplink_pb2.Envelope]:
     """Series and plate readings of the cab ends near this camera."""
-    start, end, track = view.start_m, view.end_m, view.track  # type: ignore[attr-defined]
+    start, end, track = view.start_m, view.end_m, view.track
     for s in states:
         ends = [(s.tail_m, 0, 1.5), (s.head_m, s.loco.series.sections - 1, -1.5)]
         for end_m, section, inward in ends:
