@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	  || { echo "locowatch needs Python >= 3.11; set PYTHON=python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	$(BIN)/python -m pip install --quiet --editable '.[test,train]'
 	touch $@
 
 db-up: setup

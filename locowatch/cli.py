@@ -32,11 +32,12 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "locowatch.demo:demo",
     "cloud": "cloud.cli:cloud",
     "report": "cloud.cli:report",
+    "train": "training.cli:train",
+    "models": "training.cli:models",
 }
 
 # Named in the product brief, built by later issues; they answer with a clear error now.
 PLANNED: dict[str, str] = {
-    "train": "train the position, model and plate networks and export ONNX",
     "edge": "run the edge gateway services (capture, aggregator, estimators, uplink)",
     "dashboard": "serve the Dash dashboard on the read-only database role",
 }

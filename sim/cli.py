@@ -18,7 +18,7 @@ import numpy as np
 from locowatch.db.cli import db_url_option
 from locowatch.db.location import resolve_db_url
 from locowatch.facility.loading import load_facility
-from sim.datasets import write_dataset
+from sim.datasets import KINDS, write_dataset
 from sim.evaluation import evaluate, read_snapshots, read_snapshots_from_db
 from sim.faults import NO_FAULTS, FaultSpec
 from sim.recording import record, write_facility
@@ -270,12 +270,25 @@ def serve(
     show_default=True,
     help="Render processes.",
 )
+@click.option(
+    "--kinds",
+    default="position,model,plate",
+    show_default=True,
+    help="Which sets to write; frames that yield none of them are not rendered.",
+)
 def dataset(
-    out: Path, seed: int, duration: float, every: float, cameras: str | None, jobs: int
+    out: Path,
+    seed: int,
+    duration: float,
+    every: float,
+    cameras: str | None,
+    jobs: int,
+    kinds: str,
 ) -> None:
     """Write training sets for the position, model and plate estimators (docs/datasets.md)."""
     spec = _spec(seed, duration, faults=False)
-    counts = write_dataset(spec, out, every, _cameras(Twin(spec), cameras), jobs=jobs)
+    wanted = tuple(k for k in KINDS if k in kinds.split(","))
+    counts = write_dataset(spec, out, every, _cameras(Twin(spec), cameras), jobs=jobs, kinds=wanted)
     click.echo(f"wrote {out}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
 
 

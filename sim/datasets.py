@@ -34,10 +34,11 @@ from locowatch.facility.rectify import (
     strip_window,
 )
 from sim.render import Lighting
-from sim.scene import locomotive_solids, plates_of
+from sim.scene import PlatePlacement, locomotive_solids, plates_of
 from sim.twin import Twin, TwinSpec
 from sim.workers import per_camera
 
+KINDS = ("position", "model", "plate")
 END_MARGIN_M = 0.3  # an end this close to the edge of the covered span counts as cut
 BODY_MAX_M = 12.0  # series windows are at most this long (the cab end matters most)
 BODY_MIN_M = 5.0
@@ -77,6 +78,31 @@ def bodies_in_view(twin: Twin, track: str, covered: tuple[float, float], t: floa
     return sorted(bodies, key=lambda b: b.tail_m)
 
 
+def occluders_in_view(
+    twin: Twin, camera_id: str, track: str, covered: tuple[float, float], t: float
+) -> int:
+    """People, equipment and the crane hook between the camera and the covered span."""
+    renderer = twin.renderer(camera_id)
+    axis = twin.layout.axis(track)
+    _, camera_side = axis.to_track(renderer.camera.position.reshape(1, 3))
+    side = float(np.sign(camera_side[0]))
+    props = twin.props
+    tags = set()
+    for solid in props.static_solids(renderer.axes) + props.solids(twin.facility, renderer.axes, t):
+        corners = solid.corners.reshape(-1, 3)
+        s, lateral = axis.to_track(corners)
+        between = (lateral * side).min() < abs(float(camera_side[0]))
+        if s.max() > covered[0] and s.min() < covered[1] and between and renderer.sees(corners):
+            tags.add(solid.tag)
+    return len(tags)
+
+
+def plate_height_px(curtain: Curtain, plate: PlatePlacement) -> float:
+    """How tall the plate is in the camera's own image (readability depends on it)."""
+    pixels = curtain.camera.project(plate.corners)
+    return round(float(np.ptp(pixels[:, 1])), 1)
+
+
 def write_dataset(
     spec: TwinSpec,
     out: Path,
@@ -84,18 +110,22 @@ def write_dataset(
     camera_ids: list[str] | None = None,
     jobs: int = 2,
     progress: bool = True,
+    kinds: tuple[str, ...] = KINDS,
 ) -> dict[str, int]:
-    """Render samples every ``every_s`` seconds for each camera; returns counts per kind."""
+    """Render samples every ``every_s`` seconds for each camera; returns counts per kind.
+
+    With fewer ``kinds`` only frames that yield one of them are rendered (plates alone
+    need about a fifth of the frames)."""
     twin = Twin(spec)
     cameras = camera_ids or twin.camera_ids
-    for kind in ("position", "model", "plate"):
+    for kind in kinds:
         (out / kind / "images").mkdir(parents=True, exist_ok=True)
     times = np.arange(0.0, spec.scenario.duration_s, every_s)
     labels = per_camera(
-        _camera_samples, cameras, (spec, times, out), len(times), jobs, "samples", progress
+        _camera_samples, cameras, (spec, times, out, kinds), len(times), jobs, "samples", progress
     )
     counts = {}
-    for kind in ("position", "model", "plate"):
+    for kind in kinds:
         rows = [row for per_camera in labels for row in per_camera[kind]]
         with (out / kind / "labels.jsonl").open("w", encoding="utf-8") as handle:
             for row in rows:
@@ -122,7 +152,12 @@ def write_dataset(
 
 
 def _camera_samples(
-    camera_id: str, spec: TwinSpec, times: np.ndarray, out: Path, ticks: Any
+    camera_id: str,
+    spec: TwinSpec,
+    times: np.ndarray,
+    out: Path,
+    kinds: tuple[str, ...],
+    ticks: Any,
 ) -> dict[str, list[dict[str, Any]]]:
     twin = Twin(spec)
     camera = twin.facility.camera_by_id[camera_id]
@@ -132,10 +167,16 @@ def _camera_samples(
     strip = strip_window(view.start_m, view.end_m)
     covered = curtain.covered_span(strip)
     rows: dict[str, list[dict[str, Any]]] = {"position": [], "model": [], "plate": []}
+    faces = EndFace(curtain.camera, axis)
     for t in times:
-        frame = twin.frame(camera_id, float(t))
         ticks.put(1)
-        if frame is None or covered is None:
+        if covered is None:
+            continue
+        bodies = bodies_in_view(twin, view.track, covered, float(t))
+        if not _wanted(kinds, bodies, faces):
+            continue
+        frame = twin.frame(camera_id, float(t))
+        if frame is None:
             continue
         light = Lighting.at_hour(twin.scenario.hour_of_day(float(t)))
         stem = f"{camera_id}_{t:08.2f}"
@@ -146,9 +187,10 @@ def _camera_samples(
             "hour": round(twin.scenario.hour_of_day(float(t)), 2),
             "infrared": light.infrared,
         }
-        bodies = bodies_in_view(twin, view.track, covered, float(t))
+        common["occluders"] = occluders_in_view(twin, camera_id, view.track, covered, float(t))
         image = f"images/{stem}.png"
-        cv2.imwrite(str(out / "position" / image), curtain.rectify(frame, strip))
+        if "position" in kinds:
+            cv2.imwrite(str(out / "position" / image), curtain.rectify(frame, strip))
         rows["position"].append(
             {
                 "image": image,
@@ -161,11 +203,26 @@ def _camera_samples(
             }
         )
         for body in bodies:
-            rows["model"] += _body_sample(out, curtain, frame, body, stem, common)
-            rows["plate"] += _plate_samples(
-                out, twin, curtain, frame, body, covered, float(t), stem, common
-            )
+            if "model" in kinds:
+                rows["model"] += _body_sample(out, curtain, frame, body, stem, common)
+            if "plate" in kinds:
+                rows["plate"] += _plate_samples(
+                    out, twin, curtain, frame, body, covered, float(t), stem, common
+                )
     return rows
+
+
+def _wanted(kinds: tuple[str, ...], bodies: list[Body], faces: EndFace) -> bool:
+    """Whether a frame with these bodies in view yields a sample of one of ``kinds``."""
+    if "position" in kinds:
+        return True
+    if "model" in kinds and any(b.head_m - b.tail_m >= BODY_MIN_M for b in bodies):
+        return True
+    return "plate" in kinds and any(
+        kind == "real" and faces.faces_camera(end, direction)
+        for b in bodies
+        for end, kind, direction in ((b.tail_m, b.tail, -1), (b.head_m, b.head, 1))
+    )
 
 
 def _body_sample(
@@ -231,6 +288,7 @@ def _plate_samples(
                 **common,
                 "loco": body.loco,
                 "text": on_face[0].text if on_face else "",
+                "plate_px": plate_height_px(curtain, on_face[0]) if on_face else 0.0,
                 "end_m": round(end, 3),
                 "direction": direction,
             }

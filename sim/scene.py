@@ -549,6 +549,7 @@ class PlatePlacement:
     end_m: float
     bottom_m: float
     top_m: float
+    corners: np.ndarray  # world corners (4, 3), to say how large the plate looks to a camera
 
 
 def plates_of(solids: list[Solid], axis: TrackAxis) -> list[PlatePlacement]:
@@ -563,7 +564,12 @@ def plates_of(solids: list[Solid], axis: TrackAxis) -> list[PlatePlacement]:
                 z = decal.corners[:, 2]
                 placements.append(
                     PlatePlacement(
-                        decal.text, float(s.min()), float(s.max()), float(z.min()), float(z.max())
+                        decal.text,
+                        float(s.min()),
+                        float(s.max()),
+                        float(z.min()),
+                        float(z.max()),
+                        decal.corners,
                     )
                 )
     return placements

@@ -57,3 +57,17 @@ def locowatch_cli() -> LocowatchCli:
         )
 
     return run
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` run only where TensorRT, pycuda and a CUDA device are present."""
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    if not gpu_items:
+        return
+    from edge.engines import tensorrt_available
+
+    if tensorrt_available():
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU with TensorRT and pycuda")
+    for item in gpu_items:
+        item.add_marker(skip)

@@ -1,0 +1,119 @@
+"""Inference throughput of the three committed models, engine against engine.
+
+For each model and batch size (1, 8, 32): inferences per second with the CPU engine
+(ONNX Runtime, what the edge runs), OpenCV DNN (the other CPU candidate), and PyTorch
+eager running the same ONNX graph (onnx2torch) as the baseline, all on the same inputs
+in the same run. With ``--device cuda`` (a GPU machine with PyTorch) PyTorch eager is also
+timed on the GPU in FP32 and FP16; TensorRT when it is importable there.
+
+Writes bench/results/models.json.
+
+    .venv/bin/python bench/bench_models.py [--seconds 2] [--threads 2] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edge.engines import open_engine
+from locowatch.models.artefacts import Artefact, resolve
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MODELS = ("position@1", "model@1", "plate@1")
+BATCHES = (1, 8, 32)
+STRIP_WIDTH = 240  # a typical camera's view of its track: 24 m
+
+
+def example(artefact: Artefact, batch: int, rng: np.random.Generator) -> np.ndarray:
+    shape = [batch, *(d or STRIP_WIDTH for d in artefact.input_shape[1:])]
+    return rng.uniform(0, 255, shape).astype(np.float32)
+
+
+def rate(run: Callable[[], object], batch: int, seconds: float) -> float:
+    """Inferences per second of ``run`` (one batch per call), after a warm-up."""
+    for _ in range(3):
+        run()
+    calls, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        run()
+        calls += 1
+    return calls * batch / elapsed
+
+
+def torch_runner(
+    artefact: Artefact, x: np.ndarray, device: str, half: bool
+) -> Callable[[], object]:
+    import onnx2torch
+    import torch
+
+    net = onnx2torch.convert(str(artefact.onnx)).eval().to(device)
+    tensor = torch.from_numpy(x).to(device)
+    if half:
+        net, tensor = net.half(), tensor.half()
+
+    def run() -> object:
+        with torch.inference_mode():
+            out = net(tensor)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            return out
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="timing per measurement")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    args = parser.parse_args()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    rows = []
+    for ref in MODELS:
+        artefact = resolve(ref)
+        engines = {
+            "onnxruntime": open_engine(artefact, "cpu", max_batch=32, threads=args.threads),
+            "opencv": open_engine(artefact, "opencv", max_batch=32),
+        }
+        for batch in BATCHES:
+            x = example(artefact, batch, rng)
+            row: dict[str, object] = {"model": ref, "batch": batch}
+            row["torch_cpu"] = rate(torch_runner(artefact, x, "cpu", False), batch, args.seconds)
+            for name, engine in engines.items():
+                row[name] = rate(lambda e=engine, x=x: e.infer(x), batch, args.seconds)
+            if args.device == "cuda":
+                for half in (False, True):
+                    key = "torch_cuda_fp16" if half else "torch_cuda_fp32"
+                    row[key] = rate(torch_runner(artefact, x, "cuda", half), batch, args.seconds)
+            rows.append(row)
+            print(_line(row), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    machine = f"{platform.machine()}, {torch.get_num_threads()} threads"
+    if args.device == "cuda":
+        machine += f", {torch.cuda.get_device_name()}"
+    (RESULTS / "models.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
+
+
+def _line(row: dict[str, object]) -> str:
+    base = float(row["torch_cpu"])  # type: ignore[arg-type]
+    parts = [f"{row['model']:11} batch {row['batch']:>2}: torch eager {base:8.1f}/s"]
+    for key in ("onnxruntime", "opencv", "torch_cuda_fp32", "torch_cuda_fp16"):
+        if key in row:
+            value = float(row[key])  # type: ignore[arg-type]
+            parts.append(f"{key} {value:8.1f}/s ({value / base:4.2f}x)")
+    return " | ".join(parts)
+
+
+if __name__ == "__main__":
+    main()

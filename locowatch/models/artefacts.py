@@ -1,0 +1,101 @@
+"""Model artefacts on disk: ``models/<name>/<version>/`` with ``model.onnx``, ``meta.json``
+and ``card.md``.
+
+A flow names a model as ``name@version`` (``position@1``); ``resolve`` turns that into an
+``Artefact``. ``meta.json`` says what the network is for and how to read its outputs, so
+an estimator needs no code per model: a new attribute is a new folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from locowatch.errors import UsageError
+
+Task = Literal["position", "classifier", "sequence"]
+MODELS_ENV = "LOCOWATCH_MODELS"
+REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
+def models_root() -> Path:
+    """The models folder: ``$LOCOWATCH_MODELS``, else the one beside the package."""
+    return Path(os.environ.get(MODELS_ENV, REPO_MODELS))
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One trained model version and what its tensors mean."""
+
+    name: str
+    version: int
+    task: Task
+    folder: Path
+    input_shape: tuple[int | None, ...]  # None: dynamic (batch, strip width)
+    labels: tuple[str, ...] = ()  # class names, or the CTC alphabet (blank is index 0)
+    sha256: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def onnx(self) -> Path:
+        return self.folder / "model.onnx"
+
+    @property
+    def onnx_fp16(self) -> Path:
+        """The FP16 export: what strongly typed TensorRT (10.x with the flag, 11) builds from."""
+        return self.folder / "model.fp16.onnx"
+
+    @classmethod
+    def load(cls, folder: Path) -> Artefact:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        return cls(
+            name=meta["name"],
+            version=int(meta["version"]),
+            task=meta["task"],
+            folder=folder,
+            input_shape=tuple(meta["input_shape"]),
+            labels=tuple(meta.get("labels", ())),
+            sha256=meta.get("sha256", ""),
+            extra=meta.get("extra", {}),
+        )
+
+    def verify(self) -> None:
+        """Refuse an ONNX file that is not the one the card describes."""
+        digest = file_sha256(self.onnx)
+        if self.sha256 and digest != self.sha256:
+            raise UsageError(
+                f"{self.onnx}: sha256 {digest[:12]}... differs from meta.json's "
+                f"{self.sha256[:12]}...; the artefact was changed after training"
+            )
+
+
+def parse_ref(ref: str) -> tuple[str, int]:
+    name, _, version = ref.partition("@")
+    if not name or not version.isdigit():
+        raise UsageError(f"model reference {ref!r}: expected NAME@VERSION, e.g. position@1")
+    return name, int(version)
+
+
+def resolve(ref: str, root: Path | None = None) -> Artefact:
+    """The artefact a flow's ``model: name@version`` points at."""
+    name, version = parse_ref(ref)
+    folder = (root or models_root()) / name / str(version)
+    if not (folder / "meta.json").is_file():
+        raise UsageError(f"model {ref}: no {folder / 'meta.json'} (train it or fix the flow)")
+    return Artefact.load(folder)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

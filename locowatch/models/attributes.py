@@ -1,0 +1,77 @@
+"""Attribute networks' contract: a window in, a value with confidence and alternatives out.
+
+Two kinds cover the attributes of a locomotive: a *classifier* (the series from a body
+window of the curtain) and a *sequence* reader (the number from an end-face window, read
+left to right with CTC). Which one an artefact is, and its classes or alphabet, is in its
+``meta.json``; nothing here knows about series or plates as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from locowatch.facility.rectify import BODY_METRES_PER_PX
+
+BODY_HEIGHT_PX = 92  # body_window: 0.6..5.2 m at 0.05 m a pixel
+BODY_WIDTH_PX = round(12.0 / BODY_METRES_PER_PX)  # windows of at most 12 m, padded to this
+PLATE_SIZE = (220, 110)  # (width, height) of an end-face window, 1 cm a pixel
+PLATE_ALPHABET = "-0123456789АБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ"  # CTC blank is class 0
+
+
+@dataclass(frozen=True)
+class Reading:
+    value: str
+    confidence: float
+    alternatives: tuple[tuple[str, float], ...] = ()
+
+
+def body_input(window_bgr: np.ndarray) -> np.ndarray:
+    """A body window (92, <=240, 3) -> (3, 92, 240) float32, padded on the right with zeros."""
+    window = window_bgr[:, :BODY_WIDTH_PX]
+    if window.shape[0] != BODY_HEIGHT_PX:
+        window = cv2.resize(window, (window.shape[1], BODY_HEIGHT_PX))
+    out = np.zeros((3, BODY_HEIGHT_PX, BODY_WIDTH_PX), np.float32)
+    out[:, :, : window.shape[1]] = window.transpose(2, 0, 1)
+    return out
+
+
+def plate_input(window_bgr: np.ndarray) -> np.ndarray:
+    """An end-face window (110, 220, 3) -> (1, 110, 220) float32 grey."""
+    grey = cv2.cvtColor(window_bgr, cv2.COLOR_BGR2GRAY)
+    if grey.shape[::-1] != PLATE_SIZE:
+        grey = cv2.resize(grey, PLATE_SIZE)
+    return grey[None].astype(np.float32)
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return np.asarray(e / e.sum(axis=axis, keepdims=True))
+
+
+def decode_class(logits: np.ndarray, classes: tuple[str, ...], top: int = 3) -> Reading:
+    """Best class of one (C,) logit vector, with the next best as alternatives."""
+    p = softmax(logits.astype(np.float32))
+    order = np.argsort(-p)[:top]
+    best = int(order[0])
+    return Reading(
+        classes[best],
+        float(p[best]),
+        tuple((classes[int(i)], float(p[int(i)])) for i in order[1:]),
+    )
+
+
+def decode_ctc(logits: np.ndarray, alphabet: str | tuple[str, ...]) -> Reading:
+    """Greedy CTC decoding of one (T, C) sequence; confidence is the path's probability."""
+    p = softmax(logits.astype(np.float32))
+    best = p.argmax(axis=1)
+    chars, previous = [], 0
+    for index in best.tolist():
+        if index not in (previous, 0):
+            chars.append(alphabet[index - 1])
+        previous = index
+    confidence = float(np.exp(np.log(p.max(axis=1) + 1e-9).sum()))
+    return Reading("".join(chars), confidence)

@@ -1,0 +1,76 @@
+"""``locowatch train``: seeded and reproducible, exports ONNX the CPU engine runs, writes a
+model card, and ``locowatch models`` lists and re-measures what it wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.engines import open_engine
+from locowatch.models.artefacts import Artefact, file_sha256
+from sim.datasets import write_dataset
+from sim.faults import NO_FAULTS
+from sim.scenario import ScenarioSpec
+from sim.twin import TwinSpec
+
+pytest.importorskip("torch", reason="training needs the train extra")
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    spec = TwinSpec(seed=5, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS)
+    write_dataset(
+        spec, out, every_s=40.0, camera_ids=["cam-01", "cam-02", "cam-03"], progress=False
+    )
+    return out
+
+
+def train(locowatch_cli, kind: str, data: Path, out: Path) -> dict:  # type: ignore[no-untyped-def]
+    result = locowatch_cli(
+        "train", kind, "--data", str(data), "--held-out", str(data),
+        "--out", str(out), "--epochs", "1", "--seed", "3", "--device", "cpu",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads((out / "meta.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_same_seed_same_model(locowatch_cli, tiny_set: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    first = train(locowatch_cli, "position", tiny_set, tmp_path / "a")
+    second = train(locowatch_cli, "position", tiny_set, tmp_path / "b")
+    assert first["sha256"] == second["sha256"]
+    assert first["trained"]["loss"] == second["trained"]["loss"]
+    card = (tmp_path / "a" / "card.md").read_text(encoding="utf-8")
+    assert first["sha256"] in card and "| occupancy IoU |" in card
+    engine = open_engine(Artefact.load(tmp_path / "a"), "cpu")
+    assert engine.infer(np.zeros((1, 3, 56, 200), np.float32)).shape == (1, 3, 200)
+
+
+@pytest.mark.slow
+def test_plate_training_exports_fp32_and_fp16(
+    locowatch_cli, tiny_set: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    meta = train(locowatch_cli, "plate", tiny_set, tmp_path / "plate")
+    assert meta["task"] == "sequence" and meta["labels"][0] == "-"
+    assert file_sha256(tmp_path / "plate" / "model.onnx") == meta["sha256"]
+    assert (tmp_path / "plate" / "model.fp16.onnx").stat().st_size < meta["size_bytes"]
+    assert "exact_readable" in meta["held_out_metrics"]["all"]
+
+
+def test_models_measure_rewrites_the_card(locowatch_cli, tiny_set: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = Path(__file__).resolve().parents[2] / "models" / "model" / "1"
+    folder = tmp_path / "model" / "1"
+    folder.mkdir(parents=True)
+    for name in ("meta.json", "model.onnx", "model.fp16.onnx", "card.md"):
+        (folder / name).write_bytes((source / name).read_bytes())
+    result = locowatch_cli("models", "measure", str(folder), "--held-out", str(tiny_set))
+    assert result.returncode == 0, result.stderr[-2000:]
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    assert meta["trained"]["held_out"][0]["seed"] == 5
+    assert meta["held_out_metrics"]["all"]["samples"] > 0
+    listed = locowatch_cli("models", "list")
+    assert "position@1" in listed.stdout and "sha256 ok" in listed.stdout

@@ -1,0 +1,97 @@
+"""The model card (card.md) of an artefact, written from its meta.json."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# Per task: metric key -> (label, target as the issue states it, True when higher is better).
+TARGETS: dict[str, dict[str, tuple[str, float, bool]]] = {
+    "position": {
+        "end_error_median_m": ("head/tail error median (m), visible real ends", 0.25, False),
+        "end_error_p95_m": ("head/tail error p95 (m)", 1.0, False),
+        "end_kind_accuracy": ("real end vs view cut", 0.98, True),
+        "occupancy_iou": ("occupancy IoU", 0.95, True),
+        "kept_apart": ("locomotives 1-3 m apart kept apart", 0.95, True),
+    },
+    "classifier": {"accuracy": ("series accuracy", 0.98, True)},
+    "sequence": {
+        "exact_readable": ("exact plate, plate >= 16 px high", 0.95, True),
+        "exact": ("exact plate, all end faces", float("nan"), True),
+    },
+}
+INPUTS = {
+    "position": "a curtain strip, float32 (N, 3, 56, W) BGR 0..255: heights 5.6..0 m, "
+    "0.1 m a column (W dynamic)",
+    "classifier": "a body window, float32 (N, 3, 92, 240) BGR 0..255: heights 5.2..0.6 m, "
+    "0.05 m a pixel, padded right with zeros",
+    "sequence": "an end-face window, float32 (N, 1, 110, 220) grey 0..255, 1 cm a pixel",
+}
+OUTPUTS = {
+    "position": "float32 (N, 3, W) logits per column: occupied, tail end, head end "
+    "(decoded by locowatch.models.position.decode)",
+    "classifier": "float32 (N, classes) logits, classes in meta.json labels",
+    "sequence": "float32 (N, 110, 1 + alphabet) CTC logits, blank first "
+    "(decoded by locowatch.models.attributes.decode_ctc)",
+}
+
+
+def render_card(meta: dict[str, Any]) -> str:
+    task = meta["task"]
+    trained = meta["trained"]
+    metrics = meta.get("held_out_metrics", {})
+    subsets = [s for s in ("all", "day", "night", "busy") if s in metrics]
+    lines = [
+        f"# {meta['name']}@{meta['version']}",
+        "",
+        f"Task: {task}. ONNX opset 17, dynamic batch; `model.fp16.onnx` is the FP16 export "
+        "that strongly typed TensorRT builds from.",
+        "",
+        f"- sha256 of model.onnx: `{meta['sha256']}`",
+        f"- size: {meta['size_bytes'] / 1e6:.2f} MB",
+        f"- input: {INPUTS[task]}",
+        f"- output: {OUTPUTS[task]}",
+    ]
+    if meta.get("labels"):
+        lines.append(f"- labels: {' '.join(meta['labels'])}")
+    lines += [
+        "",
+        "## Training data",
+        "",
+        "Twin scenes (`locowatch sim dataset`, docs/datasets.md):",
+        "",
+    ]
+    for d in trained["data"]:
+        lines.append(f"- seed {d['seed']}, {d['duration_s']} s scenario: {d['counts']}")
+    lines += [
+        "",
+        f"{trained['samples']} samples, {trained['epochs']} epochs, seed {trained['seed']}, "
+        f"{trained['minutes']} min on {trained['machine']} (torch {trained['torch']}).",
+        f"Loss per epoch: {', '.join(str(x) for x in trained['loss'])}.",
+        "",
+        "## Held-out metrics",
+        "",
+        "Scenes the model never saw (other seeds: another layout, day, fleet and faults), "
+        "measured through the CPU engine and the edge's own decoder. `night`: infrared "
+        "frames; `busy`: four or more people, machines or the crane hook between camera "
+        "and track.",
+        "",
+    ]
+    for d in trained["held_out"]:
+        lines.append(f"- seed {d['seed']}, {d['duration_s']} s scenario: {d['counts']}")
+    lines += ["", "| metric | target | " + " | ".join(subsets) + " |"]
+    lines.append("|---|---|" + "---|" * len(subsets))
+    for key, (label, target, _) in TARGETS[task].items():
+        values = " | ".join(_fmt(metrics[s].get(key)) for s in subsets)
+        lines.append(f"| {label} | {_fmt(target)} | {values} |")
+    lines.append("| samples | | " + " | ".join(str(metrics[s]["samples"]) for s in subsets) + " |")
+    lines += ["", "Reproduce:", "", "```", trained["command"], "```", ""]
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)

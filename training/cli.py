@@ -1,0 +1,192 @@
+"""``locowatch train position|model|plate``: train, export, measure, write the artefact."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from locowatch.errors import UsageError
+
+log = logging.getLogger(__name__)
+KINDS = ("position", "model", "plate")
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(KINDS))
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    multiple=True,
+    required=True,
+    help="Dataset folder (docs/datasets.md); repeat for more.",
+)
+@click.option(
+    "--held-out",
+    "held_out",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    multiple=True,
+    required=True,
+    help="Dataset folder of scenes never trained on, for the card.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Artefact folder [models/KIND/VERSION].",
+)
+@click.option("--version", "version", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), help="Passes over the data [per kind].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="cpu, cuda, or auto (a GPU when PyTorch sees one). The CPU is enough.",
+)
+def train(
+    kind: str,
+    data: tuple[Path, ...],
+    held_out: tuple[Path, ...],
+    out: Path | None,
+    version: int,
+    epochs: int | None,
+    seed: int,
+    device: str,
+) -> None:
+    """Train KIND on --data, export ONNX, measure on --held-out, write model card."""
+    try:
+        import torch
+    except ImportError as error:
+        raise UsageError("training needs the train extra: pip install -e '.[train]'") from error
+    from locowatch.models.artefacts import models_root
+    from training import data as datasets
+    from training.export import export_onnx, write_meta
+    from training.fit import fit, pick_device, seed_everything
+    from training.recipes import RECIPES
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    folder = out or models_root() / kind / str(version)
+    train_set = datasets.load(list(data), kind)
+    test_set = datasets.load(list(held_out), kind)
+    if len(train_set) == 0:
+        raise UsageError(f"no {kind} samples in {', '.join(map(str, data))}")
+    epochs = epochs or {"position": 10, "model": 12, "plate": 40}[kind]
+    device = pick_device(device)
+    seed_everything(seed)  # the initial weights come from the seed too
+    recipe = RECIPES[kind](train_set, epochs, seed, device)
+    started = time.monotonic()
+    history = fit(recipe.net, len(train_set), recipe.make_batch, recipe.loss, recipe.schedule)
+    minutes = (time.monotonic() - started) / 60
+    example = torch.from_numpy(train_set.inputs[:2].astype("float32"))
+    dynamic_width = kind == "position"
+    export_onnx(recipe.net, example, folder / "model.onnx", dynamic_width)
+    export_onnx(recipe.net, example, folder / "model.fp16.onnx", dynamic_width, half=True)
+    meta = write_meta(
+        folder,
+        {
+            "name": kind,
+            "version": version,
+            "task": recipe.task,
+            "input_shape": list(recipe.input_shape),
+            "labels": list(recipe.labels),
+            "trained": {
+                "command": "locowatch " + " ".join(sys.argv[1:]),
+                "data": [_manifest(d) for d in data],
+                "held_out": [_manifest(d) for d in held_out],
+                "samples": len(train_set),
+                "epochs": epochs,
+                "seed": seed,
+                "minutes": round(minutes, 1),
+                "loss": [round(x, 4) for x in history],
+                "torch": torch.__version__,
+                "machine": _machine(device),
+            },
+        },
+    )
+    metrics = _measure(folder, test_set, list(held_out))
+    click.echo(json.dumps(metrics, indent=2))
+    click.echo(f"wrote {folder} ({meta['size_bytes'] / 1e6:.2f} MB, {minutes:.1f} min training)")
+
+
+@click.group()
+def models() -> None:
+    """List trained model artefacts and measure them on held-out scenes."""
+
+
+@models.command("list")
+def list_models() -> None:
+    """Every artefact in the models folder, with its size and whether its hash checks out."""
+    from locowatch.models.artefacts import Artefact, file_sha256, models_root
+
+    for meta in sorted(models_root().glob("*/*/meta.json")):
+        artefact = Artefact.load(meta.parent)
+        ok = "ok" if file_sha256(artefact.onnx) == artefact.sha256 else "CHANGED"
+        size = artefact.onnx.stat().st_size / 1e6
+        click.echo(f"{artefact.ref:12} {artefact.task:10} {size:6.2f} MB  sha256 {ok}")
+
+
+@models.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--held-out",
+    "held_out",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    multiple=True,
+    required=True,
+    help="Dataset folder of scenes the model never saw.",
+)
+def measure(folder: Path, held_out: tuple[Path, ...]) -> None:
+    """Measure the artefact in FOLDER on --held-out; update its meta.json and card.md."""
+    from locowatch.models.artefacts import Artefact
+    from training import data as datasets
+
+    artefact = Artefact.load(folder)
+    kind = {"position": "position", "classifier": "model", "sequence": "plate"}[artefact.task]
+    metrics = _measure(folder, datasets.load(list(held_out), kind), list(held_out))
+    click.echo(json.dumps(metrics, indent=2))
+
+
+def _measure(folder: Path, samples: Any, held_out: list[Path]) -> dict[str, Any]:
+    """Held-out metrics of the artefact in ``folder``, written into meta.json and card.md."""
+    from locowatch.models.artefacts import Artefact
+    from training.evaluate import evaluate
+
+    metrics = evaluate(Artefact.load(folder), samples)
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    meta["held_out_metrics"] = metrics
+    meta["trained"]["held_out"] = [_manifest(d) for d in held_out]
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    (folder / "card.md").write_text(_card(meta), encoding="utf-8")
+    return metrics
+
+
+def _machine(device: str) -> str:
+    import torch
+
+    if device == "cuda":
+        return f"{torch.cuda.get_device_name()} (CUDA)"
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    return {
+        "folder": folder.name,
+        "seed": manifest.get("seed"),
+        "duration_s": manifest.get("duration_s"),
+        "counts": manifest.get("counts"),
+    }
+
+
+def _card(meta: dict[str, Any]) -> str:
+    from training.cards import render_card
+
+    return render_card(meta)

@@ -1,0 +1,99 @@
+"""Datasets of docs/datasets.md as arrays, with the targets each network learns."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from locowatch.models import position as pos
+from locowatch.models.attributes import PLATE_ALPHABET, body_input, plate_input
+
+STRIP_PAD = 256  # strips are at most ~245 columns: pad to one width for batching
+
+
+@dataclass
+class Samples:
+    """Inputs (N, ...) uint8-valued float arrays or uint8, labels as written, per-sample tags."""
+
+    inputs: np.ndarray
+    labels: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def read_labels(folder: Path, kind: str) -> list[dict[str, Any]]:
+    path = folder / kind / "labels.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a dataset folder (see docs/datasets.md)")
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        row["image"] = str(folder / kind / row["image"])
+        rows.append(row)
+    return rows
+
+
+def load(folders: list[Path], kind: str, progress: bool = True) -> Samples:
+    """Read every image of ``kind`` from the folders into one uint8 array."""
+    labels = [row for folder in folders for row in read_labels(folder, kind)]
+    convert = {"position": _strip, "model": body_input, "plate": plate_input}[kind]
+    first = convert(_read(labels[0]["image"])) if labels else np.zeros((0,), np.uint8)
+    inputs = np.zeros((len(labels), *first.shape), np.uint8)
+    for i, row in enumerate(tqdm(labels, desc=f"read {kind}", unit="img", disable=not progress)):
+        inputs[i] = convert(_read(row["image"]))
+    return Samples(inputs, labels)
+
+
+def _read(path: str) -> np.ndarray:
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f"{path}: missing or unreadable image")
+    return image
+
+
+def _strip(image: np.ndarray) -> np.ndarray:
+    out = np.zeros((3, image.shape[0], STRIP_PAD), np.float32)
+    chw = pos.strip_input(image)[:, :, :STRIP_PAD]
+    out[:, :, : chw.shape[2]] = chw
+    return out
+
+
+def position_targets(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(3, STRIP_PAD) targets and a (STRIP_PAD,) mask of the columns that count."""
+    start = row["start_m"]
+    columns = np.arange(STRIP_PAD)
+    centres = start + (columns + 0.5) * pos.STRIP_METRES_PER_PX
+    target = np.zeros((3, STRIP_PAD), np.float32)
+    lo, hi = row["covered"]
+    mask = ((centres > lo) & (centres < hi)).astype(np.float32)
+    for body in row["bodies"]:
+        target[pos.OCCUPIED] += (centres >= body["tail_m"]) & (centres <= body["head_m"])
+        for channel, metre, kind in (
+            (pos.TAIL, body["tail_m"], body["tail"]),
+            (pos.HEAD, body["head_m"], body["head"]),
+        ):
+            if kind == "real":
+                c = pos.end_column(metre, start)
+                bump = np.exp(-0.5 * ((columns - c) / pos.END_SIGMA_COLUMNS) ** 2)
+                target[channel] = np.maximum(target[channel], bump)
+    target[pos.OCCUPIED] = np.minimum(target[pos.OCCUPIED], 1)
+    return target, mask
+
+
+def series_classes(labels: list[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(sorted({row["series"] for row in labels}))
+
+
+def encode_text(text: str) -> list[int]:
+    """CTC target: alphabet index + 1 (0 is the blank)."""
+    unknown = set(text) - set(PLATE_ALPHABET)
+    if unknown:
+        raise ValueError(f"plate text {text!r} has letters outside the alphabet: {unknown}")
+    return [PLATE_ALPHABET.index(c) + 1 for c in text]

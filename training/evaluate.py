@@ -1,0 +1,144 @@
+"""Held-out metrics of an artefact, measured through the CPU engine and the edge's decoders.
+
+Every metric is given for all held-out samples and separately for night (infrared) and
+for busy views (several people, equipment or the crane hook between camera and track).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from edge.engines import open_engine
+from locowatch.models import position as pos
+from locowatch.models.artefacts import Artefact
+from locowatch.models.attributes import decode_class, decode_ctc
+from training.data import Samples, position_targets
+
+BUSY_OCCLUDERS = 4  # this many occluders or more in front of the track: a busy view
+PLATE_MIN_PX = 16  # the issue's readability bar: the plate at least this tall in the image
+APART_GAP_M = (1.0, 3.0)
+
+
+def run(artefact: Artefact, samples: Samples, batch: int = 32) -> np.ndarray:
+    engine = open_engine(artefact, "cpu", max_batch=batch)
+    return engine.infer(samples.inputs.astype(np.float32))
+
+
+def subsets(labels: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    night = np.array([bool(row["infrared"]) for row in labels])
+    busy = np.array([row.get("occluders", 0) >= BUSY_OCCLUDERS for row in labels])
+    return {"all": np.ones(len(labels), bool), "day": ~night, "night": night, "busy": busy}
+
+
+def evaluate(artefact: Artefact, samples: Samples) -> dict[str, dict[str, float]]:
+    outputs = run(artefact, samples)
+    score: Callable[[np.ndarray, Samples, np.ndarray, tuple[str, ...]], dict[str, float]] = {
+        "position": _position_metrics,
+        "classifier": _class_metrics,
+        "sequence": _sequence_metrics,
+    }[artefact.task]
+    results = {}
+    for name, mask in subsets(samples.labels).items():
+        if mask.any():
+            metrics = score(outputs, samples, mask, artefact.labels)
+            results[name] = metrics | {"samples": int(mask.sum())}
+    return results
+
+
+def _class_metrics(
+    outputs: np.ndarray, samples: Samples, mask: np.ndarray, classes: tuple[str, ...]
+) -> dict[str, float]:
+    hits = [
+        decode_class(outputs[i], classes).value == samples.labels[i]["series"]
+        for i in np.flatnonzero(mask)
+    ]
+    return {"accuracy": float(np.mean(hits))}
+
+
+def _sequence_metrics(
+    outputs: np.ndarray, samples: Samples, mask: np.ndarray, alphabet: tuple[str, ...]
+) -> dict[str, float]:
+    readable, exact, exact_readable = [], [], []
+    for i in np.flatnonzero(mask):
+        row = samples.labels[i]
+        hit = decode_ctc(outputs[i], alphabet).value == row["text"]
+        exact.append(hit)
+        if row.get("plate_px", 0) >= PLATE_MIN_PX:
+            exact_readable.append(hit)
+            readable.append(True)
+    return {
+        "exact": float(np.mean(exact)),
+        "exact_readable": float(np.mean(exact_readable)) if exact_readable else float("nan"),
+        "readable_samples": len(readable),
+    }
+
+
+def _position_metrics(
+    outputs: np.ndarray, samples: Samples, mask: np.ndarray, _: tuple[str, ...]
+) -> dict[str, float]:
+    end_errors: list[float] = []
+    kind_hits: list[bool] = []
+    inter_union = np.zeros(2)
+    apart: list[bool] = []
+    for i in np.flatnonzero(mask):
+        row = samples.labels[i]
+        width = round((row["end_m"] - row["start_m"]) / pos.STRIP_METRES_PER_PX)
+        logits = outputs[i][:, :width]
+        found = pos.decode(logits, row["start_m"], tuple(row["covered"]))
+        inter_union += _occupancy_overlap(found, row, width)
+        bodies = row["bodies"]
+        for body in bodies:
+            match = _best_match(found, body)
+            for truth_m, truth_kind, side in (
+                (body["tail_m"], body["tail"], "start"),
+                (body["head_m"], body["head"], "end"),
+            ):
+                if match is None:
+                    continue
+                got = getattr(match, f"{side}_m")
+                real = getattr(match, f"{side}_real")
+                kind_hits.append(real == (truth_kind == "real"))
+                if truth_kind == "real":
+                    end_errors.append(abs(got - truth_m))
+        for a, b in itertools.pairwise(bodies):
+            gap = b["tail_m"] - a["head_m"]
+            if APART_GAP_M[0] <= gap <= APART_GAP_M[1]:
+                ma, mb = _best_match(found, a), _best_match(found, b)
+                apart.append(ma is not None and mb is not None and ma is not mb)
+    errors = np.array(end_errors) if end_errors else np.array([np.nan])
+    return {
+        "end_error_median_m": float(np.median(errors)),
+        "end_error_p95_m": float(np.percentile(errors, 95)),
+        "end_kind_accuracy": float(np.mean(kind_hits)) if kind_hits else float("nan"),
+        "occupancy_iou": float(inter_union[0] / max(inter_union[1], 1)),
+        "kept_apart": float(np.mean(apart)) if apart else float("nan"),
+        "close_pairs": len(apart),
+        "real_ends": len(end_errors),
+    }
+
+
+def _best_match(found: list[pos.Interval], body: dict[str, Any]) -> pos.Interval | None:
+    """The interval overlapping the body most, if it covers at least a third of it."""
+    best, best_overlap = None, 0.0
+    for interval in found:
+        overlap = min(interval.end_m, body["head_m"]) - max(interval.start_m, body["tail_m"])
+        if overlap > best_overlap:
+            best, best_overlap = interval, overlap
+    length = body["head_m"] - body["tail_m"]
+    return best if best is not None and best_overlap >= length / 3 else None
+
+
+def _occupancy_overlap(found: list[pos.Interval], row: dict[str, Any], width: int) -> np.ndarray:
+    """Occupied columns inside the covered span: (intersection, union) with the truth."""
+    target, cover = position_targets(row)
+    truth = target[pos.OCCUPIED, :width] > 0.5
+    centres = row["start_m"] + (np.arange(width) + 0.5) * pos.STRIP_METRES_PER_PX
+    got = np.zeros(width, bool)
+    for interval in found:
+        got |= (centres >= interval.start_m) & (centres <= interval.end_m)
+    seen = cover[:width] > 0
+    return np.array([(truth & got)[seen].sum(), (truth | got)[seen].sum()], float)
