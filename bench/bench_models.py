@@ -6,7 +6,8 @@ eager running the same ONNX graph (onnx2torch) as the baseline, all on the same 
 in the same run. With ``--device cuda`` (a GPU machine with PyTorch) PyTorch eager is also
 timed on the GPU in FP32 and FP16; TensorRT when it is importable there.
 
-Writes bench/results/models.json.
+Writes bench/results/models.json. Needs the train extra and onnx2torch
+(``pip install onnx2torch``: it pulls torchvision, so it is not in the extras).
 
     .venv/bin/python bench/bench_models.py [--seconds 2] [--threads 2] [--device cpu]
 """

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from locowatch import __version__
+from locowatch.facility.geometry import TrackAxis
 from locowatch.facility.rectify import (
     BODY_METRES_PER_PX,
     PLATE_FACE,
@@ -101,6 +102,32 @@ def plate_height_px(curtain: Curtain, plate: PlatePlacement) -> float:
     """How tall the plate is in the camera's own image (readability depends on it)."""
     pixels = curtain.camera.project(plate.corners)
     return round(float(np.ptp(pixels[:, 1])), 1)
+
+
+def end_plate(
+    twin: Twin, axis: TrackAxis, loco: str, t: float, end_m: float
+) -> PlatePlacement | None:
+    """The number plate painted on the end face of ``loco`` at ``end_m``, if any."""
+    state = next(s for s in twin.scenario.at(t) if s.loco.loco_id == loco)
+    solids = locomotive_solids(state.loco, axis, state.tail_m)
+    plates = [p for p in plates_of(solids, axis) if p.end_m - p.start_m < 0.05]  # end plates
+    return next((p for p in plates if abs(p.start_m - end_m) < 0.6), None)
+
+
+def plate_box(
+    faces: EndFace, plate: PlatePlacement, end_m: float, direction: int
+) -> dict[str, Any]:
+    """Where the plate lies in the end-face window: its box in window pixels, and whether
+    all of it is inside (the window's plane is a guess at the face: hood ends stand back)."""
+    map_x, map_y, _ = faces.maps(end_m, direction)
+    grid = np.stack([map_x.ravel(), map_y.ravel()], axis=1)
+    corners = faces.camera.project(plate.corners)
+    distance = ((grid[None] - corners[:, None]) ** 2).sum(axis=2)
+    nearest = distance.argmin(axis=1)
+    rows, cols = np.divmod(nearest, map_x.shape[1])
+    inside = bool((distance.min(axis=1) < 4.0).all())  # every corner within 2 image pixels
+    box = [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1]
+    return {"box": box, "inside": inside}
 
 
 def write_dataset(
@@ -268,18 +295,12 @@ def _plate_samples(
     common: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """End faces of the body that face the camera, labelled with the number painted there."""
-    state = next(s for s in twin.scenario.at(t) if s.loco.loco_id == body.loco)
     faces = EndFace(curtain.camera, curtain.axis)
-    plates = [
-        p
-        for p in plates_of(locomotive_solids(state.loco, curtain.axis, state.tail_m), curtain.axis)
-        if p.end_m - p.start_m < 0.05
-    ]  # end plates
     rows = []
     for end, kind, direction in ((body.tail_m, body.tail, -1), (body.head_m, body.head, 1)):
         if kind != "real" or not faces.faces_camera(end, direction):
             continue
-        on_face = [p for p in plates if abs(p.start_m - end) < 0.6]
+        plate = end_plate(twin, curtain.axis, body.loco, t, end)
         image = f"images/{stem}_{body.loco}_{'head' if direction > 0 else 'tail'}.png"
         cv2.imwrite(str(out / "plate" / image), faces.rectify(frame, end, direction))
         rows.append(
@@ -287,8 +308,9 @@ def _plate_samples(
                 "image": image,
                 **common,
                 "loco": body.loco,
-                "text": on_face[0].text if on_face else "",
-                "plate_px": plate_height_px(curtain, on_face[0]) if on_face else 0.0,
+                "text": plate.text if plate else "",
+                "plate_px": plate_height_px(curtain, plate) if plate else 0.0,
+                "plate_box": plate_box(faces, plate, end, direction) if plate else None,
                 "end_m": round(end, 3),
                 "direction": direction,
             }

@@ -31,7 +31,7 @@ OUTPUTS = {
     "position": "float32 (N, 3, W) logits per column: occupied, tail end, head end "
     "(decoded by locowatch.models.position.decode)",
     "classifier": "float32 (N, classes) logits, classes in meta.json labels",
-    "sequence": "float32 (N, 110, 1 + alphabet) CTC logits, blank first "
+    "sequence": "float32 (N, 88, 1 + alphabet) CTC logits, blank first "
     "(decoded by locowatch.models.attributes.decode_ctc)",
 }
 

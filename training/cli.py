@@ -77,12 +77,18 @@ def train(
     test_set = datasets.load(list(held_out), kind)
     if len(train_set) == 0:
         raise UsageError(f"no {kind} samples in {', '.join(map(str, data))}")
-    epochs = epochs or {"position": 10, "model": 12, "plate": 40}[kind]
+    epochs = epochs or {"position": 10, "model": 12, "plate": 12}[kind]
     device = pick_device(device)
     seed_everything(seed)  # the initial weights come from the seed too
     recipe = RECIPES[kind](train_set, epochs, seed, device)
     started = time.monotonic()
-    history = fit(recipe.net, len(train_set), recipe.make_batch, recipe.loss, recipe.schedule)
+    history = fit(
+        recipe.net,
+        len(train_set),
+        recipe.make_batch,
+        recipe.loss,
+        recipe.schedule,
+    )
     minutes = (time.monotonic() - started) / 60
     example = torch.from_numpy(train_set.inputs[:2].astype("float32"))
     dynamic_width = kind == "position"

@@ -66,7 +66,8 @@ def fit(
         for step in range(steps_per_epoch):
             indices = order[step * schedule.batch_size : (step + 1) * schedule.batch_size]
             x, target = make_batch(indices, rng)
-            loss = loss_fn(net(x.to(schedule.device)), _to(target, schedule.device))
+            x, target = x.to(schedule.device), _to(target, schedule.device)
+            loss = loss_fn(net(x), target)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -85,8 +86,8 @@ def _to(target: object, device: str) -> object:
     """Tensors (alone or in a tuple) onto the training device; anything else as it is."""
     if isinstance(target, torch.Tensor):
         return target.to(device)
-    if isinstance(target, tuple):
-        return tuple(_to(t, device) for t in target)
+    if isinstance(target, tuple | list):
+        return type(target)(_to(t, device) for t in target)
     return target
 
 

@@ -75,50 +75,48 @@ class SeriesNet(nn.Module):
         return self.classify(features.mean(dim=(2, 3)))
 
 
-class RowAttention(nn.Module):
-    """Collapse the heights of a feature map by a learned, per-column softmax over rows.
-
-    The plate sits at a different height on every series; a max over rows lets edges of
-    windows and lamps drown the letters, attention learns to look where text is.
-    """
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.score = nn.Conv2d(channels, 1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = torch.softmax(self.score(x), dim=2)
-        return (x * weights).sum(dim=2)
-
-
 class PlateNet(nn.Module):
-    """(N, 1, 110, 220) grey end face -> (N, 110, classes) CTC logits, left to right.
+    """(N, 1, 110, 220) grey end face -> (N, 88, classes) CTC logits, left to right.
 
-    Each of the 110 steps reads 2 cm of the face (a letter is about 10 cm wide), after
-    row attention has picked the heights where the text is.
+    Plates sit in rows 30-91 and columns 35-175 of the face window (1st to 99th percentile
+    of 6,688 twin samples: all series paint them at 2.0-2.3 m, centred), so the network
+    reads the band rows 24-96, columns 24-200 at full resolution: its letters are only
+    about 12 px tall. Two convolutions see them before any pooling; a convolution as
+    tall as the remaining rows then folds heights into features (the text's height in the
+    band varies less than a row cell), and each of the 88 steps reads 2 cm.
+    Earlier versions that pooled first, or collapsed rows by a max or a learned attention,
+    never learned to read.
     """
+
+    CROP = (slice(24, 96), slice(24, 200))
 
     def __init__(self, classes: int) -> None:
         super().__init__()
-        self.features = nn.Sequential(  # about 160 MFLOP per face
+        self.features = nn.Sequential(  # about 330 MFLOP per face
             _conv(1, 16),
-            nn.MaxPool2d(2),  # 55 x 110
             _conv(16, 24),
-            nn.MaxPool2d((2, 1)),  # 27 x 110
-            _conv(24, 32),
-            nn.MaxPool2d((2, 1)),  # 13 x 110
-            _conv(32, 64),
+            nn.MaxPool2d(2),  # 36 x 88
+            _conv(24, 48),
+            nn.MaxPool2d((2, 1)),  # 18 x 88
+            _conv(48, 64),
+            nn.MaxPool2d((2, 1)),  # 9 x 88
+            _conv(64, 96),
         )
-        self.rows = RowAttention(64)
+        self.collapse = nn.Sequential(
+            nn.Conv2d(96, 128, (9, 1)), nn.BatchNorm2d(128), nn.ReLU(inplace=True)
+        )
         self.sequence = nn.Sequential(
-            *[
-                layer
-                for _ in range(3)
-                for layer in (nn.Conv1d(64, 64, 5, padding=2), nn.BatchNorm1d(64), nn.ReLU())
-            ]
+            nn.Conv1d(128, 128, 5, padding=2),
+            nn.BatchNorm1d(128),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(128, 128, 5, padding=2),
+            nn.BatchNorm1d(128),
+            nn.ReLU(inplace=True),
         )
-        self.classify = nn.Conv1d(64, classes, 1)
+        self.classify = nn.Conv1d(128, classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.rows(self.features(x / 127.5 - 1.0))
+        rows, columns = self.CROP
+        band = x[:, :, rows, columns] / 127.5 - 1.0
+        features = self.collapse(self.features(band)).squeeze(2)
         return self.classify(self.sequence(features)).transpose(1, 2)

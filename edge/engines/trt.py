@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 WORKSPACE_BYTES = 1 << 30
 
 
-class _Logger(trt.ILogger):  # type: ignore[misc]
+class _Logger(trt.ILogger):
     """TensorRT's messages into our structured log."""
 
     def __init__(self) -> None:
