@@ -13,9 +13,7 @@ from locowatch.models.artefacts import Artefact
 
 class OpenCVEngine:
     def __init__(self, artefact: Artefact, max_batch: int = 32) -> None:
-        self.net = cv2.dnn.readNetFromONNX(str(artefact.onnx))
-        self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-        self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+        self.net = cv2.dnn.readNetFromONNX(str(artefact.onnx))  # CPU is the default target
         self.name = f"opencv-dnn {cv2.__version__}"
         self.max_batch = max_batch
         self._lock = threading.Lock()

@@ -32,6 +32,8 @@ from locowatch.models.artefacts import Artefact, file_sha256
 
 log = logging.getLogger(__name__)
 WORKSPACE_BYTES = 1 << 30
+# Our networks' I/O types (trt.nptype is gone from newer TensorRT Python bindings).
+_NUMPY = {trt.DataType.FLOAT: np.float32, trt.DataType.HALF: np.float16}
 
 
 class _Logger(trt.ILogger):
@@ -163,8 +165,8 @@ class TensorRTEngine:
 
     def _infer_chunk(self, chunk: np.ndarray) -> np.ndarray:
         state = self._thread_state()
-        in_dtype = trt.nptype(self.engine.get_tensor_dtype(self.input_name))
-        out_dtype = trt.nptype(self.engine.get_tensor_dtype(self.output_name))
+        in_dtype = _NUMPY[self.engine.get_tensor_dtype(self.input_name)]
+        out_dtype = _NUMPY[self.engine.get_tensor_dtype(self.output_name)]
         context = state.context
         context.set_input_shape(self.input_name, chunk.shape)
         out_shape = tuple(context.get_tensor_shape(self.output_name))

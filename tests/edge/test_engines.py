@@ -14,7 +14,7 @@ from edge.engines import open_engine, tensorrt_available
 from locowatch.errors import UsageError
 from locowatch.models.artefacts import resolve
 
-REFS = ("position@1", "model@1", "plate@1")
+REFS = ("position@1", "model@1")
 
 
 def inputs(ref: str, batch: int, seed: int = 0) -> np.ndarray:
@@ -43,8 +43,8 @@ def test_batches_larger_than_the_engine_takes_are_split() -> None:
 @pytest.mark.parametrize("kind", ["cpu", "opencv"])
 def test_one_engine_serves_many_threads(kind: str) -> None:
     """Estimator worker threads share an engine: answers must not cross between threads."""
-    engine = open_engine(resolve("plate@1"), kind)  # type: ignore[arg-type]
-    batches = [inputs("plate@1", 2, seed) for seed in range(8)]
+    engine = open_engine(resolve("model@1"), kind)  # type: ignore[arg-type]
+    batches = [inputs("model@1", 2, seed) for seed in range(8)]
     expected = [engine.infer(b) for b in batches]
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(engine.infer, batches * 3))
