@@ -18,24 +18,28 @@ log = logging.getLogger(__name__)
 KINDS = ("position", "model", "plate")
 
 
+DATASET = click.Path(exists=True, file_okay=False, path_type=Path)
+held_out_option = click.option(
+    "--held-out",
+    "held_out",
+    type=DATASET,
+    multiple=True,
+    required=True,
+    help="Dataset folder of scenes the model never saw (measured for the card); repeatable.",
+)
+
+
 @click.command()
 @click.argument("kind", type=click.Choice(KINDS))
 @click.option(
     "--data",
     "data",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=DATASET,
     multiple=True,
     required=True,
     help="Dataset folder (docs/datasets.md); repeat for more.",
 )
-@click.option(
-    "--held-out",
-    "held_out",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    multiple=True,
-    required=True,
-    help="Dataset folder of scenes never trained on, for the card.",
-)
+@held_out_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -140,14 +144,7 @@ def list_models() -> None:
 
 @models.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--held-out",
-    "held_out",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    multiple=True,
-    required=True,
-    help="Dataset folder of scenes the model never saw.",
-)
+@held_out_option
 def measure(folder: Path, held_out: tuple[Path, ...]) -> None:
     """Measure the artefact in FOLDER on --held-out; update its meta.json and card.md."""
     from locowatch.models.artefacts import Artefact
