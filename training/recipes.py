@@ -30,8 +30,9 @@ class Recipe:
 
 
 def position_recipe(train: Samples, epochs: int, seed: int, device: str) -> Recipe:
-    targets = np.stack([position_targets(row)[0] for row in train.labels])
-    masks = np.stack([position_targets(row)[1] for row in train.labels])
+    pairs = [position_targets(row) for row in train.labels]
+    targets = np.stack([target for target, _ in pairs])
+    masks = np.stack([mask for _, mask in pairs])
 
     def make_batch(indices: np.ndarray, rng: np.random.Generator) -> Batch:
         x = jitter(train.inputs[indices].astype(np.float32), rng)
