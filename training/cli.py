@@ -92,6 +92,7 @@ def train(
         recipe.make_batch,
         recipe.loss,
         recipe.schedule,
+        inputs_to_loss=recipe.inputs_to_loss,
     )
     minutes = (time.monotonic() - started) / 60
     example = torch.from_numpy(train_set.inputs[:2].astype("float32"))

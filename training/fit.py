@@ -44,6 +44,7 @@ def fit(
     loss_fn: Loss,
     schedule: Schedule,
     progress: bool = True,
+    inputs_to_loss: bool = False,
 ) -> list[float]:
     """Train ``net`` on samples 0..count-1; returns the mean loss of each epoch."""
     rng = seed_everything(schedule.seed)
@@ -67,7 +68,7 @@ def fit(
             indices = order[step * schedule.batch_size : (step + 1) * schedule.batch_size]
             x, target = make_batch(indices, rng)
             x, target = x.to(schedule.device), _to(target, schedule.device)
-            loss = loss_fn(net(x), target)
+            loss = loss_fn(x if inputs_to_loss else net(x), target)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

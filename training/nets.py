@@ -76,47 +76,64 @@ class SeriesNet(nn.Module):
 
 
 class PlateNet(nn.Module):
-    """(N, 1, 110, 220) grey end face -> (N, 88, classes) CTC logits, left to right.
+    """(N, 1, 110, 220) grey end face -> (N, 32, classes) CTC logits, left to right.
 
-    Plates sit in rows 30-91 and columns 35-175 of the face window (1st to 99th percentile
-    of 6,688 twin samples: all series paint them at 2.0-2.3 m, centred), so the network
-    reads the band rows 24-96, columns 24-200 at full resolution: its letters are only
-    about 12 px tall. Two convolutions see them before any pooling; a convolution as
-    tall as the remaining rows then folds heights into features (the text's height in the
-    band varies less than a row cell), and each of the 88 steps reads 2 cm.
-    Earlier versions that pooled first, or collapsed rows by a max or a learned attention,
-    never learned to read.
+    Two stages in one graph, because finding the plate is what is hard: a locator
+    regresses the plate's box from a half-resolution face, a sampling grid cuts that box
+    out at 32 x 128 (ONNX GridSample), and a small CRNN reads the crop. Training supervises
+    the box with the labels' ``plate_box`` and feeds the reader crops of jittered true
+    boxes; at run time the reader reads where the locator points.
     """
 
-    CROP = (slice(24, 96), slice(24, 200))
+    CROP = (32, 128)  # (height, width) of the cut-out plate
+    unit_grid: torch.Tensor  # sampling positions of the crop in a box of size 1 (buffer)
 
     def __init__(self, classes: int) -> None:
         super().__init__()
-        self.features = nn.Sequential(  # about 330 MFLOP per face
-            _conv(1, 16),
-            _conv(16, 24),
-            nn.MaxPool2d(2),  # 36 x 88
-            _conv(24, 48),
-            nn.MaxPool2d((2, 1)),  # 18 x 88
-            _conv(48, 64),
-            nn.MaxPool2d((2, 1)),  # 9 x 88
-            _conv(64, 96),
+        self.locator = nn.Sequential(  # on 55 x 110
+            _conv(1, 16, stride=(2, 2)),  # 28 x 55
+            _conv(16, 32, stride=(2, 2)),  # 14 x 28
+            _conv(32, 48, stride=(2, 2)),  # 7 x 14
+            _conv(48, 32),
+            nn.Flatten(),
+            nn.Linear(32 * 7 * 14, 64),
+            nn.ReLU(inplace=True),
+            nn.Linear(64, 4),
+            nn.Sigmoid(),  # centre x, centre y, width, height as shares of the face
         )
-        self.collapse = nn.Sequential(
-            nn.Conv2d(96, 128, (9, 1)), nn.BatchNorm2d(128), nn.ReLU(inplace=True)
+        self.reader = nn.Sequential(  # on 32 x 128
+            _conv(1, 32),
+            nn.MaxPool2d(2),  # 16 x 64
+            _conv(32, 64),
+            nn.MaxPool2d(2),  # 8 x 32
+            _conv(64, 96),
+            nn.MaxPool2d((2, 1)),  # 4 x 32
+            _conv(96, 128),
+            nn.Conv2d(128, 128, (4, 1)),
+            nn.BatchNorm2d(128),
+            nn.ReLU(inplace=True),
         )
         self.sequence = nn.Sequential(
-            nn.Conv1d(128, 128, 5, padding=2),
-            nn.BatchNorm1d(128),
-            nn.ReLU(inplace=True),
-            nn.Conv1d(128, 128, 5, padding=2),
-            nn.BatchNorm1d(128),
-            nn.ReLU(inplace=True),
+            nn.Conv1d(128, 128, 3, padding=1), nn.ReLU(inplace=True), nn.Conv1d(128, classes, 1)
         )
-        self.classify = nn.Conv1d(128, classes, 1)
+        height, width = self.CROP
+        ys = torch.linspace(-1 + 1 / height, 1 - 1 / height, height)
+        xs = torch.linspace(-1 + 1 / width, 1 - 1 / width, width)
+        grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], dim=-1)
+        self.register_buffer("unit_grid", grid[None], persistent=False)  # (1, h, w, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows, columns = self.CROP
-        band = x[:, :, rows, columns] / 127.5 - 1.0
-        features = self.collapse(self.features(band)).squeeze(2)
-        return self.classify(self.sequence(features)).transpose(1, 2)
+        return self.read(x, self.locate(x))
+
+    def locate(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 4) plate boxes: centre x, centre y, width, height as shares of the face."""
+        half = nn.functional.avg_pool2d(x / 127.5 - 1.0, 2)
+        return self.locator(half)
+
+    def read(self, x: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
+        centre = (box[:, :2] * 2 - 1)[:, None, None, :]
+        size = box[:, 2:][:, None, None, :]
+        grid = self.unit_grid * size + centre
+        crop = nn.functional.grid_sample(x / 127.5 - 1.0, grid, align_corners=False)
+        features = self.reader(crop).squeeze(2)
+        return self.sequence(features).transpose(1, 2)

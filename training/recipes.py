@@ -27,6 +27,7 @@ class Recipe:
     task: str  # position | classifier | sequence
     labels: tuple[str, ...]
     input_shape: tuple[int | None, ...]
+    inputs_to_loss: bool = False  # the loss runs the net itself (more than one output)
 
 
 def position_recipe(train: Samples, epochs: int, seed: int, device: str) -> Recipe:
@@ -89,15 +90,25 @@ PLATE_READABLE_PX = 10  # smaller plates are targets of "" (nothing legible), no
 
 def plate_recipe(train: Samples, epochs: int, seed: int, device: str) -> Recipe:
     encoded = [encode_text(_legible_text(row)) for row in train.labels]
+    boxes = np.stack([_box_target(row) for row in train.labels])  # (N, 4) shares
+    net = PlateNet(len(PLATE_ALPHABET) + 1)
 
     def make_batch(indices: np.ndarray, rng: np.random.Generator) -> Batch:
-        x = train.inputs[indices].astype(np.float32)
-        shifts = rng.integers(-5, 6, (len(indices), 2))
-        for i, (dy, dx) in enumerate(shifts):  # the plate is never in the same place twice
-            x[i] = np.roll(x[i], (int(dy), int(dx)), axis=(1, 2))
-        return torch.from_numpy(jitter(x, rng)), [encoded[i] for i in indices]
+        x = jitter(train.inputs[indices].astype(np.float32), rng)
+        true = boxes[indices]
+        noisy = true + rng.normal(0, 0.01, true.shape) * [1, 2, 1, 2]  # the locator's error
+        target = (
+            [encoded[i] for i in indices],
+            torch.from_numpy(true.astype(np.float32)),
+            torch.from_numpy(noisy.astype(np.float32)),
+        )
+        return torch.from_numpy(x), target
 
-    def loss(logits: torch.Tensor, texts: Any) -> torch.Tensor:
+    def loss(x: torch.Tensor, target: Any) -> torch.Tensor:
+        """CTC of the reader on jittered true boxes, plus the locator's box error."""
+        texts, true, noisy = target
+        box_error = functional.smooth_l1_loss(net.locate(x), true, beta=0.01) * 10
+        logits = net.read(x, noisy)
         log_probs = logits.log_softmax(2).transpose(0, 1)  # (T, N, C)
         flat = torch.tensor([c for t in texts for c in t], dtype=torch.long)
         lengths = torch.tensor([len(t) for t in texts], dtype=torch.long)
@@ -106,17 +117,36 @@ def plate_recipe(train: Samples, epochs: int, seed: int, device: str) -> Recipe:
         ctc = functional.ctc_loss(
             log_probs.float().cpu(), flat, steps, lengths, blank=0, zero_infinity=True
         )
-        return ctc.to(logits.device)
+        return ctc.to(x.device) + box_error
 
     return Recipe(
-        PlateNet(len(PLATE_ALPHABET) + 1),
+        net,
         make_batch,
         loss,
         Schedule(epochs=epochs, batch_size=32, learning_rate=1e-3, seed=seed, device=device),
         "sequence",
         tuple(PLATE_ALPHABET),
         (None, 1, 110, 220),
+        inputs_to_loss=True,
     )
+
+
+BOX_MARGIN_PX = 3
+FACE_SIZE = (220, 110)
+DEFAULT_BOX = (110.0, 61.0, 134.0, 34.0)  # centre x, y, width, height (px): the median plate
+
+
+def _box_target(row: dict[str, Any]) -> np.ndarray:
+    """The plate's box with a small margin, as shares of the face (centre x, y, w, h)."""
+    box = row.get("plate_box")
+    if box:
+        x0, y0, x1, y1 = box["box"]
+        m = BOX_MARGIN_PX
+        cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0 + 2 * m, y1 - y0 + 2 * m
+    else:
+        cx, cy, w, h = DEFAULT_BOX
+    width, height = FACE_SIZE
+    return np.array([cx / width, cy / height, w / width, h / height])
 
 
 def _legible_text(row: dict[str, Any]) -> str:

@@ -16,8 +16,7 @@ from locowatch.models.artefacts import Artefact, file_sha256, models_root, resol
 from training.data import load
 from training.evaluate import evaluate
 
-# plate@1 is not committed yet: no plate reader has learned to read (issue 4 notes).
-REFS = ("position@1", "model@1")
+REFS = ("position@1", "model@1", "plate@1")
 
 
 @pytest.mark.parametrize("ref", REFS)
@@ -92,3 +91,11 @@ def test_series_on_a_held_out_scene(held_out_scene: Path) -> None:
     metrics = evaluate(resolve("model@1"), load([held_out_scene], "model", False))["all"]
     assert metrics["samples"] >= 30
     assert metrics["accuracy"] >= 0.95
+
+
+def test_plates_on_a_held_out_scene(held_out_scene: Path) -> None:
+    """plate@1 reads 64 % of readable held-out plates exactly (issue 4 asks for 95 %):
+    this guards against a worse reader, it does not claim the target."""
+    metrics = evaluate(resolve("plate@1"), load([held_out_scene], "plate", False))["all"]
+    assert metrics["readable_samples"] >= 10
+    assert metrics["exact_readable"] >= 0.4
