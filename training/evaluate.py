@@ -62,18 +62,17 @@ def _class_metrics(
 def _sequence_metrics(
     outputs: np.ndarray, samples: Samples, mask: np.ndarray, alphabet: tuple[str, ...]
 ) -> dict[str, float]:
-    readable, exact, exact_readable = [], [], []
+    exact, exact_readable = [], []
     for i in np.flatnonzero(mask):
         row = samples.labels[i]
         hit = decode_ctc(outputs[i], alphabet).value == row["text"]
         exact.append(hit)
         if row.get("plate_px", 0) >= PLATE_MIN_PX:
             exact_readable.append(hit)
-            readable.append(True)
     return {
         "exact": float(np.mean(exact)),
         "exact_readable": float(np.mean(exact_readable)) if exact_readable else float("nan"),
-        "readable_samples": len(readable),
+        "readable_samples": len(exact_readable),
     }
 
 
