@@ -34,12 +34,12 @@ SUBCOMMANDS: dict[str, str] = {
     "report": "cloud.cli:report",
     "train": "training.cli:train",
     "models": "training.cli:models",
+    "dashboard": "dashboard.cli:dashboard",
 }
 
 # Named in the product brief, built by later issues; they answer with a clear error now.
 PLANNED: dict[str, str] = {
     "edge": "run the edge gateway services (capture, aggregator, estimators, uplink)",
-    "dashboard": "serve the Dash dashboard on the read-only database role",
 }
 
 

@@ -1,0 +1,402 @@
+"""The Dash app: layout, callbacks and the one refresh driver per page.
+
+Live updates are pushed: with Dash's websocket callbacks (FastAPI backend) one persistent
+callback per page loops, asks ``LiveFeed`` for the view every ``refresh_s`` and sets the
+page's properties only when the data changed. Where websockets cannot pass (a proxy
+that does not forward them), ``transport="interval"`` drives the same view from a single
+``dcc.Interval``. Either way there is one driver per page and the feed never runs two
+refreshes of a view at once. Ranges (timeline, visits, CSV) are read on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import itertools
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import dash
+from dash import Dash, Input, Output, State, dcc, html
+from dash.dash_table.DataTable import DataTable
+from dash.exceptions import PreventUpdate
+
+from cloud.reports import ReportRange
+from dashboard import figures
+from dashboard.auth import BasicAuth
+from dashboard.live import LiveFeed, ViewKey
+from dashboard.queries import DashboardReader
+from locowatch.facility.config import FacilityConfig
+
+log = logging.getLogger(__name__)
+
+Transport = Literal["websocket", "interval"]
+ASSETS = Path(__file__).with_name("assets")
+# What a live refresh may set, for the interval driver's outputs (the push sets the same).
+LIVE_PROPS = (
+    ("map", "figure"),
+    ("as-of", "children"),
+    ("kpis", "children"),
+    ("per-track", "data"),
+    ("cameras", "data"),
+    ("camera-alarm", "children"),
+    ("camera-alarm", "className"),
+    ("compare-panel", "style"),
+    ("map-compare", "figure"),
+    ("disagreement", "figure"),
+)
+CSV_REPORTS = ("visits", "stays", "occupancy", "counts", "models")
+VISIT_COLUMNS = ("loco_id", "plate", "series", "arrival_track", "arrived_at", "departed_at",
+                 "dwell_hours")  # fmt: skip
+CAMERA_COLUMNS = ("camera", "alarm", "state", "fps", "last_frame", "reported", "reconnects",
+                  "decode_errors", "message")  # fmt: skip
+
+
+@dataclass
+class DashboardSettings:
+    db_url: str
+    facilities: list[FacilityConfig]
+    url_prefix: str = "/"
+    transport: Transport = "websocket"
+    refresh_s: float = 1.0
+    users: dict[str, str] = field(default_factory=dict)  # name -> sha256; empty: no auth
+    db_connections: int = 4
+
+    def __post_init__(self) -> None:
+        prefix = "/" + self.url_prefix.strip("/")
+        self.url_prefix = prefix if prefix == "/" else prefix + "/"
+
+
+class DashboardApp:
+    """The Dash app with its reader and feed; ``asgi`` is what uvicorn serves."""
+
+    def __init__(self, settings: DashboardSettings) -> None:
+        self.settings = settings
+        self.facilities = {f.facility.id: f for f in settings.facilities}
+        self.reader = DashboardReader(settings.db_url, settings.db_connections)
+        self.reader.open()
+        self.feed = LiveFeed(self.reader, self.facilities)
+        self._generations: dict[str, int] = {}  # page session -> its current push loop
+        self._counter = itertools.count(1)
+        push = settings.transport == "websocket"
+        self.dash = Dash(
+            __name__,
+            backend="fastapi",
+            websocket_callbacks=push,
+            title="locowatch",
+            assets_folder=str(ASSETS),
+            requests_pathname_prefix=settings.url_prefix,
+            routes_pathname_prefix=settings.url_prefix,
+            update_title="",  # falsy: the tab title stays put during updates
+        )
+        self.dash.layout = self.layout
+        self._add_callbacks(push)
+        self._add_service_routes()
+        self.asgi: Any = self.dash.server
+        if settings.users:
+            open_paths = tuple(settings.url_prefix + p for p in ("healthz", "metrics"))
+            self.asgi = BasicAuth(self.asgi, settings.users, open_paths)
+
+    # -- layout --------------------------------------------------------------------------
+
+    def layout(self) -> html.Div:
+        """Built per page load: a session id for the push loop and today's range."""
+        first = next(iter(self.facilities.values()))
+        day = self._latest_day(first)
+        return html.Div(
+            [
+                dcc.Store(id="session", data=uuid.uuid4().hex),
+                self._header(first),
+                html.Div(id="camera-alarm", className="all-clear"),
+                html.Section(
+                    [
+                        html.Div(id="kpis", className="kpis"),
+                        dcc.Graph(id="map", config={"displaylogo": False}),
+                        DataTable(
+                            id="per-track",
+                            columns=[
+                                {"name": c, "id": c} for c in ("track", "locomotives", "stations")
+                            ],
+                            style_cell={"textAlign": "left", "fontSize": 13},
+                        ),
+                    ],
+                    className="panel",
+                ),
+                html.Section(
+                    [
+                        html.H3("Flow comparison"),
+                        dcc.Graph(id="map-compare", config={"displaylogo": False}),
+                        dcc.Graph(id="disagreement", config={"displaylogo": False}),
+                    ],
+                    id="compare-panel",
+                    className="panel",
+                    style={"display": "none"},
+                ),
+                self._history(day),
+                self._camera_panel(),
+                dcc.Interval(
+                    id="tick",
+                    interval=int(self.settings.refresh_s * 1000),
+                    disabled=self.settings.transport != "interval",
+                ),
+            ],
+            className="page",
+        )
+
+    def _header(self, first: FacilityConfig) -> html.Header:
+        flows = [f.name for f in first.flows]
+        return html.Header(
+            [
+                html.H1(first.facility.name, id="facility-name"),
+                html.Div(
+                    [
+                        html.Label("facility"),
+                        dcc.Dropdown(
+                            id="facility",
+                            options=[
+                                {"label": f.facility.name, "value": fid}
+                                for fid, f in self.facilities.items()
+                            ],
+                            value=first.facility.id,
+                            clearable=False,
+                        ),
+                        html.Label("flow"),
+                        dcc.Dropdown(id="flow", options=flows, value=flows[0], clearable=False),
+                        html.Label("compare with"),
+                        dcc.Dropdown(
+                            id="compare", options=flows, value=None, placeholder="(no comparison)"
+                        ),
+                    ],
+                    className="pickers",
+                ),
+                html.Div(id="as-of", className="as-of"),
+            ]
+        )
+
+    def _history(self, day: date) -> html.Section:
+        return html.Section(
+            [
+                html.H3("Station occupancy and visits"),
+                html.Div(
+                    [
+                        dcc.DatePickerRange(
+                            id="range",
+                            start_date=day.isoformat(),
+                            end_date=day.isoformat(),
+                            display_format="YYYY-MM-DD",
+                        ),
+                        html.Button("refresh", id="refresh-history"),
+                        dcc.Dropdown(
+                            id="report",
+                            options=CSV_REPORTS,
+                            value="visits",
+                            clearable=False,
+                            style={"width": "12em"},
+                        ),
+                        html.Button("download CSV", id="download-csv"),
+                        dcc.Download(id="csv"),
+                    ],
+                    className="pickers",
+                ),
+                dcc.Graph(id="timeline", config={"displaylogo": False}),
+                DataTable(
+                    id="visits",
+                    columns=[{"name": c, "id": c} for c in VISIT_COLUMNS],
+                    filter_action="native",
+                    sort_action="native",
+                    page_size=15,
+                    style_cell={"textAlign": "left", "fontSize": 13},
+                ),
+            ],
+            className="panel",
+        )
+
+    def _camera_panel(self) -> html.Section:
+        return html.Section(
+            [
+                html.H3("Cameras"),
+                DataTable(
+                    id="cameras",
+                    columns=[{"name": c, "id": c} for c in CAMERA_COLUMNS],
+                    sort_action="native",
+                    style_cell={"textAlign": "left", "fontSize": 13},
+                    style_data_conditional=[
+                        {
+                            "if": {"filter_query": '{alarm} = "DARK"'},
+                            "backgroundColor": "#fde2e1",
+                            "color": "#8a1010",
+                            "fontWeight": "bold",
+                        }
+                    ],
+                ),
+            ],
+            className="panel",
+        )
+
+    def _latest_day(self, facility: FacilityConfig) -> date:
+        tz = ZoneInfo(facility.facility.timezone)
+        flows = [f.name for f in facility.flows]
+        try:
+            newest = self.reader.version(facility.facility.id, flows).state
+        except Exception:  # the page must load even while the database is away
+            log.exception("could not read the newest state time")
+            newest = None
+        return (newest or datetime.now(tz)).astimezone(tz).date()
+
+    # -- callbacks -----------------------------------------------------------------------
+
+    def _add_callbacks(self, push: bool) -> None:
+        app = self.dash
+        if push:
+            app.callback(
+                Input("facility", "value"),
+                Input("flow", "value"),
+                Input("compare", "value"),
+                State("session", "data"),
+                persistent=True,
+            )(self._push_loop)
+        else:
+            app.callback(
+                [Output(cid, prop, allow_duplicate=True) for cid, prop in LIVE_PROPS],
+                Input("tick", "n_intervals"),
+                Input("facility", "value"),
+                Input("flow", "value"),
+                Input("compare", "value"),
+                prevent_initial_call="initial_duplicate",
+            )(self._interval_refresh)
+        app.callback(
+            Output("flow", "options"),
+            Output("compare", "options"),
+            Output("facility-name", "children"),
+            Input("facility", "value"),
+        )(self._facility_changed)
+        app.callback(
+            Output("timeline", "figure"),
+            Output("visits", "data"),
+            Input("facility", "value"),
+            Input("flow", "value"),
+            Input("range", "start_date"),
+            Input("range", "end_date"),
+            Input("refresh-history", "n_clicks"),
+        )(self._history_refresh)
+        app.callback(
+            Output("csv", "data"),
+            Input("download-csv", "n_clicks"),
+            State("report", "value"),
+            State("facility", "value"),
+            State("flow", "value"),
+            State("range", "start_date"),
+            State("range", "end_date"),
+            prevent_initial_call=True,
+        )(self._csv)
+
+    async def _push_loop(self, facility: str, flow: str, compare: str | None, session: str) -> None:
+        """Set the live properties whenever the data changes, until the page goes."""
+        ws = dash.ctx.websocket
+        generation = next(self._counter)
+        self._generations[session] = generation  # a newer pick stops the older loop
+        key = ViewKey(facility, flow, compare if compare != flow else None)
+        shown = None
+        try:
+            while ws is not None and not ws.is_shutdown:
+                if self._generations.get(session) != generation:
+                    return
+                try:
+                    view = await asyncio.to_thread(self.feed.current, key)
+                except Exception:
+                    log.exception("live refresh of %s failed", key)
+                    view = None
+                if view is not None and view.version != shown:
+                    for cid, props in view.props.items():
+                        dash.set_props(cid, props)
+                    shown = view.version
+                await asyncio.sleep(self.settings.refresh_s)
+        finally:
+            if self._generations.get(session) == generation:
+                del self._generations[session]
+
+    def _interval_refresh(
+        self, _tick: int, facility: str, flow: str, compare: str | None
+    ) -> list[Any]:
+        key = ViewKey(facility, flow, compare if compare != flow else None)
+        view = self.feed.current(key)
+        if view is None:
+            raise PreventUpdate
+        return [view.props.get(cid, {}).get(prop, dash.no_update) for cid, prop in LIVE_PROPS]
+
+    def _facility_changed(self, facility: str) -> tuple[list[str], list[str], str]:
+        config = self.facilities[facility]
+        flows = [f.name for f in config.flows]
+        return flows, flows, config.facility.name
+
+    def _range(self, facility: str, flow: str, start: str, end: str) -> ReportRange:
+        """Whole local days from the date pickers, in the facility's time zone."""
+        tz = ZoneInfo(self.facilities[facility].facility.timezone)
+        first = datetime.combine(date.fromisoformat(start[:10]), datetime.min.time(), tz)
+        last = datetime.combine(date.fromisoformat(end[:10]), datetime.min.time(), tz)
+        return ReportRange(facility, flow, first, max(last, first) + timedelta(days=1), tz=str(tz))
+
+    def _history_refresh(
+        self, facility: str, flow: str, start: str, end: str, _clicks: int | None
+    ) -> tuple[Any, list[dict[str, Any]]]:
+        where = self._range(facility, flow, start, end)
+        stays = self.reader.stays(facility, flow, where.start, where.end)
+        last_day = where.end - timedelta(days=1)
+        title = f"{flow}: stations from {where.start:%Y-%m-%d} to {last_day:%Y-%m-%d}"
+        colours = self.feed.colours(facility, (stay.series for stay in stays))
+        figure = figures.station_timeline(self.facilities[facility], stays, title, colours)
+        _, rows = self.reader.report("visits", where)
+        return figure, [_cells(row) for row in rows]
+
+    def _csv(
+        self, _clicks: int, report: str, facility: str, flow: str, start: str, end: str
+    ) -> dict[str, Any]:
+        where = self._range(facility, flow, start, end)
+        columns, rows = self.reader.report(report, where)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        name = f"{facility}-{flow}-{report}-{start[:10]}-{end[:10]}.csv"
+        return dict(dcc.send_string(out.getvalue(), name))
+
+    # -- service routes ------------------------------------------------------------------
+
+    def _add_service_routes(self) -> None:
+        from fastapi.responses import JSONResponse, Response
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        server: Any = self.dash.server
+        prefix = self.settings.url_prefix
+
+        @server.get(prefix + "healthz", include_in_schema=False)
+        async def healthz() -> JSONResponse:
+            try:
+                await asyncio.to_thread(self.reader.check)
+            except Exception as exc:  # any failure means: not ready to serve
+                return JSONResponse({"status": "database unavailable", "error": str(exc)}, 503)
+            return JSONResponse({"status": "ok"})
+
+        @server.get(prefix + "metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _cells(row: Mapping[str, Any]) -> dict[str, Any]:
+    """DataTable cells: times as local 'YYYY-MM-DD HH:MM', numbers as numbers."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if isinstance(value, datetime):
+            out[name] = value.strftime("%Y-%m-%d %H:%M")
+        elif value is None or isinstance(value, str | int | float):
+            out[name] = value
+        else:
+            out[name] = float(value)  # Decimal from round()
+    return out

@@ -1,0 +1,227 @@
+"""What the dashboard reads, as SQL on the read-only role's tables and views.
+
+Every query names its facility and flow and is bounded in time, so that it walks the
+(facility_id, flow, time DESC) indexes of the hypertables and touches the chunks of its
+range only: the live view reads one snapshot row, never a day of them. Times go in and
+come out as timezone-aware datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from cloud.reports import ReportRange, report_sql
+
+
+@dataclass(frozen=True)
+class Version:
+    """The newest rows of a view: it changed when this changed."""
+
+    state: datetime | None
+    health: datetime | None
+
+
+@dataclass(frozen=True)
+class StateRow:
+    time: datetime
+    locomotives: list[dict[str, Any]]  # LocoState.to_json() of each, as the FSE wrote them
+
+
+@dataclass(frozen=True)
+class CameraRow:
+    camera_id: str
+    time: datetime | None  # None: the camera never reported
+    state: str
+    fps: float
+    last_frame_time: datetime | None
+    reconnects: int
+    decode_errors: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Stay:
+    """One uninterrupted stay of a locomotive at a station."""
+
+    station: str
+    track: str
+    loco_id: str
+    plate: str | None
+    series: str | None
+    start: datetime
+    end: datetime
+
+
+# Gaps and islands over the per-locomotive states of the range: a new stay starts where
+# the station changes or the locomotive was not seen for a minute. The same rule as the
+# station_stays view, but bounded by the range before the window functions run (the view
+# has to number every state ever written before a WHERE on its output can apply).
+STAYS_SQL = """
+WITH marked AS (
+    SELECT loco_id, station_id, track_id, time, series, plate,
+           CASE WHEN station_id IS DISTINCT FROM lag(station_id) OVER w
+                  OR time - lag(time) OVER w > INTERVAL '1 minute' THEN 1 ELSE 0 END AS starts
+    FROM locomotive_states
+    WHERE facility_id = %(facility)s AND flow = %(flow)s
+      AND time >= %(from)s AND time < %(to)s
+    WINDOW w AS (PARTITION BY loco_id ORDER BY time)
+), islands AS (
+    SELECT *, sum(starts) OVER (PARTITION BY loco_id ORDER BY time) AS stay FROM marked
+)
+SELECT station_id, min(track_id), loco_id,
+       (array_agg(plate ORDER BY time DESC) FILTER (WHERE plate IS NOT NULL))[1],
+       (array_agg(series ORDER BY time DESC) FILTER (WHERE series IS NOT NULL))[1],
+       min(time), max(time)
+FROM islands WHERE station_id IS NOT NULL
+GROUP BY loco_id, station_id, stay
+ORDER BY station_id, min(time)
+"""
+
+# The newest snapshot of each flow per bucket: what two flows are compared on.
+SAMPLED_SQL = """
+SELECT DISTINCT ON (flow, time_bucket(%(bucket)s::interval, time))
+       flow, time_bucket(%(bucket)s::interval, time), locomotives
+FROM state_snapshots
+WHERE facility_id = %(facility)s AND flow = ANY(%(flows)s)
+  AND time >= %(from)s AND time < %(to)s
+ORDER BY flow, time_bucket(%(bucket)s::interval, time), time DESC
+"""
+
+
+class DashboardReader:
+    """The dashboard's connection pool and its queries (run in worker threads)."""
+
+    def __init__(self, url: str, max_connections: int = 4) -> None:
+        self.pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_connections,
+            open=False,
+            name="dashboard",
+            # Read-only by construction: a bug here can never write the facility's history.
+            kwargs={"autocommit": True, "options": "-c default_transaction_read_only=on"},
+        )
+
+    def open(self, wait: bool = False, timeout_s: float = 30.0) -> None:
+        """Open the pool; without ``wait`` it connects in the background (the app starts
+        and its health check says 503 until the database answers)."""
+        self.pool.open(wait=wait, timeout=timeout_s)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def check(self) -> None:
+        """Raise when the database cannot answer (the health endpoint's probe)."""
+        with self.pool.connection(timeout=5) as conn:
+            conn.execute("SELECT 1")
+
+    def version(self, facility: str, flows: Sequence[str]) -> Version:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT (SELECT max(time) FROM state_snapshots "
+                "        WHERE facility_id = %(facility)s AND flow = ANY(%(flows)s)), "
+                "       (SELECT max(time) FROM camera_health WHERE facility_id = %(facility)s)",
+                {"facility": facility, "flows": list(flows)},
+            ).fetchone()
+        return Version(row[0], row[1]) if row else Version(None, None)
+
+    def latest_state(self, facility: str, flow: str) -> StateRow | None:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT time, locomotives FROM state_snapshots "
+                "WHERE facility_id = %s AND flow = %s ORDER BY time DESC LIMIT 1",
+                (facility, flow),
+            ).fetchone()
+        return StateRow(row[0], list(row[1])) if row else None
+
+    def series(self, facility: str) -> list[str]:
+        """Every series the facility's locomotives were ever identified as (for colours)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT series FROM locomotive_events WHERE facility_id = %s "
+                "AND kind = 'identified' AND series IS NOT NULL",
+                (facility,),
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def moves(self, facility: str, flow: str, start: datetime, end: datetime) -> tuple[int, int]:
+        """Arrivals and departures in [start, end)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE kind = 'arrived'), "
+                "       count(*) FILTER (WHERE kind = 'departed') "
+                "FROM locomotive_events WHERE facility_id = %s AND flow = %s "
+                "AND kind IN ('arrived', 'departed') AND time >= %s AND time < %s",
+                (facility, flow, start, end),
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def cameras(self, facility: str, camera_ids: Sequence[str], since: datetime) -> list[CameraRow]:
+        """The newest health row of each camera since ``since`` (one index probe each)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT c.id, h.time, h.state, h.fps, h.last_frame_time, h.reconnects, "
+                "       h.decode_errors, h.message "
+                "FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS c(id, n) "
+                "LEFT JOIN LATERAL ("
+                "    SELECT * FROM camera_health WHERE facility_id = %(facility)s "
+                "    AND camera_id = c.id AND time >= %(since)s ORDER BY time DESC LIMIT 1"
+                ") h ON true ORDER BY c.n",
+                {"ids": list(camera_ids), "facility": facility, "since": since},
+            ).fetchall()
+        return [
+            CameraRow(
+                camera_id=r[0],
+                time=r[1],
+                state=r[2] or "no data",
+                fps=float(r[3] or 0.0),
+                last_frame_time=r[4],
+                reconnects=int(r[5] or 0),
+                decode_errors=int(r[6] or 0),
+                message=r[7] or "",
+            )
+            for r in rows
+        ]
+
+    def stays(self, facility: str, flow: str, start: datetime, end: datetime) -> list[Stay]:
+        params = {"facility": facility, "flow": flow, "from": start, "to": end}
+        with self.pool.connection() as conn:
+            rows = conn.execute(STAYS_SQL, params).fetchall()
+        return [Stay(*row) for row in rows]
+
+    def report(self, name: str, where: ReportRange) -> tuple[list[str], list[dict[str, Any]]]:
+        """A report of cloud/reports (the same SQL as ``locowatch report``) as dict rows."""
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(psycopg.sql.SQL("SET TIME ZONE {}").format(psycopg.sql.Literal(where.tz)))
+            cur.execute(report_sql(name), where.params())
+            columns = [c.name for c in cur.description or ()]
+            return columns, cur.fetchall()
+
+    def sampled_states(
+        self,
+        facility: str,
+        flows: Sequence[str],
+        start: datetime,
+        end: datetime,
+        bucket: timedelta,
+    ) -> dict[str, dict[datetime, list[dict[str, Any]]]]:
+        """Per flow, the newest snapshot in each ``bucket`` of [start, end)."""
+        params = {
+            "facility": facility,
+            "flows": list(flows),
+            "from": start,
+            "to": end,
+            "bucket": bucket,
+        }
+        out: dict[str, dict[datetime, list[dict[str, Any]]]] = {flow: {} for flow in flows}
+        with self.pool.connection() as conn:
+            for flow, at, locos in conn.execute(SAMPLED_SQL, params):
+                out[flow][at] = list(locos)
+        return out

@@ -1,0 +1,205 @@
+"""The dashboard in a real browser: what a shift manager sees and does."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.dashboard.conftest import FILLED_S, DashboardDb, DashboardServer
+
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], timeout_s: float = 20.0, what: str = "") -> T:
+    """Poll ``probe`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            value = probe()
+        except Exception:  # the element is not there yet, or went stale mid-read
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or probe}")
+        time.sleep(0.2)
+
+
+def latest(db: DashboardDb, flow: str) -> tuple[Any, list[dict[str, Any]]]:
+    with psycopg.connect(db.owner_url) as conn:
+        row = conn.execute(
+            "SELECT time, locomotives FROM state_snapshots WHERE flow = %s "
+            "ORDER BY time DESC LIMIT 1",
+            (flow,),
+        ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def bar_labels(browser: WebDriver, graph_id: str) -> list[str]:
+    """The texts on the locomotive bars of a map, from the rendered figure."""
+    return browser.execute_script(  # type: ignore[no-any-return]
+        "const g = document.querySelector(arguments[0] + ' .js-plotly-plot');"
+        "return g && g.data ? g.data.filter(t => t.type === 'bar').map(t => t.text[0]) : null;",
+        f"#{graph_id}",
+    )
+
+
+def severe_console_errors(browser: WebDriver) -> list[str]:
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_the_page_shows_the_locomotives_in_the_database(
+    browser: WebDriver, dashboard: DashboardServer, dashboard_db: DashboardDb
+) -> None:
+    browser.get(dashboard.url)
+    _, locos = latest(dashboard_db, "prod")
+    assert locos, "the twin's morning should have locomotives inside"
+    labels = wait_for(lambda: bar_labels(browser, "map"), what="locomotive bars")
+    expected = sorted(" · ".join(p for p in (x.get("plate"), x.get("series")) if p) or x["id"]
+                      for x in locos)  # fmt: skip
+    assert sorted(labels) == expected
+    inside = browser.find_element(By.ID, "kpi-inside").text
+    assert inside == str(len(locos))
+    browser.save_screenshot("/tmp/dash.png")
+    assert severe_console_errors(browser) == []
+
+
+def pick(browser: WebDriver, dropdown_id: str, option: str) -> None:
+    """Choose ``option`` in a dcc.Dropdown the way a user does: open it, click the option."""
+    browser.find_element(By.ID, dropdown_id).click()
+    choice = wait_for(
+        lambda: next(
+            (e for e in browser.find_elements(By.CSS_SELECTOR, "[role=option]")
+             if e.text.strip() == option),
+            None,
+        ),
+        what=f"option {option!r} of #{dropdown_id}",
+    )  # fmt: skip
+    choice.click()
+
+
+def shown_time(db: DashboardDb, flow: str) -> str:
+    at, _ = latest(db, flow)
+    return f"{at.astimezone(ZoneInfo(db.twin.facility.facility.timezone)):%Y-%m-%d %H:%M:%S}"
+
+
+def test_the_live_map_follows_new_state_rows(
+    browser: WebDriver, dashboard: DashboardServer, dashboard_db: DashboardDb
+) -> None:
+    browser.get(dashboard.url)
+    before = shown_time(dashboard_db, "prod")
+    wait_for(lambda: before in browser.find_element(By.ID, "as-of").text, what="first state")
+    dashboard_db.fill(FILLED_S, FILLED_S + 20, flows=("prod",))
+    after = shown_time(dashboard_db, "prod")
+    assert after > before
+    wait_for(lambda: after in browser.find_element(By.ID, "as-of").text, what="pushed update")
+    _, locos = latest(dashboard_db, "prod")
+    assert browser.find_element(By.ID, "kpi-inside").text == str(len(locos))
+    assert severe_console_errors(browser) == []
+
+
+def test_the_flow_picker_and_the_comparison(
+    browser: WebDriver, dashboard: DashboardServer, dashboard_db: DashboardDb
+) -> None:
+    browser.get(dashboard.url)
+    wait_for(lambda: bar_labels(browser, "map"), what="the prod map")
+    pick(browser, "flow", "dev")
+    dev_time = shown_time(dashboard_db, "dev")
+    wait_for(lambda: "dev:" in title(browser, "map"), what="the dev map")
+    assert dev_time in browser.find_element(By.ID, "as-of").text
+    _, dev = latest(dashboard_db, "dev")
+    assert len(bar_labels(browser, "map")) == len(dev)
+
+    pick(browser, "compare", "prod")
+    panel = browser.find_element(By.ID, "compare-panel")
+    wait_for(panel.is_displayed, what="the comparison panel")
+    wait_for(lambda: "prod:" in title(browser, "map-compare"), what="the prod map beside dev")
+    lines = browser.execute_script(
+        "return document.querySelector('#disagreement .js-plotly-plot').data.map(t => t.y.length);"
+    )
+    assert len(lines) == 3 and min(lines) > 10, "count, position and identity over time"
+    assert severe_console_errors(browser) == []
+
+
+def title(browser: WebDriver, graph_id: str) -> str:
+    return str(
+        browser.execute_script(
+            "const g = document.querySelector(arguments[0] + ' .js-plotly-plot');"
+            "return g && g.layout && g.layout.title ? g.layout.title.text : '';",
+            f"#{graph_id}",
+        )
+    )
+
+
+def test_the_visits_csv_download_matches_the_report(
+    browser: WebDriver,
+    dashboard: DashboardServer,
+    dashboard_db: DashboardDb,
+    download_dir: Path,
+    locowatch_cli: Any,
+) -> None:
+    browser.get(dashboard.url)
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#visits td"), what="visits table")
+    for old in download_dir.glob("*.csv"):
+        old.unlink()
+    browser.find_element(By.ID, "download-csv").click()
+    path = wait_for(lambda: next(download_dir.glob("*-visits-*.csv"), None), what="the CSV")
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    at, _ = latest(dashboard_db, "prod")
+    day = at.astimezone(ZoneInfo(dashboard_db.twin.facility.facility.timezone)).date()
+    report = locowatch_cli(
+        "report", "visits", "--from", day.isoformat(), "--flow", "prod", "--csv",
+        "--db", dashboard_db.owner_url,
+    )  # fmt: skip
+    expected = list(csv.DictReader(io.StringIO(report.stdout)))
+    assert rows and [r["loco_id"] for r in rows] == [r["loco_id"] for r in expected]
+    assert [r["plate"] for r in rows] == [r["plate"] for r in expected]
+
+
+def dark_cameras(browser: WebDriver) -> set[str]:
+    rows = browser.find_elements(By.XPATH, "//div[@id='cameras']//tr[td]")
+    return {row.find_element(By.TAG_NAME, "td").text for row in rows if "DARK" in row.text}
+
+
+def test_a_dark_camera_raises_the_alarm(
+    browser: WebDriver, dashboard: DashboardServer, dashboard_db: DashboardDb
+) -> None:
+    browser.get(dashboard.url)
+    cameras = [c.id for c in dashboard_db.twin.facility.cameras]
+    wait_for(lambda: len(browser.find_elements(By.XPATH, "//div[@id='cameras']//tr[td]"))
+             == len(cameras), what="the camera table")  # fmt: skip
+    dark_before = dark_cameras(browser)  # the twin's own faults may have some down now
+    camera = next(c for c in cameras if c not in dark_before)
+    with psycopg.connect(dashboard_db.owner_url) as conn:
+        conn.execute(
+            "INSERT INTO camera_health (time, facility_id, gateway_id, seq, camera_id, state, "
+            "fps, last_frame_time, reconnects, decode_errors, message) "
+            "SELECT max(time) + INTERVAL '1 second', facility_id, 'gw-prod', 0, %s, "
+            "'reconnecting', 0, NULL, 3, 0, 'connection refused' "
+            "FROM camera_health GROUP BY facility_id",
+            (camera,),
+        )
+
+    def alarm_names_it() -> str | None:
+        text = browser.find_element(By.ID, "camera-alarm").text
+        return text if camera in text else None
+
+    alarm = wait_for(alarm_names_it, what="the camera alarm")
+    assert alarm.startswith(f"{len(dark_before) + 1} camera(s) dark")
+    assert "alarm" in browser.find_element(By.ID, "camera-alarm").get_attribute("class")
+    assert dark_cameras(browser) == dark_before | {camera}
+    row = browser.find_element(By.XPATH, f"//div[@id='cameras']//tr[td[normalize-space(.)='{camera}']]")
+    assert "reconnecting" in row.text
