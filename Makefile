@@ -10,17 +10,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: demo test setup system-packages lint typecheck pytest db-up protos clean
+.PHONY: demo test setup system-packages test-packages lint typecheck pytest db-up protos clean
 
 demo: setup db-up
 	$(BIN)/locowatch demo $(ARGS)
 
-test: setup db-up lint typecheck pytest
+test: setup test-packages db-up lint typecheck pytest
 
 setup: $(STAMP) system-packages
 
 system-packages:
 	bash deploy/system-packages.sh
+
+# Chromium and chromedriver for the dashboard's browser tests.
+test-packages:
+	bash deploy/system-packages.sh test
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -40,7 +44,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup db-up
+pytest: setup test-packages db-up
 	$(BIN)/pytest $(ARGS)
 
 # Regenerate locowatch/v1 after editing protos/ (a test fails when they are stale).

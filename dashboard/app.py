@@ -310,9 +310,10 @@ class DashboardApp:
                     return
                 try:
                     view = await asyncio.to_thread(self.feed.current, key)
-                except Exception:
-                    log.exception("live refresh of %s failed", key)
-                    view = None
+                except Exception as exc:  # the database is away: say so, keep trying
+                    log.warning("live refresh of %s failed: %s", key, exc)
+                    dash.set_props("as-of", {"children": unavailable(exc)})
+                    shown, view = None, None
                 if view is not None and view.version != shown:
                     for cid, props in view.props.items():
                         dash.set_props(cid, props)
@@ -326,7 +327,11 @@ class DashboardApp:
         self, _tick: int, facility: str, flow: str, compare: str | None
     ) -> list[Any]:
         key = ViewKey(facility, flow, compare if compare != flow else None)
-        view = self.feed.current(key)
+        try:
+            view = self.feed.current(key)
+        except Exception as exc:
+            log.warning("live refresh of %s failed: %s", key, exc)
+            return [unavailable(exc) if cid == "as-of" else dash.no_update for cid, _ in LIVE_PROPS]
         if view is None:
             raise PreventUpdate
         return [view.props.get(cid, {}).get(prop, dash.no_update) for cid, prop in LIVE_PROPS]
@@ -387,6 +392,11 @@ class DashboardApp:
         @server.get(prefix + "metrics", include_in_schema=False)
         async def metrics() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def unavailable(exc: Exception) -> str:
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"cannot read the database, retrying: {first_line}"
 
 
 def _cells(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -87,7 +87,11 @@ def dashboard(
     )
     app = DashboardApp(settings)
     click.echo(f"dashboard: http://{host}:{port}{settings.url_prefix}", err=True)
-    uvicorn.run(app.asgi, host=host, port=port, log_config=None, access_log=False)
+    # Open pages hold a websocket each: on stop, give them a moment, then close them.
+    uvicorn.run(
+        app.asgi, host=host, port=port, log_config=None, access_log=False,
+        timeout_graceful_shutdown=3,
+    )  # fmt: skip
 
 
 def _managed_reader_url(home: Path | None) -> str:

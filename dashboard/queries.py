@@ -105,6 +105,7 @@ class DashboardReader:
             max_size=max_connections,
             open=False,
             name="dashboard",
+            timeout=5.0,  # a page waits this long for a connection, then shows what it has
             # Read-only by construction: a bug here can never write the facility's history.
             kwargs={"autocommit": True, "options": "-c default_transaction_read_only=on"},
         )

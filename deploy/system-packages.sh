@@ -4,6 +4,8 @@
 # RTSP streams), DejaVu fonts (number plates, Cyrillic included), openssl (test TLS
 # certificates for cloud ingest).
 # PostgreSQL and TimescaleDB are installed by `locowatch db up` itself.
+# `system-packages.sh test` adds what only the tests need: Chromium and its chromedriver
+# for the dashboard's browser tests (Debian's builds: no browser download at test time).
 # Idempotent: installs only what is missing; uses sudo when not root.
 set -euo pipefail
 
@@ -12,6 +14,9 @@ packages=(
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 )
+if [ "${1:-}" = "test" ]; then
+  packages+=(chromium chromium-driver)
+fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -44,6 +44,13 @@ class DashboardDb:
     twin: Twin
     facility_file: Path
     fses: dict[str, FacilityStateEstimator] = field(default_factory=dict)
+    filled_until: dict[str, float] = field(default_factory=dict)  # flow -> scenario time
+
+    def extend(self, seconds: float, flows: tuple[str, ...] = ("prod",)) -> None:
+        """Go on with the twin's day for ``seconds`` more (new rows while a page is open)."""
+        for flow in flows:
+            start = self.filled_until[flow]
+            self.fill(start, start + seconds, (flow,))
 
     def fill(self, start_s: float, end_s: float, flows: tuple[str, ...] = ("prod", "dev")) -> None:
         """Write the twin's estimations and state of [start_s, end_s) for ``flows``."""
@@ -61,6 +68,7 @@ class DashboardDb:
                 store_offline(
                     store, self.twin.facility, (flow,), envelopes, f"gw-{flow}", fses={flow: fse}
                 )
+                self.filled_until[flow] = end_s
         finally:
             store.close()
 
@@ -111,7 +119,8 @@ def start_dashboard(
     ]  # fmt: skip
     sink = log.open("wb")
     process = subprocess.Popen(command, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT)
-    server = DashboardServer(f"http://127.0.0.1:{port}{prefix}", process, log)
+    path = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"  # as the app has it
+    server = DashboardServer(f"http://127.0.0.1:{port}{path}", process, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -15,7 +15,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.dashboard.conftest import FILLED_S, DashboardDb, DashboardServer
+from tests.dashboard.conftest import DashboardDb, DashboardServer
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 T = TypeVar("T")
@@ -101,7 +101,7 @@ def test_the_live_map_follows_new_state_rows(
     browser.get(dashboard.url)
     before = shown_time(dashboard_db, "prod")
     wait_for(lambda: before in browser.find_element(By.ID, "as-of").text, what="first state")
-    dashboard_db.fill(FILLED_S, FILLED_S + 20, flows=("prod",))
+    dashboard_db.extend(20)
     after = shown_time(dashboard_db, "prod")
     assert after > before
     wait_for(lambda: after in browser.find_element(By.ID, "as-of").text, what="pushed update")
@@ -201,5 +201,7 @@ def test_a_dark_camera_raises_the_alarm(
     assert alarm.startswith(f"{len(dark_before) + 1} camera(s) dark")
     assert "alarm" in browser.find_element(By.ID, "camera-alarm").get_attribute("class")
     assert dark_cameras(browser) == dark_before | {camera}
-    row = browser.find_element(By.XPATH, f"//div[@id='cameras']//tr[td[normalize-space(.)='{camera}']]")
+    row = browser.find_element(
+        By.XPATH, f"//div[@id='cameras']//tr[td[normalize-space(.)='{camera}']]"
+    )
     assert "reconnecting" in row.text

@@ -1,0 +1,66 @@
+"""Flow disagreement, figures' labels and the users file, without a browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dashboard.auth import BasicAuth, load_users, password_sha256
+from dashboard.comparison import disagreement, pair_locomotives
+from dashboard.figures import loco_label, series_colours
+from locowatch.errors import UsageError
+
+
+def loco(track: str, tail: float, head: float, plate: str | None = None, series: str | None = None):  # type: ignore[no-untyped-def]
+    return {"id": f"{track}-{tail}", "track": track, "tail_m": tail, "head_m": head,
+            "plate": plate, "series": series}  # fmt: skip
+
+
+def test_flows_that_agree_disagree_in_nothing() -> None:
+    a = [loco("T1", 10, 28, "ТЭМ18-0001", "ТЭМ18"), loco("T2", 40, 57)]
+    result = disagreement(a, list(a))
+    assert (result.count_difference, result.paired, result.identity_mismatches) == (0, 2, 0)
+    assert result.end_error_m == 0.0
+
+
+def test_a_merge_pairs_once_and_counts_the_missing_locomotive() -> None:
+    # dev fuses two locomotives 2 m apart into one body: one pair, one locomotive short.
+    prod = [loco("T1", 10, 28), loco("T1", 30, 47)]
+    dev = [loco("T1", 10, 47)]
+    assert len(pair_locomotives(prod, dev)) == 1
+    result = disagreement(prod, dev)
+    assert result.count_difference == -1
+    assert result.end_error_m == pytest.approx((0 + 19) / 2)  # paired with the larger overlap
+
+
+def test_identity_differs_only_where_both_flows_read_it() -> None:
+    prod = [loco("T1", 10, 28, "ТЭМ18-0001", "ТЭМ18"), loco("T2", 5, 20, "ЧМЭ3-0166")]
+    dev = [loco("T1", 10.5, 28.2, "ТЭМ18-0007", "ТЭМ18"), loco("T2", 5, 20, None)]
+    assert disagreement(prod, dev).identity_mismatches == 1
+    assert disagreement(prod, [loco("T3", 10, 28)]).paired == 0  # another track never pairs
+
+
+def test_bars_say_plate_and_series_or_the_id() -> None:
+    assert loco_label(loco("T1", 1, 2, "2ТЭ116-0028", "2ТЭ116")) == "2ТЭ116-0028 · 2ТЭ116"
+    assert loco_label(loco("T1", 1, 2)) == "T1-1"
+
+
+def test_series_keep_distinct_colours() -> None:
+    names = ["ЧМЭ3", "ТЭМ18", "ТЭП70", "ВЛ80С", "2ТЭ116", "2ТЭ25А"]
+    colours = series_colours(names)
+    assert len(set(colours.values())) == len(names)
+    assert series_colours(list(reversed(names))) == colours
+
+
+def test_the_users_file_holds_hashes_only(tmp_path: Path) -> None:
+    path = tmp_path / "users"
+    path.write_text(f"\n# managers\nlena:{password_sha256('pw')}\n", encoding="utf-8")
+    auth = BasicAuth(app=None, users=load_users(path))  # type: ignore[arg-type]
+    assert auth.allowed(b"Basic bGVuYTpwdw==")  # lena:pw
+    assert not auth.allowed(b"Basic bGVuYTpweA==")  # lena:px
+    assert not auth.allowed(b"Bearer bGVuYTpwdw==")
+    assert not auth.allowed(b"Basic !!!")
+    path.write_text("lena:pw\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="users:1: expected"):
+        load_users(path)

@@ -1,0 +1,110 @@
+"""The dashboard as a service: the interval fallback, basic auth, a URL prefix, health and
+metrics, and a database that is away."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.dashboard.conftest import (
+    DashboardDb,
+    DashboardServer,
+    start_dashboard,
+    stop_dashboard,
+)
+from tests.dashboard.test_pages import bar_labels, shown_time, wait_for
+
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
+
+@pytest.fixture
+def server_log(tmp_path: Path) -> Path:
+    return tmp_path / "dashboard.log"
+
+
+@pytest.fixture
+def interval_dashboard(dashboard_db: DashboardDb, server_log: Path) -> Iterator[DashboardServer]:
+    server = start_dashboard(
+        dashboard_db.reader_url, dashboard_db.facility_file, server_log, "--transport",
+        "interval", prefix="/",
+    )  # fmt: skip
+    yield server
+    stop_dashboard(server)
+
+
+def test_the_interval_fallback_also_follows_new_rows(
+    browser: WebDriver, interval_dashboard: DashboardServer, dashboard_db: DashboardDb
+) -> None:
+    browser.get(interval_dashboard.url)
+    wait_for(lambda: bar_labels(browser, "map"), what="the map")
+    before = shown_time(dashboard_db, "prod")
+    dashboard_db.extend(15)
+    after = shown_time(dashboard_db, "prod")
+    assert after > before
+    wait_for(lambda: after in browser.find_element(By.ID, "as-of").text, what="polled update")
+
+
+def test_basic_auth_guards_everything_but_health_and_metrics(
+    dashboard_db: DashboardDb, server_log: Path, tmp_path: Path
+) -> None:
+    users = tmp_path / "users"
+    digest = hashlib.sha256(b"s3cret shift").hexdigest()
+    users.write_text(f"# dashboard users\nmanager:{digest}\n", encoding="utf-8")
+    server = start_dashboard(
+        dashboard_db.reader_url, dashboard_db.facility_file, server_log,
+        "--auth-file", str(users), prefix="/depot/locowatch",
+    )  # fmt: skip
+    try:
+        assert server.url.endswith("/depot/locowatch/")
+        status, _ = server.get("")
+        assert status == 401
+        assert server.get("", auth=("manager", "wrong"))[0] == 401
+        assert server.get("_dash-layout", auth=("intruder", "s3cret shift"))[0] == 401
+        status, page = server.get("", auth=("manager", "s3cret shift"))
+        assert status == 200 and b"/depot/locowatch/_dash-component-suites/" in page
+        assert server.get("_dash-layout", auth=("manager", "s3cret shift"))[0] == 200
+        assert server.get("healthz")[0] == 200
+        status, metrics = server.get("metrics")
+        assert status == 200 and b"locowatch_dashboard_refresh_seconds" in metrics
+    finally:
+        stop_dashboard(server)
+
+
+def test_a_bad_users_file_is_a_clear_error(
+    dashboard_db: DashboardDb, tmp_path: Path, locowatch_cli
+) -> None:  # type: ignore[no-untyped-def]
+    users = tmp_path / "users"
+    users.write_text("manager:plaintext-password\n", encoding="utf-8")
+    result = locowatch_cli(
+        "dashboard", "--db", dashboard_db.reader_url, "--facility",
+        str(dashboard_db.facility_file), "--auth-file", str(users),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"{users}:1: expected 'name:<sha256 hex of the password>'" in result.stderr
+
+
+def test_without_its_database_the_page_loads_and_health_says_so(
+    browser: WebDriver, dashboard_db: DashboardDb, server_log: Path
+) -> None:
+    from sim.streaming import free_port
+
+    nowhere = f"postgresql://reader@127.0.0.1:{free_port()}/locowatch"
+    server = start_dashboard(nowhere, dashboard_db.facility_file, server_log)
+    try:
+        status, body = server.get("healthz")
+        assert status == 503 and b"database unavailable" in body
+        browser.get(server.url)
+        wait_for(lambda: browser.find_element(By.ID, "facility-name").text, what="the header")
+        wait_for(
+            lambda: "cannot read the database" in browser.find_element(By.ID, "as-of").text,
+            what="the page saying the database is away",
+        )
+        assert server.process.poll() is None
+    finally:
+        stop_dashboard(server)
+    assert "live refresh of" in server_log.read_text(encoding="utf-8")
