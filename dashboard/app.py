@@ -285,7 +285,7 @@ class DashboardApp:
             Input("range", "start_date"),
             Input("range", "end_date"),
             Input("refresh-history", "n_clicks"),
-        )(self._history_refresh)
+        )(self.history)
         app.callback(
             Output("csv", "data"),
             Input("download-csv", "n_clicks"),
@@ -348,7 +348,7 @@ class DashboardApp:
         last = datetime.combine(date.fromisoformat(end[:10]), datetime.min.time(), tz)
         return ReportRange(facility, flow, first, max(last, first) + timedelta(days=1), tz=str(tz))
 
-    def _history_refresh(
+    def history(
         self, facility: str, flow: str, start: str, end: str, _clicks: int | None
     ) -> tuple[Any, list[dict[str, Any]]]:
         where = self._range(facility, flow, start, end)
@@ -356,7 +356,8 @@ class DashboardApp:
         last_day = where.end - timedelta(days=1)
         title = f"{flow}: stations from {where.start:%Y-%m-%d} to {last_day:%Y-%m-%d}"
         colours = self.feed.colours(facility, (stay.series for stay in stays))
-        figure = figures.station_timeline(self.facilities[facility], stays, title, colours)
+        tz = ZoneInfo(where.tz)
+        figure = figures.station_timeline(self.facilities[facility], stays, title, tz, colours)
         _, rows = self.reader.report("visits", where)
         return figure, [_cells(row) for row in rows]
 

@@ -75,101 +75,111 @@ def facility_map(
     tz: Any,
     colours: Colours,
 ) -> go.Figure:
-    """Tracks to scale as rows, stations as bands, each locomotive a bar tail to head."""
+    """Tracks to scale as rows, stations as bands, each locomotive a bar tail to head.
+
+    One bar trace holds every locomotive and the facility is plain layout shapes: plotly
+    validates each trace and shape it is handed, and this figure is rebuilt every second.
+    """
     rows = [t.id for t in facility.tracks][::-1]  # plotly counts rows from the bottom
-    fig = go.Figure()
-    for loco in locomotives:
-        tail, head = sorted((float(loco["tail_m"]), float(loco["head_m"])))
-        stale = bool(loco.get("stale"))
-        fig.add_trace(
-            go.Bar(
-                y=[loco["track"]],
-                x=[head - tail],
-                base=[tail],
-                orientation="h",
-                width=0.45,
-                marker={
-                    "color": STALE if stale else series_colour(loco.get("series"), colours),
-                    "line": {"color": "#333", "width": 1},
-                    "pattern": {"shape": "/" if stale else ""},
-                },
-                text=[loco_label(loco)],
-                textposition="inside",
-                insidetextanchor="middle",
-                hovertext=[_hover(loco, tz)],
-                hoverinfo="text",
-                name=str(loco["id"]),
-                customdata=[loco["id"]],
-                showlegend=False,
-            )
-        )
-    for track in facility.tracks:  # the rail itself
-        fig.add_shape(
-            type="line", x0=0, x1=track.length_m, y0=track.id, y1=track.id, layer="below",
-            line={"color": "#888", "width": 2},
-        )  # fmt: skip
-    for station in facility.stations:
-        row = rows.index(station.track)
-        fig.add_shape(
-            type="rect", x0=station.start_m, x1=station.end_m, y0=row - 0.4, y1=row + 0.4,
-            layer="below", line={"width": 0}, fillcolor=STATION_FILL,
-        )  # fmt: skip
-        fig.add_annotation(
-            x=(station.start_m + station.end_m) / 2, y=row + 0.4, text=station.id,
-            showarrow=False, yanchor="bottom", font={"size": 10, "color": "#557"},
-        )  # fmt: skip
-    longest = max(t.length_m for t in facility.tracks)
-    fig.update_layout(
-        title={"text": title, "x": 0.01},
-        barmode="overlay",
-        height=110 + MAP_ROW_PX * len(rows),
-        margin={"l": 50, "r": 20, "t": 40, "b": 40},
-        plot_bgcolor="white",
-        uirevision=facility.facility.id,  # keep the user's zoom across live updates
+    ends = [sorted((float(x["tail_m"]), float(x["head_m"]))) for x in locomotives]
+    stale = [bool(x.get("stale")) for x in locomotives]
+    bars = go.Bar(
+        y=[x["track"] for x in locomotives],
+        x=[head - tail for tail, head in ends],
+        base=[tail for tail, _ in ends],
+        orientation="h",
+        width=0.45,
+        marker={
+            "color": [
+                STALE if dark else series_colour(x.get("series"), colours)
+                for x, dark in zip(locomotives, stale, strict=True)
+            ],
+            "line": {"color": "#333", "width": 1},
+            "pattern": {"shape": ["/" if dark else "" for dark in stale]},
+        },
+        text=[loco_label(x) for x in locomotives],
+        textposition="inside",
+        insidetextanchor="middle",
+        hovertext=[_hover(x, tz) for x in locomotives],
+        hoverinfo="text",
+        customdata=[x["id"] for x in locomotives],
+        showlegend=False,
     )
-    fig.update_xaxes(range=[-2, longest + 2], title="metres along the track", showgrid=True,
-                     gridcolor="#eee", zeroline=False)  # fmt: skip
-    fig.update_yaxes(categoryorder="array", categoryarray=rows, range=[-0.6, len(rows) - 0.4])
-    return fig
+    rails = [
+        {"type": "line", "x0": 0, "x1": t.length_m, "y0": t.id, "y1": t.id, "layer": "below",
+         "line": {"color": "#888", "width": 2}}
+        for t in facility.tracks
+    ]  # fmt: skip
+    bands = [
+        {"type": "rect", "x0": s.start_m, "x1": s.end_m, "y0": rows.index(s.track) - 0.4,
+         "y1": rows.index(s.track) + 0.4, "layer": "below", "line": {"width": 0},
+         "fillcolor": STATION_FILL}
+        for s in facility.stations
+    ]  # fmt: skip
+    names = [
+        {"x": (s.start_m + s.end_m) / 2, "y": rows.index(s.track) + 0.4, "text": s.id,
+         "showarrow": False, "yanchor": "bottom", "font": {"size": 10, "color": "#557"}}
+        for s in facility.stations
+    ]  # fmt: skip
+    longest = max(t.length_m for t in facility.tracks)
+    layout = {
+        "title": {"text": title, "x": 0.01},
+        "height": 110 + MAP_ROW_PX * len(rows),
+        "margin": {"l": 50, "r": 20, "t": 40, "b": 40},
+        "plot_bgcolor": "white",
+        "uirevision": facility.facility.id,  # keep the user's zoom across live updates
+        "shapes": rails + bands,
+        "annotations": names,
+        "xaxis": {"range": [-2, longest + 2], "title": {"text": "metres along the track"},
+                  "showgrid": True, "gridcolor": "#eee", "zeroline": False},
+        "yaxis": {"type": "category", "categoryorder": "array", "categoryarray": rows,
+                  "range": [-0.6, len(rows) - 0.4]},
+    }  # fmt: skip
+    return go.Figure(data=[bars], layout=layout)
 
 
 def station_timeline(
-    facility: FacilityConfig, stays: Sequence[Stay], title: str, colours: Colours
+    facility: FacilityConfig, stays: Sequence[Stay], title: str, tz: Any, colours: Colours
 ) -> go.Figure:
-    """Per station, which locomotive stood there when (bars from arrival to departure)."""
-    fig = go.Figure()
-    for stay in stays:
-        label = stay.plate or stay.loco_id
-        fig.add_trace(
-            go.Bar(
-                y=[stay.station],
-                x=[(stay.end - stay.start).total_seconds() * 1000],  # ms on a date axis
-                base=[stay.start],
-                orientation="h",
-                marker={"color": series_colour(stay.series, colours)},
-                text=[label],
-                textposition="inside",
-                insidetextanchor="middle",
-                hovertext=[
-                    f"<b>{label}</b> ({stay.series or 'series ?'}, {stay.loco_id})<br>"
-                    f"{stay.station}: {stay.start:%H:%M} - {stay.end:%H:%M}"
-                    f" ({(stay.end - stay.start).total_seconds() / 3600:.1f} h)"
-                ],
-                hoverinfo="text",
-                showlegend=False,
-            )
-        )
-    stations = [s.id for s in facility.stations]
-    fig.update_layout(
-        title={"text": title, "x": 0.01},
-        barmode="overlay",
-        height=120 + 28 * len(stations),
-        margin={"l": 70, "r": 20, "t": 40, "b": 40},
-        plot_bgcolor="white",
+    """Per station, which locomotive stood there when (bars from arrival to departure).
+
+    Times are the facility's wall clock: plotly's date axes have no time zones.
+    """
+
+    def local(t: datetime) -> datetime:
+        return t.astimezone(tz).replace(tzinfo=None)
+
+    labels = [stay.plate or stay.loco_id for stay in stays]
+    bars = go.Bar(
+        y=[stay.station for stay in stays],
+        x=[(stay.end - stay.start).total_seconds() * 1000 for stay in stays],  # ms, date axis
+        base=[local(stay.start) for stay in stays],
+        orientation="h",
+        marker={"color": [series_colour(stay.series, colours) for stay in stays]},
+        text=labels,
+        textposition="inside",
+        insidetextanchor="middle",
+        hovertext=[
+            f"<b>{label}</b> ({stay.series or 'series ?'}, {stay.loco_id})<br>"
+            f"{stay.station}: {local(stay.start):%H:%M} - {local(stay.end):%H:%M}"
+            f" ({(stay.end - stay.start).total_seconds() / 3600:.1f} h)"
+            for label, stay in zip(labels, stays, strict=True)
+        ],
+        hoverinfo="text",
+        customdata=[stay.loco_id for stay in stays],
+        showlegend=False,
     )
-    fig.update_xaxes(type="date", showgrid=True, gridcolor="#eee")
-    fig.update_yaxes(categoryorder="array", categoryarray=stations[::-1])
-    return fig
+    stations = [s.id for s in facility.stations]
+    layout = {
+        "title": {"text": title, "x": 0.01},
+        "height": 120 + 28 * len(stations),
+        "margin": {"l": 70, "r": 20, "t": 40, "b": 40},
+        "plot_bgcolor": "white",
+        "xaxis": {"type": "date", "showgrid": True, "gridcolor": "#eee"},
+        "yaxis": {"type": "category", "categoryorder": "array",
+                  "categoryarray": stations[::-1]},
+    }  # fmt: skip
+    return go.Figure(data=[bars], layout=layout)
 
 
 def disagreement_figure(

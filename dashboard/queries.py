@@ -48,7 +48,7 @@ class CameraRow:
 
 @dataclass(frozen=True)
 class Stay:
-    """One uninterrupted stay of a locomotive at a station."""
+    """A locomotive standing at a station (clipped to the range asked for)."""
 
     station: str
     track: str
@@ -59,30 +59,39 @@ class Stay:
     end: datetime
 
 
-# Gaps and islands over the per-locomotive states of the range: a new stay starts where
-# the station changes or the locomotive was not seen for a minute. The same rule as the
-# station_stays view, but bounded by the range before the window functions run (the view
-# has to number every state ever written before a WHERE on its output can apply).
+# Rests at stations from the FSE's motion events: a locomotive stands from "arrived" or
+# "stopped" until its next "moved" or "departed" (or, still standing, the newest
+# snapshot). Events are a few per visit, so a day costs the same with a month or a year of
+# 1 Hz states beside it; the states-based station_stays view (for analysts) reads every
+# state of the range instead. Rests that began up to REST_LOOKBACK before the range count.
 STAYS_SQL = """
-WITH marked AS (
-    SELECT loco_id, station_id, track_id, time, series, plate,
-           CASE WHEN station_id IS DISTINCT FROM lag(station_id) OVER w
-                  OR time - lag(time) OVER w > INTERVAL '1 minute' THEN 1 ELSE 0 END AS starts
-    FROM locomotive_states
+WITH motion AS (
+    SELECT loco_id, kind, time, station_id, track_id,
+           lead(time) OVER (PARTITION BY loco_id ORDER BY time) AS next_time
+    FROM locomotive_events
     WHERE facility_id = %(facility)s AND flow = %(flow)s
-      AND time >= %(from)s AND time < %(to)s
-    WINDOW w AS (PARTITION BY loco_id ORDER BY time)
-), islands AS (
-    SELECT *, sum(starts) OVER (PARTITION BY loco_id ORDER BY time) AS stay FROM marked
+      AND kind IN ('arrived', 'moved', 'stopped', 'departed')
+      AND time >= %(from)s - %(lookback)s::interval AND time < %(to)s
+), identity AS (
+    SELECT DISTINCT ON (loco_id) loco_id, plate, series
+    FROM locomotive_events
+    WHERE facility_id = %(facility)s AND flow = %(flow)s AND plate IS NOT NULL
+      AND time >= %(from)s - %(lookback)s::interval AND time < %(to)s
+    ORDER BY loco_id, time DESC
+), newest AS (
+    SELECT max(time) AS time FROM state_snapshots
+    WHERE facility_id = %(facility)s AND flow = %(flow)s AND time < %(to)s
 )
-SELECT station_id, min(track_id), loco_id,
-       (array_agg(plate ORDER BY time DESC) FILTER (WHERE plate IS NOT NULL))[1],
-       (array_agg(series ORDER BY time DESC) FILTER (WHERE series IS NOT NULL))[1],
-       min(time), max(time)
-FROM islands WHERE station_id IS NOT NULL
-GROUP BY loco_id, station_id, stay
-ORDER BY station_id, min(time)
+SELECT m.station_id, m.track_id, m.loco_id, i.plate, i.series,
+       greatest(m.time, %(from)s),
+       least(coalesce(m.next_time, newest.time, %(to)s), %(to)s)
+FROM motion m CROSS JOIN newest LEFT JOIN identity i USING (loco_id)
+WHERE m.kind IN ('arrived', 'stopped') AND m.station_id IS NOT NULL
+  AND coalesce(m.next_time, newest.time, %(to)s) > %(from)s
+  AND coalesce(m.next_time, newest.time, %(to)s) > m.time
+ORDER BY m.station_id, m.time
 """
+REST_LOOKBACK = timedelta(days=60)
 
 # The newest snapshot of each flow per bucket: what two flows are compared on.
 SAMPLED_SQL = """
@@ -192,7 +201,13 @@ class DashboardReader:
         ]
 
     def stays(self, facility: str, flow: str, start: datetime, end: datetime) -> list[Stay]:
-        params = {"facility": facility, "flow": flow, "from": start, "to": end}
+        params = {
+            "facility": facility,
+            "flow": flow,
+            "from": start,
+            "to": end,
+            "lookback": REST_LOOKBACK,
+        }
         with self.pool.connection() as conn:
             rows = conn.execute(STAYS_SQL, params).fetchall()
         return [Stay(*row) for row in rows]

@@ -6,6 +6,7 @@ import csv
 import io
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -51,7 +52,7 @@ def bar_labels(browser: WebDriver, graph_id: str) -> list[str]:
     """The texts on the locomotive bars of a map, from the rendered figure."""
     return browser.execute_script(  # type: ignore[no-any-return]
         "const g = document.querySelector(arguments[0] + ' .js-plotly-plot');"
-        "return g && g.data ? g.data.filter(t => t.type === 'bar').map(t => t.text[0]) : null;",
+        "return g && g.data ? g.data.filter(t => t.type === 'bar').flatMap(t => t.text) : null;",
         f"#{graph_id}",
     )
 
@@ -205,3 +206,45 @@ def test_a_dark_camera_raises_the_alarm(
         By.XPATH, f"//div[@id='cameras']//tr[td[normalize-space(.)='{camera}']]"
     )
     assert "reconnecting" in row.text
+
+
+def test_the_timeline_shows_where_each_locomotive_stood(
+    browser: WebDriver, dashboard: DashboardServer, dashboard_db: DashboardDb
+) -> None:
+    """The timeline shows standing (from the FSE's motion events); the analysts' per-second
+    station_stays view counts presence, moving in and out included. Every bar lies within
+    a presence of the same locomotive at the same station, and every presence of more
+    than a minute has its bar."""
+    browser.get(dashboard.url)
+    shown = wait_for(
+        lambda: browser.execute_script(
+            "const g = document.querySelector('#timeline .js-plotly-plot');"
+            "return g && g.data && g.data[0].y.length ? "
+            "g.data[0].y.map((s, i) => [s, g.data[0].customdata[i], g.data[0].base[i], "
+            "g.data[0].x[i]]) : null;"
+        ),
+        what="timeline bars",
+    )
+    tz = ZoneInfo(dashboard_db.twin.facility.facility.timezone)
+    bars = []
+    for station, loco_id, base, length_ms in shown:  # bases are the facility's wall clock
+        start = datetime.fromisoformat(base).replace(tzinfo=tz).timestamp()
+        bars.append((station, loco_id, start, start + length_ms / 1000))
+    with psycopg.connect(dashboard_db.owner_url) as conn:
+        rows = conn.execute(
+            "SELECT station_id, loco_id, extract(epoch FROM from_time)::float8, "
+            "extract(epoch FROM to_time)::float8 FROM station_stays WHERE flow = 'prod'"
+        ).fetchall()
+    presence = [(station, loco, start, end) for station, loco, start, end in rows]
+    assert len(bars) >= 5
+    for station, loco_id, start, end in bars:
+        assert any(
+            s == station and lo == loco_id and a - 2 <= start and end <= b + 2
+            for s, lo, a, b in presence
+        ), f"{loco_id} standing at {station} outside any presence there"
+    for station, loco_id, a, b in presence:
+        if b - a > 60:
+            found = any(
+                s == station and lo == loco_id and a - 2 <= start <= b for s, lo, start, _ in bars
+            )
+            assert found, f"no bar for {loco_id} at {station}"

@@ -1,0 +1,230 @@
+"""Dashboard callbacks against 30 days of 1 Hz state of the twin's 4-track depot.
+
+The database holds what a month of ingest leaves for one flow: a state snapshot every
+second, a row per locomotive per second (14 stations, mostly occupied), the visit events
+and camera health of 34 cameras every 10 s. It is generated in SQL (``generate_series``
+over synthetic visits, a day at a time), not through the FSE, which would take hours.
+
+Measured in-process on the dashboard's own code (``DashboardApp``), with the plotly JSON
+the browser would receive:
+- the live view's callback when new rows arrived (a rebuild: every live query plus the
+  figures), against the same callback when nothing changed (the version probe only);
+- the station timeline and visits of one day (``_history_refresh``), against the
+  analyst's ``station_stays`` view filtered to that day (the baseline: the view numbers
+  every state ever written before the filter applies).
+
+Writes bench/results/dashboard.json.
+
+    .venv/bin/python bench/bench_dashboard.py [--days 30] [--repeat 20] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import plotly.io
+import psycopg
+
+from cloud.schema import migrate
+from dashboard.app import DashboardApp, DashboardSettings
+from dashboard.live import ViewKey
+from locowatch.db import ManagedServer, default_home
+from locowatch.db.scratch import scratch_database
+from sim.fleet import SERIES
+from sim.twin import Twin
+
+RESULTS = Path(__file__).resolve().parent / "results"
+FLOW = "prod"
+TABLES = ("state_snapshots", "locomotive_states", "locomotive_events", "camera_health")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=30, help="days of 1 Hz state")
+    parser.add_argument("--repeat", type=int, default=20, help="timed calls per measure")
+    parser.add_argument("--db", help="server URL (default: the managed one)")
+    args = parser.parse_args()
+    server_url = (
+        args.db or os.environ.get("LOCOWATCH_DB") or ManagedServer(default_home()).up().url()
+    )
+    facility = Twin().facility
+    end = datetime(2026, 11, 1, tzinfo=UTC)
+    start = end - timedelta(days=args.days)
+    with scratch_database(server_url, "locowatch_bench_dash") as url:
+        migrate(url)
+        counts = fill(url, facility, start, end)
+        print(f"database: {counts}", flush=True)
+        app = DashboardApp(DashboardSettings(db_url=url, facilities=[facility]))
+        app.reader.open(wait=True)
+        results = {"days": args.days, "rows": counts, **measure(app, facility, end, args.repeat)}
+        results["stays_view_baseline_s"] = stays_view(url, facility.facility.id, end)
+        app.reader.close()
+    results["timeline_speedup"] = results["stays_view_baseline_s"] / results["timeline_s"]["median"]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "dashboard.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(json.dumps(results, indent=2))
+
+
+# -- data ---------------------------------------------------------------------------------
+
+
+def visits(facility: Any, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+    """Stays of 2-30 h at every station with gaps of 0.5-6 h, by a fleet of 60."""
+    rng = random.Random(7)
+    fleet = [(f"loco-{i:03d}", SERIES[i % len(SERIES)]) for i in range(60)]
+    rows = []
+    for station in facility.stations:
+        t = start + timedelta(hours=rng.uniform(0, 6))
+        while t < end:
+            loco_id, series = rng.choice(fleet)
+            length = min(series.length_m, station.end_m - station.start_m - 1)
+            tail = station.start_m + rng.uniform(0, station.end_m - station.start_m - length)
+            depart = min(end, t + timedelta(hours=rng.uniform(2, 30)))
+            plate = f"{series.name}-{int(loco_id[-3:]):04d}"
+            rows.append((f"{loco_id}-{len(rows)}", station.track, station.id, tail,
+                         tail + length, series.name, plate, t, depart))  # fmt: skip
+            t = depart + timedelta(hours=rng.uniform(0.5, 6))
+    return rows
+
+
+def fill(url: str, facility: Any, start: datetime, end: datetime) -> dict[str, int]:
+    fid = facility.facility.id
+    stays = visits(facility, start, end)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE bench_visits (loco_id text, track text, station text, tail real, "
+            "head real, series text, plate text, arrive timestamptz, depart timestamptz)"
+        )
+        with conn.cursor() as cur, cur.copy("COPY bench_visits FROM STDIN") as copy:
+            for row in stays:
+                copy.write_row(row)
+        day = start
+        while day < end:
+            began = time.monotonic()
+            fill_day(conn, fid, [c.id for c in facility.cameras], day, day + timedelta(days=1))
+            print(f"  {day:%Y-%m-%d} filled in {time.monotonic() - began:.1f} s", flush=True)
+            day += timedelta(days=1)
+        events = (
+            ("arrived", "arrive"),
+            ("identified", "arrive + INTERVAL '5 min'"),
+            ("departed", "depart"),
+        )
+        for kind, at in events:
+            conn.execute(
+                "INSERT INTO locomotive_events (time, facility_id, flow, loco_id, kind, "
+                "track_id, station_id, tail_m, head_m, series, plate) "
+                f"SELECT {at}, %s, %s, loco_id, %s, track, station, tail, head, series, plate "
+                "FROM bench_visits WHERE "
+                + ("depart < %s" if kind == "departed" else "%s > arrive"),
+                (fid, FLOW, kind, end),
+            )
+        conn.execute("ANALYZE")
+        return {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+            for table in TABLES
+        }
+
+
+def fill_day(
+    conn: psycopg.Connection[Any], fid: str, cameras: list[str], day: datetime, end: datetime
+) -> None:
+    window = {"fid": fid, "flow": FLOW, "from": day, "to": end, "cameras": cameras}
+    conn.execute(
+        "INSERT INTO locomotive_states SELECT t, %(fid)s, %(flow)s, loco_id, track, tail, head, "
+        "station, series, plate, false FROM bench_visits, "
+        "generate_series(greatest(arrive, %(from)s), least(depart, %(to)s) - INTERVAL '1 s', "
+        "INTERVAL '1 s') t WHERE arrive < %(to)s AND depart > %(from)s",
+        window,
+    )
+    conn.execute(
+        "INSERT INTO state_snapshots (time, facility_id, flow, written_at, locomotive_count, "
+        "locomotives) "
+        "SELECT t, %(fid)s, %(flow)s, t, count(s.loco_id), coalesce(jsonb_agg(jsonb_build_object("
+        "  'id', s.loco_id, 'track', s.track_id, 'tail_m', s.tail_m, 'head_m', s.head_m, "
+        "  'station', s.station_id, 'series', s.series, 'series_confidence', 0.97, "
+        "  'plate', s.plate, 'plate_confidence', 0.9, 'stale', false, "
+        "  'since', extract(epoch FROM v.arrive), 'speed_mps', 0, 'attributes', '{}'::jsonb)) "
+        "  FILTER (WHERE s.loco_id IS NOT NULL), '[]') "
+        "FROM generate_series(%(from)s, %(to)s - INTERVAL '1 s', INTERVAL '1 s') t "
+        "LEFT JOIN locomotive_states s ON s.time = t AND s.facility_id = %(fid)s "
+        "  AND s.flow = %(flow)s AND s.time >= %(from)s AND s.time < %(to)s "
+        "LEFT JOIN bench_visits v ON v.loco_id = s.loco_id GROUP BY t",
+        window,
+    )
+    conn.execute(
+        "INSERT INTO camera_health SELECT t, %(fid)s, 'gw-bench', 0, c, 'streaming', 2.0, t, "
+        "0, 0, '' FROM unnest(%(cameras)s::text[]) c, "
+        "generate_series(%(from)s, %(to)s - INTERVAL '1 s', INTERVAL '10 s') t",
+        window,
+    )
+
+
+# -- measures -----------------------------------------------------------------------------
+
+
+def timed(call: Callable[[], object], repeat: int) -> dict[str, float]:
+    seconds = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - began)
+    seconds.sort()
+    return {
+        "median": statistics.median(seconds),
+        "p95": seconds[min(len(seconds) - 1, round(0.95 * (len(seconds) - 1)))],
+        "max": seconds[-1],
+    }
+
+
+def measure(app: DashboardApp, facility: Any, end: datetime, repeat: int) -> dict[str, Any]:
+    key = ViewKey(facility.facility.id, FLOW)
+
+    def rebuild() -> None:  # what the callback does after new rows: all queries, figures, JSON
+        version = app.reader.version(key.facility, key.flows)
+        plotly.io.json.to_json_plotly(app.feed.build(key, version))
+
+    def unchanged() -> None:  # what it does on a tick without new rows
+        app.feed.current(key)
+
+    day = (end - timedelta(days=2)).date().isoformat()
+
+    def timeline() -> None:
+        figure, rows = app.history(key.facility, FLOW, day, day, None)
+        plotly.io.json.to_json_plotly({"figure": figure, "rows": rows})
+
+    app.feed.current(key)  # warm the pool and the colour map
+    results = {
+        "live_rebuild_s": timed(rebuild, repeat),
+        "live_unchanged_s": timed(unchanged, repeat),
+        "timeline_s": timed(timeline, max(3, repeat // 4)),
+    }
+    results["live_rebuild_vs_unchanged"] = (
+        results["live_rebuild_s"]["median"] / results["live_unchanged_s"]["median"]
+    )
+    return results
+
+
+def stays_view(url: str, fid: str, end: datetime) -> float:
+    """The baseline: the same day's stays through the station_stays view."""
+    day = end - timedelta(days=2)
+    with psycopg.connect(url) as conn:
+        began = time.perf_counter()
+        conn.execute(
+            "SELECT * FROM station_stays WHERE facility_id = %s AND flow = %s "
+            "AND from_time < %s AND to_time >= %s",
+            (fid, FLOW, day + timedelta(days=1), day),
+        ).fetchall()
+        return time.perf_counter() - began
+
+
+if __name__ == "__main__":
+    main()
