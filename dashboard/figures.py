@@ -183,9 +183,10 @@ def station_timeline(
 
 
 def disagreement_figure(
-    points: Sequence[tuple[datetime, Disagreement]], flow_a: str, flow_b: str
+    points: Sequence[tuple[datetime, Disagreement]], flow_a: str, flow_b: str, tz: Any
 ) -> go.Figure:
-    """Count difference, end error and identity mismatches of two flows over time."""
+    """Count difference, end error and identity mismatches of two flows over time
+    (the facility's wall clock, like the timeline)."""
     fig = make_subplots(
         rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
         subplot_titles=(
@@ -194,7 +195,7 @@ def disagreement_figure(
             "paired locomotives named differently",
         ),
     )  # fmt: skip
-    times = [at for at, _ in points]
+    times = [at.astimezone(tz).replace(tzinfo=None) for at, _ in points]
     series = (
         [d.count_difference for _, d in points],
         [d.end_error_m for _, d in points],

@@ -189,7 +189,9 @@ class LiveFeed:
             "map-compare": {
                 "figure": figures.facility_map(facility, other_locos, title, tz, colours)
             },
-            "disagreement": {"figure": figures.disagreement_figure(points, key.flow, key.compare)},
+            "disagreement": {
+                "figure": figures.disagreement_figure(points, key.flow, key.compare, tz)
+            },
         }
 
 

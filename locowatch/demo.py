@@ -1,9 +1,9 @@
 """``locowatch demo``: the one command that shows the product working.
 
 For now it brings up the managed TimescaleDB and the facility twin (the simulated depot),
-writes a look at it, then runs cloud ingest with the facility state estimator on the
-twin's day (the twin plays the gateway) and prints the accuracy and the visits report.
-The edge services and the dashboard join as their issues land.
+writes a look at it, runs cloud ingest with the facility state estimator on the twin's
+day (the twin plays the gateway), prints the accuracy and the visits report, and serves
+the dashboard on that day until stopped. The edge services join as their issue lands.
 """
 
 from __future__ import annotations
@@ -36,15 +36,22 @@ if TYPE_CHECKING:
 @db_url_option
 @home_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the twin depot.")
-def demo(db_url: str | None, home: Path | None, seed: int) -> None:
+@click.option(
+    "--dashboard-port",
+    type=click.IntRange(0, 65535),
+    default=8050,
+    show_default=True,
+    help="Port of the dashboard; 0: do not serve it (the demo ends after the reports).",
+)
+def demo(db_url: str | None, home: Path | None, seed: int, dashboard_port: int) -> None:
     """Run the demo on the embedded default (managed TimescaleDB, the twin depot)."""
     from sim.twin import Twin, TwinSpec  # the twin pulls in rendering: only load it here
 
     home = home or default_home()
-    click.echo("[1/3] database")
+    click.echo("[1/4] database")
     url = db_url or ManagedServer(home).up().url()
     click.echo(f"      TimescaleDB ready: {url}")
-    click.echo("[2/3] facility twin")
+    click.echo("[2/4] facility twin")
     twin = Twin(TwinSpec(seed=seed))
     facility = twin.facility
     click.echo(
@@ -63,14 +70,17 @@ def demo(db_url: str | None, home: Path | None, seed: int) -> None:
             path = out / f"{camera}.jpg"
             cv2.imwrite(str(path), frame)
             click.echo(f"      {track.id}: {camera} at {hour:02.0f}:00 -> {path}")
-    click.echo("[3/3] cloud ingest and the facility state estimator")
+    click.echo("[3/4] cloud ingest and the facility state estimator")
     with _demo_database(url, db_url is None) as demo_url:
         _cloud(twin, demo_url, out)
-    click.echo(
-        "Edge services and the dashboard are not built yet; this demo will run them as they "
-        "land. Meanwhile: 'locowatch sim serve' streams the twin's cameras over RTSP, "
-        "'locowatch sim feed' plays a gateway against 'locowatch cloud run'."
-    )
+        click.echo(
+            "Edge services are not built yet; this demo will run them when they land. "
+            "Meanwhile: 'locowatch sim serve' streams the twin's cameras over RTSP, "
+            "'locowatch sim feed' plays a gateway against 'locowatch cloud run'."
+        )
+        if dashboard_port:
+            click.echo("[4/4] dashboard")
+            _dashboard(demo_url, out, dashboard_port)
 
 
 @contextlib.contextmanager
@@ -139,6 +149,36 @@ def _cloud(twin: Twin, url: str, out: Path) -> None:
         click.echo(f"      {line}")
     shown = conninfo_url(url)
     click.echo(f"      try: locowatch report stays --from {day:%Y-%m-%d} --db '{shown}'")
+
+
+def _dashboard(url: str, out: Path, port: int) -> None:
+    """Serve the dashboard on the demo's database (read-only role) until Ctrl-C."""
+    import urllib.request
+
+    from cloud.schema import create_login_user
+
+    reader = create_login_user(url, "locowatch_dashboard", "reader")
+    log = out / "dashboard.log"
+    command = [sys.executable, "-m", "locowatch", "dashboard", "--db", reader.url,
+               "--facility", str(out / "facility.yaml"), "--port", str(port)]  # fmt: skip
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and process.poll() is None:
+                with contextlib.suppress(OSError):
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                    break
+                time.sleep(0.3)
+            if process.poll() is not None:
+                raise LocowatchError(f"the dashboard did not start; see {log}")
+            click.echo(f"      dashboard: http://127.0.0.1:{port}/  (Ctrl-C stops the demo)")
+            process.wait()
+        except KeyboardInterrupt:
+            click.echo("      stopping the dashboard")
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -248,3 +249,25 @@ def test_the_timeline_shows_where_each_locomotive_stood(
                 s == station and lo == loco_id and a - 2 <= start <= b for s, lo, start, _ in bars
             )
             assert found, f"no bar for {loco_id} at {station}"
+
+
+def test_screenshots_of_the_map_and_the_timeline(
+    browser: WebDriver, dashboard: DashboardServer, tmp_path: Path
+) -> None:
+    """The views pictured in docs/dashboard.md: LOCOWATCH_SCREENSHOTS=DIR keeps them."""
+    out = Path(os.environ.get("LOCOWATCH_SCREENSHOTS") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    browser.get(dashboard.url)
+    wait_for(lambda: bar_labels(browser, "map"), what="the map")
+    wait_for(lambda: title(browser, "timeline").startswith("prod"), what="the timeline")
+    pick(browser, "compare", "dev")
+    wait_for(lambda: "dev:" in title(browser, "map-compare"), what="the comparison")
+    time.sleep(1.0)  # let plotly finish its transitions
+    shots = {
+        "dashboard-live.png": "//header/..",
+        "dashboard-timeline.png": "//section[.//div[@id='timeline']]",
+        "dashboard-compare.png": "//section[@id='compare-panel']",
+    }
+    for name, xpath in shots.items():
+        assert browser.find_element(By.XPATH, xpath).screenshot(str(out / name))
+        assert (out / name).stat().st_size > 20_000, f"{name} looks empty"
