@@ -62,9 +62,9 @@ def test_db_commands_share_the_db_flag_and_env() -> None:
 
 
 def test_planned_command_says_so_with_exit_2(locowatch_cli: Any) -> None:
-    result = locowatch_cli("dashboard", "--db", "x")
+    result = locowatch_cli("edge", "--config", "x")
     assert result.returncode == 2
-    assert result.stderr.startswith("error: 'locowatch dashboard' is not built yet")
+    assert result.stderr.startswith("error: 'locowatch edge' is not built yet")
 
 
 def test_unknown_command_is_a_usage_error(locowatch_cli: Any) -> None:
