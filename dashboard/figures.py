@@ -150,8 +150,12 @@ def station_timeline(
         return t.astimezone(tz).replace(tzinfo=None)
 
     labels = [stay.plate or stay.loco_id for stay in stays]
+    lane, lanes = station_lanes(stays)
+    width = [0.8 / lanes[stay.station] for stay in stays]
     bars = go.Bar(
         y=[stay.station for stay in stays],
+        width=width,  # two locomotives at one station at once share its row, one lane each
+        offset=[-0.4 + k * w for k, w in zip(lane, width, strict=True)],
         x=[(stay.end - stay.start).total_seconds() * 1000 for stay in stays],  # ms, date axis
         base=[local(stay.start) for stay in stays],
         orientation="h",
@@ -180,6 +184,22 @@ def station_timeline(
                   "categoryarray": stations[::-1]},
     }  # fmt: skip
     return go.Figure(data=[bars], layout=layout)
+
+
+def station_lanes(stays: Sequence[Stay]) -> tuple[list[int], dict[str, int]]:
+    """A lane per stay so that stays overlapping at one station sit side by side, and the
+    number of lanes per station (greedy interval colouring in start order)."""
+    lane = [0] * len(stays)
+    ends: dict[str, list[datetime]] = {}  # per station, when each lane frees up
+    for i in sorted(range(len(stays)), key=lambda k: stays[k].start):
+        free = ends.setdefault(stays[i].station, [])
+        k = next((k for k, end in enumerate(free) if end <= stays[i].start), len(free))
+        if k == len(free):
+            free.append(stays[i].end)
+        else:
+            free[k] = stays[i].end
+        lane[i] = k
+    return lane, {station: len(free) for station, free in ends.items()}
 
 
 def disagreement_figure(

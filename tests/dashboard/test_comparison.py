@@ -64,3 +64,20 @@ def test_the_users_file_holds_hashes_only(tmp_path: Path) -> None:
     path.write_text("lena:pw\n", encoding="utf-8")
     with pytest.raises(UsageError, match="users:1: expected"):
         load_users(path)
+
+
+def test_overlapping_stays_at_a_station_get_lanes() -> None:
+    from datetime import UTC, datetime
+
+    from dashboard.figures import station_lanes
+    from dashboard.queries import Stay
+
+    def stay(station: str, start_h: int, end_h: int) -> Stay:
+        day = datetime(2026, 11, 2, tzinfo=UTC)
+        return Stay(station, "T1", f"loco-{start_h}", None, None,
+                    day.replace(hour=start_h), day.replace(hour=end_h))  # fmt: skip
+
+    stays = [stay("S1", 1, 5), stay("S1", 3, 8), stay("S1", 6, 9), stay("S2", 2, 4)]
+    lane, lanes = station_lanes(stays)
+    assert lane == [0, 1, 0, 0]  # the third reuses the first's lane once it left
+    assert lanes == {"S1": 2, "S2": 1}
