@@ -9,9 +9,12 @@ Measured in-process on the dashboard's own code (``DashboardApp``), with the plo
 the browser would receive:
 - the live view's callback when new rows arrived (a rebuild: every live query plus the
   figures), against the same callback when nothing changed (the version probe only);
-- the station timeline and visits of one day (``_history_refresh``), against the
-  analyst's ``station_stays`` view filtered to that day (the baseline: the view numbers
-  every state ever written before the filter applies).
+- the station timeline and visits of one day (``history``), against the analyst's
+  ``station_stays`` view filtered to that day (the baseline: the view numbers every state
+  ever written before the filter applies);
+- on screen: a real ``locowatch dashboard`` process and headless Chromium; a new
+  snapshot row is committed every 1.5 s and the time until the page shows it is taken,
+  for the websocket push against the interval fallback.
 
 Writes bench/results/dashboard.json.
 
@@ -51,6 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30, help="days of 1 Hz state")
     parser.add_argument("--repeat", type=int, default=20, help="timed calls per measure")
+    parser.add_argument("--rows", type=int, default=20, help="new rows timed on screen")
     parser.add_argument("--db", help="server URL (default: the managed one)")
     args = parser.parse_args()
     server_url = (
@@ -65,9 +69,12 @@ def main() -> None:
         print(f"database: {counts}", flush=True)
         app = DashboardApp(DashboardSettings(db_url=url, facilities=[facility]))
         app.reader.open(wait=True)
-        results = {"days": args.days, "rows": counts, **measure(app, facility, end, args.repeat)}
+        results: dict[str, Any] = {"days": args.days, "rows": counts}
+        results.update(measure(app, facility, end, args.repeat))
         results["stays_view_baseline_s"] = stays_view(url, facility.facility.id, end)
         app.reader.close()
+        for transport in ("websocket", "interval"):
+            results[f"screen_{transport}_s"] = on_screen(url, facility, transport, args.rows)
     results["timeline_speedup"] = results["stays_view_baseline_s"] / results["timeline_s"]["median"]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "dashboard.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
@@ -81,7 +88,7 @@ def visits(facility: Any, start: datetime, end: datetime) -> list[tuple[Any, ...
     """Stays of 2-30 h at every station with gaps of 0.5-6 h, by a fleet of 60."""
     rng = random.Random(7)
     fleet = [(f"loco-{i:03d}", SERIES[i % len(SERIES)]) for i in range(60)]
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for station in facility.stations:
         t = start + timedelta(hours=rng.uniform(0, 6))
         while t < end:
@@ -177,7 +184,11 @@ def timed(call: Callable[[], object], repeat: int) -> dict[str, float]:
         began = time.perf_counter()
         call()
         seconds.append(time.perf_counter() - began)
-    seconds.sort()
+    return summary(seconds)
+
+
+def summary(seconds: list[float]) -> dict[str, float]:
+    seconds = sorted(seconds)
     return {
         "median": statistics.median(seconds),
         "p95": seconds[min(len(seconds) - 1, round(0.95 * (len(seconds) - 1)))],
@@ -202,7 +213,7 @@ def measure(app: DashboardApp, facility: Any, end: datetime, repeat: int) -> dic
         plotly.io.json.to_json_plotly({"figure": figure, "rows": rows})
 
     app.feed.current(key)  # warm the pool and the colour map
-    results = {
+    results: dict[str, Any] = {
         "live_rebuild_s": timed(rebuild, repeat),
         "live_unchanged_s": timed(unchanged, repeat),
         "timeline_s": timed(timeline, max(3, repeat // 4)),
@@ -224,6 +235,76 @@ def stays_view(url: str, fid: str, end: datetime) -> float:
             (fid, FLOW, day + timedelta(days=1), day),
         ).fetchall()
         return time.perf_counter() - began
+
+
+def on_screen(url: str, facility: Any, transport: str, rows: int) -> dict[str, float]:
+    """Seconds from the commit of a new snapshot to the page showing its time."""
+    import subprocess
+    import sys
+    import tempfile
+    import urllib.request
+    from zoneinfo import ZoneInfo
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    from sim.recording import write_facility
+    from sim.streaming import free_port
+
+    tz = ZoneInfo(facility.facility.timezone)
+    with tempfile.TemporaryDirectory() as folder:
+        facility_file = Path(folder) / "facility.yaml"
+        write_facility(facility_file, facility, "bench")
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "locowatch", "dashboard", "--db", url, "--facility",
+             str(facility_file), "--port", str(port), "--transport", transport],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu"):
+            options.add_argument(argument)
+        browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        try:
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            browser.get(f"http://127.0.0.1:{port}/")
+            for _ in range(600):  # the page is up and shows the newest state
+                if "state at" in browser.find_element(By.ID, "as-of").text:
+                    break
+                time.sleep(0.1)
+            seconds = []
+            with psycopg.connect(url, autocommit=True) as conn:
+                for _ in range(rows):
+                    time.sleep(1.5)
+                    row = conn.execute(
+                        "INSERT INTO state_snapshots (time, facility_id, flow, written_at, "
+                        "locomotive_count, locomotives) SELECT time + INTERVAL '1 s', "
+                        "facility_id, flow, now(), locomotive_count, locomotives "
+                        "FROM state_snapshots WHERE flow = %s ORDER BY time DESC LIMIT 1 "
+                        "RETURNING time",
+                        (FLOW,),
+                    ).fetchone()
+                    committed = time.perf_counter()
+                    shown = f"{row[0].astimezone(tz):%Y-%m-%d %H:%M:%S}"  # type: ignore[index]
+                    while shown not in browser.find_element(By.ID, "as-of").text:
+                        if time.perf_counter() - committed > 30:
+                            raise RuntimeError(f"{transport}: the page never showed {shown}")
+                        time.sleep(0.02)
+                    seconds.append(time.perf_counter() - committed)
+            print(f"  on screen ({transport}): {statistics.median(seconds):.2f} s median",
+                  flush=True)  # fmt: skip
+            return summary(seconds)
+        finally:
+            browser.quit()
+            server.terminate()
+            server.wait(timeout=30)
 
 
 if __name__ == "__main__":
