@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from cloud.records import AttributeRecord, HealthRecord, PositionRecord, Record,
 from cloud.schema import migrate
 from cloud.store import at
 from cloud.validation import FacilityCatalog, Validator
-from locowatch.db import ManagedServer, default_home
+from locowatch.db.location import running_server_url
 from locowatch.db.scratch import scratch_database
 from locowatch.v1 import uplink_pb2
 from sim.estimations import capture_stamp, twin_estimations
@@ -60,9 +59,7 @@ def main() -> None:
     parser.add_argument("--insert-rows", type=int, default=20000, help="rows for INSERT")
     parser.add_argument("--db", help="server URL (default: the managed one)")
     args = parser.parse_args()
-    server_url = (
-        args.db or os.environ.get("LOCOWATCH_DB") or ManagedServer(default_home()).up().url()
-    )
+    server_url = running_server_url(args.db)
 
     twin = Twin()
     print("generating the twin's estimations ...", flush=True)

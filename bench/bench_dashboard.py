@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import time
@@ -40,7 +39,7 @@ import psycopg
 from cloud.schema import migrate
 from dashboard.app import DashboardApp, DashboardSettings
 from dashboard.live import ViewKey
-from locowatch.db import ManagedServer, default_home
+from locowatch.db.location import running_server_url
 from locowatch.db.scratch import scratch_database
 from sim.fleet import SERIES
 from sim.twin import Twin
@@ -57,9 +56,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20, help="new rows timed on screen")
     parser.add_argument("--db", help="server URL (default: the managed one)")
     args = parser.parse_args()
-    server_url = (
-        args.db or os.environ.get("LOCOWATCH_DB") or ManagedServer(default_home()).up().url()
-    )
+    server_url = running_server_url(args.db)
     facility = Twin().facility
     end = datetime(2026, 11, 1, tzinfo=UTC)
     start = end - timedelta(days=args.days)

@@ -38,6 +38,13 @@ from cloud.records import (
 
 log = logging.getLogger(__name__)
 
+# The newest snapshot of a facility and flow: what a restarted FSE resumes from and what
+# the dashboard's live map shows.
+LATEST_SNAPSHOT_SQL = (
+    "SELECT time, locomotives FROM state_snapshots WHERE facility_id = %s AND flow = %s "
+    "ORDER BY time DESC LIMIT 1"
+)
+
 POSITION_COLUMNS = (
     "time, facility_id, gateway_id, seq, flow, camera_id, track_id, covered_start_m, "
     "covered_end_m, confidence, interval_start_m, interval_end_m, start_real, end_real, "
@@ -267,11 +274,7 @@ class Store:
 
     def latest_snapshot(self, facility_id: str, flow: str) -> Snapshot | None:
         with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT time, locomotives FROM state_snapshots WHERE facility_id = %s "
-                "AND flow = %s ORDER BY time DESC LIMIT 1",
-                (facility_id, flow),
-            ).fetchone()
+            row = conn.execute(LATEST_SNAPSHOT_SQL, (facility_id, flow)).fetchone()
         if row is None:
             return None
         locos = tuple(LocoState.from_json(item) for item in row[1])

@@ -13,7 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from locowatch.pairing import greedy_pairs
+
 Loco = Mapping[str, Any]  # one entry of a snapshot's `locomotives` (LocoState.to_json())
+MIN_OVERLAP_M = 0.01  # bodies that share less than this are not the same locomotive
 
 
 @dataclass(frozen=True)
@@ -37,22 +40,7 @@ def overlap(a: Loco, b: Loco) -> float:
 
 def pair_locomotives(a: Sequence[Loco], b: Sequence[Loco]) -> list[tuple[Loco, Loco]]:
     """Greedy pairs of overlapping bodies, each locomotive in at most one pair."""
-    candidates = sorted(
-        ((overlap(x, y), i, j) for i, x in enumerate(a) for j, y in enumerate(b)),
-        reverse=True,
-    )
-    used_a: set[int] = set()
-    used_b: set[int] = set()
-    pairs = []
-    for shared, i, j in candidates:
-        if shared <= 0:
-            break
-        if i in used_a or j in used_b:
-            continue
-        used_a.add(i)
-        used_b.add(j)
-        pairs.append((a[i], b[j]))
-    return pairs
+    return greedy_pairs(a, b, overlap, MIN_OVERLAP_M)
 
 
 def _differs(x: Loco, y: Loco, key: str) -> bool:

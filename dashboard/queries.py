@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from cloud.reports import ReportRange, report_sql
+from cloud.store import LATEST_SNAPSHOT_SQL
 
 
 @dataclass(frozen=True)
@@ -144,11 +145,7 @@ class DashboardReader:
 
     def latest_state(self, facility: str, flow: str) -> StateRow | None:
         with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT time, locomotives FROM state_snapshots "
-                "WHERE facility_id = %s AND flow = %s ORDER BY time DESC LIMIT 1",
-                (facility, flow),
-            ).fetchone()
+            row = conn.execute(LATEST_SNAPSHOT_SQL, (facility, flow)).fetchone()
         return StateRow(row[0], list(row[1])) if row else None
 
     def series(self, facility: str) -> list[str]:

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from locowatch.pairing import greedy_pairs
+
 MIN_IOU = 0.3
 MAX_TIME_GAP_S = 0.75  # an estimate further than this from any truth line is not scored
 # A locomotive with less than this inside the track (after clipping) is in the doorway:
@@ -233,22 +235,7 @@ def _count_fits(true_locos: Iterable[Loco], estimated: int) -> bool:
 
 def _pair(true_on: list[Loco], est_on: list[Loco]) -> list[tuple[Loco, Loco]]:
     """Greedy pairing by intersection over union of the spans (1-D, so greedy is fine)."""
-    candidates = sorted(
-        ((_iou(t, e), i, j) for i, t in enumerate(true_on) for j, e in enumerate(est_on)),
-        reverse=True,
-    )
-    used_t: set[int] = set()
-    used_e: set[int] = set()
-    pairs = []
-    for iou, i, j in candidates:
-        if iou < MIN_IOU:
-            break
-        if i in used_t or j in used_e:
-            continue
-        used_t.add(i)
-        used_e.add(j)
-        pairs.append((true_on[i], est_on[j]))
-    return pairs
+    return greedy_pairs(true_on, est_on, _iou, MIN_IOU)
 
 
 def _iou(a: Loco, b: Loco) -> float:

@@ -7,7 +7,6 @@ test session gets its own fresh database, dropped at the end.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from typing import Protocol
 
 import pytest
 
-from locowatch.db import DB_ENV, ManagedServer, default_home
+from locowatch.db.location import running_server_url
 from locowatch.db.scratch import scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def db_server_url() -> str:
     """URL of the server the tests use (any database on it)."""
-    return os.environ.get(DB_ENV) or ManagedServer(default_home()).up().url()
+    return running_server_url()
 
 
 @pytest.fixture(scope="session")

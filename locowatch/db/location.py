@@ -30,6 +30,13 @@ def external_db_url(explicit: str | None = None) -> str | None:
     return explicit or os.environ.get(DB_ENV) or None
 
 
+def running_server_url(explicit: str | None = None, home: Path | None = None) -> str:
+    """Like ``resolve_db_url``, but starts the managed server when it is the one used."""
+    from locowatch.db.managed import ManagedServer
+
+    return external_db_url(explicit) or ManagedServer(home or default_home()).up().url()
+
+
 def resolve_db_url(explicit: str | None = None, home: Path | None = None) -> str:
     """The database URL to use; the managed server's when no other was given."""
     from locowatch.db.managed import ManagedServer
