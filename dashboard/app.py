@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import itertools
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -26,13 +24,13 @@ from zoneinfo import ZoneInfo
 import dash
 from dash import Dash, Input, Output, State, dcc, html
 from dash.dash_table.DataTable import DataTable
-from dash.exceptions import PreventUpdate
+from dash.exceptions import PreventUpdate, WebsocketDisconnected
 
 from cloud.reports import ReportRange
 from dashboard import figures
 from dashboard.auth import BasicAuth
 from dashboard.live import LiveFeed, ViewKey
-from dashboard.queries import DashboardReader
+from dashboard.queries import DashboardReader, Version
 from locowatch.facility.config import FacilityConfig
 
 log = logging.getLogger(__name__)
@@ -83,8 +81,6 @@ class DashboardApp:
         self.reader = DashboardReader(settings.db_url, settings.db_connections)
         self.reader.open()
         self.feed = LiveFeed(self.reader, self.facilities)
-        self._generations: dict[str, int] = {}  # page session -> its current push loop
-        self._counter = itertools.count(1)
         push = settings.transport == "websocket"
         self.dash = Dash(
             __name__,
@@ -107,12 +103,11 @@ class DashboardApp:
     # -- layout --------------------------------------------------------------------------
 
     def layout(self) -> html.Div:
-        """Built per page load: a session id for the push loop and today's range."""
+        """Built per page load: today's range is the day of the newest state."""
         first = next(iter(self.facilities.values()))
         day = self._latest_day(first)
         return html.Div(
             [
-                dcc.Store(id="session", data=uuid.uuid4().hex),
                 self._header(first),
                 html.Div(id="camera-alarm", className="all-clear"),
                 html.Section(
@@ -255,13 +250,7 @@ class DashboardApp:
     def _add_callbacks(self, push: bool) -> None:
         app = self.dash
         if push:
-            app.callback(
-                Input("facility", "value"),
-                Input("flow", "value"),
-                Input("compare", "value"),
-                State("session", "data"),
-                persistent=True,
-            )(self._push_loop)
+            app.callback(persistent=True)(self._push_loop)
         else:
             app.callback(
                 [Output(cid, prop, allow_duplicate=True) for cid, prop in LIVE_PROPS],
@@ -297,31 +286,35 @@ class DashboardApp:
             prevent_initial_call=True,
         )(self._csv)
 
-    async def _push_loop(self, facility: str, flow: str, compare: str | None, session: str) -> None:
-        """Set the live properties whenever the data changes, until the page goes."""
+    async def _push_loop(self) -> None:
+        """Set the live properties whenever the data or the pickers change, until the page
+        goes. No inputs: Dash restarts such a callback when its websocket reconnects (a
+        dashboard restart, a network blip), so a wall screen never freezes on old data;
+        the loop reads the pickers from the page each tick instead."""
         ws = dash.ctx.websocket
-        generation = next(self._counter)
-        self._generations[session] = generation  # a newer pick stops the older loop
-        key = ViewKey(facility, flow, compare if compare != flow else None)
-        shown = None
-        try:
-            while ws is not None and not ws.is_shutdown:
-                if self._generations.get(session) != generation:
-                    return
-                try:
-                    view = await asyncio.to_thread(self.feed.current, key)
-                except Exception as exc:  # the database is away: say so, keep trying
-                    log.warning("live refresh of %s failed: %s", key, exc)
-                    dash.set_props("as-of", {"children": unavailable(exc)})
-                    shown, view = None, None
-                if view is not None and view.version != shown:
-                    for cid, props in view.props.items():
-                        dash.set_props(cid, props)
-                    shown = view.version
-                await asyncio.sleep(self.settings.refresh_s)
-        finally:
-            if self._generations.get(session) == generation:
-                del self._generations[session]
+        shown: tuple[ViewKey, Version] | None = None
+        while ws is not None and not ws.is_shutdown:
+            try:
+                key = await self._picked(ws)
+                view = await asyncio.to_thread(self.feed.current, key)
+            except WebsocketDisconnected:
+                return
+            except Exception as exc:  # the database is away: say so, keep trying
+                log.warning("live refresh failed: %s", exc)
+                dash.set_props("as-of", {"children": unavailable(exc)})
+                shown, view = None, None
+            if view is not None and (key, view.version) != shown:
+                for cid, props in view.props.items():
+                    dash.set_props(cid, props)
+                shown = (key, view.version)
+            await asyncio.sleep(self.settings.refresh_s)
+
+    @staticmethod
+    async def _picked(ws: Any) -> ViewKey:
+        facility = await ws.get_prop("facility", "value")
+        flow = await ws.get_prop("flow", "value")
+        compare = await ws.get_prop("compare", "value")
+        return ViewKey(facility, flow, compare if compare != flow else None)
 
     def _interval_refresh(
         self, _tick: int, facility: str, flow: str, compare: str | None
@@ -330,7 +323,7 @@ class DashboardApp:
         try:
             view = self.feed.current(key)
         except Exception as exc:
-            log.warning("live refresh of %s failed: %s", key, exc)
+            log.warning("live refresh failed (%s): %s", key, exc)
             return [unavailable(exc) if cid == "as-of" else dash.no_update for cid, _ in LIVE_PROPS]
         if view is None:
             raise PreventUpdate

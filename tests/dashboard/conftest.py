@@ -110,14 +110,19 @@ class DashboardServer:
 
 
 def start_dashboard(
-    db_url: str, facility_file: Path, log: Path, *extra: str, prefix: str = "/lw/"
+    db_url: str,
+    facility_file: Path,
+    log: Path,
+    *extra: str,
+    prefix: str = "/lw/",
+    port: int | None = None,
 ) -> DashboardServer:
-    port = free_port()
+    port = port or free_port()
     command = [
         sys.executable, "-m", "locowatch", "dashboard", "--db", db_url,
         "--facility", str(facility_file), "--port", str(port), "--url-prefix", prefix, *extra,
     ]  # fmt: skip
-    sink = log.open("wb")
+    sink = log.open("ab")
     process = subprocess.Popen(command, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT)
     path = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"  # as the app has it
     server = DashboardServer(f"http://127.0.0.1:{port}{path}", process, log)

@@ -49,6 +49,32 @@ def test_the_interval_fallback_also_follows_new_rows(
     wait_for(lambda: after in browser.find_element(By.ID, "as-of").text, what="polled update")
 
 
+def test_a_restarted_dashboard_picks_up_its_open_pages(
+    browser: WebDriver, dashboard_db: DashboardDb, server_log: Path
+) -> None:
+    """A wall screen outlives a dashboard restart: its websocket reconnects and the push
+    loop starts again, without anyone reloading the page."""
+    server = start_dashboard(dashboard_db.reader_url, dashboard_db.facility_file, server_log)
+    port = int(server.url.split(":")[2].split("/")[0])
+    try:
+        browser.get(server.url)
+        before = shown_time(dashboard_db, "prod")
+        wait_for(lambda: before in browser.find_element(By.ID, "as-of").text, what="the state")
+        stop_dashboard(server)
+        server = start_dashboard(
+            dashboard_db.reader_url, dashboard_db.facility_file, server_log, port=port
+        )
+        dashboard_db.extend(10)
+        after = shown_time(dashboard_db, "prod")
+        wait_for(
+            lambda: after in browser.find_element(By.ID, "as-of").text,
+            timeout_s=60,
+            what="updates after the restart",
+        )
+    finally:
+        stop_dashboard(server)
+
+
 def test_basic_auth_guards_everything_but_health_and_metrics(
     dashboard_db: DashboardDb, server_log: Path, tmp_path: Path
 ) -> None:
@@ -107,4 +133,4 @@ def test_without_its_database_the_page_loads_and_health_says_so(
         assert server.process.poll() is None
     finally:
         stop_dashboard(server)
-    assert "live refresh of" in server_log.read_text(encoding="utf-8")
+    assert "live refresh failed" in server_log.read_text(encoding="utf-8")
