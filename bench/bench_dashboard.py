@@ -18,7 +18,7 @@ the browser would receive:
 
 Writes bench/results/dashboard.json.
 
-    .venv/bin/python bench/bench_dashboard.py [--days 30] [--repeat 20] [--keep]
+    .venv/bin/python bench/bench_dashboard.py [--days 30] [--repeat 20] [--rows 20] [--keep NAME]
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import json
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,27 +56,62 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="timed calls per measure")
     parser.add_argument("--rows", type=int, default=20, help="new rows timed on screen")
     parser.add_argument("--db", help="server URL (default: the managed one)")
+    parser.add_argument(
+        "--keep", metavar="NAME", help="fill database NAME once and keep it for later runs"
+    )
     args = parser.parse_args()
     server_url = running_server_url(args.db)
     facility = Twin().facility
     end = datetime(2026, 11, 1, tzinfo=UTC)
     start = end - timedelta(days=args.days)
-    with scratch_database(server_url, "locowatch_bench_dash") as url:
+    database = (
+        kept_database(server_url, args.keep) if args.keep
+        else scratch_database(server_url, "locowatch_bench_dash")
+    )  # fmt: skip
+    with database as url:
         migrate(url)
-        counts = fill(url, facility, start, end)
+        counts = table_counts(url)
+        if counts["state_snapshots"] != args.days * 86400:  # a kept database is filled once
+            counts = fill(url, facility, start, end)
         print(f"database: {counts}", flush=True)
+        results: dict[str, Any] = {"days": args.days, "rows": counts}
         app = DashboardApp(DashboardSettings(db_url=url, facilities=[facility]))
         app.reader.open(wait=True)
-        results: dict[str, Any] = {"days": args.days, "rows": counts}
         results.update(measure(app, facility, end, args.repeat))
         results["stays_view_baseline_s"] = stays_view(url, facility.facility.id, end)
+        results["timeline_speedup"] = (
+            results["stays_view_baseline_s"] / results["timeline_s"]["median"]
+        )
         app.reader.close()
+        save(results)
         for transport in ("websocket", "interval"):
             results[f"screen_{transport}_s"] = on_screen(url, facility, transport, args.rows)
-    results["timeline_speedup"] = results["stays_view_baseline_s"] / results["timeline_s"]["median"]
+            save(results)
+    print(json.dumps(results, indent=2))
+
+
+def save(results: dict[str, Any]) -> None:
+    """Write what is measured so far (a failure later keeps it)."""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "dashboard.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    print(json.dumps(results, indent=2))
+
+
+@contextmanager
+def kept_database(server_url: str, name: str) -> Iterator[str]:
+    """A database that outlives the run, created when missing (``--keep NAME``)."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(server_url)
+    yield psycopg.conninfo.make_conninfo("", **{**info, "dbname": name})
+
+
+def table_counts(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        return {
+            table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+            for table in TABLES
+        }
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -132,10 +168,7 @@ def fill(url: str, facility: Any, start: datetime, end: datetime) -> dict[str, i
                 (fid, FLOW, kind, end),
             )
         conn.execute("ANALYZE")
-        return {
-            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
-            for table in TABLES
-        }
+    return table_counts(url)
 
 
 def fill_day(
@@ -273,7 +306,8 @@ def on_screen(url: str, facility: Any, transport: str, rows: int) -> dict[str, f
                     time.sleep(0.2)
             browser.get(f"http://127.0.0.1:{port}/")
             for _ in range(600):  # the page is up and shows the newest state
-                if "state at" in browser.find_element(By.ID, "as-of").text:
+                shown_now = browser.find_elements(By.ID, "as-of")
+                if shown_now and "state at" in shown_now[0].text:
                     break
                 time.sleep(0.1)
             seconds = []
