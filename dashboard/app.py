@@ -30,7 +30,7 @@ from cloud.reports import ReportRange
 from dashboard import figures
 from dashboard.auth import BasicAuth
 from dashboard.live import LiveFeed, ViewKey
-from dashboard.queries import DashboardReader, Version
+from dashboard.queries import DashboardReader
 from locowatch.facility.config import FacilityConfig
 
 log = logging.getLogger(__name__)
@@ -292,7 +292,7 @@ class DashboardApp:
         dashboard restart, a network blip), so a wall screen never freezes on old data;
         the loop reads the pickers from the page each tick instead."""
         ws = dash.ctx.websocket
-        shown: tuple[ViewKey, Version] | None = None
+        shown: dict[str, tuple[ViewKey, datetime | None]] = {}  # part -> what the page has
         while ws is not None and not ws.is_shutdown:
             try:
                 key = await self._picked(ws)
@@ -302,11 +302,17 @@ class DashboardApp:
             except Exception as exc:  # the database is away: say so, keep trying
                 log.warning("live refresh failed: %s", exc)
                 dash.set_props("as-of", {"children": unavailable(exc)})
-                shown, view = None, None
-            if view is not None and (key, view.version) != shown:
-                for cid, props in view.props.items():
-                    dash.set_props(cid, props)
-                shown = (key, view.version)
+                shown, view = {}, None
+            if view is not None:
+                parts = {
+                    "state": (view.state, view.version.state),
+                    "cameras": (view.cameras, view.version.health),
+                }
+                for part, (props, version) in parts.items():
+                    if shown.get(part) != (key, version):
+                        for cid, values in props.items():
+                            dash.set_props(cid, values)
+                        shown[part] = (key, version)
             await asyncio.sleep(self.settings.refresh_s)
 
     @staticmethod

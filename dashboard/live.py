@@ -57,8 +57,17 @@ class ViewKey:
 
 @dataclass(frozen=True)
 class LiveView:
+    """The live page in two parts that change at their own pace: the state (a new
+    snapshot a second) and the cameras (health rows), each rebuilt and pushed only when
+    its own newest row moved. The map is the heavy part; camera reports do not resend it."""
+
     version: Version
-    props: Props
+    state: Props
+    cameras: Props
+
+    @property
+    def props(self) -> Props:
+        return {**self.state, **self.cameras}
 
 
 class LiveFeed:
@@ -79,7 +88,7 @@ class LiveFeed:
         return known
 
     def current(self, key: ViewKey) -> LiveView | None:
-        """The view of ``key`` for the newest rows (rebuilt only when they changed)."""
+        """The view of ``key`` for the newest rows (each part rebuilt only when it changed)."""
         version = self.reader.version(key.facility, key.flows)
         cached = self._views.get(key)
         if cached is not None and cached.version == version:
@@ -89,7 +98,15 @@ class LiveFeed:
             return cached  # another caller is rebuilding this view right now
         try:
             started = time.perf_counter()
-            view = LiveView(version, self.build(key, version))
+            same_state = cached is not None and cached.version.state == version.state
+            same_cameras = cached is not None and cached.version.health == version.health
+            view = LiveView(
+                version,
+                cached.state if cached and same_state else self.state_part(key),
+                cached.cameras
+                if cached and same_cameras
+                else self.camera_part(key, version.health),
+            )
             REFRESH_SECONDS.observe(time.perf_counter() - started)
             self._views[key] = view
             return view
@@ -104,6 +121,14 @@ class LiveFeed:
             return self._locks.setdefault(key, threading.Lock())
 
     def build(self, key: ViewKey, version: Version) -> Props:
+        """Both parts from scratch (what a page's first refresh costs)."""
+        return {**self.state_part(key), **self.camera_part(key, version.health)}
+
+    def camera_part(self, key: ViewKey, newest: datetime | None) -> Props:
+        facility = self.facilities[key.facility]
+        return self._cameras(facility, newest, ZoneInfo(facility.facility.timezone))
+
+    def state_part(self, key: ViewKey) -> Props:
         facility = self.facilities[key.facility]
         tz = ZoneInfo(facility.facility.timezone)
         state = self.reader.latest_state(key.facility, key.flow)
@@ -116,7 +141,6 @@ class LiveFeed:
             "as-of": {"children": as_of_text(state.time if state else None, tz)},
         }
         props.update(self._kpis(facility, key.flow, locos, as_of, tz))
-        props.update(self._cameras(facility, version.health, tz))
         props.update(self._comparison(facility, key, as_of, tz, colours))
         return props
 

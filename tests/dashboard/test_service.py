@@ -134,3 +134,45 @@ def test_without_its_database_the_page_loads_and_health_says_so(
     finally:
         stop_dashboard(server)
     assert "live refresh failed" in server_log.read_text(encoding="utf-8")
+
+
+def test_the_feed_rebuilds_only_the_part_whose_rows_changed(dashboard_db: DashboardDb) -> None:
+    """A camera report does not rebuild (or resend) the map; a new snapshot does not
+    re-read the cameras; nothing new costs only the version probe."""
+    import psycopg
+
+    from dashboard.live import LiveFeed, ViewKey
+    from dashboard.queries import DashboardReader
+
+    facility = dashboard_db.twin.facility
+    reader = DashboardReader(dashboard_db.reader_url)
+    reader.open(wait=True)
+    try:
+        feed = LiveFeed(reader, {facility.facility.id: facility})
+        key = ViewKey(facility.facility.id, "prod")
+        first = feed.current(key)
+        assert first is not None and feed.current(key) is first
+        with psycopg.connect(dashboard_db.owner_url) as conn:
+            conn.execute(
+                "INSERT INTO camera_health SELECT time + INTERVAL '1 s', facility_id, "
+                "gateway_id, 0, camera_id, 'stalled', 0, last_frame_time, reconnects, "
+                "decode_errors, 'frozen picture' FROM camera_health ORDER BY time DESC LIMIT 1"
+            )
+        second = feed.current(key)
+        assert second is not None and second.state is first.state
+        assert second.cameras != first.cameras
+        with psycopg.connect(dashboard_db.owner_url) as conn:  # a snapshot, no camera report
+            conn.execute(
+                "INSERT INTO state_snapshots (time, facility_id, flow, written_at, "
+                "locomotive_count, locomotives) SELECT time + INTERVAL '1 s', facility_id, "
+                "flow, 'epoch', locomotive_count, locomotives FROM state_snapshots "
+                "WHERE flow = 'prod' ORDER BY time DESC LIMIT 1"
+            )
+        third = feed.current(key)
+        assert third is not None and third.cameras is second.cameras
+        assert third.state["as-of"] != second.state["as-of"]
+    finally:
+        reader.close()
+        with psycopg.connect(dashboard_db.owner_url) as conn:  # leave the day as it was
+            conn.execute("DELETE FROM camera_health WHERE message = 'frozen picture'")
+            conn.execute("DELETE FROM state_snapshots WHERE written_at = 'epoch'")
