@@ -17,7 +17,14 @@ TARGETS: dict[str, dict[str, tuple[str, float, bool]]] = {
     "classifier": {"accuracy": ("series accuracy", 0.98, True)},
     "sequence": {
         "exact_readable": ("exact plate, plate >= 16 px high", 0.95, True),
+        "exact_visible": ("exact plate, >= 16 px and not hidden", float("nan"), True),
         "exact": ("exact plate, all end faces", float("nan"), True),
+    },
+}
+COUNTS = {  # sample counts behind a metric, where it is measured on a part of the samples
+    "sequence": {
+        "readable_samples": "samples, plate >= 16 px",
+        "visible_samples": "samples, >= 16 px, not hidden",
     },
 }
 INPUTS = {
@@ -31,7 +38,7 @@ OUTPUTS = {
     "position": "float32 (N, 3, W) logits per column: occupied, tail end, head end "
     "(decoded by locowatch.models.position.decode)",
     "classifier": "float32 (N, classes) logits, classes in meta.json labels",
-    "sequence": "float32 (N, 88, 1 + alphabet) CTC logits, blank first "
+    "sequence": "float32 (N, T, 1 + alphabet) CTC logits over T steps, blank first "
     "(decoded by locowatch.models.attributes.decode_ctc)",
 }
 
@@ -52,6 +59,9 @@ def render_card(meta: dict[str, Any]) -> str:
         f"- input: {INPUTS[task]}",
         f"- output: {OUTPUTS[task]}",
     ]
+    if meta.get("output_shape"):
+        shape = ", ".join("N" if d is None else str(d) for d in meta["output_shape"])
+        lines.append(f"- output shape: ({shape})")
     if meta.get("labels"):
         lines.append(f"- labels: {' '.join(meta['labels'])}")
     lines += [
@@ -85,6 +95,9 @@ def render_card(meta: dict[str, Any]) -> str:
         values = " | ".join(_fmt(metrics[s].get(key)) for s in subsets)
         lines.append(f"| {label} | {_fmt(target)} | {values} |")
     lines.append("| samples | | " + " | ".join(str(metrics[s]["samples"]) for s in subsets) + " |")
+    for key, label in COUNTS.get(task, {}).items():
+        counts = " | ".join(_fmt(metrics[s].get(key)) for s in subsets)
+        lines.append(f"| {label} | | {counts} |")
     lines += ["", "Reproduce:", "", "```", trained["command"], "```", ""]
     return "\n".join(lines)
 

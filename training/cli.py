@@ -97,6 +97,10 @@ def train(
     minutes = (time.monotonic() - started) / 60
     example = torch.from_numpy(train_set.inputs[:2].astype("float32"))
     dynamic_width = kind == "position"
+    with torch.no_grad():
+        output_shape: list[int | None] = [None, *recipe.net(example).shape[1:]]
+    if dynamic_width:
+        output_shape[-1] = None
     export_onnx(recipe.net, example, folder / "model.onnx", dynamic_width)
     export_onnx(recipe.net, example, folder / "model.fp16.onnx", dynamic_width, half=True)
     meta = write_meta(
@@ -106,6 +110,7 @@ def train(
             "version": version,
             "task": recipe.task,
             "input_shape": list(recipe.input_shape),
+            "output_shape": output_shape,
             "labels": list(recipe.labels),
             "trained": {
                 "command": "locowatch " + " ".join(sys.argv[1:]),

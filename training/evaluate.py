@@ -16,7 +16,7 @@ from edge.engines import open_engine
 from locowatch.models import position as pos
 from locowatch.models.artefacts import Artefact
 from locowatch.models.attributes import decode_class, decode_ctc
-from training.data import Samples, position_targets
+from training.data import Samples, plate_visible, position_targets
 
 BUSY_OCCLUDERS = 4  # this many occluders or more in front of the track: a busy view
 PLATE_MIN_PX = 16  # the readability bar: the plate at least this tall in the image
@@ -62,18 +62,26 @@ def _class_metrics(
 def _sequence_metrics(
     outputs: np.ndarray, samples: Samples, mask: np.ndarray, alphabet: tuple[str, ...]
 ) -> dict[str, float]:
-    exact, exact_readable = [], []
+    exact, exact_readable, exact_visible = [], [], []
     for i in np.flatnonzero(mask):
         row = samples.labels[i]
         hit = decode_ctc(outputs[i], alphabet).value == row["text"]
         exact.append(hit)
         if row.get("plate_px", 0) >= PLATE_MIN_PX:
             exact_readable.append(hit)
+            if plate_visible(samples.inputs[i], row):
+                exact_visible.append(hit)
     return {
         "exact": float(np.mean(exact)),
-        "exact_readable": float(np.mean(exact_readable)) if exact_readable else float("nan"),
+        "exact_readable": _mean(exact_readable),
         "readable_samples": len(exact_readable),
+        "exact_visible": _mean(exact_visible),
+        "visible_samples": len(exact_visible),
     }
+
+
+def _mean(hits: list[bool]) -> float:
+    return float(np.mean(hits)) if hits else float("nan")
 
 
 def _position_metrics(

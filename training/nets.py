@@ -102,6 +102,9 @@ class PlateNet(nn.Module):
             nn.Sigmoid(),  # centre x, centre y, width, height as shares of the face
         )
         self.reader = nn.Sequential(  # on 32 x 128
+            # each crop to zero mean and unit contrast: dim night plates look like bright
+            # day ones; the floor (eps) keeps a blank surface's noise from being blown up
+            nn.InstanceNorm2d(1, eps=1e-2),
             _conv(1, 32),
             nn.MaxPool2d(2),  # 16 x 64
             _conv(32, 64),

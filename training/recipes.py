@@ -13,7 +13,13 @@ from torch.nn import functional
 
 from locowatch.models import position as pos
 from locowatch.models.attributes import PLATE_ALPHABET
-from training.data import Samples, encode_text, position_targets, series_classes
+from training.data import (
+    Samples,
+    encode_text,
+    plate_visible,
+    position_targets,
+    series_classes,
+)
 from training.fit import Batch, Loss, MakeBatch, Schedule, jitter
 from training.nets import PlateNet, PositionNet, SeriesNet
 
@@ -89,7 +95,8 @@ PLATE_READABLE_PX = 10  # smaller plates are targets of "" (nothing legible), no
 
 
 def plate_recipe(train: Samples, epochs: int, seed: int, device: str) -> Recipe:
-    encoded = [encode_text(_legible_text(row)) for row in train.labels]
+    texts = [_legible_text(row, x) for row, x in zip(train.labels, train.inputs, strict=True)]
+    encoded = [encode_text(text) for text in texts]
     boxes = np.stack([_box_target(row) for row in train.labels])  # (N, 4) shares
     net = PlateNet(len(PLATE_ALPHABET) + 1)
 
@@ -149,10 +156,13 @@ def _box_target(row: dict[str, Any]) -> np.ndarray:
     return np.array([cx / width, cy / height, w / width, h / height])
 
 
-def _legible_text(row: dict[str, Any]) -> str:
-    """The text to learn: none where the plate is too small or not wholly in the window."""
+def _legible_text(row: dict[str, Any], window: np.ndarray) -> str:
+    """The text to learn: none where the plate is too small, not wholly in the window, or
+    hidden behind something (training.data.plate_visible): a reader taught to name a plate
+    it cannot see learns to guess."""
     box, px = row.get("plate_box"), row.get("plate_px")
-    legible = (not box or box["inside"]) and (px is None or px >= PLATE_READABLE_PX)
+    shows = not box or plate_visible(window, row)
+    legible = shows and (px is None or px >= PLATE_READABLE_PX)
     return str(row["text"]) if legible else ""
 
 
