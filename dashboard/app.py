@@ -262,9 +262,14 @@ class DashboardApp:
             )(self._interval_refresh)
         app.callback(
             Output("flow", "options"),
+            Output("flow", "value"),
             Output("compare", "options"),
+            Output("compare", "value"),
             Output("facility-name", "children"),
             Input("facility", "value"),
+            State("flow", "value"),
+            State("compare", "value"),
+            prevent_initial_call=True,
         )(self._facility_changed)
         app.callback(
             Output("timeline", "figure"),
@@ -335,10 +340,19 @@ class DashboardApp:
             raise PreventUpdate
         return [view.props.get(cid, {}).get(prop, dash.no_update) for cid, prop in LIVE_PROPS]
 
-    def _facility_changed(self, facility: str) -> tuple[list[str], list[str], str]:
+    def _facility_changed(
+        self, facility: str, flow: str, compare: str | None
+    ) -> tuple[list[str], str, list[str], str | None, str]:
+        """Another facility: its flows, keeping the picked ones where it has them."""
         config = self.facilities[facility]
         flows = [f.name for f in config.flows]
-        return flows, flows, config.facility.name
+        return (
+            flows,
+            flow if flow in flows else flows[0],
+            flows,
+            compare if compare in flows else None,
+            config.facility.name,
+        )
 
     def _range(self, facility: str, flow: str, start: str, end: str) -> ReportRange:
         """Whole local days from the date pickers, in the facility's time zone."""

@@ -81,6 +81,15 @@ def dashboard_db(
     folder = tmp_path_factory.mktemp("dashboard")
     facility_file = folder / "facility.yaml"
     write_facility(facility_file, twin.facility, "the twin depot, for the dashboard tests")
+    other = twin.facility.model_copy(
+        update={
+            "facility": twin.facility.facility.model_copy(
+                update={"id": "north-depot", "name": "North depot"}
+            ),
+            "flows": twin.facility.flows[:1],
+        }
+    )
+    write_facility(folder / "north.yaml", other, "a second facility that sent nothing yet")
     with scratch_database(db_server_url, "locowatch_dash") as url:
         migrate(url)
         reader = create_login_user(url, "locowatch_dashboard_test", "reader")

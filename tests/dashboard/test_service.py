@@ -17,7 +17,7 @@ from tests.dashboard.conftest import (
     start_dashboard,
     stop_dashboard,
 )
-from tests.dashboard.test_pages import bar_labels, shown_time, wait_for
+from tests.dashboard.test_pages import bar_labels, pick, shown_time, wait_for
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -71,6 +71,35 @@ def test_a_restarted_dashboard_picks_up_its_open_pages(
             timeout_s=60,
             what="updates after the restart",
         )
+    finally:
+        stop_dashboard(server)
+
+
+def test_one_page_for_several_facilities(
+    browser: WebDriver, dashboard_db: DashboardDb, server_log: Path
+) -> None:
+    north = dashboard_db.facility_file.with_name("north.yaml")
+    server = start_dashboard(
+        dashboard_db.reader_url, dashboard_db.facility_file, server_log, "--facility",
+        str(north),
+    )  # fmt: skip
+    try:
+        browser.get(server.url)
+        wait_for(lambda: bar_labels(browser, "map"), what="the twin depot's map")
+        pick(browser, "compare", "dev")
+        pick(browser, "facility", "North depot")
+        wait_for(
+            lambda: browser.find_element(By.ID, "facility-name").text == "North depot",
+            what="the second facility",
+        )
+        wait_for(
+            lambda: "no state rows yet" in browser.find_element(By.ID, "as-of").text,
+            what="an empty facility said so",
+        )
+        assert bar_labels(browser, "map") == []
+        assert "(no comparison)" in browser.find_element(By.ID, "compare").text  # no dev there
+        pick(browser, "facility", dashboard_db.twin.facility.facility.name)
+        wait_for(lambda: bar_labels(browser, "map"), what="back to the twin depot")
     finally:
         stop_dashboard(server)
 
