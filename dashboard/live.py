@@ -124,21 +124,18 @@ class LiveFeed:
         """Both parts from scratch (what a page's first refresh costs)."""
         return {**self.state_part(key), **self.camera_part(key, version.health)}
 
-    def camera_part(self, key: ViewKey, newest: datetime | None) -> Props:
-        facility = self.facilities[key.facility]
-        return self._cameras(facility, newest, ZoneInfo(facility.facility.timezone))
-
     def state_part(self, key: ViewKey) -> Props:
         facility = self.facilities[key.facility]
         tz = ZoneInfo(facility.facility.timezone)
         state = self.reader.latest_state(key.facility, key.flow)
         locos = state.locomotives if state else []
-        as_of = state.time if state else datetime.now(UTC)
+        newest = state.time if state else None
+        as_of = newest or datetime.now(UTC)
         title = f"{key.flow}: {len(locos)} locomotives at {as_of.astimezone(tz):%Y-%m-%d %H:%M:%S}"
         colours = self.colours(key.facility, (loco.get("series") for loco in locos))
         props: Props = {
             "map": {"figure": figures.facility_map(facility, locos, title, tz, colours)},
-            "as-of": {"children": as_of_text(state.time if state else None, tz)},
+            "as-of": {"children": as_of_text(newest, tz)},
         }
         props.update(self._kpis(facility, key.flow, locos, as_of, tz))
         props.update(self._comparison(facility, key, as_of, tz, colours))
@@ -178,7 +175,9 @@ class LiveFeed:
         ]
         return {"kpis": {"children": cards}, "per-track": {"data": per_track}}
 
-    def _cameras(self, facility: FacilityConfig, newest: datetime | None, tz: ZoneInfo) -> Props:
+    def camera_part(self, key: ViewKey, newest: datetime | None) -> Props:
+        facility = self.facilities[key.facility]
+        tz = ZoneInfo(facility.facility.timezone)
         ids = [c.id for c in facility.cameras]
         since = (newest or datetime.now(UTC)) - timedelta(days=1)
         rows = self.reader.cameras(facility.facility.id, ids, since)
