@@ -181,8 +181,8 @@ class LiveFeed:
         ids = [c.id for c in facility.cameras]
         since = (newest or datetime.now(UTC)) - timedelta(days=1)
         rows = self.reader.cameras(facility.facility.id, ids, since)
-        dark = [r.camera_id for r in rows if camera_dark(r, newest)]
         data = [camera_record(r, newest, tz) for r in rows]
+        dark = [record["camera"] for record in data if record["alarm"]]
         alarm: dict[str, Any] = (
             {"children": f"{len(dark)} camera(s) dark: {', '.join(dark)}", "className": "alarm"}
             if dark

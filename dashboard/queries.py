@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from cloud.reports import ReportRange, report_sql
+from cloud.reports import ReportRange, report_rows
 from cloud.store import LATEST_SNAPSHOT_SQL
 
 
@@ -211,11 +209,9 @@ class DashboardReader:
 
     def report(self, name: str, where: ReportRange) -> tuple[list[str], list[dict[str, Any]]]:
         """A report of cloud/reports (the same SQL as ``locowatch report``) as dict rows."""
-        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(psycopg.sql.SQL("SET TIME ZONE {}").format(psycopg.sql.Literal(where.tz)))
-            cur.execute(report_sql(name), where.params())
-            columns = [c.name for c in cur.description or ()]
-            return columns, cur.fetchall()
+        with self.pool.connection() as conn:
+            columns, rows = report_rows(conn, name, where)
+        return columns, [dict(zip(columns, row, strict=True)) for row in rows]
 
     def sampled_states(
         self,

@@ -50,12 +50,19 @@ def report_sql(name: str) -> str:
 
 def run_report(url: str, name: str, where: ReportRange) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of one report."""
-    query = report_sql(name)
     with psycopg.connect(url) as conn:
-        conn.execute(sql.SQL("SET TIME ZONE {}").format(sql.Literal(where.tz)))
-        cur = conn.execute(query, where.params())
-        columns = [c.name for c in cur.description or ()]
-        return columns, cur.fetchall()
+        return report_rows(conn, name, where)
+
+
+def report_rows(
+    conn: psycopg.Connection[Any], name: str, where: ReportRange
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """One report on an open connection (times in the range's zone): columns and rows."""
+    query = report_sql(name)
+    conn.execute(sql.SQL("SET TIME ZONE {}").format(sql.Literal(where.tz)))
+    cur = conn.execute(query, where.params())
+    columns = [c.name for c in cur.description or ()]
+    return columns, cur.fetchall()
 
 
 def known_facilities(url: str) -> list[str]:
