@@ -322,6 +322,54 @@ class CloudEndpoint(Section):
         return SecretStr(token)
 
 
+class GatewayServices(Section):
+    """Where the gateway's services listen: one gRPC port and one metrics port each.
+
+    Ports are handed out in a fixed order from the two bases (aggregator, uplink, capture,
+    then the estimators in the order the flows name them), so every process of a gateway
+    finds the others from the facility file alone; ``locowatch edge plan`` prints them.
+    """
+
+    host: str = Field(default="127.0.0.1", description="Address the services bind and dial.")
+    base_port: int = Field(default=50060, ge=1024, le=65000, description="First gRPC port.")
+    metrics_base_port: int | None = Field(
+        default=9460, ge=1024, le=65000, description="First Prometheus port; null turns it off."
+    )
+    locate_flow: Identifier | None = Field(
+        default=None,
+        description="Flow whose position estimator tells the aggregator where bodies are, so "
+        "it cuts the series and plate crops there (every flow gets the same crops); default: "
+        "the first flow.",
+    )
+
+
+class ChangeGating(Section):
+    """Re-run a camera's packets only when its view changed (locomotives stand for hours)."""
+
+    enabled: bool = True
+    threshold: float = Field(
+        default=2.0,
+        gt=0,
+        le=255,
+        description="Mean absolute grey change (0..255) of a 4x-downscaled strip that counts as "
+        "a change; below it the estimators repeat their last estimation.",
+    )
+    refresh_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Re-run a view at least this often anyway."
+    )
+
+
+class UplinkSettings(Section):
+    max_queue_mb: float = Field(
+        default=1024,
+        gt=0,
+        description="Disk bound of the durable queue; past it the oldest "
+        "envelopes are dropped and counted.",
+    )
+    batch_envelopes: int = Field(default=500, ge=1, le=10_000, description="Envelopes per batch.")
+    window: int = Field(default=4, ge=1, le=64, description="Unacked batches in flight.")
+
+
 class Gateway(Section):
     id: Identifier = Field(description="Gateway id, unique across all facilities.")
     cloud: CloudEndpoint
@@ -329,6 +377,14 @@ class Gateway(Section):
         default=Path("var/gateway"),
         validate_default=True,
         description="Uplink queue and engine cache live here; relative to the config file.",
+    )
+    services: GatewayServices = Field(default_factory=GatewayServices)
+    gating: ChangeGating = Field(default_factory=ChangeGating)
+    uplink: UplinkSettings = Field(default_factory=UplinkSettings)
+    frame_encoding: Literal["raw", "jpeg"] = Field(
+        default="raw",
+        description="Frames from capture to aggregator: raw pixels (cheapest on one host) or "
+        "JPEG (when the aggregator runs on another machine).",
     )
 
 
@@ -403,6 +459,19 @@ class FacilityConfig(Section):
                         f"track {track.id!r} ({track.length_m} m)",
                     )
         return self
+
+    @model_validator(mode="after")
+    def _locate_flow_known(self) -> FacilityConfig:
+        flow = self.gateway.services.locate_flow if self.gateway else None
+        if flow is not None and flow not in self.flow_by_name:
+            raise RuleError(("gateway", "services", "locate_flow"), f"unknown flow {flow!r}")
+        return self
+
+    @property
+    def locate_flow(self) -> str:
+        """The flow whose positions place the attribute crops (see ``GatewayServices``)."""
+        chosen = self.gateway.services.locate_flow if self.gateway else None
+        return chosen or self.flows[0].name
 
     @property
     def track_by_id(self) -> dict[str, Track]:

@@ -2,7 +2,6 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from locowatch.v1 import common_pb2 as _common_pb2
-from locowatch.v1 import frames_pb2 as _frames_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -88,17 +87,3 @@ class EstimationBatch(_message.Message):
     positions: _containers.RepeatedCompositeFieldContainer[PositionEstimation]
     attributes: _containers.RepeatedCompositeFieldContainer[AttributeEstimation]
     def __init__(self, positions: _Optional[_Iterable[_Union[PositionEstimation, _Mapping]]] = ..., attributes: _Optional[_Iterable[_Union[AttributeEstimation, _Mapping]]] = ...) -> None: ...
-
-class EstimatorInfoRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
-
-class EstimatorInfo(_message.Message):
-    __slots__ = ("task", "provenance", "max_batch")
-    TASK_FIELD_NUMBER: _ClassVar[int]
-    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
-    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
-    task: str
-    provenance: _common_pb2.Provenance
-    max_batch: int
-    def __init__(self, task: _Optional[str] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., max_batch: _Optional[int] = ...) -> None: ...

@@ -60,7 +60,7 @@ class Frame(_message.Message):
     def __init__(self, camera_id: _Optional[str] = ..., frame_seq: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
 
 class Packet(_message.Message):
-    __slots__ = ("camera_id", "frame_seq", "capture_time", "kind", "span", "image", "unchanged", "change_score")
+    __slots__ = ("camera_id", "frame_seq", "capture_time", "kind", "span", "image", "unchanged", "change_score", "covered", "anchor_m")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_SEQ_FIELD_NUMBER: _ClassVar[int]
     CAPTURE_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +69,8 @@ class Packet(_message.Message):
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     CHANGE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    COVERED_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_M_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     frame_seq: int
     capture_time: _timestamp_pb2.Timestamp
@@ -77,7 +79,9 @@ class Packet(_message.Message):
     image: Image
     unchanged: bool
     change_score: float
-    def __init__(self, camera_id: _Optional[str] = ..., frame_seq: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[PacketKind, str]] = ..., span: _Optional[_Union[_common_pb2.TrackSpan, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., unchanged: _Optional[bool] = ..., change_score: _Optional[float] = ...) -> None: ...
+    covered: _common_pb2.TrackSpan
+    anchor_m: float
+    def __init__(self, camera_id: _Optional[str] = ..., frame_seq: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[PacketKind, str]] = ..., span: _Optional[_Union[_common_pb2.TrackSpan, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., unchanged: _Optional[bool] = ..., change_score: _Optional[float] = ..., covered: _Optional[_Union[_common_pb2.TrackSpan, _Mapping]] = ..., anchor_m: _Optional[float] = ...) -> None: ...
 
 class PacketBatch(_message.Message):
     __slots__ = ("packets",)

@@ -26,15 +26,15 @@ from locowatch.v1 import estimation_pb2 as locowatch_dot_v1_dot_estimation__pb2
 from locowatch.v1 import health_pb2 as locowatch_dot_v1_dot_health__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19locowatch/v1/uplink.proto\x12\x0clocowatch.v1\x1a\x1dlocowatch/v1/estimation.proto\x1a\x19locowatch/v1/health.proto\"\xc5\x01\n\x08\x45nvelope\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x34\n\x08position\x18\x02 \x01(\x0b\x32 .locowatch.v1.PositionEstimationH\x00\x12\x36\n\tattribute\x18\x03 \x01(\x0b\x32!.locowatch.v1.AttributeEstimationH\x00\x12\x33\n\rcamera_health\x18\x04 \x01(\x0b\x32\x1a.locowatch.v1.CameraHealthH\x00\x42\t\n\x07payload\"J\n\x05Hello\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61\x63ility_id\x18\x02 \x01(\t\x12\x18\n\x10software_version\x18\x03 \x01(\t\"D\n\x05\x42\x61tch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12)\n\tenvelopes\x18\x02 \x03(\x0b\x32\x16.locowatch.v1.Envelope\"f\n\rUplinkMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.locowatch.v1.HelloH\x00\x12$\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x13.locowatch.v1.BatchH\x00\x42\t\n\x07message\"8\n\x07Welcome\x12\x10\n\x08last_seq\x18\x01 \x01(\x04\x12\x1b\n\x13max_batch_envelopes\x18\x02 \x01(\r\"T\n\tRejection\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12*\n\x06reason\x18\x02 \x01(\x0e\x32\x1a.locowatch.v1.RejectReason\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"f\n\x03\x41\x63k\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12)\n\x08rejected\x18\x02 \x03(\x0b\x32\x17.locowatch.v1.Rejection\x12\x0e\n\x06stored\x18\x03 \x01(\r\x12\x12\n\nduplicates\x18\x04 \x01(\r\"M\n\x0c\x42\x61tchRefused\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x1b\n\x13max_batch_envelopes\x18\x03 \x01(\r\"\x97\x01\n\x0f\x44ownlinkMessage\x12(\n\x07welcome\x18\x01 \x01(\x0b\x32\x15.locowatch.v1.WelcomeH\x00\x12 \n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x11.locowatch.v1.AckH\x00\x12-\n\x07refused\x18\x03 \x01(\x0b\x32\x1a.locowatch.v1.BatchRefusedH\x00\x42\t\n\x07message\"4\n\x0fPublishResponse\x12\x10\n\x08last_seq\x18\x01 \x01(\x04\x12\x0f\n\x07\x64ropped\x18\x02 \x01(\x04*\xeb\x01\n\x0cRejectReason\x12\x1d\n\x19REJECT_REASON_UNSPECIFIED\x10\x00\x12\x1c\n\x18REJECT_REASON_NOT_FINITE\x10\x01\x12\x1e\n\x1aREJECT_REASON_OUT_OF_RANGE\x10\x02\x12 \n\x1cREJECT_REASON_UNKNOWN_CAMERA\x10\x03\x12\x1f\n\x1bREJECT_REASON_UNKNOWN_TRACK\x10\x04\x12\x1b\n\x17REJECT_REASON_MALFORMED\x10\x05\x12\x1e\n\x1aREJECT_REASON_UNKNOWN_FLOW\x10\x06\x32R\n\x06Ingest\x12H\n\x06Stream\x12\x1b.locowatch.v1.UplinkMessage\x1a\x1d.locowatch.v1.DownlinkMessage(\x01\x30\x01\x32L\n\x06Uplink\x12\x42\n\x07Publish\x12\x16.locowatch.v1.Envelope\x1a\x1d.locowatch.v1.PublishResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19locowatch/v1/uplink.proto\x12\x0clocowatch.v1\x1a\x1dlocowatch/v1/estimation.proto\x1a\x19locowatch/v1/health.proto\"\xc5\x01\n\x08\x45nvelope\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x34\n\x08position\x18\x02 \x01(\x0b\x32 .locowatch.v1.PositionEstimationH\x00\x12\x36\n\tattribute\x18\x03 \x01(\x0b\x32!.locowatch.v1.AttributeEstimationH\x00\x12\x33\n\rcamera_health\x18\x04 \x01(\x0b\x32\x1a.locowatch.v1.CameraHealthH\x00\x42\t\n\x07payload\"J\n\x05Hello\x12\x12\n\ngateway_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66\x61\x63ility_id\x18\x02 \x01(\t\x12\x18\n\x10software_version\x18\x03 \x01(\t\"D\n\x05\x42\x61tch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12)\n\tenvelopes\x18\x02 \x03(\x0b\x32\x16.locowatch.v1.Envelope\"f\n\rUplinkMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.locowatch.v1.HelloH\x00\x12$\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x13.locowatch.v1.BatchH\x00\x42\t\n\x07message\"8\n\x07Welcome\x12\x10\n\x08last_seq\x18\x01 \x01(\x04\x12\x1b\n\x13max_batch_envelopes\x18\x02 \x01(\r\"T\n\tRejection\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12*\n\x06reason\x18\x02 \x01(\x0e\x32\x1a.locowatch.v1.RejectReason\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"f\n\x03\x41\x63k\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12)\n\x08rejected\x18\x02 \x03(\x0b\x32\x17.locowatch.v1.Rejection\x12\x0e\n\x06stored\x18\x03 \x01(\r\x12\x12\n\nduplicates\x18\x04 \x01(\r\"M\n\x0c\x42\x61tchRefused\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x1b\n\x13max_batch_envelopes\x18\x03 \x01(\r\"\x97\x01\n\x0f\x44ownlinkMessage\x12(\n\x07welcome\x18\x01 \x01(\x0b\x32\x15.locowatch.v1.WelcomeH\x00\x12 \n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x11.locowatch.v1.AckH\x00\x12-\n\x07refused\x18\x03 \x01(\x0b\x32\x1a.locowatch.v1.BatchRefusedH\x00\x42\t\n\x07message\";\n\x0ePublishRequest\x12)\n\tenvelopes\x18\x01 \x03(\x0b\x32\x16.locowatch.v1.Envelope\"4\n\x0fPublishResponse\x12\x10\n\x08last_seq\x18\x01 \x01(\x04\x12\x0f\n\x07\x64ropped\x18\x02 \x01(\x04*\xeb\x01\n\x0cRejectReason\x12\x1d\n\x19REJECT_REASON_UNSPECIFIED\x10\x00\x12\x1c\n\x18REJECT_REASON_NOT_FINITE\x10\x01\x12\x1e\n\x1aREJECT_REASON_OUT_OF_RANGE\x10\x02\x12 \n\x1cREJECT_REASON_UNKNOWN_CAMERA\x10\x03\x12\x1f\n\x1bREJECT_REASON_UNKNOWN_TRACK\x10\x04\x12\x1b\n\x17REJECT_REASON_MALFORMED\x10\x05\x12\x1e\n\x1aREJECT_REASON_UNKNOWN_FLOW\x10\x06\x32R\n\x06Ingest\x12H\n\x06Stream\x12\x1b.locowatch.v1.UplinkMessage\x1a\x1d.locowatch.v1.DownlinkMessage(\x01\x30\x01\x32P\n\x06Uplink\x12\x46\n\x07Publish\x12\x1c.locowatch.v1.PublishRequest\x1a\x1d.locowatch.v1.PublishResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'locowatch.v1.uplink_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REJECTREASON']._serialized_start=1087
-  _globals['_REJECTREASON']._serialized_end=1322
+  _globals['_REJECTREASON']._serialized_start=1148
+  _globals['_REJECTREASON']._serialized_end=1383
   _globals['_ENVELOPE']._serialized_start=102
   _globals['_ENVELOPE']._serialized_end=299
   _globals['_HELLO']._serialized_start=301
@@ -53,10 +53,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHREFUSED']._serialized_end=876
   _globals['_DOWNLINKMESSAGE']._serialized_start=879
   _globals['_DOWNLINKMESSAGE']._serialized_end=1030
-  _globals['_PUBLISHRESPONSE']._serialized_start=1032
-  _globals['_PUBLISHRESPONSE']._serialized_end=1084
-  _globals['_INGEST']._serialized_start=1324
-  _globals['_INGEST']._serialized_end=1406
-  _globals['_UPLINK']._serialized_start=1408
-  _globals['_UPLINK']._serialized_end=1484
+  _globals['_PUBLISHREQUEST']._serialized_start=1032
+  _globals['_PUBLISHREQUEST']._serialized_end=1091
+  _globals['_PUBLISHRESPONSE']._serialized_start=1093
+  _globals['_PUBLISHRESPONSE']._serialized_end=1145
+  _globals['_INGEST']._serialized_start=1385
+  _globals['_INGEST']._serialized_end=1467
+  _globals['_UPLINK']._serialized_start=1469
+  _globals['_UPLINK']._serialized_end=1549
 # @@protoc_insertion_point(module_scope)

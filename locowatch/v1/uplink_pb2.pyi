@@ -114,6 +114,12 @@ class DownlinkMessage(_message.Message):
     refused: BatchRefused
     def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., refused: _Optional[_Union[BatchRefused, _Mapping]] = ...) -> None: ...
 
+class PublishRequest(_message.Message):
+    __slots__ = ("envelopes",)
+    ENVELOPES_FIELD_NUMBER: _ClassVar[int]
+    envelopes: _containers.RepeatedCompositeFieldContainer[Envelope]
+    def __init__(self, envelopes: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ...) -> None: ...
+
 class PublishResponse(_message.Message):
     __slots__ = ("last_seq", "dropped")
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]

@@ -101,9 +101,9 @@ class Ingest:
 
 
 class UplinkStub:
-    """The edge uplink service: estimators and capture publish here; the uplink
-    assigns sequence numbers (the seq field of published envelopes is ignored),
-    queues durably and forwards to the cloud.
+    """The edge uplink service: estimators and capture publish here. A Publish returns
+    once its envelopes are numbered and committed to the durable local queue; the
+    uplink forwards them to cloud ingest and deletes them when ingest acks them.
     """
 
     def __init__(self, channel):
@@ -112,20 +112,20 @@ class UplinkStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Publish = channel.stream_unary(
+        self.Publish = channel.unary_unary(
                 '/locowatch.v1.Uplink/Publish',
-                request_serializer=locowatch_dot_v1_dot_uplink__pb2.Envelope.SerializeToString,
+                request_serializer=locowatch_dot_v1_dot_uplink__pb2.PublishRequest.SerializeToString,
                 response_deserializer=locowatch_dot_v1_dot_uplink__pb2.PublishResponse.FromString,
                 _registered_method=True)
 
 
 class UplinkServicer:
-    """The edge uplink service: estimators and capture publish here; the uplink
-    assigns sequence numbers (the seq field of published envelopes is ignored),
-    queues durably and forwards to the cloud.
+    """The edge uplink service: estimators and capture publish here. A Publish returns
+    once its envelopes are numbered and committed to the durable local queue; the
+    uplink forwards them to cloud ingest and deletes them when ingest acks them.
     """
 
-    def Publish(self, request_iterator, context):
+    def Publish(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,9 +134,9 @@ class UplinkServicer:
 
 def add_UplinkServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Publish': grpc.stream_unary_rpc_method_handler(
+            'Publish': grpc.unary_unary_rpc_method_handler(
                     servicer.Publish,
-                    request_deserializer=locowatch_dot_v1_dot_uplink__pb2.Envelope.FromString,
+                    request_deserializer=locowatch_dot_v1_dot_uplink__pb2.PublishRequest.FromString,
                     response_serializer=locowatch_dot_v1_dot_uplink__pb2.PublishResponse.SerializeToString,
             ),
     }
@@ -148,13 +148,13 @@ def add_UplinkServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Uplink:
-    """The edge uplink service: estimators and capture publish here; the uplink
-    assigns sequence numbers (the seq field of published envelopes is ignored),
-    queues durably and forwards to the cloud.
+    """The edge uplink service: estimators and capture publish here. A Publish returns
+    once its envelopes are numbered and committed to the durable local queue; the
+    uplink forwards them to cloud ingest and deletes them when ingest acks them.
     """
 
     @staticmethod
-    def Publish(request_iterator,
+    def Publish(request,
             target,
             options=(),
             channel_credentials=None,
@@ -164,11 +164,11 @@ class Uplink:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.stream_unary(
-            request_iterator,
+        return grpc.experimental.unary_unary(
+            request,
             target,
             '/locowatch.v1.Uplink/Publish',
-            locowatch_dot_v1_dot_uplink__pb2.Envelope.SerializeToString,
+            locowatch_dot_v1_dot_uplink__pb2.PublishRequest.SerializeToString,
             locowatch_dot_v1_dot_uplink__pb2.PublishResponse.FromString,
             options,
             channel_credentials,
