@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from locowatch.v1 import (
     common_pb2,
+    edge_pb2,
     estimation_pb2,
     frames_pb2,
     health_pb2,
@@ -115,17 +116,19 @@ def test_packet_round_trips_with_image_bytes() -> None:
 def test_services_are_declared() -> None:
     services = {
         name: [m.name for m in descriptor.methods]
-        for module in (frames_pb2, estimation_pb2, uplink_pb2)
+        for module in (edge_pb2, frames_pb2, estimation_pb2, uplink_pb2)
         for name, descriptor in module.DESCRIPTOR.services_by_name.items()
     }
     assert services == {
-        "Aggregator": ["PushFrames", "Subscribe"],
+        "Aggregator": ["PushFrames", "Subscribe", "Locate"],
         "Estimator": ["Estimate", "Info"],
         "Ingest": ["Stream"],
         "Uplink": ["Publish"],
     }
     ingest = uplink_pb2.DESCRIPTOR.services_by_name["Ingest"].methods_by_name["Stream"]
     assert ingest.client_streaming and ingest.server_streaming
+    publish = uplink_pb2.DESCRIPTOR.services_by_name["Uplink"].methods_by_name["Publish"]
+    assert not publish.client_streaming  # a Publish returns once its envelopes are durable
 
 
 def test_committed_stubs_match_the_proto_sources(tmp_path: Path) -> None:
