@@ -24,13 +24,16 @@ import numpy as np
 from locowatch import __version__
 from locowatch.facility.geometry import TrackAxis
 from locowatch.facility.rectify import (
+    BODY_MAX_M,
     BODY_METRES_PER_PX,
+    BODY_MIN_M,
     PLATE_FACE,
     PLATE_METRES_PER_PX,
     STRIP_HEIGHT,
     STRIP_METRES_PER_PX,
     Curtain,
     EndFace,
+    body_span,
     body_window,
     strip_window,
 )
@@ -41,8 +44,6 @@ from sim.workers import per_camera
 
 KINDS = ("position", "model", "plate")
 END_MARGIN_M = 0.3  # an end this close to the edge of the covered span counts as cut
-BODY_MAX_M = 12.0  # series windows are at most this long (the cab end matters most)
-BODY_MIN_M = 5.0
 
 
 @dataclass(frozen=True)
@@ -255,19 +256,10 @@ def _wanted(kinds: tuple[str, ...], bodies: list[Body], faces: EndFace) -> bool:
 def _body_sample(
     out: Path, curtain: Curtain, frame: np.ndarray, body: Body, stem: str, common: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    length = body.head_m - body.tail_m
-    if length < BODY_MIN_M:
+    span = body_span(body.tail_m, body.head_m, body.tail == "real", body.head == "real")
+    if span is None:
         return []
-    if body.head == "real":  # the cab end says most about the series
-        start, end = max(body.tail_m, body.head_m - BODY_MAX_M), body.head_m
-    elif body.tail == "real":
-        start, end = body.tail_m, min(body.head_m, body.tail_m + BODY_MAX_M)
-    else:
-        middle = (body.tail_m + body.head_m) / 2
-        start, end = (
-            max(body.tail_m, middle - BODY_MAX_M / 2),
-            min(body.head_m, middle + BODY_MAX_M / 2),
-        )
+    start, end = span
     window = body_window(start, end)
     image = f"images/{stem}_{body.loco}.png"
     cv2.imwrite(str(out / "model" / image), curtain.rectify(frame, window))

@@ -64,6 +64,26 @@ PLATE_FACE = (1.1, 1.6, 2.7)  # half width, bottom, top (m) of the end-face wind
 PLATE_INSET_M = 0.5  # end faces of hood units stand back from the body's real end
 
 
+BODY_MIN_M = 5.0  # a shorter visible stretch says too little about the series
+BODY_MAX_M = 12.0  # series windows are at most this long (the cab end says most)
+ANCHOR_INSET_M = 1.5  # a reading from an end belongs this far inside the body
+
+
+def body_span(
+    tail_m: float, head_m: float, tail_real: bool, head_real: bool
+) -> tuple[float, float] | None:
+    """The stretch of a visible body to read the series from: at most 12 m, next to a real
+    end when there is one (the cab), else the middle; None when less than 5 m shows."""
+    if head_m - tail_m < BODY_MIN_M:
+        return None
+    if head_real:
+        return max(tail_m, head_m - BODY_MAX_M), head_m
+    if tail_real:
+        return tail_m, min(head_m, tail_m + BODY_MAX_M)
+    middle = (tail_m + head_m) / 2
+    return max(tail_m, middle - BODY_MAX_M / 2), min(head_m, middle + BODY_MAX_M / 2)
+
+
 def strip_window(start_m: float, end_m: float) -> CurtainWindow:
     return CurtainWindow(start_m, end_m, *STRIP_HEIGHT, STRIP_METRES_PER_PX)
 
