@@ -1,6 +1,6 @@
 """The ``locowatch`` command: one entry point, a subcommand per concern.
 
-Subcommands live next to the code they drive (``locowatch/db/cli.py``, later
+Subcommands live next to the code they drive (``locowatch/db/cli.py``,
 ``edge/cli.py``, ``cloud/cli.py`` ...) and are imported only when used, so that
 ``locowatch db up`` does not pay for OpenCV, Dash or an inference engine.
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -35,11 +35,7 @@ SUBCOMMANDS: dict[str, str] = {
     "train": "training.cli:train",
     "models": "training.cli:models",
     "dashboard": "dashboard.cli:dashboard",
-}
-
-# Named in the product brief, built by later issues; they answer with a clear error now.
-PLANNED: dict[str, str] = {
-    "edge": "run the edge gateway services (capture, aggregator, estimators, uplink)",
+    "edge": "edge.cli:edge",
 }
 
 
@@ -47,7 +43,7 @@ class LazyGroup(click.Group):
     """A click group whose subcommands are imported when first invoked (click docs pattern)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *SUBCOMMANDS, *PLANNED})
+        return sorted({*super().list_commands(ctx), *SUBCOMMANDS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in SUBCOMMANDS:
@@ -56,22 +52,7 @@ class LazyGroup(click.Group):
             if not isinstance(command, click.Command):
                 raise TypeError(f"{SUBCOMMANDS[cmd_name]} is not a click command")
             return command
-        if cmd_name in PLANNED:
-            return _planned(cmd_name, PLANNED[cmd_name])
         return super().get_command(ctx, cmd_name)
-
-
-def _planned(name: str, summary: str) -> click.Command:
-    @click.command(
-        name=name,
-        help=f"{summary[0].upper()}{summary[1:]}. (Not built yet.)",
-        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    )
-    def planned() -> NoReturn:
-        click.echo(f"error: 'locowatch {name}' is not built yet ({summary}).", err=True)
-        sys.exit(EXIT_USAGE)
-
-    return planned
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,138 @@
+"""Cut a camera frame into estimator packets with the camera's calibration.
+
+Per camera and track view: a *strip* (the curtain along the view, 0.1 m a column) for the
+position estimator, and, where the position estimator found bodies, a *body* window for
+the series and the *end faces* facing the camera for the plate. The windows are the ones
+the twin's training sets use (``locowatch.facility.rectify``), so the networks see at run
+time what they were trained on. Remap tables are computed once per window and cached:
+projecting a window's grid through the lens model costs far more than the remap itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+import cv2
+import numpy as np
+
+from locowatch.facility.config import Camera, FacilityConfig, TrackView
+from locowatch.facility.geometry import CameraModel, TrackAxis
+from locowatch.facility.rectify import (
+    ANCHOR_INSET_M,
+    BODY_METRES_PER_PX,
+    PLATE_METRES_PER_PX,
+    Curtain,
+    CurtainWindow,
+    EndFace,
+    body_span,
+    body_window,
+    strip_window,
+)
+
+Maps = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A window cut at a body: the pixels and where along the track they belong."""
+
+    image: np.ndarray
+    start_m: float
+    end_m: float
+    anchor_m: float
+
+
+def remap(image: np.ndarray, maps: Maps) -> np.ndarray:
+    return np.asarray(
+        cv2.remap(image, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class ViewCutter:
+    """One camera's view of one track."""
+
+    camera_id: str
+    view: TrackView
+    curtain: Curtain
+
+    @cached_property
+    def strip(self) -> CurtainWindow:
+        return strip_window(self.view.start_m, self.view.end_m)
+
+    @cached_property
+    def covered(self) -> tuple[float, float] | None:
+        """Metres seen from rail to roof; None when the camera sees no whole height."""
+        return self.curtain.covered_span(self.strip)
+
+    @cached_property
+    def strip_maps(self) -> Maps:
+        map_x, map_y, _ = self.curtain.maps(self.strip)
+        return map_x, map_y
+
+    @cached_property
+    def faces(self) -> EndFace:
+        return EndFace(self.curtain.camera, self.curtain.axis)
+
+    def cut_strip(self, image: np.ndarray) -> np.ndarray:
+        return remap(image, self.strip_maps)
+
+    def cut_body(self, image: np.ndarray, start_m: float, end_m: float, tail_real: bool,
+                 head_real: bool) -> Crop | None:  # fmt: skip
+        """The series window of a body seen from ``start_m`` to ``end_m``, if long enough."""
+        span = body_span(start_m, end_m, tail_real, head_real)
+        if span is None:
+            return None
+        # Snap to the window's pixel grid so that the cached maps are reused while it stands.
+        a, b = (round(x / BODY_METRES_PER_PX) * BODY_METRES_PER_PX for x in span)
+        maps = self._body_maps(round(a, 3), round(b, 3))
+        return Crop(remap(image, maps), a, b, (a + b) / 2)
+
+    def cut_plates(
+        self, image: np.ndarray, start_m: float, end_m: float, tail_real: bool, head_real: bool
+    ) -> list[Crop]:
+        """The end faces of a body that face this camera (where its number is painted)."""
+        crops = []
+        for end, real, direction in ((start_m, tail_real, -1), (end_m, head_real, 1)):
+            if not real or not self.faces.faces_camera(end, direction):
+                continue
+            snapped = round(round(end / PLATE_METRES_PER_PX) * PLATE_METRES_PER_PX, 3)
+            maps = self._plate_maps(snapped, direction)
+            anchor = end - direction * ANCHOR_INSET_M
+            crops.append(Crop(remap(image, maps), snapped, snapped, anchor))
+        return crops
+
+    @lru_cache(maxsize=256)  # noqa: B019 (one cutter per view, alive for the process)
+    def _body_maps(self, start_m: float, end_m: float) -> Maps:
+        map_x, map_y, _ = self.curtain.maps(body_window(start_m, end_m))
+        return map_x, map_y
+
+    @lru_cache(maxsize=256)  # noqa: B019
+    def _plate_maps(self, end_m: float, direction: int) -> Maps:
+        map_x, map_y, _ = self.faces.maps(end_m, direction)
+        return map_x, map_y
+
+
+class FrameCutter:
+    """Every camera's views of the facility, by camera and track."""
+
+    def __init__(self, config: FacilityConfig) -> None:
+        self.config = config
+        axes = {t.id: TrackAxis.from_config(t) for t in config.tracks}
+        self.views: dict[str, list[ViewCutter]] = {}
+        for camera in config.cameras:
+            model = CameraModel.from_config(camera)
+            self.views[camera.id] = [
+                ViewCutter(camera.id, view, Curtain(model, axes[view.track]))
+                for view in camera.views
+            ]
+
+    def camera(self, camera_id: str) -> Camera | None:
+        return self.config.camera_by_id.get(camera_id)
+
+    def view(self, camera_id: str, track_id: str) -> ViewCutter | None:
+        for view in self.views.get(camera_id, []):
+            if view.view.track == track_id:
+                return view
+        return None

@@ -1,0 +1,228 @@
+"""The aggregator process: frames in, packets out to every flow.
+
+``PushFrames``: capture streams each camera's latest frames; every frame is cut into one
+strip per track view (marked unchanged by change gating when the view did not change) and
+kept in a short per-camera ring. ``Locate``: the locating flow's position estimator says
+where the bodies are in a frame; the aggregator cuts the series window and the plate faces
+from that same frame (so a crop never mixes two moments) and fans them out. Crops are cut
+only when the strip had changed or a crop of that view is older than the refresh interval:
+a locomotive standing for hours is read every ``refresh_s``, not at every frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import grpc
+import numpy as np
+
+from edge import images
+from edge.aggregator import metrics
+from edge.aggregator.cutting import Crop, FrameCutter, ViewCutter
+from edge.aggregator.fanout import Fanout
+from edge.aggregator.gating import ChangeGate
+from edge.plan import GatewayPlan
+from edge.service import EdgeServer, wait_for_signal
+from locowatch.facility.config import ChangeGating, FacilityConfig
+from locowatch.v1 import (
+    common_pb2,
+    edge_pb2,
+    edge_pb2_grpc,
+    estimation_pb2,
+    frames_pb2,
+)
+
+log = logging.getLogger(__name__)
+
+RING_FRAMES = 8  # frames kept per camera for Locate: 4 s at 2 fps
+SERVICE_NAME = edge_pb2.DESCRIPTOR.services_by_name["Aggregator"].full_name
+REAL = estimation_pb2.END_KIND_REAL
+
+
+@dataclass
+class _Cached:
+    capture_ns: int
+    frame_seq: int
+    image: np.ndarray
+    changed: dict[str, bool] = field(default_factory=dict)  # per track
+
+
+class Aggregator(edge_pb2_grpc.AggregatorServicer):
+    def __init__(self, config: FacilityConfig, gating: ChangeGating) -> None:
+        self.cutter = FrameCutter(config)
+        self.gate = ChangeGate(gating)
+        self.refresh_s = gating.refresh_s
+        self.fanout = Fanout()
+        self._ring: dict[str, deque[_Cached]] = {}
+        self._last_crop: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    # -- frames in --------------------------------------------------------------------------
+
+    def PushFrames(  # noqa: N802 (gRPC method name)
+        self, request_iterator: Iterator[frames_pb2.Frame], context: grpc.ServicerContext
+    ) -> frames_pb2.PushFramesResponse:
+        received = rejected = 0
+        for frame in request_iterator:
+            if self.take_frame(frame):
+                received += 1
+            else:
+                rejected += 1
+        return frames_pb2.PushFramesResponse(frames_received=received, frames_rejected=rejected)
+
+    def take_frame(self, frame: frames_pb2.Frame) -> bool:
+        camera = self.cutter.camera(frame.camera_id)
+        if camera is None:
+            metrics.FRAMES_REJECTED.labels("unknown_camera").inc()
+            log.warning("frame from unknown camera %r refused", frame.camera_id)
+            return False
+        try:
+            image = images.decode(frame.image)
+        except images.ImageError as error:
+            metrics.FRAMES_REJECTED.labels("bad_image").inc()
+            log.warning("frame %s/%d refused: %s", frame.camera_id, frame.frame_seq, error)
+            return False
+        size = (camera.resolution.width, camera.resolution.height)
+        if image.ndim != 3 or (image.shape[1], image.shape[0]) != size:
+            metrics.FRAMES_REJECTED.labels("wrong_size").inc()
+            log.warning(
+                "frame %s/%d is %dx%d, calibrated for %dx%d: refused",
+                frame.camera_id, frame.frame_seq, image.shape[1], image.shape[0], *size,
+            )  # fmt: skip
+            return False
+        metrics.FRAMES.labels(frame.camera_id).inc()
+        cached = _Cached(frame.capture_time.ToNanoseconds(), frame.frame_seq, image)
+        if frame.frame_seq == 0:
+            self.gate.forget(frame.camera_id)  # capture restarted: start afresh
+        packets = [self._strip(frame, view, cached) for view in self.cutter.views[frame.camera_id]]
+        with self._lock:
+            ring = self._ring.setdefault(frame.camera_id, deque(maxlen=RING_FRAMES))
+            ring.append(cached)
+        self.fanout.publish(p for p in packets if p is not None)
+        return True
+
+    def _strip(
+        self, frame: frames_pb2.Frame, view: ViewCutter, cached: _Cached
+    ) -> frames_pb2.Packet | None:
+        covered = view.covered
+        if covered is None:
+            return None
+        strip = view.cut_strip(cached.image)
+        verdict = self.gate.check((frame.camera_id, view.view.track), strip, time.monotonic())
+        cached.changed[view.view.track] = verdict.changed
+        if not verdict.changed:
+            metrics.UNCHANGED.labels(frame.camera_id).inc()
+        track = view.view.track
+        return frames_pb2.Packet(
+            camera_id=frame.camera_id,
+            frame_seq=frame.frame_seq,
+            capture_time=frame.capture_time,
+            kind=frames_pb2.PACKET_KIND_TRACK_STRIP,
+            span=common_pb2.TrackSpan(track_id=track, start_m=view.strip.start_m,
+                                      end_m=view.strip.end_m),
+            covered=common_pb2.TrackSpan(track_id=track, start_m=covered[0], end_m=covered[1]),
+            image=images.encode(strip),
+            unchanged=not verdict.changed,
+            change_score=verdict.score,
+        )  # fmt: skip
+
+    # -- packets out ------------------------------------------------------------------------
+
+    def Subscribe(  # noqa: N802
+        self, request: frames_pb2.SubscribeRequest, context: grpc.ServicerContext
+    ) -> Iterator[frames_pb2.Packet]:
+        subscriber = self.fanout.subscribe(request)
+        log.info("subscriber %s (flow %s) connected", subscriber.name, subscriber.flow or "-")
+        try:
+            while context.is_active():
+                yield from subscriber.take(0.5)
+        finally:
+            self.fanout.unsubscribe(subscriber)
+            log.info(
+                "subscriber %s left (%d packets dropped while it lagged)",
+                subscriber.name, subscriber.dropped,
+            )  # fmt: skip
+
+    # -- crops where the bodies are ---------------------------------------------------------
+
+    def Locate(  # noqa: N802
+        self, request: estimation_pb2.EstimationBatch, context: grpc.ServicerContext
+    ) -> edge_pb2.LocateResponse:
+        packets = []
+        for position in request.positions:
+            packets += self.crops_for(position)
+        self.fanout.publish(packets)
+        return edge_pb2.LocateResponse(crops=len(packets))
+
+    def crops_for(self, position: estimation_pb2.PositionEstimation) -> list[frames_pb2.Packet]:
+        track = position.covered.track_id
+        view = self.cutter.view(position.camera_id, track)
+        cached = self._cached(position.camera_id, position.capture_time.ToNanoseconds())
+        if view is None or cached is None:
+            metrics.LOCATE_MISSES.inc()
+            return []
+        key = (position.camera_id, track)
+        now = time.monotonic()
+        with self._lock:
+            due = now - self._last_crop.get(key, -1e9) >= self.refresh_s
+            if not (cached.changed.get(track, True) or due):
+                return []
+            self._last_crop[key] = now
+        packets = []
+        for interval in position.intervals:
+            ends = (interval.start_m, interval.end_m,
+                    interval.start_kind == REAL, interval.end_kind == REAL)  # fmt: skip
+            body = view.cut_body(cached.image, *ends)
+            if body is not None:
+                packets.append(self._crop(position, cached, frames_pb2.PACKET_KIND_BODY_CROP,
+                                          track, body))  # fmt: skip
+            for plate in view.cut_plates(cached.image, *ends):
+                packets.append(self._crop(position, cached, frames_pb2.PACKET_KIND_PLATE_CROP,
+                                          track, plate))  # fmt: skip
+        return packets
+
+    def _cached(self, camera_id: str, capture_ns: int) -> _Cached | None:
+        with self._lock:
+            for cached in self._ring.get(camera_id, ()):
+                if cached.capture_ns == capture_ns:
+                    return cached
+        return None
+
+    @staticmethod
+    def _crop(
+        position: estimation_pb2.PositionEstimation,
+        cached: _Cached,
+        kind: int,
+        track: str,
+        crop: Crop,
+    ) -> frames_pb2.Packet:
+        return frames_pb2.Packet(
+            camera_id=position.camera_id,
+            frame_seq=cached.frame_seq,
+            capture_time=position.capture_time,
+            kind=kind,  # type: ignore[arg-type]
+            span=common_pb2.TrackSpan(track_id=track, start_m=crop.start_m, end_m=crop.end_m),
+            image=images.encode(crop.image),
+            anchor_m=crop.anchor_m,
+        )
+
+
+def run_aggregator(config: FacilityConfig, plan: GatewayPlan) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    service = plan.aggregator
+    server = EdgeServer(service.name, service.host, service.port, service.metrics_port)
+    assert config.gateway is not None
+    aggregator = Aggregator(config, config.gateway.gating)
+    server.add(edge_pb2_grpc.add_AggregatorServicer_to_server, aggregator, SERVICE_NAME)
+    server.start()
+    for views in aggregator.cutter.views.values():  # compute the strip maps before frames come
+        for view in views:
+            _ = view.covered, view.strip_maps
+    server.set_ready(True)
+    wait_for_signal()
+    server.stop()

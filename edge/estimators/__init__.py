@@ -1,0 +1,1 @@
+"""Estimators: one generic service for position and for every attribute (series, plate, ...)."""
