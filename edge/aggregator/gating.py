@@ -2,8 +2,12 @@
 
 The aggregator compares each strip with the last one it passed on as *changed* (grey,
 downscaled 4x with area averaging, which averages sensor noise and compression flicker
-away) and marks the packet ``unchanged`` when the mean absolute difference stays under a
-threshold; estimators then repeat their last estimation instead of running the network.
+away). The score is the largest mean absolute difference of any column (0.4 m of track):
+a body end moving 0.1 m changes whole columns, which a mean over the strip would dilute
+(measured on the twin: columns of a still view differ by 1.3 grey levels at the median,
+3.0 at p90; a locomotive moving 0.1-0.7 m between frames scores 4.7-30). Below the
+threshold the packet is marked ``unchanged`` and the estimators repeat their last
+estimation instead of running the network.
 A view is passed on as changed at least every ``refresh_s`` anyway, so a slow drift (dusk)
 or a missed small change is picked up within that time.
 """
@@ -29,7 +33,7 @@ class _Reference:
 @dataclass(frozen=True)
 class Verdict:
     changed: bool
-    score: float  # mean absolute grey change, 0..255
+    score: float  # largest mean absolute grey change of a column, 0..255
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
@@ -52,7 +56,7 @@ class ChangeGate:
         if reference is None or reference.thumb.shape != thumb.shape:
             self._references[key] = _Reference(thumb, now)
             return Verdict(True, 255.0)
-        score = float(np.abs(thumb - reference.thumb).mean())
+        score = float(np.abs(thumb - reference.thumb).mean(axis=0).max())
         changed = (
             not self.settings.enabled
             or score >= self.settings.threshold

@@ -348,11 +348,12 @@ class ChangeGating(Section):
 
     enabled: bool = True
     threshold: float = Field(
-        default=2.0,
+        default=4.0,
         gt=0,
         le=255,
-        description="Mean absolute grey change (0..255) of a 4x-downscaled strip that counts as "
-        "a change; below it the estimators repeat their last estimation.",
+        description="Grey-level change (0..255) of the most changed 0.4 m column of a strip "
+        "(downscaled 4x) that counts as a change; below it the estimators repeat their last "
+        "estimation.",
     )
     refresh_s: float = Field(
         default=30.0, gt=0, le=3600, description="Re-run a view at least this often anyway."
