@@ -188,7 +188,7 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
 
     def _cached(self, camera_id: str, capture_ns: int) -> _Cached | None:
         with self._lock:
-            for cached in self._ring.get(camera_id, ()):
+            for cached in reversed(self._ring.get(camera_id, ())):
                 if cached.capture_ns == capture_ns:
                     return cached
         return None
