@@ -2,23 +2,22 @@
 
 Plays the edge's uplink for cloud tests, benchmarks and demos run without edge
 services: it numbers envelopes, keeps every unacked one in memory (the real uplink
-keeps them on disk), sends batches with a window of unacked batches in flight, and on
-a broken stream reconnects and resends what the Welcome says is missing. A refused
-(oversized) batch is split and resent.
+keeps them on disk) and speaks the edge uplink's own protocol
+(``edge.uplink.conversation``: a window of unacked batches, refused batches resent
+split); on a broken stream it reconnects and resends what the Welcome says is missing.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import grpc
 
+from edge.uplink.conversation import Conversation, ConversationEvents, MemoryQueue
 from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -77,11 +76,11 @@ class SimGateway:
     def send(self, envelopes: list[uplink_pb2.Envelope]) -> SendReport:
         """Deliver numbered envelopes; reconnect and resume until all are acked."""
         report = SendReport(sent=len(envelopes))
-        pending = list(envelopes)
+        pending = MemoryQueue(envelopes)
         deadline = time.monotonic() + self.reconnect_for_s
-        while pending:
+        while len(pending):
             try:
-                pending = self._stream(pending, report)
+                self._stream(pending, report)
             except grpc.RpcError as exc:
                 code = exc.code()
                 if code not in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}:
@@ -101,10 +100,8 @@ class SimGateway:
         credentials = grpc.ssl_channel_credentials(self.root_certificates, key, chain)
         return grpc.secure_channel(self.target, credentials)
 
-    def _stream(
-        self, pending: list[uplink_pb2.Envelope], report: SendReport
-    ) -> list[uplink_pb2.Envelope]:
-        """One connection: send until everything is acked; return what is still unacked."""
+    def _stream(self, pending: MemoryQueue, report: SendReport) -> None:
+        """One connection: send until everything is acked or the stream ends."""
         outbox: queue.Queue[object] = queue.Queue()
         hello = uplink_pb2.Hello(
             gateway_id=self.gateway_id, facility_id=self.facility_id, software_version="sim"
@@ -117,7 +114,7 @@ class SimGateway:
                 _drain(outbox), metadata=metadata, wait_for_ready=self.wait_for_ready
             )
             try:
-                return self._converse(responses, outbox, pending, report)
+                self._converse(responses, outbox, pending, report)
             finally:
                 outbox.put(_CLOSE)
                 responses.cancel()
@@ -126,59 +123,34 @@ class SimGateway:
         self,
         responses: Iterator[uplink_pb2.DownlinkMessage],
         outbox: queue.Queue[object],
-        pending: list[uplink_pb2.Envelope],
+        pending: MemoryQueue,
         report: SendReport,
-    ) -> list[uplink_pb2.Envelope]:
-        welcome = next(responses).welcome
-        report.duplicates += sum(1 for e in pending if e.seq <= welcome.last_seq)
-        pending = [e for e in pending if e.seq > welcome.last_seq]
-        if not pending:
-            return []
-        size = min(self.batch_size, welcome.max_batch_envelopes or self.batch_size)
-        batches: dict[int, list[uplink_pb2.Envelope]] = {}
-        ids = itertools.count(1)
-        cursor = 0
-        lock = threading.Lock()
+    ) -> None:
+        """The edge uplink's own protocol (``edge.uplink.conversation``) over memory."""
+        conversation = Conversation(pending, self.batch_size, self.window, _Reporter(report))
+        report.duplicates += conversation.welcome(next(responses).welcome)
+        while len(pending):
+            conversation.fill(outbox.put)
+            message = next(responses, None)
+            if message is None:
+                return  # ingest ended the stream; send() opens another
+            conversation.handle(message)
 
-        def fill() -> None:
-            nonlocal cursor
-            with lock:
-                while len(batches) < self.window and cursor < len(pending):
-                    chunk = pending[cursor : cursor + size]
-                    cursor += len(chunk)
-                    batch_id = next(ids)
-                    batches[batch_id] = chunk
-                    batch = uplink_pb2.Batch(batch_id=batch_id, envelopes=chunk)
-                    outbox.put(uplink_pb2.UplinkMessage(batch=batch))
 
-        fill()
-        acked_upto = welcome.last_seq
-        resend_from: int | None = None  # index in pending of the first refused envelope
-        for message in responses:
-            kind = message.WhichOneof("message")
-            if kind == "ack":
-                chunk = batches.pop(message.ack.batch_id)
-                report.stored += message.ack.stored
-                report.duplicates += message.ack.duplicates
-                report.rejected += list(message.ack.rejected)
-                acked_upto = max(acked_upto, chunk[-1].seq)
-                report.last_acked_seq = acked_upto
-            elif kind == "refused":
-                # Ingest refuses this batch and every later one until it gets this one
-                # again: when the window has drained, resend from here in smaller batches.
-                report.refused_batches += 1
-                chunk = batches.pop(message.refused.batch_id)
-                size = max(1, min(size, message.refused.max_batch_envelopes))
-                first = pending.index(chunk[0])
-                resend_from = first if resend_from is None else min(resend_from, first)
-            if batches:
-                continue
-            if resend_from is not None:
-                cursor, resend_from = resend_from, None
-            if cursor >= len(pending):
-                return []
-            fill()
-        return [e for e in pending if e.seq > acked_upto]
+class _Reporter(ConversationEvents):
+    """Adds what ingest says about each batch to a ``SendReport``."""
+
+    def __init__(self, report: SendReport) -> None:
+        self.report = report
+
+    def acked(self, ack: uplink_pb2.Ack, envelopes: int, last_seq: int) -> None:
+        self.report.stored += ack.stored
+        self.report.duplicates += ack.duplicates
+        self.report.rejected += list(ack.rejected)
+        self.report.last_acked_seq = max(self.report.last_acked_seq, last_seq)
+
+    def refused(self, refused: uplink_pb2.BatchRefused) -> None:
+        self.report.refused_batches += 1
 
 
 def _drain(outbox: queue.Queue[object]) -> Iterator[uplink_pb2.UplinkMessage]:
