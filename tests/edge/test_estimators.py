@@ -1,0 +1,170 @@
+"""Estimators over real gRPC with the CPU engine: twin strips and crops in, estimations out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+import numpy as np
+import pytest
+from prometheus_client import REGISTRY
+
+from edge.aggregator.service import Aggregator
+from edge.engines import open_engine
+from edge.estimators.service import SERVICE_NAME, Estimator, EstimatorServicer
+from edge.plan import EstimatorPlan, estimator_plans
+from edge.service import EdgeServer, channel
+from locowatch.facility.config import ChangeGating, FacilityConfig
+from locowatch.models.artefacts import resolve
+from locowatch.v1 import edge_pb2, edge_pb2_grpc, estimation_pb2, frames_pb2
+from sim.datasets import bodies_in_view
+from sim.twin import Twin
+from tests.edge.conftest import twin_frame
+
+REAL = estimation_pb2.END_KIND_REAL
+TIMES = (120.0, 200.0, 330.0, 450.0)
+CAMERAS = ("cam-02", "cam-03", "cam-04", "cam-05", "cam-06", "cam-09", "cam-10", "cam-11")
+
+
+def plan_for(config: FacilityConfig, task: str) -> EstimatorPlan:
+    return next(p for p in estimator_plans(config) if p.task == task and "prod" in p.flows)
+
+
+def start_estimator(
+    config: FacilityConfig, task: str, serve: Callable[..., EdgeServer]
+) -> edge_pb2_grpc.EstimatorStub:
+    plan = plan_for(config, task)
+    artefact = resolve(plan.ref.model)
+    servicer = EstimatorServicer()
+    servicer.attach(Estimator(plan, artefact, open_engine(artefact, "cpu", plan.ref.max_batch)))
+    server = serve(plan.name, edge_pb2_grpc.add_EstimatorServicer_to_server, servicer, SERVICE_NAME)
+    return edge_pb2_grpc.EstimatorStub(channel(f"127.0.0.1:{server.port}"))
+
+
+@pytest.fixture(scope="module")
+def cut(twin_day: Twin, gateway_config: FacilityConfig) -> dict[str, list[frames_pb2.Packet]]:
+    """Strips of several cameras at several times, and the crops located from the truth."""
+    aggregator = Aggregator(gateway_config, ChangeGating(enabled=False))
+    inbox = aggregator.fanout.subscribe(frames_pb2.SubscribeRequest(max_queue=10_000))
+    for t in TIMES:
+        for camera in CAMERAS:
+            aggregator.take_frame(twin_frame(twin_day, camera, t))
+    strips = inbox.take(0)
+    crops = []
+    for strip in strips:
+        t = strip.capture_time.ToNanoseconds() / 1e9 - 1_800_000_000.0
+        bodies = bodies_in_view(twin_day, strip.covered.track_id,
+                                (strip.covered.start_m, strip.covered.end_m), t)  # fmt: skip
+        position = estimation_pb2.PositionEstimation(
+            camera_id=strip.camera_id, capture_time=strip.capture_time, covered=strip.covered,
+            intervals=[
+                estimation_pb2.OccupiedInterval(
+                    start_m=b.tail_m, end_m=b.head_m,
+                    start_kind=REAL if b.tail == "real" else estimation_pb2.END_KIND_CUT,
+                    end_kind=REAL if b.head == "real" else estimation_pb2.END_KIND_CUT,
+                ) for b in bodies
+            ],
+        )  # fmt: skip
+        crops += aggregator.crops_for(position)
+    return {
+        "strips": strips,
+        "bodies": [c for c in crops if c.kind == frames_pb2.PACKET_KIND_BODY_CROP],
+        "plates": [c for c in crops if c.kind == frames_pb2.PACKET_KIND_PLATE_CROP],
+    }
+
+
+def test_position_estimator_finds_the_ends_in_view(
+    gateway_config: FacilityConfig,
+    serve: Callable[..., EdgeServer],
+    cut: dict[str, list[frames_pb2.Packet]],
+    twin_day: Twin,
+) -> None:
+    stub = start_estimator(gateway_config, "position", serve)
+    reply = stub.Estimate(frames_pb2.PacketBatch(packets=cut["strips"]))
+    assert len(reply.positions) == len(cut["strips"]) and not reply.attributes
+    errors = []
+    for estimation in reply.positions:
+        assert estimation.provenance.flow == "prod"
+        assert estimation.provenance.model_version == "position@1"
+        assert estimation.provenance.engine.startswith("onnxruntime")
+        t = estimation.capture_time.ToNanoseconds() / 1e9 - 1_800_000_000.0
+        covered = (estimation.covered.start_m, estimation.covered.end_m)
+        truth = [
+            end
+            for b in bodies_in_view(twin_day, estimation.covered.track_id, covered, t)
+            for end, kind in ((b.tail_m, b.tail), (b.head_m, b.head))
+            if kind == "real"
+        ]
+        found = [
+            end
+            for i in estimation.intervals
+            for end, kind in ((i.start_m, i.start_kind), (i.end_m, i.end_kind))
+            if kind == REAL
+        ]
+        errors += [min((abs(f - e) for f in found), default=99.0) for e in truth]
+    assert len(errors) >= 20, "the twin's scenes have real ends in view"
+    assert np.median(errors) <= 0.25
+    assert np.mean(np.array(errors) <= 1.0) >= 0.9
+
+
+def test_series_and_plates_are_read_from_the_located_crops(
+    gateway_config: FacilityConfig,
+    serve: Callable[..., EdgeServer],
+    cut: dict[str, list[frames_pb2.Packet]],
+    twin_day: Twin,
+) -> None:
+    series = start_estimator(gateway_config, "model", serve)
+    reply = series.Estimate(frames_pb2.PacketBatch(packets=cut["bodies"]))
+    assert len(reply.attributes) == len(cut["bodies"]) >= 10
+    hits = 0
+    for reading, crop in zip(reply.attributes, cut["bodies"], strict=True):
+        assert reading.name == "model" and reading.track_id == crop.span.track_id
+        assert reading.position_m == crop.anchor_m and 0 < reading.confidence <= 1
+        hits += reading.value == _series_at(twin_day, crop)
+    assert hits / len(reply.attributes) >= 0.9
+    plates = start_estimator(gateway_config, "plate", serve)
+    reply = plates.Estimate(frames_pb2.PacketBatch(packets=cut["plates"]))
+    assert reply.attributes, "some plates are read"
+    assert all(r.name == "plate" and r.value for r in reply.attributes)
+
+
+def test_an_unchanged_strip_repeats_the_last_estimation_without_the_network(
+    gateway_config: FacilityConfig,
+    serve: Callable[..., EdgeServer],
+    cut: dict[str, list[frames_pb2.Packet]],
+) -> None:
+    stub = start_estimator(gateway_config, "position", serve)
+    strip = cut["strips"][1]
+    first = stub.Estimate(frames_pb2.PacketBatch(packets=[strip])).positions[0]
+    later = frames_pb2.Packet()
+    later.CopyFrom(strip)
+    later.unchanged = True
+    later.capture_time.FromNanoseconds(strip.capture_time.ToNanoseconds() + 500_000_000)
+    inferred = REGISTRY.get_sample_value("locowatch_estimator_inferred_total") or 0
+    repeated = stub.Estimate(frames_pb2.PacketBatch(packets=[later])).positions[0]
+    assert (REGISTRY.get_sample_value("locowatch_estimator_inferred_total") or 0) == inferred
+    assert repeated.capture_time == later.capture_time
+    assert list(repeated.intervals) == list(first.intervals)
+
+
+def test_a_packet_of_the_wrong_kind_is_refused(
+    gateway_config: FacilityConfig,
+    serve: Callable[..., EdgeServer],
+    cut: dict[str, list[frames_pb2.Packet]],
+) -> None:
+    stub = start_estimator(gateway_config, "model", serve)
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Estimate(frames_pb2.PacketBatch(packets=cut["strips"][:1]))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "BODY_CROP" in str(error.value.details())
+    info = stub.Info(edge_pb2.EstimatorInfoRequest())
+    assert (info.task, info.provenance.model_version) == ("model", "model@1")
+
+
+def _series_at(twin: Twin, crop: frames_pb2.Packet) -> str:
+    """The series of the locomotive standing where the crop's reading lands."""
+    t = crop.capture_time.ToNanoseconds() / 1e9 - 1_800_000_000.0
+    for state in twin.scenario.at(t):
+        if state.track == crop.span.track_id and state.tail_m <= crop.anchor_m <= state.head_m:
+            return str(state.loco.series.name)
+    return "?"
