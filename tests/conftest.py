@@ -20,6 +20,9 @@ from locowatch.db.scratch import scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Cloud ingest as a real process (tests/cloud and the edge uplink's tests).
+pytest_plugins = ["tests.fixtures.ingest"]
+
 
 @pytest.fixture(scope="session")
 def db_server_url() -> str:

@@ -151,7 +151,8 @@ class Conversation:
                 if limit:
                     self._size = max(1, min(self._size, limit))
                 rewind = batch.first_seq - 1
-                self._resend_after = min(rewind, self._resend_after or rewind)
+                if self._resend_after is None or rewind < self._resend_after:
+                    self._resend_after = rewind
             self.events.refused(refused)
         else:
             raise ProtocolError(f"expected an Ack or BatchRefused from ingest, got {kind}")
