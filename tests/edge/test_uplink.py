@@ -23,6 +23,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from edge.service import channel
+from edge.uplink.queue import DurableQueue
 from locowatch.facility.config import Gateway
 from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
 from sim.estimations import twin_estimations
@@ -198,6 +199,7 @@ def chunks(items: list[uplink_pb2.Envelope], size: int) -> list[list[uplink_pb2.
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+@pytest.mark.slow
 def test_envelopes_published_while_ingest_is_down_arrive_once_in_order(
     ingest_factory: IngestFactory,
     uplink_factory: UplinkFactory,
@@ -239,6 +241,7 @@ def _metrics_text(uplink: Uplink) -> str:
         return response.read().decode()
 
 
+@pytest.mark.slow
 def test_kill_minus_nine_after_publish_loses_and_doubles_nothing(
     ingest_factory: IngestFactory,
     uplink_factory: UplinkFactory,
@@ -273,6 +276,7 @@ def test_kill_minus_nine_after_publish_loses_and_doubles_nothing(
     assert "renumbered" in uplink.log.read_text()
 
 
+@pytest.mark.slow
 def test_a_full_queue_drops_the_oldest_and_counts_them(
     ingest_factory: IngestFactory,
     uplink_factory: UplinkFactory,
@@ -304,6 +308,7 @@ def test_a_full_queue_drops_the_oldest_and_counts_them(
     assert uplink.publish(envelopes[3000:3001]).dropped == dropped
 
 
+@pytest.mark.slow
 def test_a_wrong_token_keeps_the_uplink_waiting_until_it_is_fixed(
     ingest_factory: IngestFactory,
     uplink_factory: UplinkFactory,
@@ -368,3 +373,22 @@ def test_publish_refuses_envelopes_without_a_payload_and_one_queue_has_one_uplin
     assert second.returncode == 1
     assert "another uplink process holds the queue" in second.stderr
     assert uplink.alive()
+
+
+def test_numbers_are_never_given_twice_even_after_everything_was_acked(
+    tmp_path: Path, envelopes: list[uplink_pb2.Envelope]
+) -> None:
+    queue = DurableQueue(tmp_path, max_bytes=2**20)
+    assert queue.append(envelopes[:10]) == 10
+    assert [e.seq for e in queue.pending(after_seq=4, limit=3)] == [5, 6, 7]
+    assert queue.ack(10) == 10 and len(queue) == 0
+    queue.close()
+    queue = DurableQueue(tmp_path, max_bytes=2**20)  # a restart with an empty queue
+    assert queue.append(envelopes[10:12]) == 12
+    (first, second) = queue.pending(after_seq=0, limit=10)
+    assert (first.seq, second.seq) == (11, 12)
+    given = uplink_pb2.Envelope()
+    given.CopyFrom(envelopes[10])
+    given.seq = 11
+    assert first == given  # the envelope it was given, under its number
+    queue.close()
