@@ -6,8 +6,9 @@ token takes effect at the next connect), says Hello, and resumes after the Welco
 batches, acks deleting, refusals split) is ``conversation.Conversation``. A Publish wakes
 the sender at once (an event set by the queue), so nothing polls.
 
-A failed or broken connection is retried with exponential backoff and full jitter
-(tenacity: 0.5 s doubling to 15 s), for ever: the queue holds the envelopes meanwhile.
+A failed or broken connection is retried with exponential backoff and jitter (tenacity:
+0.5 s doubling to 15 s, plus up to 1 s at random so that the gateways of a restarted
+ingest do not return in step), for ever: the queue holds the envelopes meanwhile.
 A connection that worked (an ack, or 10 s up) starts the backoff afresh. A refused token
 (``UNAUTHENTICATED``/``PERMISSION_DENIED``) is logged as an error naming the token file
 and retried the same way, so fixing the file is enough.
@@ -209,13 +210,15 @@ class Forwarder:
         no_welcome = threading.Timer(WELCOME_TIMEOUT_S, call.cancel)
         no_welcome.start()
         try:
-            first = next(call)
+            first = next(call, None)
         except grpc.RpcError:
             if not no_welcome.is_alive() and not self._stop.is_set():
                 raise ProtocolError(f"no Welcome within {WELCOME_TIMEOUT_S:.0f} s") from None
             raise
         finally:
             no_welcome.cancel()
+        if first is None:
+            raise StreamClosedError("ingest closed the stream before its Welcome")
         if first.WhichOneof("message") != "welcome":
             raise ProtocolError(f"expected a Welcome first, got {first.WhichOneof('message')}")
         welcome = first.welcome
