@@ -19,9 +19,14 @@ TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 def configure_logging(level: str | None = None, fmt: LogFormat | None = None) -> None:
-    """Configure the root logger; arguments win over the LOCOWATCH_LOG_* variables."""
+    """Configure the root logger; arguments win over the LOCOWATCH_LOG_* variables.
+
+    The choice is also written back to those variables, so child processes (the edge
+    supervisor's services) log the same way.
+    """
     level = (level or os.environ.get(LEVEL_ENV) or "INFO").upper()
     chosen = fmt or os.environ.get(FORMAT_ENV) or "text"
+    os.environ[LEVEL_ENV], os.environ[FORMAT_ENV] = level, chosen
     handler = logging.StreamHandler(sys.stderr)
     if chosen == "json":
         from pythonjsonlogger.json import JsonFormatter
