@@ -20,6 +20,8 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,26 @@ def cache_key(onnx: Path, max_batch: int) -> str:
         f"batch1-{max_batch}",
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+@contextmanager
+def _heartbeat(message: str, every_s: float = 15.0) -> Iterator[None]:
+    """Log ``message`` with the time elapsed every ``every_s`` while the block runs: a first
+    build takes minutes, and an operator watching the log must see it is alive."""
+    done = threading.Event()
+    started = time.monotonic()
+
+    def beat() -> None:
+        while not done.wait(every_s):
+            log.info("%s (%.0f s)", message, time.monotonic() - started)
+
+    thread = threading.Thread(target=beat, name="engine-build-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 class TensorRTEngine:
@@ -129,7 +151,8 @@ class TensorRTEngine:
             timing_path.read_bytes() if timing_path.is_file() else b""
         )
         config.set_timing_cache(timing, ignore_mismatch=False)
-        plan = builder.build_serialized_network(network, config)
+        with _heartbeat(f"engine {self.artefact.ref}: still building"):
+            plan = builder.build_serialized_network(network, config)
         if plan is None:
             raise RuntimeError(f"{onnx}: TensorRT engine build failed (see the log)")
         timing_path.write_bytes(memoryview(config.get_timing_cache().serialize()))
