@@ -38,9 +38,11 @@ def edge() -> None:
 )
 def run(config_path: Path, only: tuple[str, ...]) -> None:
     """Run every service of the gateway, restarting any that dies, until stopped."""
+    from edge.plan import check_models
     from edge.supervisor import Supervisor
 
     _, plan = _load(config_path)
+    check_models(plan)
     services = [plan.service(name) for name in only] or None
     Supervisor(plan, config_path, services).run()
 

@@ -14,6 +14,7 @@ from typing import Literal
 
 from locowatch.errors import UsageError
 from locowatch.facility.config import EstimatorRef, FacilityConfig, Gateway
+from locowatch.models.artefacts import resolve
 
 ServiceKind = Literal["aggregator", "uplink", "capture", "estimator"]
 POSITION = "position"
@@ -96,6 +97,14 @@ def estimator_plans(config: FacilityConfig) -> list[EstimatorPlan]:
                 "batch_deadline_ms; give them the same batching, or another engine"
             )
     return plans
+
+
+def check_models(plan: GatewayPlan) -> None:
+    """Refuse a plan naming a model that is not in the models folder, before anything starts
+    (a missing model would otherwise show as an estimator crash-looping under the supervisor)."""
+    for service in plan.estimators:
+        assert service.estimator is not None
+        resolve(service.estimator.ref.model)
 
 
 def gateway_plan(config: FacilityConfig) -> GatewayPlan:
