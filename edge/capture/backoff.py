@@ -50,7 +50,7 @@ class Backoff:
 
         return Retrying(
             wait=wait_exponential_jitter(
-                initial=self.initial_s, max=self.max_s, jitter=self.jitter_s
+                multiplier=self.initial_s, max=self.max_s, jitter=self.jitter_s
             ),
             retry=retry_if_exception_type(retry_on),
             stop=stop_when_event_set(stop),

@@ -7,6 +7,7 @@ with ``to_proto`` for the wire (``locowatch.v1.Frame`` to the aggregator,
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
@@ -41,9 +42,10 @@ _PROTO_STATES = {
 
 
 def _timestamp(unix_s: float) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromNanoseconds(round(unix_s * 1e9))
-    return stamp
+    """Seconds and nanoseconds apart: ``unix_s * 1e9`` would lose the last digits."""
+    seconds = math.floor(unix_s)
+    nanos = min(round((unix_s - seconds) * 1e9), 999_999_999)
+    return Timestamp(seconds=seconds, nanos=nanos)
 
 
 @dataclass(frozen=True)

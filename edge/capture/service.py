@@ -53,6 +53,28 @@ def peer_channel(target: str) -> grpc.Channel:
     return grpc.insecure_channel(target, options=PEER_CHANNEL_OPTIONS)
 
 
+class ChannelWatch:
+    """Logs once when the channel to a peer service connects, once when it is lost."""
+
+    def __init__(self, channel: grpc.Channel, peer: str, while_away: str) -> None:
+        self.channel = channel
+        self.peer = peer
+        self.while_away = while_away
+        self.ready: bool | None = None
+        channel.subscribe(self._changed, try_to_connect=True)
+
+    def _changed(self, connectivity: grpc.ChannelConnectivity) -> None:
+        if connectivity == grpc.ChannelConnectivity.READY and self.ready is not True:
+            self.ready = True
+            log.info("%s connected", self.peer)
+        elif connectivity == grpc.ChannelConnectivity.TRANSIENT_FAILURE and self.ready is not False:
+            self.ready = False
+            log.warning("%s unreachable; %s until it is back", self.peer, self.while_away)
+
+    def close(self) -> None:
+        self.channel.unsubscribe(self._changed)
+
+
 class FrameSender:
     """Pushes one camera's newest frames to the aggregator, reconnecting when it is away."""
 
@@ -71,7 +93,6 @@ class FrameSender:
         self.sent = 0
         self.streams = 0  # PushFrames streams opened
         self._stop = threading.Event()
-        self._failures = 0
         self._thread = threading.Thread(
             target=self._run, name=f"capture-send:{self.camera_id}", daemon=True
         )
@@ -139,18 +160,17 @@ class FrameSender:
             metrics.FRAME_AGE.labels(self.camera_id).set(time.time() - frame.capture_time)
             metrics.FRAMES_SENT.labels(self.camera_id).inc()
             self.sent += 1
-            if self._failures:
-                log.info("%s: sending frames to the aggregator again", self.camera_id)
-                self._failures = 0
             yield message
 
     def _before_retry(self, state: RetryCallState) -> None:
-        self._failures += 1
         error = state.outcome.exception() if state.outcome is not None else None
-        level = logging.WARNING if state.attempt_number == 1 else logging.DEBUG
+        # The aggregator being away is logged once for all cameras (``ChannelWatch``);
+        # anything else (it refused this camera's stream) is this camera's own news.
+        away = isinstance(error, grpc.Call) and error.code() == grpc.StatusCode.UNAVAILABLE
+        level = logging.WARNING if state.attempt_number == 1 and not away else logging.DEBUG
         log.log(
             level,
-            "%s: aggregator unreachable (%s); retrying in %.1f s",
+            "%s: frame stream failed (%s); retrying in %.1f s",
             self.camera_id,
             _rpc(error),
             next_delay(state),
@@ -292,6 +312,11 @@ class CaptureService:
         self.uplink_address = plan.uplink.address
         self.aggregator_channel = peer_channel(self.aggregator_address)
         self.uplink_channel = peer_channel(self.uplink_address)
+        self.watch = ChannelWatch(
+            self.aggregator_channel,
+            f"aggregator {self.aggregator_address}",
+            "each camera keeps only its newest frame",
+        )
         self.publisher = HealthPublisher(self.uplink_channel, health_interval_s, peer_backoff)
         self.workers = [
             CameraWorker(camera, on_state=self.publisher.notify, backoff=camera_backoff)
@@ -330,6 +355,7 @@ class CaptureService:
             sender.stop(timeout_s=3.0)
         self.publisher.stop(timeout_s=3.0)
         self.server.stop()
+        self.watch.close()
         self.aggregator_channel.close()
         self.uplink_channel.close()
 

@@ -199,13 +199,14 @@ class CameraWorker:
                 self._stalls += 1
             metrics.STALLS.labels(self.camera_id).inc()
             self._transition(CameraState.STALLED, failure)
-            log.warning("%s: stalled: %s; reopening", self.camera_id, failure)
+            log.warning("%s: stalled: %s", self.camera_id, failure)
         else:
             log.warning("%s: %s", self.camera_id, failure)
         if generation.healthy_for() >= self.backoff.reset_after_s:
             if not stalled:
                 self._transition(CameraState.RECONNECTING, failure)
-            return  # it had been streaming fine: reopen at once, backoff from the start
+            log.info("%s: reopening at once (it had streamed fine)", self.camera_id)
+            return  # backoff from the start
         raise StreamError(failure)
 
     def _open_generation(self) -> _Generation:
@@ -310,7 +311,8 @@ class CameraWorker:
                     metrics.ABANDONED_READERS.labels(self.camera_id).dec()
                 self._cond.notify_all()
             if generation.abandoned:
-                log.info(
+                log.log(
+                    logging.DEBUG if self._stop.is_set() else logging.INFO,
                     "%s: abandoned stream %d returned and was released",
                     self.camera_id,
                     generation.number,
