@@ -311,7 +311,7 @@ def gating_day(cameras: int = 4, fps: float = 1.0) -> dict[str, Any]:
     cutter = FrameCutter(twin.facility)
     gate = ChangeGate(ChangeGating())
     ids = bench_cameras(cameras)
-    passed = total = 0
+    passed = total = still = still_passed = 0
     delays: list[float] = []
     for camera in ids:
         view = cutter.views[camera][0]
@@ -329,6 +329,9 @@ def gating_day(cameras: int = 4, fps: float = 1.0) -> dict[str, Any]:
             bodies = bodies_in_view(twin, view.view.track, view.covered, float(t))
             moved = _moved(previous, bodies)
             previous = bodies
+            if not moved:
+                still += 1
+                still_passed += verdict.changed
             if moved and moving_since is None:
                 moving_since = float(t)
             if moving_since is not None and verdict.changed:
@@ -341,6 +344,8 @@ def gating_day(cameras: int = 4, fps: float = 1.0) -> dict[str, Any]:
         "strips": total,
         "passed_share": round(passed / max(total, 1), 3),
         "work_saved": round(1 - passed / max(total, 1), 3),
+        "still_strips": still,
+        "still_work_saved": round(1 - still_passed / max(still, 1), 3),
         "motion_onsets": len(delays),
         "departure_delay_median_s": round(float(np.median(delays)), 2) if delays else None,
         "departure_delay_max_s": round(float(np.max(delays)), 2) if delays else None,
