@@ -102,7 +102,8 @@ class FrameSender:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
-        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -224,7 +225,8 @@ class HealthPublisher:
         """Stop, after one last short try to publish what is pending (the STOPPED states)."""
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
         try:
             self._publish(timeout_s=2.0)
         except grpc.RpcError as exc:

@@ -194,20 +194,20 @@ class CameraWorker:
         failure, stalled = self._watch(generation)
         if failure is None:
             return  # stopped
+        at_once = generation.healthy_for() >= self.backoff.reset_after_s
         if stalled:
             with self._cond:
                 self._stalls += 1
             metrics.STALLS.labels(self.camera_id).inc()
             self._transition(CameraState.STALLED, failure)
-            log.warning("%s: stalled: %s", self.camera_id, failure)
         else:
-            log.warning("%s: %s", self.camera_id, failure)
-        if generation.healthy_for() >= self.backoff.reset_after_s:
-            if not stalled:
-                self._transition(CameraState.RECONNECTING, failure)
-            log.info("%s: reopening at once (it had streamed fine)", self.camera_id)
-            return  # backoff from the start
-        raise StreamError(failure)
+            self._transition(CameraState.RECONNECTING, failure)
+        if at_once:  # it had streamed fine: reopen now, the backoff starts afresh
+            log.warning("%s: %s%s; reopening", self.camera_id, "stalled: " * stalled, failure)
+            return
+        if stalled:
+            log.warning("%s: stalled: %s", self.camera_id, failure)
+        raise StreamError(failure)  # tenacity logs the reconnection (_before_reopen)
 
     def _open_generation(self) -> _Generation:
         with self._cond:
@@ -264,7 +264,10 @@ class CameraWorker:
     def _before_reopen(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
         self._transition(CameraState.RECONNECTING, str(error))
-        log.warning(
+        attempt = state.attempt_number
+        # A camera down for days: the first attempts, then one line in ten.
+        log.log(
+            logging.WARNING if attempt <= 3 or attempt % 10 == 0 else logging.DEBUG,
             "%s: reconnecting in %.1f s (attempt %d): %s",
             self.camera_id,
             next_delay(state),

@@ -479,6 +479,20 @@ def test_a_file_camera_streams_at_its_fps(
     assert worker.health().fps > 0
 
 
+def test_a_sim_camera_streams_on_the_twins_clock(workers: list[CameraWorker]) -> None:
+    start = float(int(time.time()))
+    url = f"sim://twin-depot/cam-04?seed=0&duration=600&fps=4&faults=0&start={start:.0f}"
+    frames = FrameLog()
+    worker = CameraWorker(camera(source=url, fps=2, size=(1280, 720)), on_frame=frames)
+    workers.append(worker)
+    worker.start()
+    wait_until("4 frames", lambda: len(frames.frames) >= 4, 30)
+    times = [f.capture_time - start for _, f in frames.frames]
+    # stamped with the twin's frame times (a 4 fps camera), every second one kept (2 fps)
+    assert all(t * 4 == pytest.approx(round(t * 4), abs=1e-6) for t in times), times
+    assert np.diff(times) == pytest.approx([0.5] * (len(times) - 1))
+
+
 # -- the worker on real RTSP streams ------------------------------------------------------
 
 
