@@ -41,7 +41,7 @@ async def retry_database(what: str, func: Callable[P, T], *args: P.args, **kwarg
 
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(TRANSIENT),
-        wait=wait_exponential_jitter(initial=0.2, max=10.0),
+        wait=wait_exponential_jitter(multiplier=0.2, max=10.0),
         before_sleep=before_sleep,
         reraise=True,
     ):

@@ -31,6 +31,9 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
+    # Find a restarted peer within seconds (gRPC's default backoff grows to 120 s).
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 5000),
 ]
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -61,6 +64,10 @@ class EdgeServer:
             options=[
                 *CHANNEL_OPTIONS,
                 ("grpc.so_reuseport", 0),  # a second copy must fail, not share the port
+                # Accept the clients' 10 s keepalive pings on idle streams (the default
+                # answers pings more often than every 5 minutes with GOAWAY too_many_pings).
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 5000),
+                ("grpc.http2.max_ping_strikes", 0),
             ],
         )
         self.health = health.HealthServicer()

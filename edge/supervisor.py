@@ -40,7 +40,7 @@ class Child:
     restarts: int = 0
     quick_failures: int = 0
     next_start: float = 0.0
-    wait: wait_base = field(default_factory=lambda: wait_exponential_jitter(initial=0.5, max=30))
+    wait: wait_base = field(default_factory=lambda: wait_exponential_jitter(multiplier=0.5, max=30))
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.command, start_new_session=True)

@@ -91,13 +91,29 @@ def sim() -> None:
     show_default=True,
     help="Render processes.",
 )
+@click.option(
+    "--window",
+    type=(float, float),
+    metavar="START END",
+    help="Render only these scenario seconds of the run (default: all of it).",
+)
 def render(
-    out: Path, seed: int, duration: float, fps: float, cameras: str | None, faults: bool, jobs: int
+    out: Path,
+    seed: int,
+    duration: float,
+    fps: float,
+    cameras: str | None,
+    faults: bool,
+    jobs: int,
+    window: tuple[float, float] | None,
 ) -> None:
     """Render every camera to H.264 files with ground truth, faults and calibration."""
     spec = _spec(seed, duration, faults)
     twin = Twin(spec)
-    record(spec, out, fps, _cameras(twin, cameras), jobs=jobs)
+    try:
+        record(spec, out, fps, _cameras(twin, cameras), jobs=jobs, window=window)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--window") from error
     click.echo(f"wrote {out}: video/, facility.yaml, ground_truth.jsonl, faults.jsonl")
 
 

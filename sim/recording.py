@@ -7,7 +7,7 @@ Layout of the output folder::
     ground_truth.jsonl     one line per frame time: every locomotive, where, which cameras
     faults.jsonl           one line per camera fault (freeze, black, dropout)
     manifest.json          seed, duration, fps, cameras, start time
-    video/<camera>.mp4     H.264, one per camera, constant frame rate from scenario time 0
+    video/<camera>.mp4     H.264, one per camera, constant frame rate from the window start
 
 A dropout cannot be represented in a constant-rate file: there the camera's frames are
 black, and faults.jsonl says it was a dropout. Live and RTSP sources drop for real.
@@ -35,8 +35,9 @@ from sim.workers import per_camera
 log = logging.getLogger(__name__)
 
 
-def frame_times(duration_s: float, fps: float) -> np.ndarray:
-    return np.arange(0.0, duration_s, 1.0 / fps)
+def frame_times(duration_s: float, fps: float, start_s: float = 0.0) -> np.ndarray:
+    """Scenario times of the frames from ``start_s`` until ``duration_s``."""
+    return start_s + np.arange(0.0, duration_s - start_s, 1.0 / fps)
 
 
 def write_facility(path: Path, config: FacilityConfig, header: str) -> None:
@@ -111,28 +112,41 @@ def record(
     camera_ids: list[str] | None = None,
     jobs: int = 2,
     progress: bool = True,
+    window: tuple[float, float] | None = None,
 ) -> Path:
-    """Render every camera over the run into ``out``; returns ``out``."""
+    """Render every camera over the run (or the scenario seconds ``window``) into ``out``.
+
+    The videos start at the window's start; ``manifest.json`` says where that is.
+    """
     twin = Twin(spec)
     cameras = camera_ids or twin.camera_ids
     unknown = sorted(set(cameras) - set(twin.camera_ids))
     if unknown:
         raise ValueError(f"unknown cameras: {', '.join(unknown)}")
+    start, end = window or (0.0, spec.scenario.duration_s)
+    if not 0 <= start < end <= spec.scenario.duration_s:
+        raise ValueError(
+            f"window {start}..{end} s lies outside the run (0..{spec.scenario.duration_s} s)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     (out / "video").mkdir(exist_ok=True)
-    _write_metadata(twin, out, fps, cameras)
-    frames = len(frame_times(spec.scenario.duration_s, fps))
-    per_camera(_render_camera, cameras, (spec, fps, out), frames, jobs, "rendering", progress)
+    times = frame_times(end, fps, start)
+    _write_metadata(twin, out, fps, cameras, times)
+    per_camera(
+        _render_camera, cameras, (spec, fps, out, times), len(times), jobs, "rendering", progress
+    )
     return out
 
 
-def _render_camera(camera_id: str, spec: TwinSpec, fps: float, out: Path, ticks: Any) -> None:
+def _render_camera(
+    camera_id: str, spec: TwinSpec, fps: float, out: Path, times: np.ndarray, ticks: Any
+) -> None:
     twin = Twin(spec)
     camera = twin.geometry.cameras[camera_id]
     writer = VideoWriter(out / "video" / f"{camera_id}.mp4", camera.width, camera.height, fps)
     black = np.zeros((camera.height, camera.width, 3), np.uint8)
     try:
-        for t in frame_times(spec.scenario.duration_s, fps):
+        for t in times:
             frame = twin.frame(camera_id, float(t))
             writer.write(black if frame is None else frame)
             ticks.put(1)
@@ -140,7 +154,9 @@ def _render_camera(camera_id: str, spec: TwinSpec, fps: float, out: Path, ticks:
         writer.close()
 
 
-def _write_metadata(twin: Twin, out: Path, fps: float, cameras: list[str]) -> None:
+def _write_metadata(
+    twin: Twin, out: Path, fps: float, cameras: list[str], times: np.ndarray
+) -> None:
     spec = twin.spec
     installer = twin.layout.installer_config(np.random.default_rng([spec.seed, 3]))
     write_facility(
@@ -155,13 +171,14 @@ def _write_metadata(twin: Twin, out: Path, fps: float, cameras: list[str]) -> No
     )
     _write_jsonl(
         out / "ground_truth.jsonl",
-        (twin.truth(float(t)) for t in frame_times(spec.scenario.duration_s, fps)),
+        (twin.truth(float(t)) for t in times),
     )
     _write_jsonl(out / "faults.jsonl", (asdict(f) for f in twin.faults.faults))
     manifest = {
         "software_version": __version__,
         "seed": spec.seed,
         "duration_s": spec.scenario.duration_s,
+        "video_start_s": float(times[0]),  # scenario time of each video's first frame
         "fps": fps,
         "start_time": spec.scenario.start_time.isoformat(),
         "cameras": cameras,

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 READY_TIMEOUT_S = 15.0
+# MPEG-TS out at once: with ffmpeg's default 0.7 s mux delay the RTSP server's pipeline drops
+# most frames of a low-rate stream.
+MPEGTS_NOW = ["-muxdelay", "0", "-muxpreload", "0", "-f", "mpegts"]
 
 
 class StreamingError(RuntimeError):
@@ -156,8 +159,7 @@ class TwinStreamer:
                 "yuv420p",
                 "-x264-params",
                 "repeat-headers=1",
-                "-f",
-                "mpegts",
+                *MPEGTS_NOW,
                 f"udp://127.0.0.1:{feed.udp_port}?pkt_size=1316",
             ],
             stdin=subprocess.PIPE,
@@ -180,11 +182,8 @@ class TwinStreamer:
                 "-i",
                 str(video),
                 "-c",
-                "copy",
-                "-bsf:v",
-                "h264_mp4toannexb",
-                "-f",
-                "mpegts",
+                "copy",  # ffmpeg inserts h264_mp4toannexb itself; naming it breaks -stream_loop
+                *MPEGTS_NOW,
                 f"udp://127.0.0.1:{feed.udp_port}?pkt_size=1316",
             ],
         )

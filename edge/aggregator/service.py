@@ -97,8 +97,11 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
             return False
         metrics.FRAMES.labels(frame.camera_id).inc()
         cached = _Cached(frame.capture_time.ToNanoseconds(), frame.frame_seq, image)
-        if frame.frame_seq == 0:
-            self.gate.forget(frame.camera_id)  # capture restarted: start afresh
+        with self._lock:
+            previous = self._ring.get(frame.camera_id)
+            restarted = bool(previous) and frame.frame_seq < previous[-1].frame_seq
+        if restarted:  # capture restarted (its count began again): compare afresh
+            self.gate.forget(frame.camera_id)
         packets = [self._strip(frame, view, cached) for view in self.cutter.views[frame.camera_id]]
         with self._lock:
             ring = self._ring.setdefault(frame.camera_id, deque(maxlen=RING_FRAMES))

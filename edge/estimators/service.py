@@ -243,7 +243,7 @@ class Pipeline:
     def _subscribe_forever(self) -> None:
         for attempt in Retrying(
             retry=retry_if_exception_type(grpc.RpcError),
-            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
             before_sleep=_log_retry("subscribe to the aggregator"),  # type: ignore[arg-type]
         ):
             with attempt:
@@ -296,7 +296,7 @@ class Pipeline:
         try:
             for attempt in Retrying(
                 retry=retry_if_exception_type(grpc.RpcError),
-                wait=wait_exponential_jitter(initial=0.1, max=2.0),
+                wait=wait_exponential_jitter(multiplier=0.1, max=2.0),
                 stop=stop_after_delay(PUBLISH_GIVE_UP_S),
                 before_sleep=_log_retry("publish to the uplink"),  # type: ignore[arg-type]
                 reraise=True,

@@ -120,7 +120,7 @@ class Forwarder:
                 retry=retry_if_exception_type(Exception),
                 stop=lambda _state: self._stop.is_set(),
                 wait=wait_exponential_jitter(
-                    initial=self.backoff_initial_s, max=self.backoff_max_s
+                    multiplier=self.backoff_initial_s, max=self.backoff_max_s
                 ),
                 sleep=self._sleep,
                 before_sleep=self._before_sleep,

@@ -24,13 +24,15 @@ from sim.twin import Twin, TwinSpec
 from tests.fixtures.ingest import GATEWAY, TOKEN, IngestFactory
 
 CAMERAS = ("cam-02", "cam-03", "cam-04")
-SPEC = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=20))
+SPEC = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600))
+WINDOW = (176.0, 196.0)  # locomotives pull in under these cameras and stop
 
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three neighbouring twin cameras, 20 s at 2 fps (replayed in a loop over RTSP)."""
-    return record(SPEC, tmp_path_factory.mktemp("recording"), 2.0, list(CAMERAS), progress=False)
+    folder = tmp_path_factory.mktemp("recording")
+    return record(SPEC, folder, 2.0, list(CAMERAS), progress=False, window=WINDOW)
 
 
 def gateway_file(folder: Path, urls: dict[str, str], ingest_target: str) -> Path:
@@ -50,7 +52,7 @@ def gateway_file(folder: Path, urls: dict[str, str], ingest_target: str) -> Path
             "tls": False,
             "token_file": str(folder / "gateway.token"),
         },
-        "services": {"base_port": free_port(), "metrics_base_port": None},
+        "services": {"base_port": free_port(), "metrics_base_port": free_port()},
     }
     path = folder / "facility.yaml"
     write_facility(path, FacilityConfig.model_validate(raw), "test gateway")
