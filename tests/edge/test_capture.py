@@ -774,17 +774,19 @@ def test_the_service_rides_out_aggregator_and_uplink_outages(clips: dict[str, Pa
     assert superseded is not None and superseded > 0
 
 
-def test_python_m_edge_capture_reports_a_bad_config_in_one_line(tmp_path: Path) -> None:
-    missing = tmp_path / "nowhere.yaml"
+def test_edge_capture_names_what_is_wrong_in_a_bad_config(tmp_path: Path) -> None:
+    config = tmp_path / "facility.yaml"
+    config.write_text("version: 1\nfacility: {id: depot}\n", encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "edge.capture", "--config", str(missing)],
+        [sys.executable, "-m", "locowatch", "edge", "capture", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("error:") and "cannot read file" in result.stderr
+    assert result.stderr.startswith("error:")
+    assert "facility.yaml:2: facility.name: Field required" in result.stderr
 
 
 def test_jpeg_frames_keep_the_picture(clips: dict[str, Path]) -> None:

@@ -1,6 +1,6 @@
 """The edge uplink as a real process, forwarding to a real cloud ingest and TimescaleDB.
 
-Each test runs ``python -m edge.uplink`` on loopback against ``locowatch cloud run``
+Each test runs ``locowatch edge uplink`` on loopback against ``locowatch cloud run``
 (``tests/fixtures/ingest.py``) and checks what landed in the database by (gateway, seq).
 """
 
@@ -59,7 +59,7 @@ class Uplink:
     def start(self) -> Uplink:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "edge.uplink", "--config", str(self.config)],
+                [sys.executable, "-m", "locowatch", "edge", "uplink", "--config", str(self.config)],
                 stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
             )  # fmt: skip
         deadline = time.monotonic() + 30
@@ -367,7 +367,7 @@ def test_publish_refuses_envelopes_without_a_payload_and_one_queue_has_one_uplin
     assert "envelopes[0] has no payload" in (refused.value.details() or "")
     # A second copy on the same data_dir refuses to start, with a one-line reason.
     second = subprocess.run(
-        [sys.executable, "-m", "edge.uplink", "--config", str(uplink.config)],
+        [sys.executable, "-m", "locowatch", "edge", "uplink", "--config", str(uplink.config)],
         capture_output=True, text=True, cwd=REPO, timeout=30, check=False,
     )  # fmt: skip
     assert second.returncode == 1
