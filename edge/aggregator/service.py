@@ -99,7 +99,7 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
         cached = _Cached(frame.capture_time.ToNanoseconds(), frame.frame_seq, image)
         with self._lock:
             previous = self._ring.get(frame.camera_id)
-            restarted = bool(previous) and frame.frame_seq < previous[-1].frame_seq
+            restarted = previous is not None and frame.frame_seq < previous[-1].frame_seq
         if restarted:  # capture restarted (its count began again): compare afresh
             self.gate.forget(frame.camera_id)
         packets = [self._strip(frame, view, cached) for view in self.cutter.views[frame.camera_id]]
