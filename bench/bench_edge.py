@@ -188,29 +188,36 @@ def snapshot(plan: GatewayPlan, group: int) -> dict[str, Any]:
     return {"at": time.monotonic(), "metrics": metrics, "cpu": cpu_seconds(group)}
 
 
-def cpu_seconds(group: int) -> dict[str, float]:
-    """CPU seconds (user + system) of every process of the gateway's process group."""
+def cpu_seconds(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) of the gateway process and its children, by service."""
     ticks = os.sysconf("SC_CLK_TCK")
     usage: dict[str, float] = {}
-    for pid in (p.name for p in Path("/proc").iterdir() if p.name.isdigit()):
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = (entry / "stat").read_text()
+            words = [w.decode() for w in (entry / "cmdline").read_bytes().split(b"\0") if w]
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) != group and int(fields[3]) != group:  # pgid, session
+        if int(entry.name) != root and int(fields[1]) != root:  # the supervisor or a child
             continue
-        words = [w.decode() for w in cmdline if w]
-        name = (
-            words[words.index("--name") + 1]
-            if "--name" in words
-            else words[4]
-            if len(words) > 4
-            else "?"
-        )
+        name = _service_name(words)
         usage[name] = usage.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
     return usage
+
+
+def _service_name(words: list[str]) -> str:
+    if "--name" in words:
+        return words[words.index("--name") + 1]
+    if "edge" in words:
+        return (
+            "supervisor"
+            if words[words.index("edge") + 1] == "run"
+            else words[words.index("edge") + 1]
+        )
+    return words[0] if words else "?"
 
 
 def metric(text: str, name: str, labels: str = "") -> float:

@@ -10,6 +10,7 @@ a small install and the demo.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 STABLE_AFTER_S = 30.0  # a child up this long has its backoff reset
 STOP_GRACE_S = 10.0
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -43,7 +45,11 @@ class Child:
     wait: wait_base = field(default_factory=lambda: wait_exponential_jitter(multiplier=0.5, max=30))
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.command,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 (the supervisor runs no other threads)
+        )
         self.started_at = time.monotonic()
         log.info("started %s (pid %d)", self.service.name, self.process.pid)
 
@@ -114,6 +120,13 @@ class Supervisor:
                 os.killpg(child.process.pid, signal.SIGKILL)
                 child.process.wait()
         log.info("gateway stopped")
+
+
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM when the supervisor dies, even by SIGKILL, so that no
+    orphaned service keeps its port from the supervisor's next start (Linux prctl)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _args(service: ServicePlan) -> list[str]:
