@@ -83,8 +83,8 @@ class VideoWriter:
                 "veryfast",
                 "-crf",
                 "26",
-                "-g",
-                str(max(1, int(fps * 5))),
+                "-g",  # a keyframe a second, as IP cameras send: a client starts decoding soon
+                str(max(1, round(fps))),
                 "-pix_fmt",
                 "yuv420p",
                 "-movflags",

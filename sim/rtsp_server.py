@@ -42,6 +42,11 @@ def main() -> int:
     server = GstRtspServer.RTSPServer()
     server.set_address(args.address)
     server.set_service(str(args.port))
+    # One thread per client connection (the default pool has one thread, so a client whose
+    # stream is still being prepared held up every other camera's RTSP handshake).
+    pool = GstRtspServer.RTSPThreadPool()
+    pool.set_max_threads(max(16, 2 * len(args.streams)))
+    server.set_thread_pool(pool)
     mounts = server.get_mount_points()
     for spec in args.streams:
         name, _, port = spec.partition("=")

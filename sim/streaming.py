@@ -153,8 +153,8 @@ class TwinStreamer:
                 "veryfast",
                 "-tune",
                 "zerolatency",
-                "-g",
-                str(max(1, int(self.fps * 2))),
+                "-g",  # a keyframe a second: an RTSP client can start decoding within one
+                str(max(1, round(self.fps))),
                 "-pix_fmt",
                 "yuv420p",
                 "-x264-params",

@@ -60,12 +60,20 @@ class _SourceFinishedError(Exception):
     """A finite source (a file played once) has no more frames."""
 
 
+# OpenCV's FFmpeg backend opens one stream at a time per process (a global lock around
+# the whole open, 2-3 s for an RTSP camera: handshake, probing, the first keyframe), so
+# 16 cameras starting together take half a minute to all stream. Waiting on our own lock
+# first makes that wait visible to the watchdog, which then times only the open itself.
+OPENING = threading.Lock()
+
+
 @dataclass(eq=False)
 class _Generation:
     """One opening of the stream and its reader thread."""
 
     number: int
     started_at: float  # monotonic, as all times here
+    opening_at: float | None = None  # when its turn to open came (see OPENING)
     opened_at: float | None = None
     first_frame_at: float | None = None
     last_frame_at: float | None = None
@@ -239,8 +247,11 @@ class CameraWorker:
                         raise _SourceFinishedError(generation.error)
                     return generation.error or "the stream ended", False
                 now = time.monotonic()
+                if generation.opening_at is None:  # waiting for its turn to open
+                    self._cond.wait(1.0)
+                    continue
                 if generation.opened_at is None:
-                    deadline = generation.started_at + self.open_guard_s
+                    deadline = generation.opening_at + self.open_guard_s
                 else:
                     last = max(generation.opened_at, generation.last_frame_at or 0.0)
                     deadline = last + self.watchdog_s
@@ -282,7 +293,15 @@ class CameraWorker:
         source: FrameSource | None = None
         error = ""
         try:
-            source = self.opener(self.camera.source, self.options)
+            with OPENING:
+                # The open guard counts from here: time spent waiting for the other
+                # cameras' opens is not this stream's fault.
+                with self._cond:
+                    if generation.abandoned:
+                        return
+                    generation.opening_at = time.monotonic()
+                    self._cond.notify_all()
+                source = self.opener(self.camera.source, self.options)
             with self._cond:
                 if generation.abandoned:
                     return
