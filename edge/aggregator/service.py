@@ -4,9 +4,10 @@
 strip per track view (marked unchanged by change gating when the view did not change) and
 kept in a short per-camera ring. ``Locate``: the locating flow's position estimator says
 where the bodies are in a frame; the aggregator cuts the series window and the plate faces
-from that same frame (so a crop never mixes two moments) and fans them out. Crops are cut
-only when the strip had changed or a crop of that view is older than the refresh interval:
-a locomotive standing for hours is read every ``refresh_s``, not at every frame.
+from that same frame (so a crop never mixes two moments) and fans them out. With gating on,
+a view's crops are cut again only when its bodies moved (an end by 0.25 m or more, a body
+came or went) or ``crop_refresh_s`` passed: a person walking past a standing locomotive
+changes the strip but not what is written on the locomotive.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 import numpy as np
@@ -49,17 +50,16 @@ class _Cached:
     capture_ns: int
     frame_seq: int
     image: np.ndarray
-    changed: dict[str, bool] = field(default_factory=dict)  # per track
 
 
 class Aggregator(edge_pb2_grpc.AggregatorServicer):
     def __init__(self, config: FacilityConfig, gating: ChangeGating) -> None:
         self.cutter = FrameCutter(config)
         self.gate = ChangeGate(gating)
-        self.refresh_s = gating.refresh_s
+        self.gating = gating
         self.fanout = Fanout()
         self._ring: dict[str, deque[_Cached]] = {}
-        self._last_crop: dict[tuple[str, str], float] = {}
+        self._last_crop: dict[tuple[str, str], tuple[float, tuple[object, ...]]] = {}
         self._lock = threading.Lock()
 
     # -- frames in --------------------------------------------------------------------------
@@ -117,7 +117,6 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
             return None
         strip = view.cut_strip(cached.image)
         verdict = self.gate.check((frame.camera_id, view.view.track), strip, time.monotonic())
-        cached.changed[view.view.track] = verdict.changed
         if not verdict.changed:
             metrics.UNCHANGED.labels(frame.camera_id).inc()
         track = view.view.track
@@ -169,13 +168,8 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
         if view is None or cached is None:
             metrics.LOCATE_MISSES.inc()
             return []
-        key = (position.camera_id, track)
-        now = time.monotonic()
-        with self._lock:
-            due = now - self._last_crop.get(key, -1e9) >= self.refresh_s
-            if not (cached.changed.get(track, True) or due):
-                return []
-            self._last_crop[key] = now
+        if not self._crops_due((position.camera_id, track), position):
+            return []
         packets = []
         for interval in position.intervals:
             ends = (interval.start_m, interval.end_m,
@@ -188,6 +182,24 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
                 packets.append(self._crop(position, cached, frames_pb2.PACKET_KIND_PLATE_CROP,
                                           track, plate))  # fmt: skip
         return packets
+
+    def _crops_due(self, key: tuple[str, str], position: estimation_pb2.PositionEstimation) -> bool:
+        """Whether this view's bodies moved (or its crops are old) since they were last cut."""
+        layout = tuple(
+            (round(i.start_m * 4), round(i.end_m * 4), i.start_kind, i.end_kind)
+            for i in position.intervals
+        )  # ends to the nearest 0.25 m
+        now = time.monotonic()
+        with self._lock:
+            last_at, last_layout = self._last_crop.get(key, (-1e9, ()))
+            due = (
+                not self.gating.enabled
+                or layout != last_layout
+                or now - last_at >= self.gating.crop_refresh_s
+            )
+            if due:
+                self._last_crop[key] = (now, layout)
+        return due
 
     def _cached(self, camera_id: str, capture_ns: int) -> _Cached | None:
         with self._lock:

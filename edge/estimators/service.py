@@ -344,7 +344,9 @@ def open_estimator(config: FacilityConfig, plan: EstimatorPlan) -> Estimator:
     cache = Path(config.gateway.data_dir) / "engines"
     log.info("%s: opening %s on engine %s", plan.name, artefact.ref, plan.ref.engine)
     started = time.monotonic()
-    engine = open_engine(artefact, plan.ref.engine, plan.ref.max_batch, cache_dir=cache)
+    engine = open_engine(
+        artefact, plan.ref.engine, plan.ref.max_batch, cache_dir=cache, threads=plan.ref.cpu_threads
+    )
     log.info("%s: %s ready in %.1f s", plan.name, engine.name, time.monotonic() - started)
     return Estimator(plan, artefact, engine)
 

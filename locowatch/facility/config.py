@@ -243,6 +243,14 @@ class EstimatorRef(Section):
     batch_deadline_ms: float = Field(
         default=50, ge=0, le=5000, description="Longest wait to fill a batch."
     )
+    cpu_threads: int = Field(
+        default=1,
+        ge=0,
+        le=256,
+        description="Threads of the CPU engine (0: one per core). Every estimator is its own "
+        "process beside capture and the aggregator, so one each keeps them from fighting "
+        "over the cores.",
+    )
 
 
 class FseSettings(Section):
@@ -357,6 +365,13 @@ class ChangeGating(Section):
     )
     refresh_s: float = Field(
         default=30.0, gt=0, le=3600, description="Re-run a view at least this often anyway."
+    )
+    crop_refresh_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Read series and plates of a view whose bodies did not move at least this "
+        "often (they are read at once when a body moves, comes or goes).",
     )
 
 
