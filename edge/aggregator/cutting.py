@@ -10,6 +10,7 @@ projecting a window's grid through the lens model costs far more than the remap 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -21,7 +22,6 @@ from locowatch.facility.geometry import CameraModel, TrackAxis
 from locowatch.facility.rectify import (
     ANCHOR_INSET_M,
     BODY_METRES_PER_PX,
-    PLATE_METRES_PER_PX,
     Curtain,
     CurtainWindow,
     EndFace,
@@ -31,6 +31,7 @@ from locowatch.facility.rectify import (
 )
 
 Maps = tuple[np.ndarray, np.ndarray]
+PLATE_SNAP_M = 0.05
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,14 @@ class ViewCutter:
         span = body_span(start_m, end_m, tail_real, head_real)
         if span is None:
             return None
-        # Snap to the window's pixel grid so that the cached maps are reused while it stands.
-        a, b = (round(x / BODY_METRES_PER_PX) * BODY_METRES_PER_PX for x in span)
-        maps = self._body_maps(round(a, 3), round(b, 3))
-        return Crop(remap(image, maps), a, b, (a + b) / 2)
+        # Windows on the 0.05 m grid are column slices of one map of the whole view.
+        first, columns = self._body_grid
+        lo = min(max(round(span[0] / BODY_METRES_PER_PX) - first, 0), columns - 1)
+        hi = min(max(round(span[1] / BODY_METRES_PER_PX) - first, lo + 1), columns)
+        map_x, map_y = self._body_maps
+        crop = remap(image, (map_x[:, lo:hi], map_y[:, lo:hi]))
+        a, b = (first + lo) * BODY_METRES_PER_PX, (first + hi) * BODY_METRES_PER_PX
+        return Crop(crop, a, b, (a + b) / 2)
 
     def cut_plates(
         self, image: np.ndarray, start_m: float, end_m: float, tail_real: bool, head_real: bool
@@ -97,18 +102,31 @@ class ViewCutter:
         for end, real, direction in ((start_m, tail_real, -1), (end_m, head_real, 1)):
             if not real or not self.faces.faces_camera(end, direction):
                 continue
-            snapped = round(round(end / PLATE_METRES_PER_PX) * PLATE_METRES_PER_PX, 3)
+            # 5 cm steps: the face window is 2.2 m wide and the reader finds the plate in it;
+            # estimated ends jitter by centimetres, and each new step costs a projection.
+            snapped = round(round(end / PLATE_SNAP_M) * PLATE_SNAP_M, 3)
             maps = self._plate_maps(snapped, direction)
             anchor = end - direction * ANCHOR_INSET_M
             crops.append(Crop(remap(image, maps), snapped, snapped, anchor))
         return crops
 
-    @lru_cache(maxsize=256)  # noqa: B019 (one cutter per view, alive for the process)
-    def _body_maps(self, start_m: float, end_m: float) -> Maps:
-        map_x, map_y, _ = self.curtain.maps(body_window(start_m, end_m))
+    @cached_property
+    def _body_grid(self) -> tuple[int, int]:
+        """First 0.05 m column of the view (in metres / 0.05) and the number of columns."""
+        first = math.floor(self.view.start_m / BODY_METRES_PER_PX)
+        last = math.ceil(self.view.end_m / BODY_METRES_PER_PX)
+        return first, last - first
+
+    @cached_property
+    def _body_maps(self) -> Maps:
+        """Remap tables of the body window over the whole view (computed once: projecting
+        a window's grid through the lens model costs far more than remapping it)."""
+        first, columns = self._body_grid
+        window = body_window(first * BODY_METRES_PER_PX, (first + columns) * BODY_METRES_PER_PX)
+        map_x, map_y, _ = self.curtain.maps(window)
         return map_x, map_y
 
-    @lru_cache(maxsize=256)  # noqa: B019
+    @lru_cache(maxsize=512)  # noqa: B019 (one cutter per view, alive for the process)
     def _plate_maps(self, end_m: float, direction: int) -> Maps:
         map_x, map_y, _ = self.faces.maps(end_m, direction)
         return map_x, map_y
