@@ -68,6 +68,8 @@ def main() -> None:
     )
     parser.add_argument("--gating", action="store_true", help="also measure gating on a day")
     args = parser.parse_args()
+    # A SIGTERM unwinds like Ctrl-C, so the gateway and the RTSP server are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     counts = [int(c) for c in args.cameras.split(",")]
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "edge.json"
@@ -152,6 +154,7 @@ def run_gateway(
         )  # fmt: skip
         try:
             wait_ready(plan, 180)
+            wait_streaming(plan, cameras, 180)
             time.sleep(warmup_s)
             before = snapshot(plan, gateway.pid)
             time.sleep(seconds)
@@ -177,6 +180,25 @@ def wait_ready(plan: GatewayPlan, timeout_s: float) -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"{service.name} not ready after {timeout_s:.0f} s")
                 time.sleep(0.5)
+
+
+def wait_streaming(plan: GatewayPlan, cameras: list[str], timeout_s: float) -> None:
+    """Until capture says every camera streams (they open one after another)."""
+    capture = plan.service("capture")
+    url = f"http://{capture.host}:{capture.metrics_port}/metrics"
+    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        state = "locowatch_capture_camera_state"
+        streaming = {
+            c for c in cameras if metric(text, state, f'camera="{c}",state="STREAMING"') == 1
+        }
+        if len(streaming) == len(cameras):
+            print(f"all {len(cameras)} cameras streaming after {time.monotonic() - started:.0f} s")
+            return
+        time.sleep(1.0)
+    raise SystemExit(f"only {len(streaming)} of {len(cameras)} cameras streaming")
 
 
 def snapshot(plan: GatewayPlan, group: int) -> dict[str, Any]:
