@@ -192,7 +192,7 @@ def wait_streaming(plan: GatewayPlan, cameras: list[str], timeout_s: float) -> N
         text = urllib.request.urlopen(url, timeout=5).read().decode()
         state = "locowatch_capture_camera_state"
         streaming = {
-            c for c in cameras if metric(text, state, f'camera="{c}",state="STREAMING"') == 1
+            c for c in cameras if metric(text, state, f'camera="{c}",state="streaming"') == 1
         }
         if len(streaming) == len(cameras):
             print(f"all {len(cameras)} cameras streaming after {time.monotonic() - started:.0f} s")
