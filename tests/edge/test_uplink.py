@@ -7,7 +7,6 @@ Each test runs ``locowatch edge uplink`` on loopback against ``locowatch cloud r
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from sim.estimations import twin_estimations
 from sim.recording import write_facility
 from sim.streaming import free_port
 from sim.twin import Twin
+from tests.fixtures import processes
 from tests.fixtures.ingest import GATEWAY, OTHER_TOKEN, TOKEN, Ingest, IngestFactory
 
 pytestmark = pytest.mark.db
@@ -100,19 +100,10 @@ class Uplink:
         return self.process is not None and self.process.poll() is None
 
     def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
+        processes.kill(self.process)
 
     def stop(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process)
 
 
 UplinkFactory = Callable[..., Uplink]
