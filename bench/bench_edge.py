@@ -282,24 +282,17 @@ def measure(
     inferred = repeated = positions = 0.0
     for name, text in after["metrics"].items():
         old = before["metrics"][name]
+
+        def delta(metric_name: str, labels: str = "", new: str = text, old: str = old) -> float:
+            return metric(new, metric_name, labels) - metric(old, metric_name, labels)
+
+        inferred += delta("locowatch_estimator_inferred_total")
         if not name.startswith("position."):
-            inferred += metric(text, "locowatch_estimator_inferred_total") - metric(
-                old, "locowatch_estimator_inferred_total"
-            )
             continue
-        inferred += metric(text, "locowatch_estimator_inferred_total") - metric(
-            old, "locowatch_estimator_inferred_total"
-        )
-        repeated += metric(text, "locowatch_estimator_repeated_total") - metric(
-            old, "locowatch_estimator_repeated_total"
-        )
-        positions += metric(text, "locowatch_estimator_estimations_total", 'flow="prod"') - metric(
-            old, "locowatch_estimator_estimations_total", 'flow="prod"'
-        )
-        new_h, old_h = (
-            histogram(text, "locowatch_estimator_latency_seconds"),
-            histogram(old, "locowatch_estimator_latency_seconds"),
-        )
+        repeated += delta("locowatch_estimator_repeated_total")
+        positions += delta("locowatch_estimator_estimations_total", 'flow="prod"')
+        new_h = histogram(text, "locowatch_estimator_latency_seconds")
+        old_h = histogram(old, "locowatch_estimator_latency_seconds")
         for bound, count in new_h.items():
             latency[bound] = latency.get(bound, 0.0) + count - old_h.get(bound, 0.0)
     cpu = {k: after["cpu"].get(k, 0.0) - before["cpu"].get(k, 0.0) for k in after["cpu"]}
