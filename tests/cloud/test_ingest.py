@@ -21,7 +21,16 @@ from sim.estimations import twin_estimations
 from sim.evaluation import evaluate, read_snapshots_from_db, snapshot_from_record
 from sim.twin import Twin
 
-from .conftest import FACILITY, GATEWAY, OTHER_TOKEN, TOKEN, Ingest, IngestFactory
+from .conftest import (
+    FACILITY,
+    GATEWAY,
+    OTHER_TOKEN,
+    SECOND_GATEWAY,
+    SECOND_TOKEN,
+    TOKEN,
+    Ingest,
+    IngestFactory,
+)
 
 pytestmark = pytest.mark.db
 
@@ -123,6 +132,75 @@ def test_a_twin_scenario_through_ingest_gives_the_right_reports(
     occupied = {station for station, _ in _true_stays(twin, SCENARIO_END_S, min_s=3)}
     assert {row["station"] for row in occupancy} == occupied
     assert all(0 < float(row["occupied_fraction"]) <= 1 for row in occupancy)
+
+
+def test_two_gateways_of_one_facility_fuse_into_one_state(
+    ingest_factory: IngestFactory, twin: Twin, envelopes: list[uplink_pb2.Envelope]
+) -> None:
+    """A depot with more cameras than one gateway holds: each gateway owns half of them.
+
+    Both stream live (second by second of capture time, side by side); the one FSE of the
+    facility fuses the two halves as if one gateway had sent everything.
+    """
+    ingest = ingest_factory()
+    cameras = sorted({_camera(e) for e in envelopes})
+    first_half = set(cameras[: len(cameras) // 2])
+    halves = {
+        GATEWAY: [e for e in envelopes if _camera(e) in first_half],
+        SECOND_GATEWAY: [e for e in envelopes if _camera(e) not in first_half],
+    }
+    tokens = {GATEWAY: TOKEN, SECOND_GATEWAY: SECOND_TOKEN}
+    start = twin.scenario.spec.start_time.timestamp()
+    in_step = threading.Barrier(2, timeout=60)
+    failures: list[BaseException] = []
+
+    def stream(gateway_id: str) -> None:
+        gateway = ingest.gateway(gateway_id=gateway_id, token=tokens[gateway_id])
+        by_second: dict[int, list[uplink_pb2.Envelope]] = {}
+        for envelope in halves[gateway_id]:
+            by_second.setdefault(int(_capture_s(envelope) - start), []).append(envelope)
+        try:
+            for second in range(int(SCENARIO_END_S) + 1):
+                in_step.wait()  # the two gateways stay within a second of each other
+                if second in by_second:
+                    gateway.send(gateway.number(by_second[second]))
+        except BaseException as exc:  # reported by the test thread
+            failures.append(exc)
+            in_step.abort()
+
+    threads = [threading.Thread(target=stream, args=(g,)) for g in halves]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+
+    wait_for_state(ingest.db_url, start + SCENARIO_END_S - 2)
+    assert stored_counts(ingest.db_url) == (len(envelopes), len(envelopes))
+    per_gateway = rows(
+        ingest.db_url,
+        "SELECT gateway_id, count(DISTINCT camera_id) FROM position_estimations GROUP BY 1",
+    )
+    assert sorted(per_gateway) == sorted(  # type: ignore[type-var]
+        [(GATEWAY, len(first_half)), (SECOND_GATEWAY, len(cameras) - len(first_half))]
+    )
+    estimates = list(read_snapshots_from_db(ingest.db_url, "prod", start, start + 1e6))
+    truth = [snapshot_from_record(twin.truth(s.time - start)) for s in estimates]
+    scores = evaluate(truth, estimates, {t.id: t.length_m for t in twin.facility.tracks})
+    assert scores.count_exact >= 0.995 and scores.id_switches == 0, scores.table()
+    assert scores.end_error_median_m is not None and scores.end_error_median_m <= 0.3
+
+
+def _camera(envelope: uplink_pb2.Envelope) -> str:
+    payload = getattr(envelope, envelope.WhichOneof("payload"))
+    return str(payload.camera_id)
+
+
+def _capture_s(envelope: uplink_pb2.Envelope) -> float:
+    """POSIX seconds of the moment an envelope describes."""
+    payload = getattr(envelope, envelope.WhichOneof("payload"))
+    stamp = payload.observed_time if envelope.HasField("camera_health") else payload.capture_time
+    return float(stamp.ToNanoseconds()) / 1e9
 
 
 def cli_csv(locowatch_cli, name: str, *args: str) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
