@@ -89,7 +89,10 @@ def token(gateway_id: str, facility_id: str, out: Path | None) -> None:
         click.echo(f"token written to {out}", err=True)
     else:
         click.echo(f"token: {value}", err=True)
-    click.echo("# add under 'gateways:' in cloud.yaml; replace the old entry to rotate")
+    click.echo(
+        "# add under 'gateways:' in cloud.yaml; to rotate without a gap, list both hashes "
+        "(token_sha256: [new, old]) until the gateway has its new token"
+    )
     click.echo(
         f"- {{id: {gateway_id}, facility: {facility_id}, token_sha256: {token_sha256(value)}}}"
     )

@@ -11,13 +11,16 @@ store without leaking credentials. Each token is bound to one gateway and one fa
     facilities: [facilities/depot.yaml]
     gateways:
       - {id: gw-depot-1, facility: depot, token_sha256: 9f86d0...}
+
+To rotate a token without a gap, list the new hash beside the old one, restart ingest,
+give the gateway its new token file (read at its next connect), then drop the old hash.
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -43,10 +46,27 @@ class TlsSettings(Section):
         return self
 
 
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class GatewayEntry(Section):
     id: Identifier
     facility: Identifier = Field(description="The facility this gateway may write to.")
-    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex of the token.")
+    token_sha256: Sha256Hex | list[Sha256Hex] = Field(
+        description="SHA-256 hex of the token; while a token is rotated, a list of the new "
+        "and the old one (both accepted until the old one is removed).",
+    )
+
+    @property
+    def token_hashes(self) -> list[str]:
+        hashes = self.token_sha256
+        return [hashes] if isinstance(hashes, str) else hashes
+
+    @model_validator(mode="after")
+    def _some_token(self) -> GatewayEntry:
+        if not self.token_hashes:
+            raise ValueError("token_sha256 is empty: the gateway could never connect")
+        return self
 
 
 class Limits(Section):
@@ -79,7 +99,7 @@ class CloudConfig(Section):
         ids = [g.id for g in self.gateways]
         if len(ids) != len(set(ids)):
             raise ValueError("gateway ids must be unique")
-        hashes = [g.token_sha256 for g in self.gateways]
+        hashes = [h for g in self.gateways for h in set(g.token_hashes)]
         if len(hashes) != len(set(hashes)):
             raise ValueError("two gateways share a token")
         return self

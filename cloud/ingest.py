@@ -66,7 +66,9 @@ class Authenticator:
 
     def __init__(self, config: CloudConfig) -> None:
         self.entries = [
-            (g.token_sha256, GatewayIdentity(g.id, g.facility)) for g in config.gateways
+            (digest, GatewayIdentity(g.id, g.facility))
+            for g in config.gateways
+            for digest in g.token_hashes
         ]
 
     def identify(self, metadata: tuple[tuple[str, str | bytes], ...] | None) -> GatewayIdentity:

@@ -155,3 +155,35 @@ def test_a_bad_cloud_config_names_the_key(tmp_path) -> None:  # type: ignore[no-
     )
     with pytest.raises(UsageError, match=r"gateways\.0\.token_sha256"):
         load_cloud_config(path)
+
+
+def test_a_rotated_token_overlaps_the_old_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """During a rotation both tokens open the gateway's stream; nothing else does."""
+    from cloud.config import load_cloud_config
+    from cloud.ingest import Authenticator
+    from locowatch.errors import UsageError
+
+    old, new, other = "old-token", "new-token", "other-token"
+    path = tmp_path / "cloud.yaml"
+
+    def config(gateways: str):  # type: ignore[no-untyped-def]
+        path.write_text(f"version: 1\nfacilities: [f.yaml]\ngateways: {gateways}\n")
+        return load_cloud_config(path)
+
+    rotating = config(
+        f"[{{id: gw, facility: f, token_sha256: [{token_sha256(new)}, {token_sha256(old)}]}},"
+        f" {{id: gw2, facility: f, token_sha256: {token_sha256(other)}}}]"
+    )
+    auth = Authenticator(rotating)
+    for token, gateway in ((old, "gw"), (new, "gw"), (other, "gw2")):
+        assert auth.identify((("authorization", f"Bearer {token}"),)).gateway_id == gateway
+    with pytest.raises(PermissionError, match="unknown gateway token"):
+        auth.identify((("authorization", "Bearer stolen"),))
+
+    with pytest.raises(UsageError, match="token_sha256 is empty"):
+        config("[{id: gw, facility: f, token_sha256: []}]")
+    with pytest.raises(UsageError, match="share a token"):
+        config(
+            f"[{{id: gw, facility: f, token_sha256: [{token_sha256(new)}, {token_sha256(old)}]}},"
+            f" {{id: gw2, facility: f, token_sha256: {token_sha256(old)}}}]"
+        )
