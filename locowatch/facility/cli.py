@@ -39,11 +39,20 @@ def check(path: Path) -> None:
     for camera_id, model in geometry.cameras.items():
         if model.pose_rms_px is None:
             continue
-        flag = "  <- check the point pairs" if model.pose_rms_px > REPROJECTION_WARN_PX else ""
+        suspicious = model.pose_rms_px > REPROJECTION_WARN_PX
+        flag = "  <- check the point pairs" if suspicious else ""
         click.echo(
             f"  {camera_id}: pose solved from point pairs, reprojection RMS "
             f"{model.pose_rms_px:.2f} px{flag}"
         )
+        if suspicious:
+            click.echo(f"    worst: {_worst_pairs(model.pose_errors_px)}")
+
+
+def _worst_pairs(errors_px: tuple[float, ...], count: int = 3) -> str:
+    """The point pairs that fit worst, by index: a mistyped one stands out."""
+    worst = sorted(range(len(errors_px)), key=lambda i: -errors_px[i])[:count]
+    return ", ".join(f"point_pairs[{i}] {errors_px[i]:.1f} px" for i in worst)
 
 
 @config.command()

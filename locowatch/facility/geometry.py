@@ -117,6 +117,7 @@ class PoseSolution:
     tvec: FloatArray
     rms_px: float  # reprojection error of the point pairs, pixels
     max_px: float
+    errors_px: tuple[float, ...] = ()  # per point pair, in the order given
 
 
 def solve_pose(
@@ -140,6 +141,7 @@ def solve_pose(
         tvec=np.asarray(tvec, dtype=np.float64).reshape(3),
         rms_px=float(np.sqrt(np.mean(errors**2))),
         max_px=float(errors.max()),
+        errors_px=tuple(float(e) for e in errors),
     )
 
 
@@ -155,6 +157,7 @@ class CameraModel:
     rvec: FloatArray  # (3,) world -> camera rotation (Rodrigues)
     tvec: FloatArray  # (3,) world -> camera translation
     pose_rms_px: float | None = field(default=None, compare=False)  # when solved from pairs
+    pose_errors_px: tuple[float, ...] = field(default=(), compare=False)  # per point pair
 
     @classmethod
     def from_config(cls, camera: Camera) -> CameraModel:
@@ -163,6 +166,7 @@ class CameraModel:
         matrix = np.array([[k.fx, 0.0, k.cx], [0.0, k.fy, k.cy], [0.0, 0.0, 1.0]])
         distortion = np.array(camera.distortion, dtype=np.float64)
         rms: float | None = None
+        errors: tuple[float, ...] = ()
         if camera.pose is not None:
             rvec = np.array(camera.pose.rvec, dtype=np.float64)
             tvec = np.array(camera.pose.tvec, dtype=np.float64)
@@ -170,6 +174,7 @@ class CameraModel:
             assert camera.point_pairs is not None  # guaranteed by the config validator
             solution = solve_pose(camera.point_pairs, matrix, distortion)
             rvec, tvec, rms = solution.rvec, solution.tvec, solution.rms_px
+            errors = solution.errors_px
         return cls(
             camera_id=camera.id,
             width=camera.resolution.width,
@@ -179,6 +184,7 @@ class CameraModel:
             rvec=rvec,
             tvec=tvec,
             pose_rms_px=rms,
+            pose_errors_px=errors,
         )
 
     @cached_property

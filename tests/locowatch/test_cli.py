@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from locowatch.cli import cli
@@ -83,6 +84,20 @@ def test_config_check_reports_calibration(tmp_path: Path, locowatch_cli: Any) ->
     assert bad.stderr.startswith(f"error: {broken}:")
     assert "cameras[0].fps = -2: Input should be greater than 0" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_config_check_points_at_a_mistyped_point_pair(tmp_path: Path, locowatch_cli: Any) -> None:
+    facility = yaml.safe_load((REPO / "examples/depot.yaml").read_text(encoding="utf-8"))
+    camera = next(c for c in facility["cameras"] if c.get("point_pairs"))
+    camera["point_pairs"][4]["world"][0] += 1.0  # one metre off: a typo in the survey
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(facility, allow_unicode=True), encoding="utf-8")
+    result = locowatch_cli("config", "check", str(path))
+    assert result.returncode == 0, result.stderr
+    flagged = [line for line in result.stdout.splitlines() if "<- check the point pairs" in line]
+    assert [line.split(":")[0].strip() for line in flagged] == [camera["id"]]
+    worst = result.stdout.split("worst: ")[1].splitlines()[0]
+    assert worst.startswith("point_pairs[4] "), worst
 
 
 def test_config_schema_is_json_schema_of_the_facility_file() -> None:
