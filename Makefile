@@ -8,14 +8,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov (the terraform scan of tests/deploy/test_terraform.py) lives in its own virtualenv:
+# it pins networkx<2.7 and packaging<24, which would downgrade what torch and pytest use.
+# Pinned, so a checkov release with new checks cannot fail CI without a change here.
+IAC_VENV := .venv-iac
+CHECKOV_VERSION := 3.3.30
 ARGS ?=
 
-.PHONY: demo test setup system-packages test-packages lint typecheck pytest db-up protos clean
+.PHONY: demo test setup system-packages test-packages iac-tools lint typecheck pytest db-up protos clean
 
 demo: setup db-up
 	$(BIN)/locowatch demo $(ARGS)
 
-test: setup test-packages db-up lint typecheck pytest
+test: setup test-packages iac-tools db-up lint typecheck pytest
 
 setup: $(STAMP) system-packages
 
@@ -34,6 +39,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable '.[test,train]'
 	touch $@
 
+iac-tools: $(IAC_VENV)/.installed
+
+$(IAC_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(IAC_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
 db-up: setup
 	$(BIN)/locowatch db up > /dev/null
 
@@ -44,7 +57,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup test-packages db-up
+pytest: setup test-packages iac-tools db-up
 	$(BIN)/pytest $(ARGS)
 
 # Regenerate locowatch/v1 after editing protos/ (a test fails when they are stale).
@@ -53,4 +66,4 @@ protos: setup
 
 clean:
 	-$(BIN)/locowatch db down
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(IAC_VENV) .pytest_cache .mypy_cache .ruff_cache

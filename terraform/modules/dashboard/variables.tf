@@ -1,0 +1,152 @@
+variable "name" {
+  description = "Prefix of every resource name (the deployment's name, e.g. locowatch-prod)."
+  type        = string
+}
+
+variable "image" {
+  description = "The locowatch cloud image (built from deploy/cloud/Dockerfile), with an exact tag or digest."
+  type        = string
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate for dashboard_domain."
+  type        = string
+}
+
+variable "dashboard_domain" {
+  description = "Host name users open the dashboard at, e.g. dashboard.example.com."
+  type        = string
+  validation {
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z]{2,}$", var.dashboard_domain))
+    error_message = "dashboard_domain must be a lower-case DNS name."
+  }
+}
+
+variable "route53_zone_id" {
+  description = "Route 53 zone of dashboard_domain; when set, the name is pointed at the load balancer. Null: manage DNS elsewhere."
+  type        = string
+  default     = null
+}
+
+variable "dashboard_cidrs" {
+  description = "CIDR blocks allowed to open the dashboard (offices, VPN)."
+  type        = list(string)
+  validation {
+    condition     = length(var.dashboard_cidrs) > 0 && alltrue([for c in var.dashboard_cidrs : can(cidrhost(c, 0))])
+    error_message = "List at least one CIDR block."
+  }
+}
+
+variable "users" {
+  description = "Basic-auth users: name -> SHA-256 hex of the password (printf %s PASSWORD | sha256sum). Empty: no login, dashboard_cidrs only."
+  type        = map(string)
+  default     = {}
+  validation {
+    condition     = alltrue([for h in values(var.users) : can(regex("^[0-9a-f]{64}$", h))])
+    error_message = "Each user maps to the 64 hex digits of the SHA-256 of the password."
+  }
+}
+
+variable "desired_count" {
+  description = "Dashboard tasks; they are stateless, any number works."
+  type        = number
+  default     = 2
+}
+
+variable "cpu" {
+  description = "Fargate CPU units of each dashboard task."
+  type        = number
+  default     = 512
+}
+
+variable "memory" {
+  description = "Fargate memory of each dashboard task, in MiB."
+  type        = number
+  default     = 1024
+}
+
+variable "cpu_architecture" {
+  description = "CPU architecture of the image: X86_64 or ARM64."
+  type        = string
+  default     = "X86_64"
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+variable "deletion_protection" {
+  description = "Protect the load balancer from deletion (turn off before `terraform destroy`)."
+  type        = bool
+  default     = true
+}
+
+variable "cluster_arn" {
+  description = "ECS cluster to run the dashboard in."
+  type        = string
+}
+
+variable "config_bucket" {
+  description = "Name of the config bucket."
+  type        = string
+}
+
+variable "config_bucket_arn" {
+  description = "ARN of the config bucket."
+  type        = string
+}
+
+variable "config_sync" {
+  description = "The cluster module's config_sync output: init container image, script, app uid."
+  type        = object({ image = string, script = string, app_uid = number })
+}
+
+variable "facility_etags" {
+  description = "The cluster module's facility_etags: the dashboard shows every facility."
+  type        = map(string)
+}
+
+variable "logs_bucket" {
+  description = "Bucket for the load balancer's access logs."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "KMS key of the secrets, the config bucket and the log groups."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC of the load balancer and the tasks."
+  type        = string
+}
+
+variable "public_subnet_ids" {
+  description = "Subnets of the load balancer."
+  type        = list(string)
+}
+
+variable "private_subnet_ids" {
+  description = "Subnets of the tasks."
+  type        = list(string)
+}
+
+variable "database_client_security_group_id" {
+  description = "The database module's client security group."
+  type        = string
+}
+
+variable "database_reader_secret_arn" {
+  description = "Secret with the reader login's connection info."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Days to keep the dashboard's and the WAF's logs."
+  type        = number
+  default     = 365
+  validation {
+    condition     = var.log_retention_days >= 365
+    error_message = "Keep logs at least a year (365 days)."
+  }
+}
