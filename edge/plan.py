@@ -51,6 +51,12 @@ class ServicePlan:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def arguments(self, config_path: str) -> list[str]:
+        """``locowatch`` arguments that run this service: the one way every launcher
+        (``edge run``'s supervisor, systemd units, compose services) builds its command."""
+        name = ["--name", self.name] if self.kind == "estimator" else []
+        return ["edge", self.kind, *name, "--config", config_path]
+
 
 @dataclass(frozen=True)
 class GatewayPlan:

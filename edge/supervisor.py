@@ -67,9 +67,9 @@ class Supervisor:
         self, plan: GatewayPlan, config_path: Path, services: list[ServicePlan] | None = None
     ) -> None:
         self.plan = plan
-        base = [sys.executable, "-m", "locowatch", "edge"]
+        base = [sys.executable, "-m", "locowatch"]
         self.children = [
-            Child(s, [*base, s.kind, *_args(s), "--config", str(config_path)])
+            Child(s, [*base, *s.arguments(str(config_path))])
             for s in (services or list(plan.services))
         ]
         self.stopping = threading.Event()
@@ -127,7 +127,3 @@ def _die_with_parent() -> None:
     orphaned service keeps its port from the supervisor's next start (Linux prctl)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _args(service: ServicePlan) -> list[str]:
-    return ["--name", service.name] if service.kind == "estimator" else []
