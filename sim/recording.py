@@ -85,6 +85,10 @@ class VideoWriter:
                 "26",
                 "-g",  # a keyframe a second, as IP cameras send: a client starts decoding soon
                 str(max(1, round(fps))),
+                "-bf",  # no B-frames, as IP cameras: each frame decodes on arrival, not
+                "0",  # frames later (at 2 fps, x264's default 3 held a stream 1.5 s back)
+                "-x264-params",  # SPS/PPS in every key frame, so a replay over RTP carries
+                "repeat-headers=1",  # them in-band as a camera does, not only in the SDP
                 "-pix_fmt",
                 "yuv420p",
                 "-movflags",

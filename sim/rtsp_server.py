@@ -5,8 +5,8 @@ gir1.2-gst-rtsp-server-1.0); it imports nothing of locowatch::
 
     /usr/bin/python3 sim/rtsp_server.py --port 8554 cam-01=5601 cam-02=5602
 
-Each ``name=port`` pair publishes ``rtsp://HOST:PORT/name`` fed by an MPEG-TS stream of
-H.264 arriving on UDP ``127.0.0.1:port`` (what ``locowatch sim serve`` sends with
+Each ``name=port`` pair publishes ``rtsp://HOST:PORT/name`` fed by an RTP stream of
+H.264 (payload type 96) arriving on UDP ``127.0.0.1:port`` (what ``locowatch sim serve`` sends with
 ffmpeg). The media is shared: one pipeline per camera whatever the number of clients.
 When the feed stops (a camera dropout), clients stop receiving frames, as with a stalled
 IP camera; when it resumes, so do they.
@@ -24,10 +24,14 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
+# RTP in, not MPEG-TS: a TS demuxer only knows a frame has ended when the next one starts,
+# which at 2 fps held every frame back 0.5 s on each of its two hops; RTP's marker bit ends
+# a frame at once, as a camera's own RTP does.
 PIPELINE = (
     "( udpsrc port={port} address=127.0.0.1 buffer-size=4194304 "
-    'caps="video/mpegts,systemstream=(boolean)true" '
-    "! tsdemux ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+    'caps="application/x-rtp,media=video,clock-rate=90000,encoding-name=H264,payload=96" '
+    "! rtph264depay ! h264parse config-interval=-1 "
+    "! rtph264pay name=pay0 pt=96 config-interval=1 )"
 )
 
 

@@ -2,7 +2,7 @@
 
 Pieces, each a real program: GStreamer's RTSP server (``sim/rtsp_server.py`` under
 Debian's Python) publishes ``rtsp://127.0.0.1:PORT/<camera>``; per camera, an ffmpeg
-process encodes H.264 into MPEG-TS on a loopback UDP port the server reads. Frames come
+process sends H.264 over RTP to a loopback UDP port the server reads. Frames come
 either live from the twin (rendered in real time, faults included: a dropout stops the
 feed, which a client sees as a stalled stream) or from a recorded run's video files.
 """
@@ -28,9 +28,8 @@ log = logging.getLogger(__name__)
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 READY_TIMEOUT_S = 15.0
-# MPEG-TS out at once: with ffmpeg's default 0.7 s mux delay the RTSP server's pipeline drops
-# most frames of a low-rate stream.
-MPEGTS_NOW = ["-muxdelay", "0", "-muxpreload", "0", "-f", "mpegts"]
+# H.264 over RTP to the RTSP server (sim/rtsp_server.py says why not MPEG-TS).
+RTP_OUT = ["-sdp_file", "/dev/null", "-f", "rtp", "-payload_type", "96"]
 
 
 class StreamingError(RuntimeError):
@@ -113,6 +112,20 @@ class TwinStreamer:
         if self._server is not None:
             _terminate(self._server)
 
+    def pause(self, camera_id: str) -> None:
+        """Stop feeding one recorded camera: its clients stall, as with a frozen camera
+        (the RTSP server stays up)."""
+        encoder = self.feeds[camera_id].encoder
+        if encoder is not None:
+            _terminate(encoder)
+
+    def resume(self, camera_id: str) -> None:
+        """Feed a paused recorded camera again (its video starts from the beginning)."""
+        feed = self.feeds[camera_id]
+        if feed.encoder is not None and feed.encoder.poll() is None:
+            return
+        feed.encoder = self._replay(feed)
+
     def scenario_time(self) -> float:
         return time.monotonic() - self.started_at
 
@@ -159,8 +172,8 @@ class TwinStreamer:
                 "yuv420p",
                 "-x264-params",
                 "repeat-headers=1",
-                *MPEGTS_NOW,
-                f"udp://127.0.0.1:{feed.udp_port}?pkt_size=1316",
+                *RTP_OUT,
+                f"rtp://127.0.0.1:{feed.udp_port}?pkt_size=1200",
             ],
             stdin=subprocess.PIPE,
         )
@@ -183,8 +196,8 @@ class TwinStreamer:
                 str(video),
                 "-c",
                 "copy",  # ffmpeg inserts h264_mp4toannexb itself; naming it breaks -stream_loop
-                *MPEGTS_NOW,
-                f"udp://127.0.0.1:{feed.udp_port}?pkt_size=1316",
+                *RTP_OUT,
+                f"rtp://127.0.0.1:{feed.udp_port}?pkt_size=1200",
             ],
         )
 

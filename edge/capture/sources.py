@@ -162,6 +162,10 @@ class StreamSource(_Source):
             max(1, round(open_timeout_s * 1000)),
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             max(1, round(read_timeout_s * 1000)),
+            # One decoding thread per camera: FFmpeg's frame threads each hold a frame back
+            # (0.5 s a thread at 2 fps), and a gateway's cameras already share its cores.
+            cv2.CAP_PROP_N_THREADS,
+            1,
         ]
         self._capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
         if not self._capture.isOpened():

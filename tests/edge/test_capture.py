@@ -203,14 +203,16 @@ def workers() -> Iterator[list[CameraWorker]]:
 
 
 def encode_video(path: Path, frames: list[np.ndarray], fps: float) -> Path:
-    """H.264 without B-frames, a key frame every second: what an IP camera sends."""
+    """H.264 without B-frames, a key frame every second with its SPS/PPS: what an IP
+    camera sends."""
     height, width = frames[0].shape[:2]
     subprocess.run(
         [
             "ffmpeg", "-nostdin", "-y", "-loglevel", "error",
             *raw_video_input(width, height, fps),
             "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
-            "-g", str(int(fps)), "-bf", "0", "-pix_fmt", "yuv420p", str(path),
+            "-g", str(int(fps)), "-bf", "0", "-x264-params", "repeat-headers=1",
+            "-pix_fmt", "yuv420p", str(path),
         ],
         input=b"".join(np.ascontiguousarray(f).tobytes() for f in frames),
         check=True,
@@ -258,28 +260,14 @@ class ClipStream:
         self.streamer = TwinStreamer([self.camera_id], recording=self.clip.parent, port=self.port)
         self.streamer.start()
         self.port = self.streamer.port
-        self.resume()
 
     def resume(self) -> None:
-        # TwinStreamer's own replay is swapped for an ffmpeg without mux delay (with it,
-        # GStreamer drops part of the frames) whose loop works on Debian's ffmpeg 5.1.
         assert self.streamer is not None
-        self.freeze()
-        feed = self.streamer.feeds[self.camera_id]
-        feed.encoder = subprocess.Popen(
-            [
-                "ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1",
-                "-i", str(self.clip), "-c", "copy", "-muxdelay", "0", "-muxpreload", "0",
-                "-f", "mpegts", f"udp://127.0.0.1:{feed.udp_port}?pkt_size=1316",
-            ]
-        )  # fmt: skip
+        self.streamer.resume(self.camera_id)
 
     def freeze(self) -> None:
         assert self.streamer is not None
-        encoder = self.streamer.feeds[self.camera_id].encoder
-        if encoder is not None and encoder.poll() is None:
-            encoder.terminate()
-            encoder.wait(5)
+        self.streamer.pause(self.camera_id)
 
     def kill(self) -> None:
         if self.streamer is not None:
