@@ -29,7 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "config": "locowatch.facility.cli:config",
     "sim": "sim.cli:sim",
     "eval": "sim.cli:evaluate_command",
-    "demo": "locowatch.demo:demo",
+    "demo": "demo.cli:demo",
     "cloud": "cloud.cli:cloud",
     "report": "cloud.cli:report",
     "train": "training.cli:train",

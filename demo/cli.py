@@ -1,0 +1,383 @@
+"""``locowatch demo``: the twin depot through every real service, then its score.
+
+Stages, each printed as it starts: the database; the twin and the demo's scope (whole
+tracks with up to ``--cameras`` cameras, the busiest ``--duration`` seconds of the day);
+the footage (rendered once, cached); cloud ingest with the FSE and the dashboard; the
+RTSP cameras and the edge gateway with prod and dev flows, with a status line until the
+run ends (or Ctrl-C); then the score of each flow against ground truth, the capture to
+state latency and the visits report. The dashboard keeps serving until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+import psycopg
+
+from locowatch.db.cli import db_url_option, home_option
+from locowatch.db.location import default_home
+from locowatch.db.managed import ManagedServer
+
+if TYPE_CHECKING:
+    from demo.scope import DemoScope
+    from demo.stack import Service
+    from demo.status import StatusLine
+    from locowatch.facility.config import FacilityConfig
+    from sim.twin import Twin
+
+STATUS_EVERY_S = 10.0  # a new status line this often (a terminal gets it redrawn each second)
+DRAIN_TIMEOUT_S = 60.0
+SETTLE_S = 3.0  # after every camera streams, the FSE's observations are this old at most
+
+
+@click.command()
+@db_url_option
+@home_option
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the twin depot.")
+@click.option(
+    "--cameras",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Cameras to run: whole tracks with at most this many cameras (34: the whole depot).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=10, max=600),
+    default=180.0,
+    show_default=True,
+    help="Seconds of the twin's (compressed) day to play, live.",
+)
+@click.option(
+    "--start",
+    type=click.FloatRange(min=0, max=590),
+    help="Scenario second to start at [default: the busiest stretch on the demo's tracks].",
+)
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Processes that render the footage (first run only).")  # fmt: skip
+@click.option(
+    "--dashboard-port",
+    type=click.IntRange(0, 65535),
+    default=8050,
+    show_default=True,
+    help="Port of the dashboard; 0: no dashboard.",
+)
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Keep the dashboard serving after the run until Ctrl-C.",
+)
+def demo(
+    db_url: str | None,
+    home: Path | None,
+    seed: int,
+    cameras: int,
+    duration: float,
+    start: float | None,
+    jobs: int,
+    dashboard_port: int,
+    serve: bool,
+) -> None:
+    """Run the twin depot through the edge gateway, cloud ingest and the dashboard."""
+    from demo.footage import render_footage
+    from demo.scope import DemoScope, busiest_window, choose_cameras, coverage
+    from locowatch.facility import load_facility
+    from sim.twin import Twin, TwinSpec
+
+    _stop_on_signals()
+    home = home or default_home()
+    folder = home / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    click.echo("[1/6] database")
+    url = db_url or ManagedServer(home).up().url()
+    click.echo(f"      TimescaleDB ready: {_shown(url)}")
+
+    click.echo("[2/6] facility twin")
+    twin = Twin(TwinSpec(seed=seed))
+    tracks, camera_ids = choose_cameras(twin.facility, cameras)
+    day = twin.spec.scenario.duration_s
+    if start is None:
+        window = busiest_window(twin, tracks, duration)
+    else:
+        window = (min(start, day - duration), min(start, day - duration) + duration)
+    scope = DemoScope(
+        tuple(tracks), tuple(camera_ids), coverage(twin.facility, tracks, camera_ids), window
+    )
+    click.echo(
+        f"      {twin.facility.facility.name} (seed {seed}): {len(twin.facility.tracks)} tracks, "
+        f"{len(twin.facility.cameras)} cameras, a {day:.0f} s day (05:00-23:00)"
+    )
+    click.echo(
+        f"      demo: tracks {', '.join(tracks)} with {len(camera_ids)} cameras at 2 fps, "
+        f"scenario {window[0]:.0f}-{window[1]:.0f} s "
+        f"({_depot_time(twin, window[0])}-{_depot_time(twin, window[1])} in the depot)"
+    )
+
+    click.echo("[3/6] footage")
+    recording, rendered = render_footage(home / "demo-footage", twin.spec, camera_ids, window, jobs)
+    click.echo(f"      {'rendered' if rendered else 'cached'}: {recording}")
+    installer = load_facility(recording / "facility.yaml")  # poses solved from point pairs
+
+    with _demo_database(url, managed=db_url is None) as demo_url:
+        _run(twin, scope, installer, recording, folder, demo_url, dashboard_port, serve)
+
+
+def _run(
+    twin: Twin,
+    scope: DemoScope,
+    installer: FacilityConfig,
+    recording: Path,
+    folder: Path,
+    url: str,
+    dashboard_port: int,
+    serve: bool,
+) -> None:
+    from cloud.schema import migrate
+    from demo import stack
+    from demo.scoring import stream_delay, write_truth
+    from demo.status import StatusLine
+    from sim.streaming import TwinStreamer, free_port
+
+    streamer = TwinStreamer(
+        list(scope.cameras), recording=recording, fps=2.0, port=free_port(), loop_recording=False
+    )
+    files = stack.write_configs(folder, installer, scope, streamer.urls())
+    flows = files.flows
+    for chatty in ("yoyo", "cloud.schema", "sim.streaming"):  # the demo prints its own lines
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    migrate(url)
+    ingest = stack.Service("cloud ingest", ["cloud", "run", "--config", str(files.cloud),
+                                            "--db", url], folder / "ingest.log")  # fmt: skip
+    gateway = stack.Service("edge gateway", ["edge", "run", "--config", str(files.facility)],
+                            folder / "gateway.log")  # fmt: skip
+    dashboard: stack.Service | None = None
+    with contextlib.ExitStack() as running:
+        click.echo("[4/6] cloud ingest, facility state estimator, dashboard")
+        running.callback(ingest.stop)
+        ingest.start()
+        stack.wait_until("ingest", lambda: stack.ingest_serving(files.ingest_target), [ingest], 60)
+        click.echo(f"      ingest on {files.ingest_target} (log: {ingest.log})")
+        if dashboard_port:
+            dashboard = _start_dashboard(url, files.facility, folder, dashboard_port)
+            running.callback(dashboard.stop)
+
+        click.echo("[5/6] cameras and edge gateway")
+        running.callback(streamer.stop)
+        streamer.start()
+        played_at = time.time()
+        running.callback(gateway.stop)
+        gateway.start()
+        click.echo(
+            f"      {len(scope.cameras)} RTSP cameras on rtsp://127.0.0.1:{streamer.port}/; "
+            f"gateway: {', '.join(s.name for s in files.plan.services)} (log: {gateway.log})"
+        )
+        status = StatusLine(
+            cameras=len(scope.cameras),
+            capture_metrics=files.plan.service("capture").metrics_port,
+            uplink_metrics=files.plan.service("uplink").metrics_port,
+            ingest_metrics=files.ingest_metrics_port,
+            fse_metrics=files.fse_metrics_port,
+            flows=flows,
+        )
+        _watch(status, scope.duration_s, played_at, [ingest, gateway])
+
+        click.echo("[6/6] score against ground truth")
+        _drain(files.plan.service("uplink").metrics_port)
+        gateway.stop()
+        streamer.stop()
+        end = min(time.time(), played_at + scope.duration_s)
+        _wait_for_state(url, end - 2.0)
+        ingest.stop()
+        delay, ends = stream_delay(url, twin, scope, played_at)
+        click.echo(
+            f"      camera delay (twin frame shown -> gateway stamp), fitted on {ends} real "
+            f"ends the gateway saw: {delay:.2f} s"
+        )
+        truth = write_truth(twin, scope, played_at + delay, folder / "ground_truth.jsonl")
+        _report(url, truth, flows, _scored_from(status, played_at, end), end, twin)
+        if dashboard is not None and serve:
+            click.echo(f"dashboard: http://127.0.0.1:{dashboard_port}/  (Ctrl-C stops the demo)")
+            _serve(dashboard)
+
+
+def _start_dashboard(url: str, facility: Path, folder: Path, port: int) -> Service:
+    """``locowatch dashboard`` on the read-only role, once it answers."""
+    from cloud.schema import create_login_user
+    from demo import stack
+
+    reader = create_login_user(url, "locowatch_dashboard", "reader")
+    dashboard = stack.Service(
+        "dashboard",
+        ["dashboard", "--db", reader.url, "--facility", str(facility), "--port", str(port)],
+        folder / "dashboard.log",
+    ).start()
+    home_page = f"http://127.0.0.1:{port}/"
+    stack.wait_until("dashboard", lambda: stack.http_up(home_page + "healthz"), [dashboard], 90)
+    click.echo(f"      dashboard: {home_page}")
+    return dashboard
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both end the run the same way: score, then stop everything.
+
+    SIGINT is set explicitly because a shell starts background jobs with it ignored.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _watch(
+    status: StatusLine, duration_s: float, played_at: float, services: list[Service]
+) -> None:
+    """Print the status line until the footage has played or Ctrl-C."""
+    terminal = sys.stdout.isatty()
+    last_line = 0.0
+    try:
+        while time.time() < played_at + duration_s:
+            for service in services:
+                service.check_alive()
+            line = status.line(duration_s)
+            if terminal:
+                click.echo(f"\r      {line}\033[K", nl=False)
+            elif time.monotonic() - last_line >= STATUS_EVERY_S:
+                click.echo(f"      {line}")
+                last_line = time.monotonic()
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        click.echo("\n      stopped early: scoring what was played")
+        return
+    if terminal:
+        click.echo()
+
+
+def _scored_from(status: StatusLine, played_at: float, end: float) -> float:
+    """Score from when every camera streams (they open one after another, about 2.5 s
+    each), plus the FSE's observation age: before it, the state is still filling in."""
+    from demo.status import minutes_seconds
+
+    if status.all_streaming_at is None:
+        click.echo("      not every camera streamed at once: scoring the whole run")
+        return played_at
+    start = min(status.all_streaming_at + SETTLE_S, end)
+    click.echo(
+        f"      scored from {minutes_seconds(start - played_at)} (every camera streaming, plus "
+        f"{SETTLE_S:.0f} s) to {minutes_seconds(end - played_at)}"
+    )
+    return start
+
+
+def _drain(uplink_port: int | None) -> None:
+    """Until the gateway's queue is empty: what the cameras saw reaches the database."""
+    from demo.status import scrape, total
+
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        queued = total(scrape(uplink_port), "locowatch_uplink_queued_envelopes")
+        if queued == 0:
+            return
+        time.sleep(0.5)
+    click.echo(f"      the uplink still had envelopes queued after {DRAIN_TIMEOUT_S:.0f} s")
+
+
+def _report(url: str, truth: Path, flows: list[str], start: float, end: float, twin: Twin) -> None:
+    from cloud.cli import table
+    from cloud.reports import ReportRange, run_report
+    from demo.scoring import capture_to_state_latency, score_flow
+
+    rows = []
+    for flow in flows:
+        s = score_flow(url, truth, flow, start)
+        rows.append(
+            (flow, s.snapshots, _pct(s.count_exact), _m(s.end_error_median_m),
+             _m(s.end_error_p95_m), s.id_switches, _pct(s.series_accuracy),
+             _pct(s.plate_exact), _pct(s.plate_coverage))
+        )  # fmt: skip
+    columns = ["flow", "snapshots", "exact count", "head/tail median", "p95", "id switches",
+               "series", "plate exact", "plates read"]  # fmt: skip
+    for line in table(columns, rows).splitlines()[:-1]:
+        click.echo(f"      {line}")
+    click.echo(f"      (every metric: locowatch eval --truth {truth} --db URL --flow prod)")
+    latency = capture_to_state_latency(url, "prod", start, end)
+    click.echo(
+        f"      frame capture to state row (prod, {latency.frames} camera frames): "
+        f"median {_s(latency.median_s)}, p95 {_s(latency.p95_s)}"
+    )
+    day = datetime.fromtimestamp(start, UTC)
+    where = ReportRange(
+        twin.facility.facility.id, "prod", day - timedelta(hours=1), day + timedelta(days=1)
+    )
+    columns, visits = run_report(url, "visits", where)
+    click.echo("      visits (locowatch report visits):")
+    for line in table(columns, visits).splitlines():
+        click.echo(f"      {line}")
+
+
+def _serve(dashboard: Service) -> None:
+    try:
+        while dashboard.alive():
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+
+
+def _wait_for_state(url: str, until: float, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT extract(epoch FROM max(time)) FROM state_snapshots"
+            ).fetchone()
+        if row and row[0] is not None and float(row[0]) >= until:
+            return
+        time.sleep(0.5)
+    click.echo("      the state estimator had not caught up with the end of the run")
+
+
+@contextlib.contextmanager
+def _demo_database(url: str, managed: bool) -> Iterator[str]:
+    """A fresh database on the managed server (kept for a look afterwards), else ``url``."""
+    if not managed:
+        yield url
+        return
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS locowatch_demo WITH (FORCE)")
+        conn.execute("CREATE DATABASE locowatch_demo")
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    yield psycopg.conninfo.make_conninfo("", **{**info, "dbname": "locowatch_demo"})
+
+
+def _depot_time(twin: Twin, t: float) -> str:
+    minutes = round(twin.scenario.hour_of_day(t) * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _shown(url: str) -> str:
+    from cloud.schema import conninfo_url
+
+    return conninfo_url(url)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _m(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} m"
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"

@@ -1,0 +1,42 @@
+"""The demo's camera footage: rendered once per seed, cameras and window, then reused.
+
+Rendering the twin costs about 0.12 s of a core per frame, far more than a live demo can
+spend, so the cameras are rendered to H.264 files first (with a progress bar) and
+streamed from there as live RTSP cameras. The folder is complete once ``complete``
+exists; an interrupted render is started again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from sim.recording import record
+from sim.twin import TwinSpec
+
+FPS = 2.0
+FORMAT = 3  # bump when the recording's encoding changes: cached footage is then re-rendered
+
+
+def footage_folder(
+    root: Path, spec: TwinSpec, cameras: list[str], window: tuple[float, float]
+) -> Path:
+    cameras_key = hashlib.sha256(",".join(cameras).encode()).hexdigest()[:8]
+    start, end = window
+    return (
+        root / f"v{FORMAT}-seed{spec.seed}-{start:.0f}-{end:.0f}s-{len(cameras)}cams-{cameras_key}"
+    )
+
+
+def render_footage(
+    root: Path, spec: TwinSpec, cameras: list[str], window: tuple[float, float], jobs: int
+) -> tuple[Path, bool]:
+    """The recorded run for these cameras and window; True when it was rendered now."""
+    folder = footage_folder(root, spec, cameras, window)
+    if (folder / "complete").exists():
+        return folder, False
+    shutil.rmtree(folder, ignore_errors=True)
+    record(spec, folder, FPS, cameras, jobs=jobs, progress=True, window=window)
+    (folder / "complete").write_text("rendered\n", encoding="utf-8")
+    return folder, True

@@ -1,0 +1,111 @@
+"""What part of the twin depot a demo runs: whole tracks with their cameras, and a window.
+
+A demo with fewer cameras than the depot has runs whole tracks, so that every locomotive
+on them is seen and the score against ground truth means something. When not even one
+track fits, it runs the first cameras of the first track and scores only the metres they
+cover.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from locowatch.facility.config import Camera, FacilityConfig
+from sim.twin import Twin
+
+
+@dataclass(frozen=True)
+class DemoScope:
+    tracks: tuple[str, ...]
+    cameras: tuple[str, ...]
+    coverage: dict[str, tuple[float, float]]  # per track: the metres its cameras see
+    window: tuple[float, float]  # scenario seconds played
+
+    @property
+    def duration_s(self) -> float:
+        return self.window[1] - self.window[0]
+
+
+def choose_cameras(facility: FacilityConfig, count: int) -> tuple[list[str], list[str]]:
+    """The tracks and cameras of the whole-track set with the most cameras, at most ``count``."""
+    on_track = {t.id: [c.id for c in facility.cameras if _sees(c, t.id)] for t in facility.tracks}
+    best: tuple[str, ...] = ()
+    for size in range(1, len(on_track) + 1):
+        for tracks in itertools.combinations(on_track, size):
+            cameras = _cameras_of(on_track, tracks)
+            if len(cameras) <= count and len(cameras) > len(_cameras_of(on_track, best)):
+                best = tracks
+    if best:
+        return list(best), _cameras_of(on_track, best)
+    first = facility.tracks[0].id
+    by_id = {c.id: c for c in facility.cameras}
+    along = sorted(
+        on_track[first],
+        key=lambda c: min(v.start_m for v in by_id[c].views if v.track == first),
+    )
+    return [first], along[:count]
+
+
+def coverage(
+    facility: FacilityConfig, tracks: list[str], cameras: list[str]
+) -> dict[str, tuple[float, float]]:
+    """Per track, from the first metre any chosen camera sees to the last."""
+    spans: dict[str, tuple[float, float]] = {}
+    by_id = {c.id: c for c in facility.cameras}
+    for camera_id in cameras:
+        for view in by_id[camera_id].views:
+            if view.track in tracks:
+                start, end = spans.get(view.track, (view.start_m, view.end_m))
+                spans[view.track] = (min(start, view.start_m), max(end, view.end_m))
+    return spans
+
+
+def busiest_window(
+    twin: Twin, tracks: list[str], duration_s: float, step_s: float = 15.0
+) -> tuple[float, float]:
+    """The stretch of the day where the most locomotives move on ``tracks``."""
+    day = twin.spec.scenario.duration_s
+    if duration_s >= day:
+        return (0.0, day)
+    moving = np.array(
+        [
+            sum(
+                1
+                for loco in twin.truth(float(t))["locomotives"]
+                if loco["track"] in tracks and loco["speed_mps"] > 0
+            )
+            for t in range(int(day))
+        ]
+    )
+    starts = np.arange(0.0, day - duration_s + 1e-9, step_s)
+    scores = [moving[int(s) : int(s + duration_s)].sum() for s in starts]
+    start = float(starts[int(np.argmax(scores))])
+    return (start, start + duration_s)
+
+
+def scoped_facility(facility: FacilityConfig, scope: DemoScope) -> FacilityConfig:
+    """``facility`` with only the scope's tracks, their stations and the chosen cameras."""
+    cameras = []
+    by_id = {c.id: c for c in facility.cameras}
+    for camera_id in scope.cameras:
+        camera = by_id[camera_id]
+        views = [v for v in camera.views if v.track in scope.tracks]
+        cameras.append(camera.model_copy(update={"views": views}))
+    return facility.model_copy(
+        update={
+            "tracks": [t for t in facility.tracks if t.id in scope.tracks],
+            "stations": [s for s in facility.stations if s.track in scope.tracks],
+            "cameras": cameras,
+        }
+    )
+
+
+def _sees(camera: Camera, track_id: str) -> bool:
+    return any(view.track == track_id for view in camera.views)
+
+
+def _cameras_of(on_track: dict[str, list[str]], tracks: tuple[str, ...]) -> list[str]:
+    return list(dict.fromkeys(c for t in tracks for c in on_track[t]))

@@ -1,0 +1,158 @@
+"""Score a demo run: the twin's ground truth on the run's clock, accuracy per flow, latency.
+
+The gateway stamps frames with the wall clock when it grabs them; the twin's truth is in
+scenario seconds. The footage starts playing at a known wall time, so the truth is
+restamped onto the wall clock (and kept to the demo's tracks and the metres its cameras
+cover) and written where ``locowatch eval --truth`` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+from demo.scope import DemoScope
+from sim.evaluation import Scores, evaluate, read_snapshots, read_snapshots_from_db
+from sim.twin import Twin
+
+TRUTH_STEP_S = 0.1  # truth lines this far apart: eval pairs each snapshot with the nearest
+
+
+def write_truth(twin: Twin, scope: DemoScope, played_at: float, path: Path) -> Path:
+    """Ground truth of the scope from scenario second ``scope.window[0]`` = wall ``played_at``."""
+    start, end = scope.window
+    with path.open("w", encoding="utf-8") as out:
+        for t in np.arange(start, end, TRUTH_STEP_S):
+            record = twin.truth(float(t))
+            locos = [_clipped(loco, scope) for loco in record["locomotives"]]
+            line = {
+                "time": played_at + (float(t) - start),
+                "t": record["t"],
+                "locomotives": [loco for loco in locos if loco is not None],
+            }
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return path
+
+
+# The delay between the twin showing a frame and the gateway stamping it (RTSP server,
+# network, decoder; under a loaded machine, frames can queue). The twin cannot know it, so
+# it is measured: the delay that best lines the gateway's real ends up with the true ones.
+DELAYS_S = np.arange(0.0, 2.001, 0.05)
+END_ERROR_CAP_M = 2.0  # an end further than this from every true end is an outlier
+REAL_ENDS_SQL = """
+    SELECT extract(epoch FROM time), track_id, interval_start_m, interval_end_m,
+           start_real, end_real
+    FROM position_estimations
+    WHERE flow = %(flow)s AND time BETWEEN %(start)s AND %(end)s
+"""
+
+
+def stream_delay(
+    db_url: str, twin: Twin, scope: DemoScope, played_at: float, flow: str = "prod"
+) -> tuple[float, int]:
+    """(seconds, real ends used): the camera delay that best explains the raw estimations."""
+    start, end = scope.window
+    steps = np.arange(start, end, TRUTH_STEP_S)
+    true_ends = [_true_ends(twin.truth(float(t)), scope) for t in steps]
+    params = {
+        "flow": flow,
+        "start": datetime.fromtimestamp(played_at, UTC),
+        "end": datetime.fromtimestamp(played_at + scope.duration_s + 5, UTC),
+    }
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(REAL_ENDS_SQL, params).fetchall()
+    observed = [
+        (float(stamp), track, float(metre))
+        for stamp, track, starts, ends, starts_real, ends_real in rows
+        for metres, real in ((starts, starts_real), (ends, ends_real))
+        for metre, is_real in zip(metres, real, strict=True)
+        if is_real
+    ]
+    if not observed:
+        return 0.0, 0
+    costs = []
+    for delay in DELAYS_S:
+        errors = []
+        for stamp, track, metre in observed:
+            index = round((stamp - delay - played_at) / TRUTH_STEP_S)
+            if 0 <= index < len(steps):
+                candidates = true_ends[index].get(track, [])
+                nearest = min((abs(metre - e) for e in candidates), default=END_ERROR_CAP_M)
+                errors.append(min(nearest, END_ERROR_CAP_M))
+        costs.append(float(np.mean(errors)) if errors else np.inf)
+    return float(DELAYS_S[int(np.argmin(costs))]), len(observed)
+
+
+def _true_ends(record: dict[str, object], scope: DemoScope) -> dict[str, list[float]]:
+    ends: dict[str, list[float]] = {}
+    for loco in record["locomotives"]:  # type: ignore[attr-defined]
+        if loco["track"] in scope.tracks:
+            ends.setdefault(loco["track"], []).extend([loco["tail_m"], loco["head_m"]])
+    return ends
+
+
+def score_flow(db_url: str, truth_path: Path, flow: str, start: float) -> Scores:
+    """What ``locowatch eval --truth TRUTH --db URL --flow FLOW`` prints, from ``start`` on."""
+    truth = [s for s in read_snapshots(truth_path) if s.time >= start - 1]
+    state = read_snapshots_from_db(db_url, flow, start, truth[-1].time + 1)
+    return evaluate(truth, state)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Frame capture to the first state row that includes it, in seconds."""
+
+    frames: int
+    median_s: float | None
+    p95_s: float | None
+
+
+# For each position estimation (one per camera frame and track) of the flow, the first
+# state snapshot at or after the frame's capture time: when its row was written.
+LATENCY_SQL = """
+    SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY latency),
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY latency)
+    FROM (
+        SELECT extract(epoch FROM s.written_at - p.time) AS latency
+        FROM position_estimations p
+        CROSS JOIN LATERAL (
+            SELECT written_at FROM state_snapshots s
+            WHERE s.facility_id = p.facility_id AND s.flow = p.flow AND s.time >= p.time
+            ORDER BY s.time LIMIT 1
+        ) s
+        WHERE p.flow = %(flow)s AND p.time BETWEEN %(start)s AND %(end)s
+    ) frames
+"""
+
+
+def capture_to_state_latency(db_url: str, flow: str, start: float, end: float) -> Latency:
+    params = {
+        "flow": flow,
+        "start": datetime.fromtimestamp(start, UTC),
+        "end": datetime.fromtimestamp(end, UTC),
+    }
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(LATENCY_SQL, params).fetchone()
+    assert row is not None
+    frames, median, p95 = row
+    return Latency(int(frames), _float(median), _float(p95))
+
+
+def _clipped(loco: dict[str, object], scope: DemoScope) -> dict[str, object] | None:
+    span = scope.coverage.get(str(loco["track"]))
+    if span is None:
+        return None
+    tail = max(float(loco["tail_m"]), span[0])  # type: ignore[arg-type]
+    head = min(float(loco["head_m"]), span[1])  # type: ignore[arg-type]
+    if head <= tail:
+        return None
+    return {**loco, "tail_m": tail, "head_m": head}
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
