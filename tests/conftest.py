@@ -20,8 +20,9 @@ from locowatch.db.scratch import scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Cloud ingest as a real process (tests/cloud and the edge uplink's tests).
-pytest_plugins = ["tests.fixtures.ingest"]
+# Cloud ingest as a real process (tests/cloud and the edge uplink's tests); a headless
+# browser (the dashboard's pages and the end-to-end demo).
+pytest_plugins = ["tests.fixtures.ingest", "tests.fixtures.browser"]
 
 
 @pytest.fixture(scope="session")

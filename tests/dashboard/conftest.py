@@ -8,8 +8,6 @@ estimators differ, so that the flow picker and the comparison have something to 
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -33,8 +31,6 @@ from sim.twin import Twin
 
 REPO = Path(__file__).resolve().parents[2]
 FILLED_S = 240.0  # the first four minutes of the twin's day are in the database
-CHROMIUM = os.environ.get("LOCOWATCH_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("LOCOWATCH_CHROMEDRIVER", "/usr/bin/chromedriver")
 
 
 @dataclass
@@ -166,32 +162,3 @@ def dashboard(
     server = start_dashboard(dashboard_db.reader_url, dashboard_db.facility_file, log)
     yield server
     stop_dashboard(server)
-
-
-@pytest.fixture(scope="session")
-def download_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("downloads")
-
-
-@pytest.fixture(scope="session")
-def browser(download_dir: Path) -> Iterator[object]:
-    """Headless Chromium (Debian's chromium and chromedriver; deploy/system-packages.sh)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for binary in (CHROMIUM, CHROMEDRIVER):
-        if not shutil.which(binary):
-            pytest.fail(f"{binary} is missing: run 'bash deploy/system-packages.sh test'")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1500,1100"):  # fmt: skip
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    options.add_experimental_option(
-        "prefs", {"download.default_directory": str(download_dir),
-                  "download.prompt_for_download": False},
-    )  # fmt: skip
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()

@@ -6,10 +6,9 @@ import csv
 import io
 import os
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -18,24 +17,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.dashboard.conftest import DashboardDb, DashboardServer
+from tests.fixtures.browser import bar_labels, severe_console_errors, wait_for
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], timeout_s: float = 20.0, what: str = "") -> T:
-    """Poll ``probe`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            value = probe()
-        except Exception:  # the element is not there yet, or went stale mid-read
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or probe}")
-        time.sleep(0.2)
 
 
 def latest(db: DashboardDb, flow: str) -> tuple[Any, list[dict[str, Any]]]:
@@ -47,19 +31,6 @@ def latest(db: DashboardDb, flow: str) -> tuple[Any, list[dict[str, Any]]]:
         ).fetchone()
     assert row is not None
     return row[0], row[1]
-
-
-def bar_labels(browser: WebDriver, graph_id: str) -> list[str]:
-    """The texts on the locomotive bars of a map, from the rendered figure."""
-    return browser.execute_script(  # type: ignore[no-any-return]
-        "const g = document.querySelector(arguments[0] + ' .js-plotly-plot');"
-        "return g && g.data ? g.data.filter(t => t.type === 'bar').flatMap(t => t.text) : null;",
-        f"#{graph_id}",
-    )
-
-
-def severe_console_errors(browser: WebDriver) -> list[str]:
-    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def test_the_page_shows_the_locomotives_in_the_database(

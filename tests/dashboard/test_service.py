@@ -17,7 +17,8 @@ from tests.dashboard.conftest import (
     start_dashboard,
     stop_dashboard,
 )
-from tests.dashboard.test_pages import bar_labels, pick, shown_time, wait_for
+from tests.dashboard.test_pages import pick, shown_time
+from tests.fixtures.browser import bar_labels, wait_for
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
