@@ -13,10 +13,10 @@ ingest wait (backpressure), it never drops records.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import multiprocessing
 import queue as queue_module
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -25,6 +25,7 @@ from typing import Any
 
 from cloud import metrics
 from cloud.records import Record
+from locowatch.processes import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -111,24 +112,9 @@ def run_state_process(
     """Entry point of the child process."""
     from locowatch.logs import configure_logging
 
-    _die_with_parent()
+    die_with_parent(signal.SIGKILL)  # an orphan would write snapshots beside the next FSEs
     configure_logging()
     asyncio.run(_serve(settings, queue))
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to kill this process when ingest dies (even by kill -9): an orphan
-    would go on writing snapshots beside the next ingest's FSEs."""
-    import ctypes
-    import os
-    import signal
-
-    pr_set_pdeathsig = 1
-    parent = os.getppid()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
 
 
 async def _serve(

@@ -5,7 +5,7 @@ Everything runs as it would in a depot and a cloud, on loopback: ``locowatch clo
 with the facility file the gateway would have (cameras on the twin's RTSP streams), and
 ``locowatch dashboard`` on the read-only role. Each process writes its own log file in
 the demo folder and runs in its own session, so a Ctrl-C at the terminal reaches only the
-demo, which then stops them in order.
+demo, which then stops them in order; each also dies with the demo if it is killed.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from edge import health
 from edge.plan import GatewayPlan, gateway_plan
 from locowatch.errors import LocowatchError
 from locowatch.facility.config import EstimatorRef, FacilityConfig, Flow
+from locowatch.processes import die_with_parent_by_sigterm
 from sim.recording import write_facility
 from sim.streaming import free_port
 
@@ -55,6 +56,7 @@ class Service:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent_by_sigterm,  # noqa: PLW1509 (it only calls prctl)
             )
         return self
 

@@ -10,7 +10,6 @@ a small install and the demo.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -25,12 +24,12 @@ from tenacity import wait_exponential_jitter
 from tenacity.wait import wait_base
 
 from edge.plan import GatewayPlan, ServicePlan
+from locowatch.processes import die_with_parent_by_sigterm
 
 log = logging.getLogger(__name__)
 
 STABLE_AFTER_S = 30.0  # a child up this long has its backoff reset
 STOP_GRACE_S = 10.0
-PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -48,7 +47,7 @@ class Child:
         self.process = subprocess.Popen(
             self.command,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 (the supervisor runs no other threads)
+            preexec_fn=die_with_parent_by_sigterm,  # noqa: PLW1509 (the supervisor runs no other threads)
         )
         self.started_at = time.monotonic()
         log.info("started %s (pid %d)", self.service.name, self.process.pid)
@@ -120,10 +119,3 @@ class Supervisor:
                 os.killpg(child.process.pid, signal.SIGKILL)
                 child.process.wait()
         log.info("gateway stopped")
-
-
-def _die_with_parent() -> None:
-    """In the child: receive SIGTERM when the supervisor dies, even by SIGKILL, so that no
-    orphaned service keeps its port from the supervisor's next start (Linux prctl)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

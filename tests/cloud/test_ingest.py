@@ -509,3 +509,31 @@ def test_sim_feed_plays_the_gateway(
     sent = int(result.stdout.split()[1])
     assert sent > 10_000 and f"stored {sent}" in result.stdout
     assert stored_counts(ingest.db_url) == (sent, sent)
+
+
+def test_a_database_restart_under_load_loses_and_doubles_nothing(
+    ingest_factory: IngestFactory, envelopes: list[uplink_pb2.Envelope]
+) -> None:
+    """PostgreSQL itself restarts while a gateway streams: ingest retries, acks only what
+    was committed, and the gateway's resends fill the gap exactly."""
+    from locowatch.db.location import default_home, external_db_url
+    from locowatch.db.managed import ManagedServer
+
+    if external_db_url() is not None:
+        pytest.skip("restarts the managed server; LOCOWATCH_DB names another one")
+    server = ManagedServer(default_home())
+    ingest = ingest_factory()
+    batch = numbered(envelopes[:20_000])
+    outcome: dict[str, object] = {}
+    gateway = ingest.gateway(batch_size=200, window=4)
+    sender = threading.Thread(target=lambda: outcome.update(report=gateway.send(batch)))
+    sender.start()
+    _wait_until(lambda: stored_counts(ingest.db_url)[0] > 2_000)
+    assert server.down()
+    time.sleep(2.0)  # the database is gone for a while
+    server.up()
+    sender.join(timeout=180)
+    assert not sender.is_alive(), ingest.log.read_text()[-3000:]
+    assert stored_counts(ingest.db_url) == (len(batch), len(batch))
+    assert "locowatch_db_retries_total" in _metrics(ingest)
+    assert ingest.process is not None and ingest.process.poll() is None  # rode it out
