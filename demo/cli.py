@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import click
 import psycopg
 
+from demo.status import minutes_seconds
 from locowatch.db.cli import db_url_option, home_option
 from locowatch.db.location import default_home
 from locowatch.db.managed import ManagedServer
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from demo.stack import Service
     from demo.status import StatusLine
     from locowatch.facility.config import FacilityConfig
+    from sim.streaming import TwinStreamer
     from sim.twin import Twin
 
 STATUS_EVERY_S = 10.0  # a new status line this often (a terminal gets it redrawn each second)
@@ -72,6 +74,12 @@ SETTLE_S = 3.0  # after every camera streams, the FSE's observations are this ol
     help="Port of the dashboard; 0: no dashboard.",
 )
 @click.option(
+    "--cut-camera",
+    metavar="CAMERA|auto",
+    help="Cut one camera's stream for the middle third of the run (auto: the one over the "
+    "most standing locomotives) and score whether the state keeps what it saw.",
+)
+@click.option(
     "--serve/--no-serve",
     default=True,
     show_default=True,
@@ -86,11 +94,18 @@ def demo(
     start: float | None,
     jobs: int,
     dashboard_port: int,
+    cut_camera: str | None,
     serve: bool,
 ) -> None:
     """Run the twin depot through the edge gateway, cloud ingest and the dashboard."""
     from demo.footage import render_footage
-    from demo.scope import DemoScope, busiest_window, choose_cameras, coverage
+    from demo.scope import (
+        DemoScope,
+        busiest_window,
+        camera_over_standing_locomotives,
+        choose_cameras,
+        coverage,
+    )
     from locowatch.facility import load_facility
     from sim.twin import Twin, TwinSpec
 
@@ -128,8 +143,13 @@ def demo(
     click.echo(f"      {'rendered' if rendered else 'cached'}: {recording}")
     installer = load_facility(recording / "facility.yaml")  # poses solved from point pairs
 
+    cut = None
+    if cut_camera is not None:
+        cut = camera_over_standing_locomotives(twin, scope) if cut_camera == "auto" else cut_camera
+        if cut not in scope.cameras:
+            raise click.BadParameter(f"{cut} is not among {', '.join(scope.cameras)}")
     with _demo_database(url, managed=db_url is None) as demo_url:
-        _run(twin, scope, installer, recording, folder, demo_url, dashboard_port, serve)
+        _run(twin, scope, installer, recording, folder, demo_url, dashboard_port, serve, cut)
 
 
 def _run(
@@ -141,6 +161,7 @@ def _run(
     url: str,
     dashboard_port: int,
     serve: bool,
+    cut: str | None,
 ) -> None:
     from cloud.schema import migrate
     from demo import stack
@@ -189,7 +210,9 @@ def _run(
             fse_metrics=files.fse_metrics_port,
             flows=flows,
         )
-        _watch(status, scope.duration_s, played_at, [ingest, gateway])
+        third = scope.duration_s / 3
+        dark = (played_at + third, played_at + 2 * third) if cut else None
+        _watch(status, scope.duration_s, played_at, [ingest, gateway], streamer, cut, dark)
 
         click.echo("[6/6] score against ground truth")
         _drain(files.plan.service("uplink").metrics_port)
@@ -205,6 +228,8 @@ def _run(
         )
         truth = write_truth(twin, scope, played_at + delay, folder / "ground_truth.jsonl")
         _report(url, truth, flows, _scored_from(status, played_at, end), end, twin)
+        if cut and dark:
+            _report_dark(url, truth, twin, cut, (dark[0] + delay, min(dark[1], end) + delay))
         if dashboard is not None and serve:
             click.echo(f"dashboard: http://127.0.0.1:{dashboard_port}/  (Ctrl-C stops the demo)")
             _serve(dashboard)
@@ -241,15 +266,23 @@ def _stop_on_signals() -> None:
 
 
 def _watch(
-    status: StatusLine, duration_s: float, played_at: float, services: list[Service]
+    status: StatusLine,
+    duration_s: float,
+    played_at: float,
+    services: list[Service],
+    streamer: TwinStreamer,
+    cut: str | None,
+    dark: tuple[float, float] | None,
 ) -> None:
-    """Print the status line until the footage has played or Ctrl-C."""
+    """Print the status line until the footage has played or Ctrl-C; cut a camera."""
     terminal = sys.stdout.isatty()
     last_line = 0.0
     try:
         while time.time() < played_at + duration_s:
             for service in services:
                 service.check_alive()
+            if cut and dark:
+                _cut_or_restore(streamer, cut, dark, played_at, terminal)
             line = status.line(duration_s)
             if terminal:
                 click.echo(f"\r      {line}\033[K", nl=False)
@@ -264,11 +297,45 @@ def _watch(
         click.echo()
 
 
+def _cut_or_restore(
+    streamer: TwinStreamer,
+    camera_id: str,
+    dark: tuple[float, float],
+    played_at: float,
+    terminal: bool,
+) -> None:
+    """Stop the camera's stream when its dark time comes, feed it again when it ends."""
+    now, feed = time.time(), streamer.feeds[camera_id]
+    running = feed.encoder is not None and feed.encoder.poll() is None
+    if dark[0] <= now < dark[1] and running:
+        streamer.pause(camera_id)
+        action = "cut: its stream stopped"
+    elif now >= dark[1] and not running:
+        streamer.resume(camera_id)
+        action = "back"
+    else:
+        return
+    prefix = "\n" if terminal else ""
+    click.echo(f"{prefix}      {minutes_seconds(now - played_at)} {camera_id} {action}")
+
+
+def _report_dark(
+    url: str, truth: Path, twin: Twin, camera_id: str, dark: tuple[float, float]
+) -> None:
+    from demo.scoring import score_while_dark
+
+    camera = next(c for c in twin.facility.cameras if c.id == camera_id)
+    result = score_while_dark(url, truth, "prod", camera, dark)
+    click.echo(
+        f"      while {camera_id} was cut ({result.snapshots} snapshots): "
+        f"{result.locomotives_under_it} sightings of locomotives under it, "
+        f"{result.lost} of them missing from the prod state"
+    )
+
+
 def _scored_from(status: StatusLine, played_at: float, end: float) -> float:
     """Score from when every camera streams (they open one after another, about 2.5 s
     each), plus the FSE's observation age: before it, the state is still filling in."""
-    from demo.status import minutes_seconds
-
     if status.all_streaming_at is None:
         click.echo("      not every camera streamed at once: scoring the whole run")
         return played_at

@@ -109,3 +109,25 @@ def _sees(camera: Camera, track_id: str) -> bool:
 
 def _cameras_of(on_track: dict[str, list[str]], tracks: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(c for t in tracks for c in on_track[t]))
+
+
+def camera_over_standing_locomotives(twin: Twin, scope: DemoScope) -> str:
+    """The camera that sees the most metres of standing locomotives halfway through the
+    window: the one to cut, to see the state keep what it can no longer see."""
+    middle = (scope.window[0] + scope.window[1]) / 2
+    standing = [
+        loco
+        for loco in twin.truth(middle)["locomotives"]
+        if loco["track"] in scope.tracks and loco["speed_mps"] == 0
+    ]
+    by_id = {c.id: c for c in twin.facility.cameras}
+
+    def seen_m(camera_id: str) -> float:
+        return sum(
+            max(0.0, min(view.end_m, loco["head_m"]) - max(view.start_m, loco["tail_m"]))
+            for view in by_id[camera_id].views
+            for loco in standing
+            if loco["track"] == view.track
+        )
+
+    return max(scope.cameras, key=seen_m)

@@ -17,7 +17,15 @@ import numpy as np
 import psycopg
 
 from demo.scope import DemoScope
-from sim.evaluation import Scores, evaluate, read_snapshots, read_snapshots_from_db
+from locowatch.facility.config import Camera
+from sim.evaluation import (
+    Loco,
+    Scores,
+    Snapshot,
+    evaluate,
+    read_snapshots,
+    read_snapshots_from_db,
+)
 from sim.twin import Twin
 
 TRUTH_STEP_S = 0.1  # truth lines this far apart: eval pairs each snapshot with the nearest
@@ -156,3 +164,40 @@ def _clipped(loco: dict[str, object], scope: DemoScope) -> dict[str, object] | N
 
 def _float(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class DarkCamera:
+    """How the state did while one camera was cut."""
+
+    camera_id: str
+    snapshots: int
+    locomotives_under_it: int  # true (snapshot, locomotive) pairs in its view
+    lost: int  # of those, missing from the state
+
+
+def score_while_dark(
+    db_url: str,
+    truth_path: Path,
+    flow: str,
+    camera: Camera,
+    dark: tuple[float, float],
+) -> DarkCamera:
+    """The locomotives a cut camera would have seen: does the state still hold them?"""
+    start, end = dark
+    views = [(v.track, v.start_m, v.end_m) for v in camera.views]
+
+    def under_it(loco: Loco) -> bool:
+        return any(
+            loco.track == track and loco.tail_m < stop and loco.head_m > begin
+            for track, begin, stop in views
+        )
+
+    truth = [
+        Snapshot(s.time, tuple(x for x in s.locos if under_it(x)), s.written_at)
+        for s in read_snapshots(truth_path)
+        if start - 1 <= s.time <= end + 1
+    ]
+    state = list(read_snapshots_from_db(db_url, flow, start, end))
+    scores = evaluate(truth, state)
+    return DarkCamera(camera.id, scores.snapshots, scores.matched + scores.missed, scores.missed)

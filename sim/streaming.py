@@ -120,11 +120,13 @@ class TwinStreamer:
             _terminate(encoder)
 
     def resume(self, camera_id: str) -> None:
-        """Feed a paused recorded camera again (its video starts from the beginning)."""
+        """Feed a paused recorded camera again: a video played once goes on where the
+        clock is (from the key frame before), a looped one starts from the beginning."""
         feed = self.feeds[camera_id]
         if feed.encoder is not None and feed.encoder.poll() is None:
             return
-        feed.encoder = self._replay(feed)
+        offset = 0.0 if self.loop_recording else time.monotonic() - self.started_at
+        feed.encoder = self._replay(feed, offset)
 
     def scenario_time(self) -> float:
         return time.monotonic() - self.started_at
@@ -178,7 +180,7 @@ class TwinStreamer:
             stdin=subprocess.PIPE,
         )
 
-    def _replay(self, feed: _Feed) -> subprocess.Popen[bytes]:
+    def _replay(self, feed: _Feed, offset_s: float = 0.0) -> subprocess.Popen[bytes]:
         assert self.recording is not None
         video = self.recording / "video" / f"{feed.camera_id}.mp4"
         if not video.exists():
@@ -192,10 +194,12 @@ class TwinStreamer:
                 "error",
                 "-re",
                 *loop,
+                "-ss",
+                f"{offset_s:.3f}",
                 "-i",
                 str(video),
                 "-c",
-                "copy",  # ffmpeg inserts h264_mp4toannexb itself; naming it breaks -stream_loop
+                "copy",  # the recorded H.264 as it is: SPS/PPS in-band, no B-frames
                 *RTP_OUT,
                 f"rtp://127.0.0.1:{feed.udp_port}?pkt_size=1200",
             ],
