@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import secrets
 import sys
 from datetime import datetime, time, timedelta
@@ -101,14 +102,58 @@ def token(gateway_id: str, facility_id: str, out: Path | None) -> None:
 @cloud.command()
 @click.argument("name")
 @click.option("--role", type=click.Choice(["writer", "reader"]), required=True)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Set the password in this file (a mounted secret) instead of making one up.",
+)
+@click.option(
+    "--password-env",
+    metavar="VARIABLE",
+    help="Set the password in this environment variable (a container's injected secret).",
+)
 @db_url_option
 @home_option
-def user(name: str, role: str, db_url: str | None, home: Path | None) -> None:
-    """Create a login user for ingest (writer) or dashboard and reports (reader); print its URL."""
-    from cloud.schema import create_login_user
+def user(
+    name: str,
+    role: str,
+    password_file: Path | None,
+    password_env: str | None,
+    db_url: str | None,
+    home: Path | None,
+) -> None:
+    """Create (or re-password) a login user for ingest (writer) or dashboard and reports
+    (reader); print its URL. Safe to run again, e.g. at every deployment.
 
-    created = create_login_user(resolve_db_url(db_url, home), name, role)  # type: ignore[arg-type]
-    click.echo(created.url)
+    A password it made up is in the URL; a given one is not (it would land in logs).
+    """
+    import psycopg
+
+    from cloud.schema import conninfo_url, create_login_user
+
+    password = _given_password(password_file, password_env)
+    created = create_login_user(resolve_db_url(db_url, home), name, role, password)  # type: ignore[arg-type]
+    if password is None:
+        click.echo(created.url)
+    else:
+        shown = psycopg.conninfo.make_conninfo(created.url, password="")
+        click.echo(conninfo_url(shown))
+
+
+def _given_password(password_file: Path | None, password_env: str | None) -> str | None:
+    if password_file is not None and password_env is not None:
+        raise click.UsageError("give --password-file or --password-env, not both")
+    if password_file is not None:
+        password = password_file.read_text(encoding="utf-8").strip()
+        source = str(password_file)
+    elif password_env is not None:
+        password = os.environ.get(password_env, "").strip()
+        source = f"${password_env}"
+    else:
+        return None
+    if not password:
+        raise click.UsageError(f"{source} is empty or unset: no password to set")
+    return password
 
 
 @click.command()

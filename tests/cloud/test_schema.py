@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -187,3 +188,27 @@ def test_a_rotated_token_overlaps_the_old_one(tmp_path) -> None:  # type: ignore
             f"[{{id: gw, facility: f, token_sha256: [{token_sha256(new)}, {token_sha256(old)}]}},"
             f" {{id: gw2, facility: f, token_sha256: {token_sha256(old)}}}]"
         )
+
+
+def test_cloud_user_sets_a_given_password_and_keeps_it_out_of_the_output(
+    cloud_db: str,
+    locowatch_cli,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Deployments (compose secrets, ECS secrets) give the password; it never gets printed."""
+    name, password = f"dash_{uuid.uuid4().hex[:6]}", "given-" + uuid.uuid4().hex
+    secret = tmp_path / "password"
+    secret.write_text(password + "\n")
+    by_file = locowatch_cli(
+        "cloud", "user", name, "--role", "reader", "--password-file", str(secret), "--db", cloud_db
+    )
+    assert by_file.returncode == 0, by_file.stderr
+    assert password not in by_file.stdout + by_file.stderr
+    login = psycopg.conninfo.make_conninfo(by_file.stdout.strip(), password=password)
+    with psycopg.connect(login) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (name,)
+
+    env = {**os.environ, "DASH_PASSWORD": ""}
+    unset = locowatch_cli("cloud", "user", name, "--role", "reader",
+                          "--password-env", "DASH_PASSWORD", "--db", cloud_db, env=env)  # fmt: skip
+    assert unset.returncode == 2 and "$DASH_PASSWORD is empty or unset" in unset.stderr

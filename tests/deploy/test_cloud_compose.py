@@ -133,7 +133,6 @@ def site(db_server_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
         (tmp_path / "cloud.yaml").write_text(yaml.safe_dump(config))
         files = {
             "/etc/locowatch/cloud.yaml": tmp_path / "cloud.yaml",
-            "/opt/locowatch/db_users.py": CLOUD / "db_users.py",
             "/opt/locowatch/healthcheck.py": CLOUD / "healthcheck.py",
             "/run/secrets/db-owner-password": secrets / "db-owner-password",
             "/run/secrets/db-ingest-password": secrets / "db-ingest-password",

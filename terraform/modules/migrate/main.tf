@@ -14,15 +14,6 @@ locals {
     facilities = [for id in keys(var.facility_etags) : "facilities/${id}.yaml"]
     retention  = var.retention
   })
-  # `locowatch cloud user` makes up a password; the roles' passwords live in Secrets Manager,
-  # so the login users are created through the same function with those.
-  create_users = <<-EOT
-    import os
-    from cloud.schema import create_login_user
-    owner = os.environ["LOCOWATCH_DB"]
-    create_login_user(owner, os.environ["WRITER_USER"], "writer", os.environ["WRITER_PASSWORD"])
-    create_login_user(owner, os.environ["READER_USER"], "reader", os.environ["READER_PASSWORD"])
-  EOT
   log_options = {
     awslogs-group         = aws_cloudwatch_log_group.migrate.name
     awslogs-region        = data.aws_region.current.name
@@ -89,10 +80,10 @@ resource "aws_ecs_task_definition" "migrate" {
       entryPoint             = ["/bin/sh", "-ec"]
       command = [join(" ", [
         "locowatch cloud migrate --config /etc/locowatch/cloud.yaml",
-        "&& python -c \"$CREATE_USERS\"",
+        "&& locowatch cloud user \"$WRITER_USER\" --role writer --password-env WRITER_PASSWORD",
+        "&& locowatch cloud user \"$READER_USER\" --role reader --password-env READER_PASSWORD",
       ])]
       environment = [
-        { name = "CREATE_USERS", value = local.create_users },
         { name = "WRITER_USER", value = var.database_users.writer },
         { name = "READER_USER", value = var.database_users.reader },
         { name = "LOCOWATCH_LOG_FORMAT", value = "json" },
