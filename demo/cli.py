@@ -76,8 +76,8 @@ SETTLE_S = 3.0  # after every camera streams, the FSE's observations are this ol
 @click.option(
     "--cut-camera",
     metavar="CAMERA|auto",
-    help="Cut one camera's stream for the middle third of the run (auto: the one over the "
-    "most standing locomotives) and score whether the state keeps what it saw.",
+    help="Cut one camera's stream for the middle third of the run (auto: the one that sees "
+    "the most locomotive then) and score whether the state keeps what it saw.",
 )
 @click.option(
     "--serve/--no-serve",
@@ -101,8 +101,8 @@ def demo(
     from demo.footage import render_footage
     from demo.scope import (
         DemoScope,
+        busiest_camera,
         busiest_window,
-        camera_over_standing_locomotives,
         choose_cameras,
         coverage,
     )
@@ -145,7 +145,9 @@ def demo(
 
     cut = None
     if cut_camera is not None:
-        cut = camera_over_standing_locomotives(twin, scope) if cut_camera == "auto" else cut_camera
+        third = duration / 3  # the camera is cut for the middle third
+        dark_period = (window[0] + third, window[1] - third)
+        cut = busiest_camera(twin, scope, dark_period) if cut_camera == "auto" else cut_camera
         if cut not in scope.cameras:
             raise click.BadParameter(f"{cut} is not among {', '.join(scope.cameras)}")
     with _demo_database(url, managed=db_url is None) as demo_url:

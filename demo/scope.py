@@ -111,23 +111,18 @@ def _cameras_of(on_track: dict[str, list[str]], tracks: tuple[str, ...]) -> list
     return list(dict.fromkeys(c for t in tracks for c in on_track[t]))
 
 
-def camera_over_standing_locomotives(twin: Twin, scope: DemoScope) -> str:
-    """The camera that sees the most metres of standing locomotives halfway through the
-    window: the one to cut, to see the state keep what it can no longer see."""
-    middle = (scope.window[0] + scope.window[1]) / 2
-    standing = [
-        loco
-        for loco in twin.truth(middle)["locomotives"]
-        if loco["track"] in scope.tracks and loco["speed_mps"] == 0
-    ]
+def busiest_camera(twin: Twin, scope: DemoScope, period: tuple[float, float]) -> str:
+    """The camera that sees the most locomotive metres over ``period`` (scenario seconds):
+    the one to cut, to see whether the state keeps what it can no longer see."""
     by_id = {c.id: c for c in twin.facility.cameras}
-
-    def seen_m(camera_id: str) -> float:
-        return sum(
-            max(0.0, min(view.end_m, loco["head_m"]) - max(view.start_m, loco["tail_m"]))
-            for view in by_id[camera_id].views
-            for loco in standing
-            if loco["track"] == view.track
-        )
-
-    return max(scope.cameras, key=seen_m)
+    seen = dict.fromkeys(scope.cameras, 0.0)
+    for t in np.arange(period[0], period[1], 1.0):
+        locos = [x for x in twin.truth(float(t))["locomotives"] if x["track"] in scope.tracks]
+        for camera_id in scope.cameras:
+            seen[camera_id] += sum(
+                max(0.0, min(view.end_m, loco["head_m"]) - max(view.start_m, loco["tail_m"]))
+                for view in by_id[camera_id].views
+                for loco in locos
+                if loco["track"] == view.track
+            )
+    return max(scope.cameras, key=lambda c: seen[c])

@@ -207,7 +207,11 @@ class _Accumulator:
         if s.snapshots:
             s.count_exact = self.count_hits / s.snapshots
             s.per_track_count_exact = {t: self.track_hits[t] / s.snapshots for t in self.tracks}
-            s.track_count_exact = sum(self.track_hits.values()) / (s.snapshots * len(self.tracks))
+            s.track_count_exact = (
+                sum(self.track_hits.values()) / (s.snapshots * len(self.tracks))
+                if self.tracks
+                else s.count_exact  # no track held a locomotive, nor was any reported
+            )
         s.end_error_median_m, s.end_error_p95_m = _median_p95(self.end_errors)
         correct, reported, paired = self.series
         s.series_accuracy = correct / reported if reported else None

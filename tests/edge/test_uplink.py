@@ -232,6 +232,40 @@ def _metrics_text(uplink: Uplink) -> str:
         return response.read().decode()
 
 
+OUTAGE_S = 65.0  # past the uplink's longest reconnect wait (15 s) four times over
+
+
+@pytest.mark.slow
+def test_a_cloud_away_for_over_a_minute_gets_everything_once_soon_after_it_is_back(
+    ingest_factory: IngestFactory,
+    uplink_factory: UplinkFactory,
+    envelopes: list[uplink_pb2.Envelope],
+) -> None:
+    """The estimators keep publishing through a long outage; when ingest returns, the
+    uplink reconnects within its longest backoff and delivers the backlog once, in order."""
+    ingest = ingest_factory()
+    uplink = uplink_factory(ingest, batch_envelopes=200, window=2).start()
+    parts = chunks(envelopes[:6000], 100)
+    uplink.publish(parts[0])
+    wait_until(lambda: len(stored(ingest.db_url)) == 100, what="the first batch stored")
+    ingest.stop()  # the cloud goes away
+    away_at = time.monotonic()
+    for part in parts[1:]:  # published steadily through the outage
+        uplink.publish(part)
+        time.sleep(OUTAGE_S / len(parts))
+    time.sleep(max(0.0, away_at + OUTAGE_S - time.monotonic()))
+    assert uplink.metric("locowatch_uplink_cloud_connected") == 0
+    assert uplink.metric("locowatch_uplink_queued_envelopes") == 5900
+
+    ingest.start()  # back, on the same port
+    back_at = time.monotonic()
+    wait_until(lambda: uplink.metric("locowatch_uplink_cloud_connected") == 1, 30, "reconnect")
+    assert time.monotonic() - back_at <= 15.0 + 5.0  # the longest backoff, and a start
+    wait_until(lambda: len(stored(ingest.db_url)) == 6000, what="the backlog stored")
+    assert stored(ingest.db_url) == expected(uplink.published)
+    wait_until(lambda: uplink.metric("locowatch_uplink_queued_envelopes") == 0)
+
+
 @pytest.mark.slow
 def test_kill_minus_nine_after_publish_loses_and_doubles_nothing(
     ingest_factory: IngestFactory,

@@ -189,3 +189,13 @@ def test_eval_reads_state_snapshots_from_timescaledb(
     assert scores["snapshots"] == len(truth)  # prod only, the empty one included
     assert scores["count_exact"] == pytest.approx(1 - 1 / len(truth))
     assert scores["latency_median_s"] == 0.0
+
+
+def test_an_empty_stretch_scores_as_exact_not_as_an_error() -> None:
+    """A stretch where no locomotive stood and none was reported (a cut camera's view
+    after they left) is scored, not divided by zero."""
+    truth = [snapshot_from_record({"time": 100.0 + i, "locomotives": []}) for i in range(3)]
+    estimates = [snapshot_from_record({"time": 100.0 + i, "locomotives": []}) for i in range(3)]
+    scores = evaluate(truth, estimates)
+    assert (scores.snapshots, scores.count_exact, scores.track_count_exact) == (3, 1.0, 1.0)
+    assert scores.missed == scores.false_positives == 0
