@@ -27,6 +27,7 @@ from demo.status import minutes_seconds
 from locowatch.db.cli import db_url_option, home_option
 from locowatch.db.location import default_home
 from locowatch.db.managed import ManagedServer
+from sim.evaluation import format_metres, format_percent, format_seconds
 
 if TYPE_CHECKING:
     from demo.scope import DemoScope
@@ -371,9 +372,9 @@ def _report(url: str, truth: Path, flows: list[str], start: float, end: float, t
     for flow in flows:
         s = score_flow(url, truth, flow, start)
         rows.append(
-            (flow, s.snapshots, _pct(s.count_exact), _m(s.end_error_median_m),
-             _m(s.end_error_p95_m), s.id_switches, _pct(s.series_accuracy),
-             _pct(s.plate_exact), _pct(s.plate_coverage))
+            (flow, s.snapshots, format_percent(s.count_exact), format_metres(s.end_error_median_m),
+             format_metres(s.end_error_p95_m), s.id_switches, format_percent(s.series_accuracy),
+             format_percent(s.plate_exact), format_percent(s.plate_coverage))
         )  # fmt: skip
     columns = ["flow", "snapshots", "exact count", "head/tail median", "p95", "id switches",
                "series", "plate exact", "plates read"]  # fmt: skip
@@ -383,7 +384,7 @@ def _report(url: str, truth: Path, flows: list[str], start: float, end: float, t
     latency = capture_to_state_latency(url, "prod", start, end)
     click.echo(
         f"      frame capture to state row (prod, {latency.frames} camera frames): "
-        f"median {_s(latency.median_s)}, p95 {_s(latency.p95_s)}"
+        f"median {format_seconds(latency.median_s)}, p95 {format_seconds(latency.p95_s)}"
     )
     day = datetime.fromtimestamp(start, UTC)
     where = ReportRange(
@@ -438,15 +439,3 @@ def _shown(url: str) -> str:
     from cloud.schema import conninfo_url
 
     return conninfo_url(url)
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def _m(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} m"
-
-
-def _s(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} s"

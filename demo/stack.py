@@ -14,7 +14,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from locowatch.errors import LocowatchError
 from locowatch.facility.config import EstimatorRef, FacilityConfig, Flow
 from locowatch.processes import die_with_parent_by_sigterm
 from sim.recording import write_facility
-from sim.streaming import free_port
+from sim.streaming import free_port, free_ports
 
 GATEWAY_ID = "gw-demo-1"
 
@@ -156,24 +155,6 @@ def _with_demo_flows(facility: FacilityConfig) -> FacilityConfig:
     attributes = {**prod.attributes, "plate": EstimatorRef(model="plate@1")}
     dev = Flow(name="dev", position=prod.position, attributes=attributes, fse=prod.fse)
     return facility.model_copy(update={"flows": [prod, dev]})
-
-
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free TCP ports on loopback."""
-    for _ in range(100):
-        first = free_port()
-        if first + count < 65_000 and all(_free(p) for p in range(first, first + count)):
-            return first
-    raise LocowatchError(f"no {count} consecutive free ports on 127.0.0.1")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def wait_until(

@@ -86,25 +86,25 @@ class Scores:
     def table(self) -> str:
         rows = [
             ("snapshots scored", f"{self.snapshots}"),
-            ("exact count (facility)", _pct(self.count_exact)),
-            ("exact count (per track)", _pct(self.track_count_exact)),
+            ("exact count (facility)", format_percent(self.count_exact)),
+            ("exact count (per track)", format_percent(self.track_count_exact)),
             *(
-                (f"  exact count {track}", _pct(v))
+                (f"  exact count {track}", format_percent(v))
                 for track, v in self.per_track_count_exact.items()
             ),
             ("paired / missed / false", f"{self.matched} / {self.missed} / {self.false_positives}"),
-            ("head/tail error median", _metres(self.end_error_median_m)),
-            ("head/tail error p95", _metres(self.end_error_p95_m)),
+            ("head/tail error median", format_metres(self.end_error_median_m)),
+            ("head/tail error p95", format_metres(self.end_error_p95_m)),
             ("id switches", f"{self.id_switches}"),
-            ("series accuracy", _pct(self.series_accuracy)),
-            ("series coverage", _pct(self.series_coverage)),
-            ("plate exact", _pct(self.plate_exact)),
-            ("plate coverage", _pct(self.plate_coverage)),
-            ("plate character error rate", _pct(self.plate_cer)),
-            ("arrival detection delay median", _seconds(self.detection_delay_median_s)),
-            ("arrival detection delay p95", _seconds(self.detection_delay_p95_s)),
-            ("latency median", _seconds(self.latency_median_s)),
-            ("latency p95", _seconds(self.latency_p95_s)),
+            ("series accuracy", format_percent(self.series_accuracy)),
+            ("series coverage", format_percent(self.series_coverage)),
+            ("plate exact", format_percent(self.plate_exact)),
+            ("plate coverage", format_percent(self.plate_coverage)),
+            ("plate character error rate", format_percent(self.plate_cer)),
+            ("arrival detection delay median", format_seconds(self.detection_delay_median_s)),
+            ("arrival detection delay p95", format_seconds(self.detection_delay_p95_s)),
+            ("latency median", format_seconds(self.latency_median_s)),
+            ("latency p95", format_seconds(self.latency_p95_s)),
         ]
         width = max(len(k) for k, _ in rows) + 2
         return "\n".join(f"{k:<{width}}{v}" for k, v in rows)
@@ -276,15 +276,15 @@ def _median_p95(values: list[float]) -> tuple[float | None, float | None]:
     return float(np.median(values)), float(np.percentile(values, 95))
 
 
-def _pct(value: float | None) -> str:
+def format_percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f} %"
 
 
-def _metres(value: float | None) -> str:
+def format_metres(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f} m"
 
 
-def _seconds(value: float | None) -> str:
+def format_seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} s"
 
 

@@ -42,6 +42,25 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(probe.getsockname()[1])
 
 
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free TCP ports on loopback (a gateway's plan
+    hands its services ports counted up from a base)."""
+    for _ in range(100):
+        first = free_port()
+        if first + count < 65_000 and all(_free(p) for p in range(first, first + count)):
+            return first
+    raise StreamingError(f"no {count} consecutive free ports on 127.0.0.1")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @dataclass
 class _Feed:
     camera_id: str

@@ -39,7 +39,7 @@ from sim.faults import NO_FAULTS
 from sim.layout import build_layout
 from sim.recording import raw_video_input
 from sim.scenario import ScenarioSpec
-from sim.streaming import TwinStreamer, free_port
+from sim.streaming import TwinStreamer, free_ports
 from sim.twin import Twin, TwinSpec
 
 FAST = Backoff(initial_s=0.1, max_s=0.5, jitter_s=0.05, reset_after_s=0.1)
@@ -625,26 +625,6 @@ def serve(register: Callable[..., None], servicer: object, port: int) -> grpc.Se
     return server
 
 
-def free_port_block(count: int) -> int:
-    """The first of ``count`` consecutive free TCP ports."""
-    for _ in range(50):
-        base = free_port()
-        if base + count < 65000 and all(_port_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no block of free ports")
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def service_config(clip: Path, encoding: str) -> FacilityConfig:
     """Two twin cameras playing the short clip, the gateway's services on free ports."""
     config = twin_config()
@@ -652,7 +632,7 @@ def service_config(clip: Path, encoding: str) -> FacilityConfig:
         c.model_copy(update={"source": f"file://{clip}", "fps": 5.0}) for c in config.cameras[:2]
     ]
     assert config.gateway is not None
-    services = GatewayServices(base_port=free_port_block(3), metrics_base_port=None)
+    services = GatewayServices(base_port=free_ports(3), metrics_base_port=None)
     gateway = config.gateway.model_copy(update={"services": services, "frame_encoding": encoding})
     return config.model_copy(update={"cameras": cameras, "gateway": gateway})
 
