@@ -94,15 +94,24 @@ def test_every_variable_and_output_is_described() -> None:
 
 
 def test_the_example_wires_every_module_with_what_it_needs() -> None:
-    calls = blocks(EXAMPLE, "module")
-    used = {(EXAMPLE / call["source"]).resolve() for call in calls.values()}
+    # Every module is called by the example or by a module it calls (modules/ecs-task by the
+    # apps), and every call, nested ones too, passes exactly inputs the module declares.
+    used: set[Path] = set()
+    callers = [EXAMPLE]
+    while callers:
+        caller = callers.pop()
+        for name, call in blocks(caller, "module").items():
+            source = (caller / call["source"]).resolve()
+            declared = blocks(source, "variable")
+            passed = set(call) - META_ARGUMENTS
+            where = f"{caller.name}: module {name}"
+            assert passed <= set(declared), f"{where}: unknown inputs {passed - set(declared)}"
+            required = {v for v, body in declared.items() if "default" not in body}
+            assert required <= passed, f"{where}: inputs not passed {required - passed}"
+            if source not in used:
+                used.add(source)
+                callers.append(source)
     assert used == {p.resolve() for p in module_dirs()}, "a module the example does not use"
-    for name, call in calls.items():
-        declared = blocks((EXAMPLE / call["source"]).resolve(), "variable")
-        passed = set(call) - META_ARGUMENTS
-        assert passed <= set(declared), f"module {name}: unknown inputs {passed - set(declared)}"
-        required = {v for v, body in declared.items() if "default" not in body}
-        assert required <= passed, f"module {name}: inputs not passed {required - passed}"
 
 
 def test_provider_versions_are_pinned() -> None:

@@ -36,21 +36,31 @@ module "cluster" {
   app_uid        = var.app_uid
 }
 
+# What the three apps (migrate, ingest, the dashboard) share; each module declares the part
+# it reads.
+locals {
+  platform = {
+    cluster_arn                       = module.cluster.cluster_arn
+    cluster_name                      = module.cluster.cluster_name
+    config_bucket                     = module.cluster.config_bucket
+    config_bucket_arn                 = module.cluster.config_bucket_arn
+    config_sync                       = module.cluster.config_sync
+    facility_etags                    = module.cluster.facility_etags
+    logs_bucket                       = module.cluster.logs_bucket
+    kms_key_arn                       = module.secrets.kms_key_arn
+    vpc_id                            = module.network.vpc_id
+    public_subnet_ids                 = module.network.public_subnet_ids
+    private_subnet_ids                = module.network.private_subnet_ids
+    database_client_security_group_id = module.database.client_security_group_id
+  }
+}
+
 module "migrate" {
-  source                            = "../../modules/migrate"
-  name                              = var.name
-  image                             = var.image
-  cluster_arn                       = module.cluster.cluster_arn
-  cluster_name                      = module.cluster.cluster_name
-  config_bucket                     = module.cluster.config_bucket
-  config_bucket_arn                 = module.cluster.config_bucket_arn
-  config_sync                       = module.cluster.config_sync
-  facility_etags                    = module.cluster.facility_etags
-  retention                         = var.retention
-  kms_key_arn                       = module.secrets.kms_key_arn
-  vpc_id                            = module.network.vpc_id
-  private_subnet_ids                = module.network.private_subnet_ids
-  database_client_security_group_id = module.database.client_security_group_id
+  source    = "../../modules/migrate"
+  name      = var.name
+  image     = var.image
+  platform  = local.platform
+  retention = var.retention
   database_secret_arns = {
     owner  = module.database.owner_secret_arn
     writer = module.database.writer_secret_arn
@@ -64,55 +74,35 @@ module "migrate" {
 }
 
 module "ingest" {
-  source                            = "../../modules/ingest"
-  name                              = var.name
-  image                             = var.image
-  replicas                          = var.replicas
-  gateways                          = var.gateways
-  gateway_token_sha256              = module.secrets.gateway_token_sha256
-  ingest_domain                     = var.ingest_domain
-  certificate_arn                   = var.ingest_certificate_arn
-  route53_zone_id                   = var.route53_zone_id
-  listener_port                     = var.ingest_port
-  gateway_cidrs                     = var.gateway_cidrs
-  retention                         = var.retention
-  deletion_protection               = var.deletion_protection
-  cluster_arn                       = module.cluster.cluster_arn
-  config_bucket                     = module.cluster.config_bucket
-  config_bucket_arn                 = module.cluster.config_bucket_arn
-  config_sync                       = module.cluster.config_sync
-  facility_etags                    = module.cluster.facility_etags
-  logs_bucket                       = module.cluster.logs_bucket
-  kms_key_arn                       = module.secrets.kms_key_arn
-  vpc_id                            = module.network.vpc_id
-  vpc_cidr                          = module.network.vpc_cidr
-  public_subnet_ids                 = module.network.public_subnet_ids
-  private_subnet_ids                = module.network.private_subnet_ids
-  database_client_security_group_id = module.database.client_security_group_id
-  database_writer_secret_arn        = module.database.writer_secret_arn
-  migration_done                    = module.migrate.done
+  source                     = "../../modules/ingest"
+  name                       = var.name
+  image                      = var.image
+  platform                   = local.platform
+  replicas                   = var.replicas
+  gateways                   = var.gateways
+  gateway_token_sha256       = module.secrets.gateway_token_sha256
+  ingest_domain              = var.ingest_domain
+  certificate_arn            = var.ingest_certificate_arn
+  route53_zone_id            = var.route53_zone_id
+  listener_port              = var.ingest_port
+  gateway_cidrs              = var.gateway_cidrs
+  retention                  = var.retention
+  deletion_protection        = var.deletion_protection
+  vpc_cidr                   = module.network.vpc_cidr
+  database_writer_secret_arn = module.database.writer_secret_arn
+  migration_done             = module.migrate.done
 }
 
 module "dashboard" {
-  source                            = "../../modules/dashboard"
-  name                              = var.name
-  image                             = var.image
-  certificate_arn                   = var.dashboard_certificate_arn
-  dashboard_domain                  = var.dashboard_domain
-  route53_zone_id                   = var.route53_zone_id
-  dashboard_cidrs                   = var.dashboard_cidrs
-  users                             = var.dashboard_users
-  deletion_protection               = var.deletion_protection
-  cluster_arn                       = module.cluster.cluster_arn
-  config_bucket                     = module.cluster.config_bucket
-  config_bucket_arn                 = module.cluster.config_bucket_arn
-  config_sync                       = module.cluster.config_sync
-  facility_etags                    = module.cluster.facility_etags
-  logs_bucket                       = module.cluster.logs_bucket
-  kms_key_arn                       = module.secrets.kms_key_arn
-  vpc_id                            = module.network.vpc_id
-  public_subnet_ids                 = module.network.public_subnet_ids
-  private_subnet_ids                = module.network.private_subnet_ids
-  database_client_security_group_id = module.database.client_security_group_id
-  database_reader_secret_arn        = module.database.reader_secret_arn
+  source                     = "../../modules/dashboard"
+  name                       = var.name
+  image                      = var.image
+  platform                   = local.platform
+  certificate_arn            = var.dashboard_certificate_arn
+  dashboard_domain           = var.dashboard_domain
+  route53_zone_id            = var.route53_zone_id
+  dashboard_cidrs            = var.dashboard_cidrs
+  users                      = var.dashboard_users
+  deletion_protection        = var.deletion_protection
+  database_reader_secret_arn = module.database.reader_secret_arn
 }

@@ -2,13 +2,13 @@ resource "aws_lb" "dashboard" {
   name                       = "${substr(var.name, 0, 22)}-dashboard"
   load_balancer_type         = "application"
   internal                   = false
-  subnets                    = var.public_subnet_ids
+  subnets                    = var.platform.public_subnet_ids
   security_groups            = [aws_security_group.lb.id]
   drop_invalid_header_fields = true
   enable_deletion_protection = var.deletion_protection
 
   access_logs {
-    bucket  = var.logs_bucket
+    bucket  = var.platform.logs_bucket
     prefix  = "alb/dashboard"
     enabled = true
   }
@@ -62,7 +62,7 @@ resource "aws_lb_listener" "http" {
 
 resource "aws_lb_target_group" "dashboard" {
   name        = "${substr(var.name, 0, 22)}-dashboard"
-  vpc_id      = var.vpc_id
+  vpc_id      = var.platform.vpc_id
   target_type = "ip"
   port        = local.port
   protocol    = "HTTP"
@@ -206,7 +206,7 @@ resource "aws_wafv2_web_acl_association" "dashboard" {
 resource "aws_cloudwatch_log_group" "waf" {
   name              = "aws-waf-logs-${var.name}-dashboard" # WAF requires this prefix
   retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
+  kms_key_id        = var.platform.kms_key_arn
 }
 
 resource "aws_wafv2_web_acl_logging_configuration" "dashboard" {
@@ -219,7 +219,7 @@ resource "aws_wafv2_web_acl_logging_configuration" "dashboard" {
 resource "aws_security_group" "lb" {
   name_prefix = "${var.name}-dashboard-lb-"
   description = "Dashboard load balancer: HTTPS (and the HTTP redirect) from dashboard_cidrs"
-  vpc_id      = var.vpc_id
+  vpc_id      = var.platform.vpc_id
   lifecycle {
     create_before_destroy = true
   }
@@ -257,7 +257,7 @@ resource "aws_vpc_security_group_egress_rule" "lb_to_tasks" {
 resource "aws_security_group" "task" {
   name_prefix = "${var.name}-dashboard-task-"
   description = "Dashboard tasks: HTTP from the load balancer only"
-  vpc_id      = var.vpc_id
+  vpc_id      = var.platform.vpc_id
   lifecycle {
     create_before_destroy = true
   }

@@ -69,10 +69,6 @@ variable "cpu_architecture" {
   description = "CPU architecture of the image: X86_64 or ARM64."
   type        = string
   default     = "X86_64"
-  validation {
-    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
-    error_message = "cpu_architecture must be X86_64 or ARM64."
-  }
 }
 
 variable "deletion_protection" {
@@ -81,59 +77,21 @@ variable "deletion_protection" {
   default     = true
 }
 
-variable "cluster_arn" {
-  description = "ECS cluster to run the dashboard in."
-  type        = string
-}
-
-variable "config_bucket" {
-  description = "Name of the config bucket."
-  type        = string
-}
-
-variable "config_bucket_arn" {
-  description = "ARN of the config bucket."
-  type        = string
-}
-
-variable "config_sync" {
-  description = "The cluster module's config_sync output: init container image, script, app uid."
-  type        = object({ image = string, script = string, app_uid = number })
-}
-
-variable "facility_etags" {
-  description = "The cluster module's facility_etags: the dashboard shows every facility."
-  type        = map(string)
-}
-
-variable "logs_bucket" {
-  description = "Bucket for the load balancer's access logs."
-  type        = string
-}
-
-variable "kms_key_arn" {
-  description = "KMS key of the secrets, the config bucket and the log groups."
-  type        = string
-}
-
-variable "vpc_id" {
-  description = "VPC of the load balancer and the tasks."
-  type        = string
-}
-
-variable "public_subnet_ids" {
-  description = "Subnets of the load balancer."
-  type        = list(string)
-}
-
-variable "private_subnet_ids" {
-  description = "Subnets of the tasks."
-  type        = list(string)
-}
-
-variable "database_client_security_group_id" {
-  description = "The database module's client security group."
-  type        = string
+variable "platform" {
+  description = "The deployment's shared pieces (the example's local.platform): the cluster module's cluster, config bucket, config_sync init container, facility_etags (the dashboard shows every facility) and logs bucket; the KMS key; the VPC and its subnets; the database client security group."
+  type = object({
+    cluster_arn                       = string
+    config_bucket                     = string
+    config_bucket_arn                 = string
+    config_sync                       = object({ image = string, script = string, app_uid = number })
+    facility_etags                    = map(string)
+    logs_bucket                       = string
+    kms_key_arn                       = string
+    vpc_id                            = string
+    public_subnet_ids                 = list(string)
+    private_subnet_ids                = list(string)
+    database_client_security_group_id = string
+  })
 }
 
 variable "database_reader_secret_arn" {
@@ -142,11 +100,7 @@ variable "database_reader_secret_arn" {
 }
 
 variable "log_retention_days" {
-  description = "Days to keep the dashboard's and the WAF's logs."
+  description = "Days to keep the dashboard's and the WAF's logs (at least 365: modules/ecs-task checks)."
   type        = number
   default     = 365
-  validation {
-    condition     = var.log_retention_days >= 365
-    error_message = "Keep logs at least a year (365 days)."
-  }
 }

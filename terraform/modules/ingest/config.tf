@@ -32,14 +32,14 @@ locals {
 
 resource "aws_s3_object" "cloud_yaml" {
   for_each     = var.replicas
-  bucket       = var.config_bucket
+  bucket       = var.platform.config_bucket
   key          = "ingest/${each.key}/cloud.yaml"
   content      = local.cloud_yaml[each.key]
   content_type = "application/yaml"
 
   lifecycle {
     precondition {
-      condition     = length(setsubtract(flatten(values(var.replicas)), keys(var.facility_etags))) == 0
+      condition     = length(setsubtract(flatten(values(var.replicas)), keys(var.platform.facility_etags))) == 0
       error_message = "replicas names a facility that has no facility file (facility_files)."
     }
     precondition {
@@ -73,6 +73,6 @@ resource "aws_ssm_parameter" "backend_tls" {
   }
   name   = "/${var.name}/ingest/tls/${each.key}"
   type   = "SecureString"
-  key_id = var.kms_key_arn
+  key_id = var.platform.kms_key_arn
   value  = each.value
 }

@@ -20,14 +20,14 @@ resource "aws_lb" "ingest" {
   name                       = "${substr(var.name, 0, 25)}-ingest"
   load_balancer_type         = "application"
   internal                   = false
-  subnets                    = var.public_subnet_ids
+  subnets                    = var.platform.public_subnet_ids
   security_groups            = [aws_security_group.lb.id]
   drop_invalid_header_fields = true
   idle_timeout               = var.idle_timeout_s
   enable_deletion_protection = var.deletion_protection
 
   access_logs {
-    bucket  = var.logs_bucket
+    bucket  = var.platform.logs_bucket
     prefix  = "alb/ingest"
     enabled = true
   }
@@ -54,7 +54,7 @@ resource "aws_lb_listener" "ingest" {
 resource "aws_lb_target_group" "replica" {
   for_each             = var.replicas
   name                 = "${substr(var.name, 0, 16)}-${each.key}"
-  vpc_id               = var.vpc_id
+  vpc_id               = var.platform.vpc_id
   target_type          = "ip"
   port                 = local.grpc_port
   protocol             = "HTTPS"
@@ -110,7 +110,7 @@ resource "aws_route53_record" "ingest" {
 resource "aws_security_group" "lb" {
   name_prefix = "${var.name}-ingest-lb-"
   description = "Ingest load balancer: the listener port from gateways only"
-  vpc_id      = var.vpc_id
+  vpc_id      = var.platform.vpc_id
   lifecycle {
     create_before_destroy = true
   }
@@ -138,7 +138,7 @@ resource "aws_vpc_security_group_egress_rule" "lb_to_tasks" {
 resource "aws_security_group" "task" {
   name_prefix = "${var.name}-ingest-task-"
   description = "Ingest tasks: gRPC from the load balancer, metrics from the VPC"
-  vpc_id      = var.vpc_id
+  vpc_id      = var.platform.vpc_id
   lifecycle {
     create_before_destroy = true
   }

@@ -3,105 +3,58 @@
 # (maximum 100 %, minimum 0 %). Gateways buffer on their side meanwhile and resume from their
 # last ack; the new task's FSE resumes from its last snapshot.
 
-data "aws_region" "current" {}
-
-resource "aws_cloudwatch_log_group" "ingest" {
-  name              = "/${var.name}/ingest"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-}
-
-resource "aws_ecs_task_definition" "replica" {
-  for_each                 = var.replicas
-  family                   = "${var.name}-ingest-${each.key}"
-  requires_compatibilities = ["FARGATE"]
-  network_mode             = "awsvpc"
-  cpu                      = var.cpu
-  memory                   = var.memory
-  execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.task.arn
-  runtime_platform {
-    operating_system_family = "LINUX"
-    cpu_architecture        = var.cpu_architecture
-  }
-  volume { name = "config" } # task-local: written by config-sync, read-only for ingest
-  volume { name = "tmp" }
-
-  container_definitions = jsonencode([
-    {
-      name                   = "config-sync"
-      image                  = var.config_sync.image
-      essential              = false
-      user                   = "0" # writes the volume, then hands it to the app's uid
-      readonlyRootFilesystem = true
-      entryPoint             = ["/bin/sh", "-c"]
-      command                = [var.config_sync.script]
-      environment = [
-        { name = "CONFIG_BUCKET", value = var.config_bucket },
-        { name = "CONFIG_PREFIX", value = "ingest/${each.key}" },
-        { name = "FACILITIES", value = join(" ", each.value) },
-        { name = "APP_UID", value = tostring(var.config_sync.app_uid) },
-        { name = "HOME", value = "/tmp" },
-      ]
-      secrets = [
+# Roles, log group and one task definition per replica (config-sync, then ingest):
+# modules/ecs-task. The init container also gets the backend TLS files from SSM.
+module "task" {
+  source             = "../ecs-task"
+  name               = var.name
+  app                = "ingest"
+  platform           = var.platform
+  secret_arns        = [var.database_writer_secret_arn]
+  ssm_parameter_arns = [for p in aws_ssm_parameter.backend_tls : p.arn]
+  cpu                = var.cpu
+  memory             = var.memory
+  cpu_architecture   = var.cpu_architecture
+  log_retention_days = var.log_retention_days
+  tasks = {
+    for replica, facilities in var.replicas : replica => {
+      family        = "${var.name}-ingest-${replica}"
+      config_prefix = "ingest/${replica}"
+      facilities    = facilities
+      config_sync_secrets = [
         { name = "TLS_CERT", valueFrom = aws_ssm_parameter.backend_tls["cert"].arn },
         { name = "TLS_KEY", valueFrom = aws_ssm_parameter.backend_tls["key"].arn },
       ]
-      mountPoints = [
-        { sourceVolume = "config", containerPath = "/etc/locowatch" },
-        { sourceVolume = "tmp", containerPath = "/tmp" },
-      ]
-      logConfiguration = {
-        logDriver = "awslogs"
-        options = {
-          awslogs-group         = aws_cloudwatch_log_group.ingest.name
-          awslogs-region        = data.aws_region.current.name
-          awslogs-stream-prefix = "${each.key}-config"
-        }
+      log_stream_prefix             = replica
+      config_sync_log_stream_prefix = "${replica}-config"
+      container = {
+        name    = "ingest"
+        image   = var.image
+        command = ["locowatch", "cloud", "run", "--config", "/etc/locowatch/cloud.yaml"]
+        portMappings = [
+          { containerPort = local.grpc_port, protocol = "tcp" },
+          { containerPort = local.metrics_port, protocol = "tcp" },
+          { containerPort = local.fse_port, protocol = "tcp" },
+        ]
+        environment = [
+          { name = "LOCOWATCH_LOG_FORMAT", value = "json" },
+          # Not read by ingest: they change the task definition, and so redeploy the replica,
+          # when its cloud.yaml changed, and order it after the migrate run.
+          { name = "CONFIG_VERSION", value = sha1(join(",", concat([aws_s3_object.cloud_yaml[replica].etag], [for f in facilities : var.platform.facility_etags[f]]))) },
+          { name = "MIGRATION", value = var.migration_done },
+        ]
+        secrets     = [{ name = "LOCOWATCH_DB", valueFrom = "${var.database_writer_secret_arn}:url::" }]
+        stopTimeout = 30 # SIGTERM: ingest stops taking batches and commits what it has
       }
-    },
-    {
-      name                   = "ingest"
-      image                  = var.image
-      essential              = true
-      readonlyRootFilesystem = true
-      dependsOn              = [{ containerName = "config-sync", condition = "SUCCESS" }]
-      command                = ["locowatch", "cloud", "run", "--config", "/etc/locowatch/cloud.yaml"]
-      portMappings = [
-        { containerPort = local.grpc_port, protocol = "tcp" },
-        { containerPort = local.metrics_port, protocol = "tcp" },
-        { containerPort = local.fse_port, protocol = "tcp" },
-      ]
-      environment = [
-        { name = "LOCOWATCH_LOG_FORMAT", value = "json" },
-        # Not read by ingest: they change the task definition, and so redeploy the replica,
-        # when its cloud.yaml changed, and order it after the migrate run.
-        { name = "CONFIG_VERSION", value = sha1(join(",", concat([aws_s3_object.cloud_yaml[each.key].etag], [for f in each.value : var.facility_etags[f]]))) },
-        { name = "MIGRATION", value = var.migration_done },
-      ]
-      secrets = [{ name = "LOCOWATCH_DB", valueFrom = "${var.database_writer_secret_arn}:url::" }]
-      mountPoints = [
-        { sourceVolume = "config", containerPath = "/etc/locowatch", readOnly = true },
-        { sourceVolume = "tmp", containerPath = "/tmp" },
-      ]
-      stopTimeout = 30 # SIGTERM: ingest stops taking batches and commits what it has
-      logConfiguration = {
-        logDriver = "awslogs"
-        options = {
-          awslogs-group         = aws_cloudwatch_log_group.ingest.name
-          awslogs-region        = data.aws_region.current.name
-          awslogs-stream-prefix = each.key
-        }
-      }
-    },
-  ])
+    }
+  }
 }
 
 resource "aws_ecs_service" "replica" {
   for_each                           = var.replicas
   name                               = "ingest-${each.key}"
-  cluster                            = var.cluster_arn
-  task_definition                    = aws_ecs_task_definition.replica[each.key].arn
+  cluster                            = var.platform.cluster_arn
+  task_definition                    = module.task.task_definition_arns[each.key]
   desired_count                      = 1
   launch_type                        = "FARGATE"
   platform_version                   = "LATEST"
@@ -112,8 +65,8 @@ resource "aws_ecs_service" "replica" {
   propagate_tags                     = "SERVICE"
 
   network_configuration {
-    subnets          = var.private_subnet_ids
-    security_groups  = [aws_security_group.task.id, var.database_client_security_group_id]
+    subnets          = var.platform.private_subnet_ids
+    security_groups  = [aws_security_group.task.id, var.platform.database_client_security_group_id]
     assign_public_ip = false
   }
 

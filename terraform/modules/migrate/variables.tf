@@ -8,59 +8,24 @@ variable "image" {
   type        = string
 }
 
-variable "cluster_arn" {
-  description = "ECS cluster to run the task in."
-  type        = string
-}
-
-variable "cluster_name" {
-  description = "Name of that cluster (for the run-task command)."
-  type        = string
-}
-
-variable "config_bucket" {
-  description = "Name of the config bucket."
-  type        = string
-}
-
-variable "config_bucket_arn" {
-  description = "ARN of the config bucket."
-  type        = string
-}
-
-variable "config_sync" {
-  description = "The cluster module's config_sync output: init container image, script, app uid."
-  type        = object({ image = string, script = string, app_uid = number })
-}
-
-variable "facility_etags" {
-  description = "The cluster module's facility_etags: facility id -> ETag of its file in the config bucket."
-  type        = map(string)
+variable "platform" {
+  description = "The deployment's shared pieces (the example's local.platform): the cluster module's cluster name (for the run-task command), config bucket, config_sync init container and facility_etags; the KMS key; the VPC and its private subnets; the database client security group."
+  type = object({
+    cluster_name                      = string
+    config_bucket                     = string
+    config_bucket_arn                 = string
+    config_sync                       = object({ image = string, script = string, app_uid = number })
+    facility_etags                    = map(string)
+    kms_key_arn                       = string
+    vpc_id                            = string
+    private_subnet_ids                = list(string)
+    database_client_security_group_id = string
+  })
 }
 
 variable "retention" {
   description = "Days to keep raw estimations (raw_days) and states and events (state_days); migrate sets the policies."
   type        = object({ raw_days = number, state_days = number })
-}
-
-variable "kms_key_arn" {
-  description = "KMS key of the secrets, the config bucket and the log group."
-  type        = string
-}
-
-variable "vpc_id" {
-  description = "VPC of the task."
-  type        = string
-}
-
-variable "private_subnet_ids" {
-  description = "Private subnets the task runs in."
-  type        = list(string)
-}
-
-variable "database_client_security_group_id" {
-  description = "The database module's client security group."
-  type        = string
 }
 
 variable "database_secret_arns" {
@@ -80,11 +45,7 @@ variable "run_on_apply" {
 }
 
 variable "log_retention_days" {
-  description = "Days to keep the task's logs."
+  description = "Days to keep the task's logs (at least 365: modules/ecs-task checks)."
   type        = number
   default     = 365
-  validation {
-    condition     = var.log_retention_days >= 365
-    error_message = "Keep logs at least a year (365 days)."
-  }
 }
