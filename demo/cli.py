@@ -313,7 +313,7 @@ def _cut_or_restore(
     if dark[0] <= now < dark[1] and running:
         streamer.pause(camera_id)
         action = "cut: its stream stopped"
-    elif now >= dark[1] and not running:
+    elif dark[1] <= now < dark[1] + 5.0 and not running:  # (its video may end later on)
         streamer.resume(camera_id)
         action = "back"
     else:

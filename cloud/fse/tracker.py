@@ -45,6 +45,7 @@ MIN_SURE_M = 3.0  # shorter new bodies away from a track end wait for confirmati
 NEAR_M = 2.0  # an unpaired body this close to a locomotive is still that locomotive
 MAX_SPEED_MPS = 4.0  # depot speeds stay under ~1.5 m/s; more is a measurement glitch
 LEAVE_AFTER_S = 2.0  # gone near a track end this long: it has left
+REACQUIRE_M = 30.0  # a locomotive lost in unseen track (a camera's span) is found this far on
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Locomotive:
     moving: bool = False
     rest_centre_m: float = 0.0
     still_since: float | None = None
+    lost_speed_mps: float = 0.0  # its speed when it went out of sight (then assumed stopped)
     identity: Identity = field(default_factory=Identity)
     identified: dict[str, str] = field(default_factory=dict)  # reported in events so far
     # name -> (value, share), refreshed once per tick
@@ -133,6 +135,7 @@ class TrackTracker:
             loco.tail_m += loco.speed_mps * dt
             loco.head_m += loco.speed_mps * dt
         pairs, unpaired = self._associate(view.bodies)
+        unpaired = self._reacquire(unpaired, pairs, view)
         events: list[Event] = []
         for loco, body in pairs.items():
             events += self._update(loco, body, t)
@@ -186,6 +189,42 @@ class TrackTracker:
                 pairs[loco] = _join(pieces)
         return pairs, unpaired
 
+    def _reacquire(
+        self, bodies: list[Body], pairs: dict[Locomotive, Body], view: TrackView
+    ) -> list[Body]:
+        """A body coming out of unseen track (a dark camera beside it), cut on that side,
+        is the locomotive last seen driving into that stretch towards it: the same one,
+        moved on. Starting a new one would leave the old one behind as a ghost."""
+        unpaired = []
+        for body in bodies:
+            loco = self._lost_towards(body, pairs, view)
+            if loco is None:
+                unpaired.append(body)
+                continue
+            shift = body.head_m - loco.head_m if body.head_real else body.tail_m - loco.tail_m
+            loco.tail_m, loco.head_m = loco.tail_m + shift, loco.head_m + shift
+            loco.speed_mps, loco.last_real = loco.lost_speed_mps, {}
+            pairs[loco] = body
+        return unpaired
+
+    def _lost_towards(
+        self, body: Body, pairs: dict[Locomotive, Body], view: TrackView
+    ) -> Locomotive | None:
+        found = []
+        for loco in self.locos:
+            if loco in pairs or not loco.confirmed:
+                continue
+            if view.known_fraction(loco.tail_m, loco.head_m) >= 0.5:
+                continue  # it is in sight (and not there): not lost in the dark
+            ahead = body.tail_open and not body.tail_real and loco.head_m <= body.tail_m + NEAR_M
+            behind = body.head_open and not body.head_real and loco.tail_m >= body.head_m - NEAR_M
+            if ahead and loco.lost_speed_mps >= STANDSTILL_MPS:
+                found.append((body.tail_m - loco.head_m, loco))
+            elif behind and loco.lost_speed_mps <= -STANDSTILL_MPS:
+                found.append((loco.tail_m - body.head_m, loco))
+        found = [(gap, loco) for gap, loco in found if gap <= REACQUIRE_M]
+        return min(found, key=lambda pair: pair[0])[1] if found else None
+
     # -- updates -------------------------------------------------------------------------
 
     def _update(self, loco: Locomotive, body: Body, t: float) -> list[Event]:
@@ -210,6 +249,7 @@ class TrackTracker:
         loco.last_seen = t
         loco.missing_since = None
         loco.stale = False
+        loco.lost_speed_mps = loco.speed_mps
         loco.sightings += 1
         if not loco.confirmed and loco.sightings >= CONFIRM_TICKS:
             loco.confirmed, loco.id = True, self.new_id()

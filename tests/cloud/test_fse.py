@@ -197,3 +197,27 @@ def test_short_scenario_fuses_the_same_way(twin: Twin) -> None:
     scores = score(short, run(short))
     assert scores.count_exact >= 0.99
     assert scores.id_switches == 0
+
+
+def test_a_locomotive_driving_through_a_dark_camera_keeps_its_id_and_leaves_no_ghost() -> None:
+    """Seed 100's cam-01 drops out (465.8-502.4 s) just as L017 drives in under it at
+    1.4 m/s; it comes out under cam-02, cut on the dark side. It is the same locomotive:
+    the FSE moves it on rather than starting a second one beside a ghost of the first."""
+    twin = Twin(TwinSpec(seed=100))
+    assert any(
+        f.camera_id == "cam-01" and f.kind == "dropout" and f.start_s < 467 < f.end_s
+        for f in twin.faults.faults
+    )
+    ticks = run(twin, start_s=440.0, end_s=500.0)
+    start = twin.scenario.spec.start_time.timestamp()
+
+    def near_the_entry(at_s: float) -> list:  # type: ignore[type-arg]
+        tick = min(ticks, key=lambda t: abs(t.snapshot.time - start - at_s))
+        return [lo for lo in tick.snapshot.locomotives if lo.track == "T1" and lo.tail_m < 60]
+
+    (before,) = near_the_entry(465.0)  # seen driving in, under cam-01
+    for at_s in (492.0, 496.0, 499.0):  # out again, under cam-02 and cam-03
+        (after,) = near_the_entry(at_s)
+        assert after.id == before.id
+        truth = next(x for x in twin.truth(at_s)["locomotives"] if x["id"] == "L017")
+        assert abs(after.head_m - truth["head_m"]) < 1.0, (after, truth)
