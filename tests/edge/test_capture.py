@@ -474,11 +474,14 @@ def test_a_sim_camera_streams_on_the_twins_clock(workers: list[CameraWorker]) ->
     worker = CameraWorker(camera(source=url, fps=2, size=(1280, 720)), on_frame=frames)
     workers.append(worker)
     worker.start()
-    wait_until("4 frames", lambda: len(frames.frames) >= 4, 30)
+    wait_until("6 frames", lambda: len(frames.frames) >= 6, 30)
     times = [f.capture_time - start for _, f in frames.frames]
-    # stamped with the twin's frame times (a 4 fps camera), every second one kept (2 fps)
+    # stamped with the twin's frame times (a 4 fps camera), every second one kept (2 fps);
+    # a frame the renderer could not make in time on a busy machine shifts the cadence
+    # by one 0.25 s step (0.75 s, then 0.25 s), never off the twin's grid
     assert all(t * 4 == pytest.approx(round(t * 4), abs=1e-6) for t in times), times
-    assert np.diff(times) == pytest.approx([0.5] * (len(times) - 1))
+    assert all(gap >= 0.25 - 1e-6 for gap in np.diff(times)), times
+    assert np.mean(np.diff(times)) == pytest.approx(0.5, abs=0.1), times
 
 
 # -- the worker on real RTSP streams ------------------------------------------------------
