@@ -28,7 +28,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloud.config import token_sha256
 from demo.scope import DemoScope, scoped_facility
-from edge import health
 from edge.plan import GatewayPlan, gateway_plan
 from locowatch.errors import LocowatchError
 from locowatch.facility.config import EstimatorRef, FacilityConfig, Flow
@@ -182,10 +181,6 @@ def ingest_serving(target: str) -> bool:
         except grpc.RpcError:
             return False
     return answer.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def gateway_serving(plan: GatewayPlan) -> bool:
-    return all(h.serving for h in health.check(list(plan.services), timeout_s=2.0))
 
 
 def http_up(url: str) -> bool:
