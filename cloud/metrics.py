@@ -32,5 +32,10 @@ SNAPSHOTS_DROPPED = Counter(
 LOCOMOTIVES = Gauge(
     "locowatch_fse_locomotives", "Locomotives in the facility now.", ["facility", "flow"]
 )
+FSE_IGNORED = Counter(
+    "locowatch_fse_records_ignored",
+    "Stored estimations the FSE could not use (a track the facility config no longer has).",
+    ["facility", "flow"],
+)
 FSE_RESTARTS = Counter("locowatch_fse_process_restarts", "Restarts of the FSE process.")
 CHUNKS_DROPPED = Counter("locowatch_retention_chunks_dropped", "Chunks dropped by retention.")

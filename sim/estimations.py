@@ -305,6 +305,12 @@ def capture_stamp(envelope: uplink_pb2.Envelope) -> Timestamp:
     return envelope.position.capture_time
 
 
+def camera_of(envelope: uplink_pb2.Envelope) -> str:
+    """The camera an envelope's payload is about."""
+    payload = getattr(envelope, str(envelope.WhichOneof("payload")))
+    return str(payload.camera_id)
+
+
 def _stamp(twin: Twin, t: float) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(twin.scenario.clock(t))

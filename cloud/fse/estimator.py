@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from cloud import metrics
 from cloud.fse.fusion import fuse_track
 from cloud.fse.tracker import Event, Locomotive, TrackTracker
 from cloud.records import AttributeRecord, HealthRecord, PositionRecord, Record
@@ -89,6 +90,7 @@ class FacilityStateEstimator:
         self.started: float | None = None  # first capture time seen
         self.next_tick: float | None = None
         self.updates = 0  # position estimations taken in
+        self._ignored_tracks: set[str] = set()
 
     def _new_id(self) -> str:
         return f"fse-{next(self._ids)}"
@@ -105,6 +107,9 @@ class FacilityStateEstimator:
                     del self.observations[key]
             return
         if self.camera_states.get(record.camera_id, "streaming") != "streaming":
+            return
+        if record.track_id not in self.trackers:
+            self._ignore(record)
             return
         if isinstance(record, PositionRecord):
             key = (record.camera_id, record.track_id)
@@ -126,6 +131,21 @@ class FacilityStateEstimator:
         if self.started is None:
             self.started = record.time
 
+    def _ignore(self, record: PositionRecord | AttributeRecord) -> None:
+        """Ingest checks tracks against the live config, but the database may still hold
+        estimations of a track an operator since removed: replaying them must not stop
+        the FSE (a crash would repeat on every restart)."""
+        facility_id = self.facility.facility.id
+        metrics.FSE_IGNORED.labels(facility_id, self.flow).inc()
+        if record.track_id not in self._ignored_tracks:
+            self._ignored_tracks.add(record.track_id)
+            log.warning(
+                "flow %s: ignoring estimations of track %s, which facility %s does not have",
+                self.flow,
+                record.track_id,
+                facility_id,
+            )
+
     # -- output --------------------------------------------------------------------------
 
     def advance(self, now: float | None = None) -> list[Tick]:
@@ -138,7 +158,8 @@ class FacilityStateEstimator:
         step = self.settings.snapshot_interval_s
         if self.next_tick is None:
             # Warm up first: until every camera had a chance to report, the state is partial.
-            warm = (self.started or clock) + self.settings.observation_max_age_s
+            first = clock if self.started is None else self.started
+            warm = first + self.settings.observation_max_age_s
             self.next_tick = math.ceil(warm / step) * step
         if (clock - self.lag_s - self.next_tick) / step > MAX_CATCH_UP_TICKS:
             skipped = self.next_tick
@@ -242,6 +263,7 @@ class FacilityStateEstimator:
                 last_seen=snapshot.time,
                 stale=state.stale,
                 rest_centre_m=(state.tail_m + state.head_m) / 2,
+                ends_seen={"tail", "head"},  # the snapshot does not say: keep it whole
             )
             for name, value, confidence in (
                 ("model", state.series, state.series_confidence),

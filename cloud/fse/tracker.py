@@ -73,6 +73,7 @@ class Locomotive:
     speed_mps: float = 0.0
     lengths: deque[float] = field(default_factory=lambda: deque(maxlen=25))
     last_real: dict[str, tuple[float, float]] = field(default_factory=dict)  # side: (m, time)
+    ends_seen: set[str] = field(default_factory=set)  # sides a camera ever saw as a real end
     missing_since: float | None = None
     stale: bool = False
     confirmed: bool = True
@@ -180,6 +181,7 @@ class TrackTracker:
             if not hits:
                 unpaired.append(body)
                 continue
+            hits = self._join_fragments(hits, ordered, claims)
             for loco, piece in zip(hits, _cut(body, hits), strict=True):
                 claims.setdefault(id(loco), []).append(piece)
         pairs = {}
@@ -188,6 +190,25 @@ class TrackTracker:
             if pieces:
                 pairs[loco] = _join(pieces)
         return pairs, unpaired
+
+    def _join_fragments(
+        self, hits: list[Locomotive], ordered: list[Locomotive], claims: dict[int, list[Body]]
+    ) -> list[Locomotive]:
+        """Neighbours on one body whose facing ends no camera ever saw as real ends are
+        pieces of one locomotive, not two: each was born from a view cut at track nobody
+        could see yet (cameras coming up one by one). Cutting the body between them
+        would keep them apart for good, so they become one."""
+        joined = [hits[0]]
+        for loco in hits[1:]:
+            before = joined[-1]
+            if "head" in before.ends_seen or "tail" in loco.ends_seen:
+                joined.append(loco)
+                continue
+            keep, drop = self._absorb(before, loco)
+            ordered.remove(drop)
+            claims.setdefault(id(keep), []).extend(claims.pop(id(drop), []))
+            joined[-1] = keep
+        return joined
 
     def _reacquire(
         self, bodies: list[Body], pairs: dict[Locomotive, Body], view: TrackView
@@ -272,6 +293,7 @@ class TrackTracker:
                 speeds.append((position - previous[0]) / (seen_at - previous[1]))
             if previous is None or seen_at > previous[1]:
                 loco.last_real[side] = (position, seen_at)
+            loco.ends_seen.add(side)
         if not speeds:
             return
         measured = statistics.fmean(speeds)
@@ -335,6 +357,9 @@ class TrackTracker:
         )
         if body.tail_real and body.head_real:
             loco.lengths.append(body.length_m)
+        loco.ends_seen = {
+            side for side, real in (("tail", body.tail_real), ("head", body.head_real)) if real
+        }
         self.locos.append(loco)
         if not confirmed:
             return []
@@ -348,11 +373,17 @@ class TrackTracker:
                 continue
             shorter = min(a.head_m - a.tail_m, b.head_m - b.tail_m)
             if shorter > 0 and a.overlap(b.tail_m, b.head_m) > 0.5 * shorter:
-                older_first = (a.confirmed, -a.since) >= (b.confirmed, -b.since)
-                keep, drop = (a, b) if older_first else (b, a)
-                keep.tail_m, keep.head_m = min(a.tail_m, b.tail_m), max(a.head_m, b.head_m)
-                keep.identity.merge(drop.identity)
-                self.locos.remove(drop)
+                self._absorb(a, b)
+
+    def _absorb(self, a: Locomotive, b: Locomotive) -> tuple[Locomotive, Locomotive]:
+        """Make two tracks of one locomotive the older one; returns (kept, dropped)."""
+        older_first = (a.confirmed, -a.since) >= (b.confirmed, -b.since)
+        keep, drop = (a, b) if older_first else (b, a)
+        keep.tail_m, keep.head_m = min(a.tail_m, b.tail_m), max(a.head_m, b.head_m)
+        keep.identity.merge(drop.identity)
+        keep.ends_seen |= drop.ends_seen
+        self.locos.remove(drop)
+        return keep, drop
 
     def _motion_events(self, loco: Locomotive, t: float) -> list[Event]:
         s = self.settings

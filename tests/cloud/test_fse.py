@@ -10,8 +10,8 @@ import pytest
 from cloud.fse import FacilityStateEstimator, Snapshot, Tick
 from cloud.fse.fusion import fuse_track
 from cloud.fse.offline import fuse_offline
-from cloud.records import Interval, Origin, PositionRecord
-from sim.estimations import twin_estimations
+from cloud.records import AttributeRecord, Interval, Origin, PositionRecord
+from sim.estimations import camera_of, capture_stamp, twin_estimations
 from sim.evaluation import Scores, evaluate, snapshot_from_record
 from sim.faults import FaultSpec
 from sim.scenario import ScenarioSpec
@@ -221,3 +221,61 @@ def test_a_locomotive_driving_through_a_dark_camera_keeps_its_id_and_leaves_no_g
         assert after.id == before.id
         truth = next(x for x in twin.truth(at_s)["locomotives"] if x["id"] == "L017")
         assert abs(after.head_m - truth["head_m"]) < 1.0, (after, truth)
+
+
+def test_estimations_of_a_track_the_facility_no_longer_has_are_ignored(twin: Twin) -> None:
+    """The database may hold estimations of a track an operator has since removed from the
+    config; replaying them after a restart must neither crash the FSE nor disturb the rest."""
+    fse = FacilityStateEstimator(twin.facility, "prod")
+    known = twin.facility.tracks[0].id
+    gone = Interval(5, 20, True, True, 0.9)
+    fse.add(_record((0, 40), gone)._replace(track_id="T-removed"))
+    fse.add(
+        AttributeRecord(
+            Origin("f", "g", 2), 0.0, "prod", "cam", "plate", "ТЭМ18-6369", 0.9,
+            "T-removed", 10.0, (), "m", "e",
+        )
+    )  # fmt: skip
+    for step in range(60):
+        fse.add(_record((0, 40), gone)._replace(time=100 + step / 2, track_id=known))
+    ticks = fse.advance()
+    assert ticks, "the FSE goes on ticking"
+    (loco,) = ticks[-1].snapshot.locomotives
+    assert loco.track == known
+    assert not fse.pending_attributes
+
+
+def test_cameras_coming_up_one_by_one_do_not_split_a_locomotive(twin: Twin) -> None:
+    """As a gateway starts, its cameras come up one by one. A 34 m ВЛ80С (L013 on T4)
+    was then first seen as two pieces, each cut by a view at track nobody saw yet; once
+    the camera between came up, the FSE cut the whole body between the two for good
+    (CI saw five locomotives for four). Pieces whose facing ends were never seen as
+    real ends are one locomotive."""
+    start = twin.scenario.spec.start_time.timestamp()
+    begin = 510.0
+    online_s = {  # when each of T4's cameras first delivers, after ``begin``
+        "cam-32": 1.3, "cam-30": 1.9, "cam-28": 3.4, "cam-33": 3.7,
+        "cam-31": 10.6, "cam-29": 14.4, "cam-34": 15.0,
+    }  # fmt: skip
+    envelopes = [
+        e
+        for e in twin_estimations(twin, start_s=begin, end_s=555.0)
+        if camera_of(e) in online_s
+        and capture_stamp(e).ToNanoseconds() / 1e9 - start >= begin + online_s[camera_of(e)]
+    ]
+    ticks = list(fuse_offline(twin.facility, "prod", envelopes))
+    settled = [t for t in ticks if t.snapshot.time - start >= begin + 18.0]
+    assert len(settled) >= 25
+    for tick in settled:
+        at = tick.snapshot.time - start
+        truth = [x for x in twin.truth(at)["locomotives"] if x["track"] == "T4"]
+        seen = [lo for lo in tick.snapshot.locomotives if lo.track == "T4"]
+        assert len(seen) == len(truth), (at, seen)
+    l013 = next(x for x in twin.truth(540.0)["locomotives"] if x["id"] == "L013")
+    tick = min(settled, key=lambda t: abs(t.snapshot.time - start - 540.0))
+    (loco,) = [
+        lo
+        for lo in tick.snapshot.locomotives
+        if lo.tail_m < l013["head_m"] and lo.head_m > l013["tail_m"]
+    ]
+    assert abs(loco.tail_m - l013["tail_m"]) < 1.0 and abs(loco.head_m - l013["head_m"]) < 1.0

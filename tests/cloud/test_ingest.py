@@ -17,7 +17,7 @@ import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
-from sim.estimations import twin_estimations
+from sim.estimations import camera_of, capture_stamp, twin_estimations
 from sim.evaluation import evaluate, read_snapshots_from_db, snapshot_from_record
 from sim.twin import Twin
 
@@ -143,11 +143,11 @@ def test_two_gateways_of_one_facility_fuse_into_one_state(
     facility fuses the two halves as if one gateway had sent everything.
     """
     ingest = ingest_factory()
-    cameras = sorted({_camera(e) for e in envelopes})
+    cameras = sorted({camera_of(e) for e in envelopes})
     first_half = set(cameras[: len(cameras) // 2])
     halves = {
-        GATEWAY: [e for e in envelopes if _camera(e) in first_half],
-        SECOND_GATEWAY: [e for e in envelopes if _camera(e) not in first_half],
+        GATEWAY: [e for e in envelopes if camera_of(e) in first_half],
+        SECOND_GATEWAY: [e for e in envelopes if camera_of(e) not in first_half],
     }
     tokens = {GATEWAY: TOKEN, SECOND_GATEWAY: SECOND_TOKEN}
     start = twin.scenario.spec.start_time.timestamp()
@@ -191,16 +191,9 @@ def test_two_gateways_of_one_facility_fuse_into_one_state(
     assert scores.end_error_median_m is not None and scores.end_error_median_m <= 0.3
 
 
-def _camera(envelope: uplink_pb2.Envelope) -> str:
-    payload = getattr(envelope, envelope.WhichOneof("payload"))
-    return str(payload.camera_id)
-
-
 def _capture_s(envelope: uplink_pb2.Envelope) -> float:
     """POSIX seconds of the moment an envelope describes."""
-    payload = getattr(envelope, envelope.WhichOneof("payload"))
-    stamp = payload.observed_time if envelope.HasField("camera_health") else payload.capture_time
-    return float(stamp.ToNanoseconds()) / 1e9
+    return float(capture_stamp(envelope).ToNanoseconds()) / 1e9
 
 
 def cli_csv(locowatch_cli, name: str, *args: str) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
