@@ -13,6 +13,7 @@ ingest wait (backpressure), it never drops records.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import queue as queue_module
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 QUEUE_BATCHES = 64  # committed batches waiting for the FSEs (about 128k records)
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_TIMEOUT_S = 20.0
+FULL_RECHECK_S = 1.0  # while the queue is full, check this often that the child lives
 _STOP = None
 
 
@@ -71,11 +73,24 @@ class StateProcess:
         log.info("facility state estimators started in process %d", self.process.pid)
 
     async def feed(self, facility_id: str, records: list[Record]) -> None:
-        """Hand stored records to the FSEs; waits while their queue is full."""
-        try:
-            self.queue.put_nowait((facility_id, records))
-        except queue_module.Full:
-            await asyncio.to_thread(self.queue.put, (facility_id, records))
+        """Hand stored records to the FSEs; waits while their queue is full.
+
+        While the child is dead nothing is handed over: the records are stored, and the
+        next child replays them from the database. Waiting for a child that crashes on
+        every start would stop ingest from storing anything at all."""
+        item = (facility_id, records)
+        while self.alive():
+            try:
+                self.queue.put_nowait(item)
+                return
+            except queue_module.Full:
+                with contextlib.suppress(queue_module.Full):
+                    await asyncio.to_thread(self.queue.put, item, True, FULL_RECHECK_S)
+                    return
+        metrics.FSE_HANDOVERS_SKIPPED.inc()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
 
     async def supervise(self, period_s: float = 1.0) -> None:
         """Restart the child when it dies, with growing pauses."""

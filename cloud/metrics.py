@@ -37,5 +37,9 @@ FSE_IGNORED = Counter(
     "Stored estimations the FSE could not use (a track the facility config no longer has).",
     ["facility", "flow"],
 )
+FSE_HANDOVERS_SKIPPED = Counter(
+    "locowatch_fse_handovers_skipped",
+    "Stored batches not handed to a dead FSE process (its successor replays them).",
+)
 FSE_RESTARTS = Counter("locowatch_fse_process_restarts", "Restarts of the FSE process.")
 CHUNKS_DROPPED = Counter("locowatch_retention_chunks_dropped", "Chunks dropped by retention.")

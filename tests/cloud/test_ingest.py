@@ -6,10 +6,12 @@ import csv
 import io
 import itertools
 import math
+import shutil
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import psycopg
@@ -472,6 +474,43 @@ def test_a_dead_fse_process_is_restarted_and_resumes(
         "FROM state_snapshots WHERE flow = 'prod') s WHERE step > INTERVAL '1 second'",
     )
     assert gaps == (0,)  # the new process carried on from the last snapshot, no hole
+
+
+def test_ingest_goes_on_storing_while_the_fse_process_cannot_start(
+    ingest_factory: IngestFactory,
+    facility_file: Path,
+    tmp_path: Path,
+    twin: Twin,
+    envelopes: list[uplink_pb2.Envelope],
+) -> None:
+    """A state estimator that crashes on every start (here: its facility file is gone)
+    must not stop ingest from storing and acking; once it can start, it replays what
+    was stored meanwhile."""
+    import os
+    import re
+    import signal
+
+    facility = tmp_path / "facility.yaml"
+    shutil.copy(facility_file, facility)
+    ingest = ingest_factory(facilities=[facility, facility_file.with_name("other.yaml")])
+    batch = numbered(envelopes)
+    ingest.gateway(batch_size=1000).send(batch[:1000])
+    (child,) = re.findall(r"estimators started in process (\d+)", ingest.log.read_text())
+    hidden = facility.rename(tmp_path / "facility.yaml.away")
+    os.kill(int(child), signal.SIGKILL)
+    _wait_until(lambda: "locowatch_fse_process_restarts_total 2.0" in _metrics(ingest))
+    # every restart failed, and the rest of the day (far more than the FSE queue holds)
+    # is stored and acked all the same
+    report = ingest.gateway(batch_size=100).send(batch[1000:])
+    assert report.stored == len(batch) - 1000
+    assert stored_counts(ingest.db_url) == (len(batch), len(batch))
+    (skipped,) = re.findall(
+        r"^locowatch_fse_handovers_skipped_total (\S+)$", _metrics(ingest), re.M
+    )
+    assert float(skipped) > 0
+    hidden.rename(facility)
+    start = twin.scenario.spec.start_time.timestamp()
+    wait_for_state(ingest.db_url, start + SCENARIO_END_S - 2, timeout_s=60.0)
 
 
 def test_gateways_without_a_client_certificate_are_refused_when_required(
