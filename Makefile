@@ -14,6 +14,7 @@ STAMP := $(VENV)/.installed
 IAC_VENV := .venv-iac
 CHECKOV_VERSION := 3.3.30
 ARGS ?=
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: demo test setup system-packages test-packages iac-tools lint typecheck pytest db-up protos clean
 
@@ -47,7 +48,10 @@ $(IAC_VENV)/.installed: Makefile
 	$(IAC_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 	touch $@
 
+# Installing PostgreSQL and building TimescaleDB needs root: a non-root user is asked for
+# sudo once, only when they are missing. The server itself then runs as that user.
 db-up: setup
+	$(BIN)/locowatch db install --check > /dev/null 2>&1 || $(SUDO) $(BIN)/locowatch db install
 	$(BIN)/locowatch db up > /dev/null
 
 lint: setup

@@ -12,6 +12,7 @@ import psycopg
 from locowatch.db.install import ensure_postgres_with_timescaledb
 from locowatch.db.location import DB_ENV, HOME_ENV, default_home
 from locowatch.db.managed import ManagedDbError, ManagedServer
+from locowatch.db.postgres import find_postgres
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,11 +44,22 @@ def db() -> None:
 
 
 @db.command()
-def install() -> None:
+@click.option(
+    "--check", is_flag=True, help="Only say whether they are installed (exit 1 when not)."
+)
+def install(check: bool) -> None:
     """Install PostgreSQL and build TimescaleDB (Debian, as root) without starting a server.
 
-    'db up' does this itself when it runs as root; a non-root user runs this once with sudo.
+    'db up' does this itself when it runs as root; a non-root user runs this once with sudo
+    ('make demo' and 'make test' do, when --check says it is needed).
     """
+    if check:
+        present = find_postgres()
+        if present is None or not present.has_timescaledb:
+            click.echo("PostgreSQL with TimescaleDB is not installed", err=True)
+            raise click.exceptions.Exit(1)
+        click.echo(f"PostgreSQL {present.major} with TimescaleDB in {present.bindir}")
+        return
     found = ensure_postgres_with_timescaledb()
     click.echo(f"PostgreSQL {found.major} with TimescaleDB in {found.bindir}")
 

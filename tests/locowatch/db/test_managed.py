@@ -46,6 +46,8 @@ def test_lifecycle_is_idempotent_and_keeps_data(
     first = locowatch("db", "up")
     assert first.returncode == 0, first.stderr
     url = first.stdout.strip()
+    installed = locowatch("db", "install", "--check")  # what 'make' asks before using sudo
+    assert installed.returncode == 0 and "with TimescaleDB" in installed.stdout
     server = ManagedServer(private_home)
     pid = server.pid()
     assert pid is not None
