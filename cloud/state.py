@@ -6,8 +6,8 @@ with the right estimators and queues the snapshots that come out. One writer tas
 stores the queue; while the database is down the queue is bounded and drops its oldest
 snapshots (they are derived data: the raw estimations they came from are safe). On
 start, each FSE resumes from its last stored snapshot and replays the estimations
-stored after it (with no snapshot yet, the newest ``FIRST_REPLAY_S`` of them), so a
-crash between storing and fusing loses nothing and keeps locomotive ids.
+stored after it, so a crash between storing and fusing loses nothing and keeps
+locomotive ids.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 LIVE_WINDOW_S = 120.0  # an FSE whose data is this fresh follows the wall clock when idle
 MAX_QUEUED_TICKS = 3600
-FIRST_REPLAY_S = 600.0  # with no snapshot to resume from, replay this much stored data
 WRITE_BATCH = 200
 
 
@@ -51,26 +50,18 @@ class FacilityState:
         for (facility_id, flow), fse in self.estimators.items():
             snapshot = await asyncio.to_thread(self.store.latest_snapshot, facility_id, flow)
             next_id = await asyncio.to_thread(self.store.next_loco_number, facility_id, flow)
-            if snapshot is not None:
-                fse.restore(snapshot, next_id)
-                since = snapshot.time - fse.settings.observation_max_age_s
-            else:
-                # No snapshot yet (an FSE that died before its first, or a new flow):
-                # fuse the newest stored stretch rather than wait for live data.
+            if snapshot is None:
                 fse.restore_ids(next_id)
-                newest = await asyncio.to_thread(
-                    self.store.newest_estimation_time, facility_id, flow
-                )
-                if newest is None:
-                    continue
-                since = newest - FIRST_REPLAY_S
+                continue
+            fse.restore(snapshot, next_id)
+            since = snapshot.time - fse.settings.observation_max_age_s
             records = await asyncio.to_thread(self.store.replay, facility_id, flow, since)
             self._feed_one(fse, records)
             for record in records:
                 gateway, seq = record.origin.gateway_id, record.origin.seq
                 self.fused_seq[gateway] = max(self.fused_seq.get(gateway, 0), seq)
             log.info(
-                "facility %s flow %s: replayed %d stored estimations",
+                "facility %s flow %s: replayed %d estimations stored after the last snapshot",
                 facility_id,
                 flow,
                 len(records),

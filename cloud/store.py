@@ -290,16 +290,6 @@ class Store:
             ).fetchone()
         return int(row[0]) + 1 if row and row[0] is not None else 1
 
-    def newest_estimation_time(self, facility_id: str, flow: str) -> float | None:
-        """Capture time of the newest stored position estimation of one flow."""
-        with self.pool.connection() as conn:
-            row = conn.execute(
-                "SELECT time FROM position_estimations WHERE facility_id = %s AND flow = %s "
-                "ORDER BY time DESC LIMIT 1",
-                (facility_id, flow),
-            ).fetchone()
-        return row[0].timestamp() if row else None
-
     def replay(self, facility_id: str, flow: str, since: float) -> list[Record]:
         """Stored estimations of one flow since ``since``, to bring a restored FSE up to date."""
         with self.pool.connection() as conn:

@@ -495,6 +495,7 @@ def test_ingest_goes_on_storing_while_the_fse_process_cannot_start(
     ingest = ingest_factory(facilities=[facility, facility_file.with_name("other.yaml")])
     batch = numbered(envelopes)
     ingest.gateway(batch_size=1000).send(batch[:1000])
+    _wait_until(lambda: bool(_fse_ids(ingest.db_url)))
     (child,) = re.findall(r"estimators started in process (\d+)", ingest.log.read_text())
     hidden = facility.rename(tmp_path / "facility.yaml.away")
     os.kill(int(child), signal.SIGKILL)
