@@ -53,14 +53,10 @@ def install(check: bool) -> None:
     'db up' does this itself when it runs as root; a non-root user runs this once with sudo
     ('make demo' and 'make test' do, when --check says it is needed).
     """
-    if check:
-        present = find_postgres()
-        if present is None or not present.has_timescaledb:
-            click.echo("PostgreSQL with TimescaleDB is not installed", err=True)
-            raise click.exceptions.Exit(1)
-        click.echo(f"PostgreSQL {present.major} with TimescaleDB in {present.bindir}")
-        return
-    found = ensure_postgres_with_timescaledb()
+    found = find_postgres() if check else ensure_postgres_with_timescaledb()
+    if found is None or not found.has_timescaledb:
+        click.echo("PostgreSQL with TimescaleDB is not installed", err=True)
+        raise click.exceptions.Exit(1)
     click.echo(f"PostgreSQL {found.major} with TimescaleDB in {found.bindir}")
 
 

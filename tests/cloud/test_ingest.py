@@ -6,7 +6,10 @@ import csv
 import io
 import itertools
 import math
+import os
+import re
 import shutil
+import signal
 import threading
 import time
 import urllib.request
@@ -450,18 +453,13 @@ def test_tls_health_and_reflection(
 def test_a_dead_fse_process_is_restarted_and_resumes(
     ingest_factory: IngestFactory, twin: Twin, envelopes: list[uplink_pb2.Envelope]
 ) -> None:
-    import os
-    import re
-    import signal
-
     ingest = ingest_factory()
     batch = numbered(envelopes)
     half = len(batch) // 2
     ingest.gateway(batch_size=1000).send(batch[:half])
     _wait_until(lambda: bool(_fse_ids(ingest.db_url)))
-    (child,) = re.findall(r"estimators started in process (\d+)", ingest.log.read_text())
     ids_before = _fse_ids(ingest.db_url, latest_only=True)
-    os.kill(int(child), signal.SIGKILL)
+    _kill_fse_child(ingest)
     report = ingest.gateway(batch_size=1000).send(batch[half:])  # ingest goes on storing
     assert report.stored == len(batch) - half
     start = twin.scenario.spec.start_time.timestamp()
@@ -476,6 +474,12 @@ def test_a_dead_fse_process_is_restarted_and_resumes(
     assert gaps == (0,)  # the new process carried on from the last snapshot, no hole
 
 
+def _kill_fse_child(ingest: Ingest) -> None:
+    """kill -9 the FSE process ingest started (the only one so far)."""
+    (child,) = re.findall(r"estimators started in process (\d+)", ingest.log.read_text())
+    os.kill(int(child), signal.SIGKILL)
+
+
 def test_ingest_goes_on_storing_while_the_fse_process_cannot_start(
     ingest_factory: IngestFactory,
     facility_file: Path,
@@ -486,19 +490,14 @@ def test_ingest_goes_on_storing_while_the_fse_process_cannot_start(
     """A state estimator that crashes on every start (here: its facility file is gone)
     must not stop ingest from storing and acking; once it can start, it replays what
     was stored meanwhile."""
-    import os
-    import re
-    import signal
-
     facility = tmp_path / "facility.yaml"
     shutil.copy(facility_file, facility)
     ingest = ingest_factory(facilities=[facility, facility_file.with_name("other.yaml")])
     batch = numbered(envelopes)
     ingest.gateway(batch_size=1000).send(batch[:1000])
     _wait_until(lambda: bool(_fse_ids(ingest.db_url)))
-    (child,) = re.findall(r"estimators started in process (\d+)", ingest.log.read_text())
     hidden = facility.rename(tmp_path / "facility.yaml.away")
-    os.kill(int(child), signal.SIGKILL)
+    _kill_fse_child(ingest)
     _wait_until(lambda: "locowatch_fse_process_restarts_total 2.0" in _metrics(ingest))
     # every restart failed, and the rest of the day (far more than the FSE queue holds)
     # is stored and acked all the same
