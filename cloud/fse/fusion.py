@@ -22,8 +22,12 @@ from cloud.records import Interval, PositionRecord
 
 GRID_M = 0.1
 END_SNAP_M = 0.6  # a real end this close to a run's edge places that edge
-MIN_BODY_M = 1.5
-VIEW_EDGE_M = 0.25  # shorter occupied runs inside known-empty track are noise
+MIN_BODY_M = 1.5  # shorter occupied runs inside known-empty track are noise
+VIEW_EDGE_M = 0.25  # a real end this close to a camera's view edge may be a cut
+# Votes are summed in floating point: a camera's "empty" vote laid and taken back leaves
+# a residue of about 1e-16, which must not read as "occupied" (it made whole unseen
+# stretches of track one locomotive while cameras were still coming up).
+VOTE_EPS = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +96,7 @@ def fuse_track(
             spans.append((lo, hi, w, -1))  # take back this camera's "empty" vote there
     score, judged = _lay(spans, n)
     known = judged > 0
-    occupied = _bridge_hidden(score > 0, known, int(max_occluded_m / GRID_M))
+    occupied = _bridge_hidden(score > VOTE_EPS, known, int(max_occluded_m / GRID_M))
     bodies = _bodies(occupied, known, length_m, real_tails, real_heads)
     return TrackView(length_m=length_m, bodies=bodies, known=known)
 

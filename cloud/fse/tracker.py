@@ -188,7 +188,11 @@ class TrackTracker:
         for loco in ordered:
             pieces = claims.get(id(loco))
             if pieces:
-                pairs[loco] = _join(pieces)
+                kept, others = _apart(loco, pieces)
+                pairs[loco] = body = _join(kept)
+                if others:
+                    unpaired += [_join(group) for group in others]
+                    _shed(loco, body, others)
         return pairs, unpaired
 
     def _join_fragments(
@@ -465,6 +469,40 @@ def _cut(body: Body, locos: list[Locomotive]) -> list[Body]:
             )
         )
     return pieces
+
+
+def _apart(loco: Locomotive, pieces: list[Body]) -> tuple[list[Body], list[list[Body]]]:
+    """Split a locomotive's pieces where a camera saw a real head and a real tail face to
+    face: two locomotives stand there, not one split by an occluder (an occluder's edge
+    is a cut end). The locomotive keeps the group it overlaps most; the others are new.
+    This undoes a locomotive born over two neighbours while the gap between them was
+    not yet seen (cameras coming up one by one)."""
+    ordered = sorted(pieces, key=lambda b: b.tail_m)
+    groups = [[ordered[0]]]
+    for piece in ordered[1:]:
+        before = groups[-1][-1]
+        facing = before.head_real and piece.tail_real
+        if facing and not (before.head_split or piece.tail_split):
+            groups.append([piece])
+        else:
+            groups[-1].append(piece)
+    if len(groups) == 1:
+        return pieces, []
+    overlap = [sum(loco.overlap(b.tail_m, b.head_m) for b in group) for group in groups]
+    best = overlap.index(max(overlap))
+    return groups[best], groups[:best] + groups[best + 1 :]
+
+
+def _shed(loco: Locomotive, kept: Body, others: list[list[Body]]) -> None:
+    """The locomotive gives up what another one stands on: its ends facing the others
+    move to the real ends seen there at once (smoothing towards them would keep it
+    overlapping its new neighbour, which would merge them back), and the length it
+    learned over both is forgotten."""
+    if any(group[0].tail_m >= kept.head_m for group in others):
+        loco.head_m = kept.head_m
+    if any(group[-1].head_m <= kept.tail_m for group in others):
+        loco.tail_m = kept.tail_m
+    loco.lengths.clear()
 
 
 def _join(pieces: list[Body]) -> Body:

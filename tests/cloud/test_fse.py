@@ -10,7 +10,9 @@ import pytest
 from cloud.fse import FacilityStateEstimator, Snapshot, Tick
 from cloud.fse.fusion import fuse_track
 from cloud.fse.offline import fuse_offline
+from cloud.fse.tracker import TrackTracker
 from cloud.records import AttributeRecord, Interval, Origin, PositionRecord
+from locowatch.facility.config import FseSettings
 from sim.estimations import camera_of, capture_stamp, twin_estimations
 from sim.evaluation import Scores, evaluate, snapshot_from_record
 from sim.faults import FaultSpec
@@ -190,6 +192,38 @@ def test_fusion_joins_a_body_cut_by_two_cameras_views() -> None:
     assert (body.tail_m, body.head_m) == pytest.approx((10, 38))
     assert body.tail_real and body.head_real
     assert not body.tail_open and not body.head_open
+
+
+def test_cameras_that_see_nothing_leave_unseen_track_empty() -> None:
+    """Two cameras seeing empty track, the rest of it not yet seen (a gateway starting):
+    their confidences are laid and taken back in floating point, and the residue must
+    not make the unseen 136 m one locomotive (it did: a demo replay fused two
+    neighbours into one for good)."""
+    first = _record((0.0, 23.5))._replace(confidence=0.9998559)
+    second = _record((19.5, 43.5))._replace(confidence=0.9988517)
+    view = fuse_track(180.0, 0.0, [first, second])
+    assert view.bodies == []
+    assert view.known_fraction(0.0, 43.5) == 1.0 and view.known_fraction(43.5, 180.0) == 0.0
+
+
+def test_a_locomotive_born_over_two_neighbours_splits_once_the_gap_is_seen() -> None:
+    """While the camera over the 1 m gap between two locomotives is not up yet, the
+    gap is unseen and bridged, and the two are born as one. Once a camera sees a real
+    head and a real tail face to face there, they are two."""
+    settings = FseSettings()
+    ids = iter(f"fse-{n}" for n in itertools.count(1))
+    tracker = TrackTracker("T1", 100.0, settings, lambda *_: None, lambda: next(ids))
+    left = _record((0.0, 24.0), Interval(5.0, 24.0, True, False, 0.9))
+    right = _record((26.0, 50.0), Interval(26.0, 40.0, False, True, 0.9))
+    gap = _record((20.0, 30.0), Interval(20.0, 24.5, False, True, 0.9),
+                  Interval(25.5, 30.0, True, False, 0.9))  # fmt: skip
+    tracker.tick(0.0, fuse_track(100.0, 0.0, [left, right]))
+    assert [(lo.tail_m, lo.head_m) for lo in tracker.visible()] == [pytest.approx((5.0, 40.0))]
+    for t in range(1, 6):
+        tracker.tick(float(t), fuse_track(100.0, float(t), [left, right, gap]))
+    spans = [(round(lo.tail_m, 1), round(lo.head_m, 1)) for lo in tracker.visible()]
+    assert spans == [(5.0, 24.5), (25.5, 40.0)]
+    assert len({lo.id for lo in tracker.visible()}) == 2
 
 
 def test_short_scenario_fuses_the_same_way(twin: Twin) -> None:
