@@ -23,7 +23,8 @@ demo: setup db-up
 
 test: setup test-packages iac-tools db-up lint typecheck pytest
 
-setup: $(STAMP) system-packages
+# System packages first: the virtualenv needs Debian's python3-venv.
+setup: system-packages $(STAMP)
 
 system-packages:
 	bash deploy/system-packages.sh

@@ -2,7 +2,8 @@
 # Debian packages the project needs beyond Python wheels: ffmpeg (the twin's H.264 video
 # files and RTSP feeds), GStreamer's RTSP server with Debian's Python bindings (the twin's
 # RTSP streams), DejaVu fonts (number plates, Cyrillic included), openssl (test TLS
-# certificates for cloud ingest).
+# certificates for cloud ingest), python3-venv (Debian leaves `python3 -m venv` out of
+# python3 itself, and the Makefile's first step makes a virtualenv).
 # PostgreSQL and TimescaleDB are installed by `locowatch db up` itself.
 # `system-packages.sh test` adds what only the tests need: Chromium and its chromedriver
 # for the dashboard's browser tests (Debian's builds: no browser download at test time).
@@ -10,7 +11,7 @@
 set -euo pipefail
 
 packages=(
-  ffmpeg fonts-dejavu-core openssl
+  ffmpeg fonts-dejavu-core openssl python3-venv
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 )

@@ -22,7 +22,8 @@ from cloud.records import Interval, PositionRecord
 
 GRID_M = 0.1
 END_SNAP_M = 0.6  # a real end this close to a run's edge places that edge
-MIN_BODY_M = 1.5  # shorter occupied runs inside known-empty track are noise
+MIN_BODY_M = 1.5  # shorter occupied runs inside known-empty track are noise...
+ENTRY_M = 0.5  # ... unless this close to a track end: a nose driving in
 VIEW_EDGE_M = 0.25  # a real end this close to a camera's view edge may be a cut
 # Votes are summed in floating point: a camera's "empty" vote laid and taken back leaves
 # a residue of about 1e-16, which must not read as "occupied" (it made whole unseen
@@ -175,7 +176,9 @@ def _bodies(
         head_open = b == n or not known[b]
         tail = _snap(a * GRID_M, real_tails)
         head = _snap(min(b * GRID_M, length_m), real_heads)
-        if head.position_m - tail.position_m < MIN_BODY_M and not (tail_open or head_open):
+        at_door = tail.position_m <= ENTRY_M or head.position_m >= length_m - ENTRY_M
+        short = head.position_m - tail.position_m < MIN_BODY_M
+        if short and not (tail_open or head_open or at_door):
             continue
         bodies.append(
             Body(

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cloud.fse.fusion import Body, TrackView
+from cloud.fse.fusion import ENTRY_M, Body, TrackView
 from cloud.fse.identity import Identity
 from locowatch.facility.config import FseSettings
 
@@ -38,7 +38,6 @@ STANDSTILL_MPS = 0.08
 EDGE_ZONE_M = 3.0  # a body this close to a track end may be arriving or leaving
 CONFIRM_TICKS = 3
 CLAIM_SHARE = 0.25
-ENTRY_M = 0.5  # a body touching a track end this closely may be driving in
 COAST_S = 2.0  # an unseen locomotive keeps its speed this long
 EXIT_HORIZON_S = 10.0  # ... or until it leaves, if that is due within this long
 MIN_SURE_M = 3.0  # shorter new bodies away from a track end wait for confirmation
