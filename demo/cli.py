@@ -168,7 +168,7 @@ def _run(
 ) -> None:
     from cloud.schema import migrate
     from demo import stack
-    from demo.scoring import stream_delay, write_truth
+    from demo.scoring import write_truth
     from demo.status import StatusLine
     from sim.streaming import TwinStreamer, free_port
 
@@ -224,11 +224,7 @@ def _run(
         end = min(time.time(), played_at + scope.duration_s)
         _wait_for_state(url, end - 2.0)
         ingest.stop()
-        delay, ends = stream_delay(url, twin, scope, played_at)
-        click.echo(
-            f"      camera delay (twin frame shown -> gateway stamp), fitted on {ends} real "
-            f"ends the gateway saw: {delay:.2f} s"
-        )
+        delay = _camera_delay(url, twin, scope, played_at)
         truth = write_truth(twin, scope, played_at + delay, folder / "ground_truth.jsonl")
         _report(url, truth, flows, _scored_from(status, played_at, end), end, twin)
         if cut and dark:
@@ -334,6 +330,19 @@ def _report_dark(
         f"{result.locomotives_under_it} sightings of locomotives under it, "
         f"{result.lost} of them missing from the prod state"
     )
+
+
+def _camera_delay(url: str, twin: Twin, scope: DemoScope, played_at: float) -> float:
+    from demo.scoring import DELAYS_S, stream_delay
+
+    delay, ends = stream_delay(url, twin, scope, played_at)
+    click.echo(
+        f"      camera delay (twin frame shown -> gateway stamp), fitted on {ends} real "
+        f"ends the gateway saw: {delay:.2f} s"
+    )
+    if delay >= DELAYS_S[-1]:
+        click.echo("      (the end of the searched range: truth and state may not line up)")
+    return delay
 
 
 def _scored_from(status: StatusLine, played_at: float, end: float) -> float:
