@@ -198,7 +198,7 @@ def _run(
         click.echo("[5/6] cameras and edge gateway")
         running.callback(streamer.stop)
         streamer.start()
-        played_at = time.time()
+        played_at = time.time() - streamer.scenario_time()
         running.callback(gateway.stop)
         gateway.start()
         click.echo(

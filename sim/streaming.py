@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
+import statistics
 import subprocess
 import threading
 import time
@@ -119,7 +120,33 @@ class TwinStreamer:
                     daemon=True,
                 )
                 feed.thread.start()
+        if self.recording is not None:
+            self._wait_sending()
         log.info("serving %d twin cameras on rtsp://127.0.0.1:%d/", len(self.feeds), self.port)
+
+    def _wait_sending(self, timeout_s: float = 10.0) -> None:
+        """Until every replay has sent its first bytes. Each ffmpeg's clock (``-re``)
+        starts when it has opened its file: about a second for 16 of them on two idle
+        cores, seconds while a gateway starts beside them, which offset each camera's
+        pictures differently (held-out demo runs measured 0.7-3 s between cameras).
+        Waiting here keeps the gateway's start out of it; the spread is logged."""
+        started: dict[str, float] = {}
+        deadline = time.monotonic() + timeout_s
+        while len(started) < len(self.feeds) and time.monotonic() < deadline:
+            for feed in self.feeds.values():
+                if feed.camera_id not in started and _has_written(feed.encoder):
+                    started[feed.camera_id] = time.monotonic() - self.started_at
+            time.sleep(0.005)
+        if started:
+            log.info(
+                "twin replays sending after %.2f-%.2f s (%d of %d)",
+                min(started.values()),
+                max(started.values()),
+                len(started),
+                len(self.feeds),
+            )
+            # The twin's clock is the replays' clock (a resumed feed joins it there).
+            self.started_at += statistics.median(started.values())
 
     def stop(self) -> None:
         self._stop.set()
@@ -246,6 +273,18 @@ class TwinStreamer:
             next_at += period
             self._stop.wait(max(0.0, next_at - time.monotonic()))
         feed.encoder.stdin.close()
+
+
+def _has_written(process: subprocess.Popen[bytes] | None) -> bool:
+    """Whether a process wrote anything yet (Linux: ``/proc/PID/io``); True elsewhere."""
+    if process is None:
+        return False
+    try:
+        io = Path(f"/proc/{process.pid}/io").read_text()
+    except OSError:
+        return True
+    written = next((line.split()[1] for line in io.splitlines() if line.startswith("wchar")), "1")
+    return int(written) > 0
 
 
 def _terminate(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
