@@ -306,7 +306,7 @@ class TrackTracker:
 
     def _unseen(self, loco: Locomotive, t: float, view: TrackView) -> list[Event]:
         """A locomotive no body was paired with this tick."""
-        if loco.tail_m >= self.length_m or loco.head_m <= 0:
+        if loco.tail_m >= self.length_m or loco.head_m <= 0 or self._all_but_out(loco):
             return self._depart(loco, t, "drove out")
         if view.known_fraction(loco.tail_m, loco.head_m) < 0.5:
             # Out of sight: assume it stopped, unless it was on its way out of the track
@@ -324,6 +324,15 @@ class TrackTracker:
         if t - loco.missing_since >= self.settings.depart_after_s:
             return self._depart(loco, t, "not seen")
         return []
+
+    def _all_but_out(self, loco: Locomotive) -> bool:
+        """Less than a nose's length still inside, last seen moving out: it drove out.
+        (Cameras read the last metre at a door late, so the speed learned there is too
+        low for the prediction to finish the exit.) One just arriving is not moving out."""
+        v = loco.lost_speed_mps
+        return (loco.tail_m >= self.length_m - ENTRY_M and v > 0) or (
+            loco.head_m <= ENTRY_M and v < 0
+        )
 
     def _exiting(self, loco: Locomotive) -> bool:
         v = loco.speed_mps

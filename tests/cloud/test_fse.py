@@ -242,6 +242,23 @@ def test_a_nose_driving_in_at_a_door_is_counted_at_once() -> None:
     assert fuse_track(130.0, 2.0, [speck]).bodies == []  # the same inside: noise
 
 
+def test_a_locomotive_driving_out_leaves_when_its_last_metre_is_unseen() -> None:
+    """At a door the position model reads the last metre late: the tail seemed to stop
+    at 179.6 m of 180 while the locomotive drove out. Unseen with less than a nose's
+    length inside, and last seen moving out, it has left (it lingered two snapshots)."""
+    settings = FseSettings()
+    ids = iter(f"fse-{n}" for n in itertools.count(1))
+    tracker = TrackTracker("T1", 180.0, settings, lambda *_: None, lambda: next(ids))
+    tails = [172.0, 173.4, 174.8, 176.2, 177.6, 179.0, 179.5, 179.55, 179.6, 179.6]
+    for t, tail in enumerate(tails):
+        seen = _record((160.0, 180.0), Interval(tail, 180.0, True, False, 0.9))
+        tracker.tick(float(t), fuse_track(180.0, float(t), [seen._replace(time=float(t))]))
+        assert len(tracker.visible()) == 1
+    now = float(len(tails))
+    tracker.tick(now, fuse_track(180.0, now, [_record((160.0, 180.0))._replace(time=now)]))
+    assert tracker.visible() == []
+
+
 def test_short_scenario_fuses_the_same_way(twin: Twin) -> None:
     short = Twin(TwinSpec(seed=1, scenario=ScenarioSpec(duration_s=240)))
     scores = score(short, run(short))
