@@ -21,6 +21,7 @@ Each tick the tracker gets the track's bodies (``fusion.TrackView``) and:
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from collections import deque
 from collections.abc import Callable
@@ -267,6 +268,13 @@ class TrackTracker:
             tail = head - length
         if length is not None and not body.head_real and body.tail_real:
             head = tail + length
+        # A cut end may push a locomotive out, but not into its neighbour (a body that
+        # spans both, their gap hidden, would otherwise stretch one over the other).
+        low, high = self._room(loco)
+        if not body.tail_real:
+            tail = max(tail, min(low, loco.tail_m))
+        if not body.head_real:
+            head = min(head, max(high, loco.head_m))
         if body.tail_real and body.head_real:
             loco.lengths.append(body.head_m - body.tail_m)
         loco.tail_m, loco.head_m = tail, head
@@ -279,6 +287,14 @@ class TrackTracker:
             loco.confirmed, loco.id = True, self.new_id()
             return [self._event(loco, t, "arrived", {"confirmed_after": loco.sightings})]
         return []
+
+    def _room(self, loco: Locomotive) -> tuple[float, float]:
+        """From the head of the locomotive behind to the tail of the one ahead, where a
+        camera saw those ends (pieces of one body, never seen apart, may still join)."""
+        others = [o for o in self.locos if o is not loco]
+        behind = [o.head_m for o in others if o.centre_m < loco.centre_m and "head" in o.ends_seen]
+        ahead = [o.tail_m for o in others if o.centre_m > loco.centre_m and "tail" in o.ends_seen]
+        return max(behind, default=-math.inf), min(ahead, default=math.inf)
 
     def _update_speed(self, loco: Locomotive, body: Body, t: float) -> None:
         """Speed from successive raw real-end measurements (not from the filtered ends,
