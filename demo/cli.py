@@ -340,7 +340,7 @@ def _camera_delay(url: str, twin: Twin, scope: DemoScope, played_at: float) -> f
         f"      camera delay (twin frame shown -> gateway stamp), fitted on {ends} real "
         f"ends the gateway saw: {delay:.2f} s"
     )
-    if delay >= DELAYS_S[-1]:
+    if delay <= DELAYS_S[0] or delay >= DELAYS_S[-1]:
         click.echo("      (the end of the searched range: truth and state may not line up)")
     return delay
 

@@ -50,9 +50,11 @@ def write_truth(twin: Twin, scope: DemoScope, played_at: float, path: Path) -> P
 # The delay between the twin showing a frame and the gateway stamping it (RTSP server,
 # network, decoder; under a loaded machine, frames can queue). The twin cannot know it, so
 # it is measured: the delay that best lines the gateway's real ends up with the true ones.
-# Searched wide: ffmpeg's 16 replays start while the gateway's services load, and on the
-# two cores that took from 2 to 6 s (a fit stuck at a 5 s bound misplaced every truth).
-DELAYS_S = np.arange(0.0, 10.001, 0.05)
+# Searched wide: before the streamer waited for its replays to start, they started while
+# the gateway's services loaded and took 2 to 6 s (a fit stuck at a 5 s bound misplaced
+# every truth). Below zero too: the twin's clock is the replays' median start, which
+# some cameras beat by a little.
+DELAYS_S = np.arange(-1.0, 10.001, 0.05)
 END_ERROR_CAP_M = 2.0  # an end further than this from every true end is an outlier
 REAL_ENDS_SQL = """
     SELECT extract(epoch FROM time), track_id, interval_start_m, interval_end_m,
