@@ -176,8 +176,8 @@ def _bodies(
         head_open = b == n or not known[b]
         tail = _snap(a * GRID_M, real_tails)
         head = _snap(min(b * GRID_M, length_m), real_heads)
-        at_door = tail.position_m <= ENTRY_M or head.position_m >= length_m - ENTRY_M
         short = head.position_m - tail.position_m < MIN_BODY_M
+        at_door = at_track_end(tail.position_m, head.position_m, length_m)
         if short and not (tail_open or head_open or at_door):
             continue
         bodies.append(
@@ -200,6 +200,11 @@ class RealEnd:
     position_m: float
     weight: float
     age_s: float
+
+
+def at_track_end(tail_m: float, head_m: float, length_m: float) -> bool:
+    """A span within ``ENTRY_M`` of either end of the track: driving in or out there."""
+    return tail_m <= ENTRY_M or head_m >= length_m - ENTRY_M
 
 
 def _snap(edge_m: float, reals: list[RealEnd]) -> RealEnd:

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cloud.fse.fusion import ENTRY_M, Body, TrackView
+from cloud.fse.fusion import ENTRY_M, Body, TrackView, at_track_end
 from cloud.fse.identity import Identity
 from locowatch.facility.config import FseSettings
 
@@ -365,7 +365,7 @@ class TrackTracker:
         return [self._event(loco, t, "departed", {"why": why, "dwell_s": round(t - loco.since, 1)})]
 
     def _birth(self, body: Body, t: float, view: TrackView) -> list[Event]:
-        at_end = body.tail_m <= ENTRY_M or body.head_m >= self.length_m - ENTRY_M
+        at_end = at_track_end(body.tail_m, body.head_m, self.length_m)
         # Where a locomotive can appear at once: at a track end, on track nobody could see
         # a moment ago, or when the estimator starts. Elsewhere it is noise until confirmed.
         was_unknown = body.length_m >= MIN_SURE_M and (

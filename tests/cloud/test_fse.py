@@ -194,6 +194,12 @@ def test_fusion_joins_a_body_cut_by_two_cameras_views() -> None:
     assert not body.tail_open and not body.head_open
 
 
+def _tracker(track_id: str, length_m: float) -> TrackTracker:
+    """One track's tracker with default settings and ids fse-1, fse-2, ..."""
+    ids = iter(f"fse-{n}" for n in itertools.count(1))
+    return TrackTracker(track_id, length_m, FseSettings(), lambda *_: None, lambda: next(ids))
+
+
 def test_cameras_that_see_nothing_leave_unseen_track_empty() -> None:
     """Two cameras seeing empty track, the rest of it not yet seen (a gateway starting):
     their confidences are laid and taken back in floating point, and the residue must
@@ -210,9 +216,7 @@ def test_a_locomotive_born_over_two_neighbours_splits_once_the_gap_is_seen() -> 
     """While the camera over the 1 m gap between two locomotives is not up yet, the
     gap is unseen and bridged, and the two are born as one. Once a camera sees a real
     head and a real tail face to face there, they are two."""
-    settings = FseSettings()
-    ids = iter(f"fse-{n}" for n in itertools.count(1))
-    tracker = TrackTracker("T1", 100.0, settings, lambda *_: None, lambda: next(ids))
+    tracker = _tracker("T1", 100.0)
     left = _record((0.0, 24.0), Interval(5.0, 24.0, True, False, 0.9))
     right = _record((26.0, 50.0), Interval(26.0, 40.0, False, True, 0.9))
     gap = _record((20.0, 30.0), Interval(20.0, 24.5, False, True, 0.9),
@@ -230,9 +234,7 @@ def test_a_nose_driving_in_at_a_door_is_counted_at_once() -> None:
     """Under a door camera, a locomotive's nose less than a metre in is a short body:
     inside the track it would be noise, at the door it is an arrival (the demo's
     held-out day missed four arrivals for a snapshot each)."""
-    settings = FseSettings()
-    ids = iter(f"fse-{n}" for n in itertools.count(1))
-    tracker = TrackTracker("T3", 130.0, settings, lambda *_: None, lambda: next(ids))
+    tracker = _tracker("T3", 130.0)
     nose = _record((0.0, 23.5), Interval(0.1, 0.86, False, True, 0.9))
     tracker.tick(0.0, fuse_track(130.0, 0.0, [_record((0.0, 23.5))]))
     tracker.tick(1.0, fuse_track(130.0, 1.0, [nose]))
@@ -246,9 +248,7 @@ def test_a_locomotive_driving_out_leaves_when_its_last_metre_is_unseen() -> None
     """At a door the position model reads the last metre late: the tail seemed to stop
     at 179.6 m of 180 while the locomotive drove out. Unseen with less than a nose's
     length inside, and last seen moving out, it has left (it lingered two snapshots)."""
-    settings = FseSettings()
-    ids = iter(f"fse-{n}" for n in itertools.count(1))
-    tracker = TrackTracker("T1", 180.0, settings, lambda *_: None, lambda: next(ids))
+    tracker = _tracker("T1", 180.0)
     tails = [172.0, 173.4, 174.8, 176.2, 177.6, 179.0, 179.5, 179.55, 179.6, 179.6]
     for t, tail in enumerate(tails):
         seen = _record((160.0, 180.0), Interval(tail, 180.0, True, False, 0.9))
