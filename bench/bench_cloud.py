@@ -152,11 +152,10 @@ def _insert(conn: psycopg.Connection[tuple[object, ...]], r: Record) -> None:
 
 def _bare_copy(url: str, records: list[Record], batch: int) -> float:
     """The ceiling: the same rows by binary COPY, one transaction per batch, nothing else."""
-    from cloud.store import _copy_records, register_packed_arrays
+    from cloud.store import _copy_records
 
     start = time.perf_counter()
     with psycopg.connect(url) as conn:
-        register_packed_arrays(conn)
         for first in range(0, len(records), batch):
             with conn.transaction(), conn.cursor() as cur:
                 _copy_records(cur, records[first : first + batch])

@@ -9,6 +9,7 @@ tens of thousands a second and they are the cheapest immutable records Python ha
 
 from __future__ import annotations
 
+import marshal
 from typing import NamedTuple
 
 
@@ -80,3 +81,38 @@ class Rejected(NamedTuple):
     origin: Origin
     reason: str  # RejectReason name without its prefix, e.g. "NOT_FINITE"
     detail: str
+
+
+# -- hand-over between processes ----------------------------------------------------------
+# Ingest hands every stored record to the FSE process. Pickling named tuples costs a
+# Python-level __reduce__ per tuple (a record, its origin, each interval): about 10 us a
+# record, on ingest's busiest core. Plain tuples of str, float, int and bool go through
+# marshal (C, no per-object calls) at a fifth of that; the FSE side rebuilds the records.
+_POSITION, _ATTRIBUTE, _HEALTH = 0, 1, 2
+
+
+def pack_records(records: list[Record]) -> bytes:
+    """Records as bytes for another process of this same build (marshal's format)."""
+    plain: list[tuple[object, ...]] = []
+    for r in records:
+        if type(r) is PositionRecord:
+            plain.append((_POSITION, tuple(r.origin), *r[1:8], tuple(map(tuple, r[8])), *r[9:]))
+        elif type(r) is AttributeRecord:
+            plain.append((_ATTRIBUTE, tuple(r.origin), *r[1:]))
+        else:
+            plain.append((_HEALTH, tuple(r.origin), *r[1:]))
+    return marshal.dumps(plain)
+
+
+def unpack_records(data: bytes) -> list[Record]:
+    """The records ``pack_records`` packed, equal to the originals."""
+    out: list[Record] = []
+    for kind, origin, *fields in marshal.loads(data):  # bytes from our own ingest process
+        if kind == _POSITION:
+            fields[7] = tuple(Interval(*i) for i in fields[7])
+            out.append(PositionRecord(Origin(*origin), *fields))
+        elif kind == _ATTRIBUTE:
+            out.append(AttributeRecord(Origin(*origin), *fields))
+        else:
+            out.append(HealthRecord(Origin(*origin), *fields))
+    return out

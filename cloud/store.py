@@ -14,17 +14,22 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
 from psycopg_pool import ConnectionPool
 
+from cloud.copy_rows import (
+    ATTRIBUTE_COLUMNS,
+    HEALTH_COLUMNS,
+    POSITION_COLUMNS,
+    attribute_rows,
+    health_rows,
+    position_rows,
+)
 from cloud.fse import LocoState, Snapshot, Tick
 from cloud.records import (
     AttributeRecord,
@@ -44,103 +49,6 @@ LATEST_SNAPSHOT_SQL = (
     "SELECT time, locomotives FROM state_snapshots WHERE facility_id = %s AND flow = %s "
     "ORDER BY time DESC LIMIT 1"
 )
-
-POSITION_COLUMNS = (
-    "time, facility_id, gateway_id, seq, flow, camera_id, track_id, covered_start_m, "
-    "covered_end_m, confidence, interval_start_m, interval_end_m, start_real, end_real, "
-    "interval_confidence, model_version, engine"
-)
-POSITION_TYPES = [
-    "timestamptz", "text", "text", "int8", "text", "text", "text", "float4", "float4", "float4",
-    "float4[]", "float4[]", "bool[]", "bool[]", "float4[]", "text", "text",
-]  # fmt: skip
-ATTRIBUTE_COLUMNS = (
-    "time, facility_id, gateway_id, seq, flow, camera_id, name, value, confidence, track_id, "
-    "position_m, alternatives, alternative_confidence, model_version, engine"
-)
-ATTRIBUTE_TYPES = [
-    "timestamptz", "text", "text", "int8", "text", "text", "text", "text", "float4", "text",
-    "float4", "text[]", "float4[]", "text", "text",
-]  # fmt: skip
-HEALTH_COLUMNS = (
-    "time, facility_id, gateway_id, seq, camera_id, state, fps, last_frame_time, reconnects, "
-    "decode_errors, message"
-)
-HEALTH_TYPES = [
-    "timestamptz", "text", "text", "int8", "text", "text", "float4", "timestamptz", "int8",
-    "int8", "text",
-]  # fmt: skip
-
-# -- packed arrays for binary COPY ----------------------------------------------------
-# psycopg dumps list -> array in pure Python, which was 2/3 of the cost of a COPY row
-# here (five small arrays per position row). Arrays are packed with struct instead and
-# handed to psycopg through its documented adapter API: a bytes subclass per array type
-# with a binary dumper that passes the packed bytes through.
-FLOAT4_OID, FLOAT4_ARRAY_OID, BOOL_OID, BOOL_ARRAY_OID = 700, 1021, 16, 1000
-TEXT_OID, TEXT_ARRAY_OID = 25, 1009
-
-
-class PackedFloat4Array(bytes):
-    """A float4[] already in PostgreSQL's binary array format."""
-
-
-class PackedBoolArray(bytes):
-    """A bool[] already in PostgreSQL's binary array format."""
-
-
-class PackedTextArray(bytes):
-    """A text[] already in PostgreSQL's binary array format."""
-
-
-class _PackedFloat4ArrayDumper(Dumper):
-    oid = FLOAT4_ARRAY_OID
-    format = Format.BINARY
-
-    def dump(self, obj: Any) -> bytes:
-        return bytes(obj)
-
-
-class _PackedBoolArrayDumper(_PackedFloat4ArrayDumper):
-    oid = BOOL_ARRAY_OID
-
-
-class _PackedTextArrayDumper(_PackedFloat4ArrayDumper):
-    oid = TEXT_ARRAY_OID
-
-
-def _packed(
-    values: Sequence[float] | Sequence[bool], element_oid: int, code: str, size: int
-) -> bytes:
-    """A one-dimensional array without NULLs in PostgreSQL's binary format."""
-    n = len(values)
-    if not n:
-        return struct.pack(">iii", 0, 0, element_oid)
-    body = struct.pack(">" + ("i" + code) * n, *(x for v in values for x in (size, v)))
-    return struct.pack(">iiiii", 1, 0, element_oid, n, 1) + body
-
-
-def float4_array(values: Sequence[float]) -> PackedFloat4Array:
-    return PackedFloat4Array(_packed(values, FLOAT4_OID, "f", 4))
-
-
-def bool_array(values: Sequence[bool]) -> PackedBoolArray:
-    return PackedBoolArray(_packed(values, BOOL_OID, "?", 1))
-
-
-def text_array(values: Sequence[str]) -> PackedTextArray:
-    if not values:
-        return PackedTextArray(struct.pack(">iii", 0, 0, TEXT_OID))
-    parts = [struct.pack(">iiiii", 1, 0, TEXT_OID, len(values), 1)]
-    for value in values:
-        data = value.encode()
-        parts += [struct.pack(">i", len(data)), data]
-    return PackedTextArray(b"".join(parts))
-
-
-def register_packed_arrays(conn: psycopg.Connection[Any]) -> None:
-    conn.adapters.register_dumper(PackedFloat4Array, _PackedFloat4ArrayDumper)
-    conn.adapters.register_dumper(PackedBoolArray, _PackedBoolArrayDumper)
-    conn.adapters.register_dumper(PackedTextArray, _PackedTextArrayDumper)
 
 
 @dataclass(frozen=True)
@@ -165,7 +73,6 @@ class Store:
             timeout=timeout_s,
             open=False,
             name="locowatch-store",
-            configure=register_packed_arrays,
             # A server restart leaves dead connections in the pool: check before lending.
             check=ConnectionPool.check_connection,
         )
@@ -321,43 +228,14 @@ def _copy_records(cur: psycopg.Cursor[Any], records: Iterable[Record]) -> None:
     positions = [r for r in records if isinstance(r, PositionRecord)]
     attributes = [r for r in records if isinstance(r, AttributeRecord)]
     health = [r for r in records if isinstance(r, HealthRecord)]
-    if positions:
-        with cur.copy(
-            f"COPY position_estimations ({POSITION_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(POSITION_TYPES)
-            for p in positions:
-                o, iv = p.origin, p.intervals
-                copy.write_row(
-                    (at(p.time), o.facility_id, o.gateway_id, o.seq, p.flow, p.camera_id,
-                     p.track_id, p.covered_start_m, p.covered_end_m, p.confidence,
-                     float4_array([i.start_m for i in iv]), float4_array([i.end_m for i in iv]),
-                     bool_array([i.start_real for i in iv]), bool_array([i.end_real for i in iv]),
-                     float4_array([i.confidence for i in iv]), p.model_version, p.engine)
-                )  # fmt: skip
-    if attributes:
-        with cur.copy(
-            f"COPY attribute_estimations ({ATTRIBUTE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(ATTRIBUTE_TYPES)
-            for a in attributes:
-                o = a.origin
-                copy.write_row(
-                    (at(a.time), o.facility_id, o.gateway_id, o.seq, a.flow, a.camera_id, a.name,
-                     a.value, a.confidence, a.track_id, a.position_m,
-                     text_array([v for v, _ in a.alternatives]),
-                     float4_array([c for _, c in a.alternatives]), a.model_version, a.engine)
-                )  # fmt: skip
-    if health:
-        with cur.copy(f"COPY camera_health ({HEALTH_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(HEALTH_TYPES)
-            for h in health:
-                o = h.origin
-                last = at(h.last_frame_time) if h.last_frame_time is not None else None
-                copy.write_row(
-                    (at(h.time), o.facility_id, o.gateway_id, o.seq, h.camera_id, h.state, h.fps,
-                     last, h.reconnects, h.decode_errors, h.message)
-                )  # fmt: skip
+    for table, columns, rows in (
+        ("position_estimations", POSITION_COLUMNS, positions and position_rows(positions)),
+        ("attribute_estimations", ATTRIBUTE_COLUMNS, attributes and attribute_rows(attributes)),
+        ("camera_health", HEALTH_COLUMNS, health and health_rows(health)),
+    ):
+        if rows:
+            with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(rows)
 
 
 def _position_from_row(row: tuple[Any, ...]) -> PositionRecord:

@@ -28,6 +28,7 @@ from locowatch.v1 import estimation_pb2, health_pb2, uplink_pb2
 SLACK_M = 1.0  # how far an interval may poke past what the camera covers (calibration error)
 MAX_FUTURE_S = 300.0  # capture clocks ahead of ours by more than this are refused
 MAX_TEXT = 128
+MAX_MESSAGE = 1000  # a camera health message is cut to this, not refused
 REAL = estimation_pb2.END_KIND_REAL
 
 
@@ -213,7 +214,7 @@ class Validator:
             last_frame_time=last_frame,
             reconnects=h.reconnects,
             decode_errors=h.decode_errors,
-            message=h.message[:1000],
+            message=_text("message", h.message[:MAX_MESSAGE], MAX_MESSAGE),
         )
 
     # -- shared checks --------------------------------------------------------------------
@@ -255,9 +256,11 @@ def _unit(what: str, *values: float) -> None:
             raise InvalidEnvelopeError("OUT_OF_RANGE", f"{what} {value:g} is outside [0, 1]")
 
 
-def _text(what: str, value: str) -> str:
-    if len(value) > MAX_TEXT:
-        raise InvalidEnvelopeError("MALFORMED", f"{what} is longer than {MAX_TEXT} characters")
+def _text(what: str, value: str, limit: int = MAX_TEXT) -> str:
+    if len(value) > limit:
+        raise InvalidEnvelopeError("MALFORMED", f"{what} is longer than {limit} characters")
+    if "\x00" in value:  # PostgreSQL text cannot hold it: the whole COPY would fail
+        raise InvalidEnvelopeError("MALFORMED", f"{what} contains a NUL character")
     return value
 
 

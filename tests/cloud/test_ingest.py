@@ -316,6 +316,7 @@ def test_bad_envelopes_are_rejected_while_good_ones_land(
         lambda p: setattr(p, "camera_id", "cam-nowhere"),
         lambda p: setattr(p.covered, "track_id", "T99"),
         lambda p: setattr(p.provenance, "flow", "nobody"),
+        lambda p: setattr(p.provenance, "model_version", "v\x00"),  # would fail the COPY
     ):
         envelope = uplink_pb2.Envelope()
         envelope.CopyFrom(positions[100])
@@ -332,15 +333,16 @@ def test_bad_envelopes_are_rejected_while_good_ones_land(
         "REJECT_REASON_UNKNOWN_TRACK",
         "REJECT_REASON_UNKNOWN_FLOW",
         "REJECT_REASON_MALFORMED",
+        "REJECT_REASON_MALFORMED",
     ]
-    assert [r.seq for r in report.rejected] == list(range(21, 27))
+    assert [r.seq for r in report.rejected] == list(range(21, 28))
     assert all(r.detail for r in report.rejected)
     assert report.stored == len(good)
     assert stored_counts(ingest.db_url) == (len(good), len(good))
     audit = rows(ingest.db_url, "SELECT seq, reason FROM ingest_rejections ORDER BY seq")
     assert [(s, r) for s, r in audit] == [
         (seq, name.removeprefix("REJECT_REASON_"))
-        for seq, name in zip(range(21, 27), reasons, strict=True)
+        for seq, name in zip(range(21, 28), reasons, strict=True)
     ]
     metrics = _metrics(ingest)
     assert 'locowatch_ingest_rejections_total{facility="twin-depot",reason="NOT_FINITE"} 1.0' in (

@@ -7,7 +7,14 @@ from collections.abc import Callable
 
 import pytest
 
-from cloud.records import AttributeRecord, HealthRecord, PositionRecord, Rejected
+from cloud.records import (
+    AttributeRecord,
+    HealthRecord,
+    PositionRecord,
+    Rejected,
+    pack_records,
+    unpack_records,
+)
 from cloud.validation import FacilityCatalog, Validator
 from locowatch.v1 import estimation_pb2, health_pb2, uplink_pb2
 from sim.twin import Twin
@@ -101,6 +108,10 @@ CASES: list[tuple[str, Callable[[], uplink_pb2.Envelope], str, str]] = [
     ("health unknown camera", lambda: health(camera_id="x"), "UNKNOWN_CAMERA", "'x'"),
     ("health without state", lambda: health(state=0), "MALFORMED", "without a state"),
     ("negative fps", lambda: health(fps=-1.0), "OUT_OF_RANGE", "negative"),
+    # PostgreSQL text cannot hold NUL: one such string would fail its whole batch's COPY
+    ("nul in value", lambda: attribute(value="ЧМЭ3\x001234"), "MALFORMED", "NUL"),
+    ("nul in version", lambda: position(provenance__model_version="v\x001"), "MALFORMED", "NUL"),
+    ("nul in message", lambda: health(message="lost\x00"), "MALFORMED", "message"),
 ]
 
 
@@ -135,3 +146,20 @@ def test_a_small_overshoot_is_clamped_to_the_track(validator: Validator) -> None
     outcome = validator.check(envelope, now=NOW)
     assert isinstance(outcome, PositionRecord)
     assert outcome.covered_start_m == 0.0 and outcome.intervals[0].start_m == 0.0
+
+
+def test_records_handed_to_the_fse_process_arrive_equal(validator: Validator) -> None:
+    """Ingest packs records for the FSE process; what arrives must be the same records."""
+    two = position()
+    two.position.intervals.add(start_m=21.0, end_m=23.0, start_kind=2, end_kind=1)
+    none = position()
+    del none.position.intervals[:]
+    alternatives = attribute()
+    alternatives.attribute.alternatives.add(value="ЧМЭ3-1284", confidence=0.25)
+    envelopes = [position(), two, none, attribute(), alternatives, health()]
+    records = [validator.check(e, now=NOW) for e in envelopes]
+    assert not any(isinstance(r, Rejected) for r in records)
+    unpacked = unpack_records(pack_records(records))  # type: ignore[arg-type]
+    assert unpacked == records
+    assert [type(r) for r in unpacked] == [type(r) for r in records]
+    assert isinstance(unpacked[1], PositionRecord) and unpacked[1].intervals[1].end_real

@@ -1,0 +1,212 @@
+"""Raw estimations as PostgreSQL binary COPY data, packed with ``struct``.
+
+Ingest writes tens of thousands of rows a second from one Python thread. psycopg's
+``Copy.write_row`` adapts every field of every row through its dumpers (lists to arrays
+in pure Python), which was half of ingest's storage time. The rows here are few and
+fixed in shape, so this module packs them straight into the wire format that
+``COPY ... FROM STDIN (FORMAT BINARY)`` reads: a signature, then per row a field count
+and each field as a length and its binary value, then a trailer.
+(https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4)
+
+Strings repeat endlessly (facility, gateway, flow, camera, track, versions), so their
+encoded fields are cached. Column lists and their order live beside the encoders:
+a change to the tables changes both here, and the round-trip tests catch a mismatch.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from functools import cache
+
+from cloud.records import AttributeRecord, HealthRecord, Interval, PositionRecord
+
+SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # no OIDs, no extension
+TRAILER = struct.pack(">h", -1)
+POSTGRES_EPOCH = 946_684_800.0  # 2000-01-01T00:00:00Z in POSIX seconds
+NULL = struct.pack(">i", -1)
+FLOAT4_OID, BOOL_OID, TEXT_OID = 700, 16, 25
+
+POSITION_COLUMNS = (
+    "time, facility_id, gateway_id, seq, flow, camera_id, track_id, covered_start_m, "
+    "covered_end_m, confidence, interval_start_m, interval_end_m, start_real, end_real, "
+    "interval_confidence, model_version, engine"
+)
+ATTRIBUTE_COLUMNS = (
+    "time, facility_id, gateway_id, seq, flow, camera_id, name, value, confidence, track_id, "
+    "position_m, alternatives, alternative_confidence, model_version, engine"
+)
+HEALTH_COLUMNS = (
+    "time, facility_id, gateway_id, seq, camera_id, state, fps, last_frame_time, reconnects, "
+    "decode_errors, message"
+)
+
+# Fixed-width stretches of a row: (field count,) timestamptz, int8, float4 and int8 fields,
+# each value behind its length.
+_ROW_START = struct.Struct(">hiq")  # field count, timestamptz
+_INT8 = struct.Struct(">iq")
+_FLOAT4 = struct.Struct(">if")
+_FLOAT4x3 = struct.Struct(">ififif")
+_TEXT_CACHE_LIMIT = 50_000  # distinct strings cached before the cache starts over
+
+
+def timestamptz(t: float) -> int:
+    """POSIX seconds as PostgreSQL's binary timestamptz: microseconds since 2000."""
+    return round((t - POSTGRES_EPOCH) * 1_000_000)
+
+
+class _Texts:
+    """Encoded text fields (length + UTF-8), one or several in a row, cached.
+
+    Nearly every string repeats, and so do runs of them (facility and gateway; flow,
+    camera and track), so a run is looked up as one key."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str | tuple[str, ...], bytes] = {}
+
+    def __call__(self, value: str | tuple[str, ...]) -> bytes:
+        fields = self.cache.get(value)
+        if fields is None:
+            if len(self.cache) >= _TEXT_CACHE_LIMIT:
+                self.cache.clear()
+            texts = (value,) if isinstance(value, str) else value
+            fields = b"".join(struct.pack(">i", len(d)) + d for d in (t.encode() for t in texts))
+            self.cache[value] = fields
+        return fields
+
+
+_text = _Texts()
+
+
+@cache
+def _interval_arrays(n: int) -> struct.Struct:
+    """The five interval arrays of a position row with n intervals, as one struct.
+
+    float4[] start, float4[] end, bool[] start_real, bool[] end_real, float4[] confidence;
+    each is a field length, the array header and (length, value) per element."""
+    if n == 0:
+        return struct.Struct(">" + "iiii" * 5)
+    floats = "iiiiii" + "if" * n
+    bools = "iiiiii" + "i?" * n
+    return struct.Struct(">" + floats * 2 + bools * 2 + floats)
+
+
+def _empty_arrays() -> tuple[int, ...]:
+    out: list[int] = []
+    for oid in (FLOAT4_OID, FLOAT4_OID, BOOL_OID, BOOL_OID, FLOAT4_OID):
+        out += (12, 0, 0, oid)
+    return tuple(out)
+
+
+_EMPTY_ARRAYS = _interval_arrays(0).pack(*_empty_arrays())
+
+
+def _array_values(
+    values: Sequence[float] | Sequence[bool], oid: int, size: int
+) -> list[float | bool | int]:
+    n = len(values)
+    out: list[float | bool | int] = [20 + (4 + size) * n, 1, 0, oid, n, 1]
+    for v in values:
+        out += (size, v)
+    return out
+
+
+# One interval (the common case): each array is a constant header, then the value.
+_ONE_INTERVAL = struct.Struct(">28sf28sf28s?28s?28sf")
+_ONE_FLOAT4 = struct.pack(">iiiiiii", 28, 1, 0, FLOAT4_OID, 1, 1, 4)
+_ONE_BOOL = struct.pack(">iiiiiii", 25, 1, 0, BOOL_OID, 1, 1, 1)
+
+
+def _intervals(intervals: Sequence[Interval]) -> bytes:
+    if not intervals:
+        return _EMPTY_ARRAYS
+    if len(intervals) == 1:
+        ((start, end, start_real, end_real, confidence),) = intervals
+        f, b = _ONE_FLOAT4, _ONE_BOOL
+        return _ONE_INTERVAL.pack(f, start, f, end, b, start_real, b, end_real, f, confidence)
+    columns = list(zip(*intervals, strict=True))  # starts, ends, start_real, end_real, conf.
+    oids = (FLOAT4_OID, FLOAT4_OID, BOOL_OID, BOOL_OID, FLOAT4_OID)
+    values: list[float | bool | int] = []
+    for column, oid in zip(columns, oids, strict=True):
+        values += _array_values(column, oid, 1 if oid == BOOL_OID else 4)
+    return _interval_arrays(len(intervals)).pack(*values)
+
+
+_NO_ALTERNATIVES = struct.pack(">iiiiiiii", 12, 0, 0, TEXT_OID, 12, 0, 0, FLOAT4_OID)
+
+
+def _alternatives(alternatives: Sequence[tuple[str, float]]) -> bytes:
+    """text[] of the alternative values, then float4[] of their confidences."""
+    if not alternatives:
+        return _NO_ALTERNATIVES
+    n = len(alternatives)
+    texts = b"".join(_text(v) for v, _ in alternatives)
+    header = struct.pack(">iiiii", 1, 0, TEXT_OID, n, 1)
+    floats = _array_values([c for _, c in alternatives], FLOAT4_OID, 4)
+    return b"".join(
+        (
+            struct.pack(">i", len(header) + len(texts)),
+            header,
+            texts,
+            struct.pack(">iiiiii" + "if" * n, *floats),
+        )
+    )
+
+
+def position_rows(records: Sequence[PositionRecord]) -> bytes:
+    """COPY data for ``position_estimations (POSITION_COLUMNS)``."""
+    text, parts = _text, [SIGNATURE]
+    for p in records:
+        o = p.origin
+        parts += (
+            _ROW_START.pack(17, 8, timestamptz(p.time)),
+            text((o.facility_id, o.gateway_id)),
+            _INT8.pack(8, o.seq),
+            text((p.flow, p.camera_id, p.track_id)),
+            _FLOAT4x3.pack(4, p.covered_start_m, 4, p.covered_end_m, 4, p.confidence),
+            _intervals(p.intervals),
+            text((p.model_version, p.engine)),
+        )
+    parts.append(TRAILER)
+    return b"".join(parts)
+
+
+def attribute_rows(records: Sequence[AttributeRecord]) -> bytes:
+    """COPY data for ``attribute_estimations (ATTRIBUTE_COLUMNS)``."""
+    text, parts = _text, [SIGNATURE]
+    for a in records:
+        o = a.origin
+        parts += (
+            _ROW_START.pack(15, 8, timestamptz(a.time)),
+            text((o.facility_id, o.gateway_id)),
+            _INT8.pack(8, o.seq),
+            text((a.flow, a.camera_id, a.name, a.value)),
+            _FLOAT4.pack(4, a.confidence),
+            text(a.track_id),
+            _FLOAT4.pack(4, a.position_m),
+            _alternatives(a.alternatives),
+            text((a.model_version, a.engine)),
+        )
+    parts.append(TRAILER)
+    return b"".join(parts)
+
+
+def health_rows(records: Sequence[HealthRecord]) -> bytes:
+    """COPY data for ``camera_health (HEALTH_COLUMNS)``."""
+    text, parts = _text, [SIGNATURE]
+    for h in records:
+        o = h.origin
+        last = h.last_frame_time
+        parts += (
+            _ROW_START.pack(11, 8, timestamptz(h.time)),
+            text((o.facility_id, o.gateway_id)),
+            _INT8.pack(8, o.seq),
+            text((h.camera_id, h.state)),
+            _FLOAT4.pack(4, h.fps),
+            NULL if last is None else _INT8.pack(8, timestamptz(last)),
+            _INT8.pack(8, h.reconnects),
+            _INT8.pack(8, h.decode_errors),
+            text(h.message),
+        )
+    parts.append(TRAILER)
+    return b"".join(parts)
