@@ -2,12 +2,12 @@
 
 Ingest's storage path (check, COPY, ack) and the FSEs both want a core; in one Python
 process they take turns under the GIL. Here ingest hands each committed batch's records
-to a child process through a bounded queue (packed compactly, see ``pack_records``) and
+to a child process through a bounded queue (as plain tuples, see ``as_plain``) and
 goes on. The child restores the FSEs from their last snapshots, fuses what arrives and
-writes snapshots and events with its own connections. If the child dies, ingest starts a new one, which replays from the
-database whatever the dead one had not yet turned into snapshots: the queue may lose
-items, the database never does. When the child falls behind, the full queue makes
-ingest wait (backpressure), it never drops records.
+writes snapshots and events with its own connections. If the child dies, ingest starts
+a new one, which replays from the database whatever the dead one had not yet turned
+into snapshots: the queue may lose items, the database never does. When the child falls
+behind, the full queue makes ingest wait (backpressure), it never drops records.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cloud import metrics
-from cloud.records import Record, pack_records, unpack_records
+from cloud.records import Record, as_plain, from_plain
 from locowatch.processes import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class StateProcess:
         While the child is dead nothing is handed over: the records are stored, and the
         next child replays them from the database. Waiting for a child that crashes on
         every start would stop ingest from storing anything at all."""
-        item = (facility_id, pack_records(records))
+        item = (facility_id, as_plain(records))
         while self.alive():
             try:
                 self.queue.put_nowait(item)
@@ -155,8 +155,8 @@ async def _serve(
     writer = asyncio.create_task(state.run_writer(), name="state-writer")
     clock = asyncio.create_task(state.run_clock(), name="state-clock")
     while (item := await asyncio.to_thread(queue.get)) is not _STOP:
-        facility_id, packed = item
-        state.feed(facility_id, unpack_records(packed))
+        facility_id, plain = item
+        state.feed(facility_id, from_plain(plain))
         await asyncio.sleep(0)  # let the writer run between batches
     while state.queue:  # write what the last batches produced
         await asyncio.sleep(0.05)
