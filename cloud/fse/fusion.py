@@ -13,6 +13,7 @@ marked not real. Runs are cells, but ends keep the estimators' sub-cell precisio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -103,20 +104,37 @@ def fuse_track(
 
 
 def _lay(spans: list[tuple[float, float, float, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sum span votes over grid cells whose centres lie inside each span."""
+    """Sum span votes over grid cells whose centres lie inside each span.
+
+    A track has a few dozen spans and ~1,500 cells: the difference array is kept sparse
+    (a dict of the cells where a sum changes) and expanded with one ``np.repeat``. Twenty
+    small numpy calls per track were most of the FSE's time at replay speed. The sums
+    are taken in the same order as a dense cumulative sum, so the floats are the same."""
     if not spans:
         return np.zeros(n), np.zeros(n, dtype=np.int64)
-    table = np.asarray(spans, dtype=np.float64)
-    first = np.clip(np.ceil(table[:, 0] / GRID_M - 0.5), 0, n).astype(np.int64)
-    stop = np.clip(np.floor(table[:, 1] / GRID_M - 0.5) + 1, 0, n).astype(np.int64)
-    stop = np.maximum(stop, first)
-    score = np.zeros(n + 1)
-    judged = np.zeros(n + 1)
-    np.add.at(score, first, table[:, 2])
-    np.add.at(score, stop, -table[:, 2])
-    np.add.at(judged, first, table[:, 3])
-    np.add.at(judged, stop, -table[:, 3])
-    return np.cumsum(score)[:n], np.rint(np.cumsum(judged)[:n]).astype(np.int64)
+    score: dict[int, float] = {0: 0.0, n: 0.0}
+    judged: dict[int, int] = {0: 0, n: 0}
+    cells = []
+    for lo, hi, _, _ in spans:
+        first = min(max(math.ceil(lo / GRID_M - 0.5), 0), n)
+        stop = min(max(math.floor(hi / GRID_M - 0.5) + 1, 0), n)
+        cells.append((first, max(stop, first)))
+    for (first, _), (_, _, vote, judge) in zip(cells, spans, strict=True):
+        score[first] = score.get(first, 0.0) + vote
+        judged[first] = judged.get(first, 0) + judge
+    for (_, stop), (_, _, vote, judge) in zip(cells, spans, strict=True):
+        score[stop] = score.get(stop, 0.0) - vote
+        judged[stop] = judged.get(stop, 0) - judge
+    cuts = sorted(score)
+    running_score, running_judged = 0.0, 0
+    score_runs, judged_runs = [], []
+    for cut in cuts[:-1]:
+        running_score += score[cut]
+        running_judged += judged[cut]
+        score_runs.append(running_score)
+        judged_runs.append(running_judged)
+    lengths = np.diff(cuts)
+    return np.repeat(score_runs, lengths), np.repeat(np.array(judged_runs, np.int64), lengths)
 
 
 def _unjudged(

@@ -363,3 +363,37 @@ def test_cameras_coming_up_one_by_one_do_not_split_a_locomotive(twin: Twin) -> N
         if lo.tail_m < l013["head_m"] and lo.head_m > l013["tail_m"]
     ]
     assert abs(loco.tail_m - l013["tail_m"]) < 1.0 and abs(loco.head_m - l013["head_m"]) < 1.0
+
+
+def test_votes_are_summed_exactly_as_a_dense_grid_would() -> None:
+    """Fusion lays votes sparsely for speed; the sums must be the dense grid's, bit for bit
+    (a residue of 1e-16 decides "occupied" near VOTE_EPS), including spans off the track."""
+    import random
+
+    import numpy as np
+
+    from cloud.fse.fusion import GRID_M, _lay
+
+    def dense(spans: list[tuple[float, float, float, int]], n: int) -> tuple[np.ndarray, ...]:
+        table = np.asarray(spans, dtype=np.float64)
+        first = np.clip(np.ceil(table[:, 0] / GRID_M - 0.5), 0, n).astype(np.int64)
+        stop = np.clip(np.floor(table[:, 1] / GRID_M - 0.5) + 1, 0, n).astype(np.int64)
+        stop = np.maximum(stop, first)
+        score, judged = np.zeros(n + 1), np.zeros(n + 1)
+        np.add.at(score, first, table[:, 2])
+        np.add.at(score, stop, -table[:, 2])
+        np.add.at(judged, first, table[:, 3])
+        np.add.at(judged, stop, -table[:, 3])
+        return np.cumsum(score)[:n], np.rint(np.cumsum(judged)[:n]).astype(np.int64)
+
+    rng = random.Random(7)
+    for _ in range(300):
+        n = rng.randint(1, 400)
+        spans = []
+        for _ in range(rng.randint(1, 30)):
+            a, b = (rng.uniform(-5, n * GRID_M + 5) for _ in range(2))  # some backwards
+            spans.append((a, b, rng.choice([-1, 1, 2]) * rng.random(), rng.choice([-1, 0, 1])))
+        score, judged = _lay(spans, n)
+        want_score, want_judged = dense(spans, n)
+        assert score.tobytes() == want_score.tobytes()
+        assert np.array_equal(judged, want_judged)
