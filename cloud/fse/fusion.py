@@ -167,12 +167,16 @@ def _unjudged(
     return spans
 
 
+def _runs(mask: np.ndarray) -> tuple[list[int], list[int]]:
+    """First cells and stops (exclusive) of the runs of True in a boolean array."""
+    changes = np.flatnonzero(np.diff(mask, prepend=False, append=False))
+    return changes[::2].tolist(), changes[1::2].tolist()
+
+
 def _bridge_hidden(occupied: np.ndarray, known: np.ndarray, max_cells: int) -> np.ndarray:
     """Fill short unjudged stretches between occupied cells: something stood in front."""
-    hidden = ~known & ~occupied
-    edges = np.diff(np.concatenate([[0], hidden.astype(np.int8), [0]]))
     out = occupied.copy()
-    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+    for a, b in zip(*_runs(~(known | occupied)), strict=True):
         if b - a <= max_cells and a > 0 and b < len(out) and occupied[a - 1] and occupied[b]:
             out[a:b] = True
     return out
@@ -186,10 +190,8 @@ def _bodies(
     real_heads: list[RealEnd],
 ) -> list[Body]:
     n = len(occupied)
-    edges = np.diff(np.concatenate([[0], occupied.astype(np.int8), [0]]))
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     bodies = []
-    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+    for a, b in zip(*_runs(occupied), strict=True):
         tail_open = a == 0 or not known[a - 1]
         head_open = b == n or not known[b]
         tail = _snap(a * GRID_M, real_tails)
