@@ -76,7 +76,7 @@ def fuse_track(
 ) -> TrackView:
     n = int(np.ceil(length_m / GRID_M))
     # Votes are collected as spans (start m, end m, score, judged) and laid on the grid
-    # at once with difference arrays: a handful of numpy calls per track, not per span.
+    # at once with a difference array (``_lay``), not span by span.
     spans: list[tuple[float, float, float, int]] = []
     real_tails: list[RealEnd] = []
     real_heads: list[RealEnd] = []
@@ -96,22 +96,24 @@ def fuse_track(
                 real_heads.append(RealEnd(i.end_m, w * i.confidence, age))
         for lo, hi in _unjudged(obs, intervals, join_gap_m, max_occluded_m):
             spans.append((lo, hi, w, -1))  # take back this camera's "empty" vote there
-    score, judged = _lay(spans, n)
-    known = judged > 0
-    occupied = _bridge_hidden(score > VOTE_EPS, known, int(max_occluded_m / GRID_M))
-    bodies = _bodies(occupied, known, length_m, real_tails, real_heads)
-    return TrackView(length_m=length_m, bodies=bodies, known=known)
+    cuts, scores, judged = _lay(spans, n)
+    known = [j > 0 for j in judged]
+    occupied = _bridge_hidden(cuts, [x > VOTE_EPS for x in scores], known, max_occluded_m)
+    bodies = _bodies(cuts, occupied, known, length_m, real_tails, real_heads)
+    return TrackView(length_m, bodies, np.repeat(known, np.diff(cuts)))
 
 
-def _lay(spans: list[tuple[float, float, float, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _lay(
+    spans: list[tuple[float, float, float, int]], n: int
+) -> tuple[list[int], list[float], list[int]]:
     """Sum span votes over grid cells whose centres lie inside each span.
 
-    A track has a few dozen spans and ~1,500 cells: the difference array is kept sparse
-    (a dict of the cells where a sum changes) and expanded with one ``np.repeat``. Twenty
-    small numpy calls per track were most of the FSE's time at replay speed. The sums
-    are taken in the same order as a dense cumulative sum, so the floats are the same."""
-    if not spans:
-        return np.zeros(n), np.zeros(n, dtype=np.int64)
+    The sums come back as segments: ``cuts`` (from 0 to n), and for the cells from
+    ``cuts[k]`` up to ``cuts[k + 1]`` their score and how many cameras judged them. A
+    track has a few dozen spans and ~1,500 cells, so the difference array is kept sparse
+    (a dict of the cells where a sum changes) and everything after works on segments:
+    twenty-odd small numpy calls per track were most of the FSE's time at replay speed.
+    The sums are taken in the order a dense cumulative sum takes them: the same floats."""
     score: dict[int, float] = {0: 0.0, n: 0.0}
     judged: dict[int, int] = {0: 0, n: 0}
     cells = []
@@ -127,14 +129,13 @@ def _lay(spans: list[tuple[float, float, float, int]], n: int) -> tuple[np.ndarr
         judged[stop] = judged.get(stop, 0) - judge
     cuts = sorted(score)
     running_score, running_judged = 0.0, 0
-    score_runs, judged_runs = [], []
+    scores, judges = [], []
     for cut in cuts[:-1]:
         running_score += score[cut]
         running_judged += judged[cut]
-        score_runs.append(running_score)
-        judged_runs.append(running_judged)
-    lengths = np.diff(cuts)
-    return np.repeat(score_runs, lengths), np.repeat(np.array(judged_runs, np.int64), lengths)
+        scores.append(running_score)
+        judges.append(running_judged)
+    return cuts, scores, judges
 
 
 def _unjudged(
@@ -167,33 +168,49 @@ def _unjudged(
     return spans
 
 
-def _runs(mask: np.ndarray) -> tuple[list[int], list[int]]:
-    """First cells and stops (exclusive) of the runs of True in a boolean array."""
-    changes = np.flatnonzero(np.diff(mask, prepend=False, append=False))
-    return changes[::2].tolist(), changes[1::2].tolist()
+def _bridge_hidden(
+    cuts: list[int], occupied: list[bool], known: list[bool], max_occluded_m: float
+) -> list[bool]:
+    """Fill short unjudged stretches between occupied cells: something stood in front.
 
-
-def _bridge_hidden(occupied: np.ndarray, known: np.ndarray, max_cells: int) -> np.ndarray:
-    """Fill short unjudged stretches between occupied cells: something stood in front."""
-    out = occupied.copy()
-    for a, b in zip(*_runs(~(known | occupied)), strict=True):
-        if b - a <= max_cells and a > 0 and b < len(out) and occupied[a - 1] and occupied[b]:
-            out[a:b] = True
+    Per segment (see ``_lay``); segments ``i`` up to ``j`` are one hidden stretch."""
+    out, m, i = occupied[:], len(occupied), 0
+    max_cells = int(max_occluded_m / GRID_M)
+    while i < m:
+        if occupied[i] or known[i]:
+            i += 1
+            continue
+        j = i
+        while j < m and not occupied[j] and not known[j]:
+            j += 1
+        inside = i > 0 and j < m and occupied[i - 1] and occupied[j]
+        if inside and cuts[j] - cuts[i] <= max_cells:
+            out[i:j] = [True] * (j - i)
+        i = j
     return out
 
 
 def _bodies(
-    occupied: np.ndarray,
-    known: np.ndarray,
+    cuts: list[int],
+    occupied: list[bool],
+    known: list[bool],
     length_m: float,
     real_tails: list[RealEnd],
     real_heads: list[RealEnd],
 ) -> list[Body]:
-    n = len(occupied)
-    bodies = []
-    for a, b in zip(*_runs(occupied), strict=True):
-        tail_open = a == 0 or not known[a - 1]
-        head_open = b == n or not known[b]
+    """Occupied stretches (runs of occupied segments) as bodies with their ends."""
+    bodies, m, i = [], len(occupied), 0
+    while i < m:
+        if not occupied[i]:
+            i += 1
+            continue
+        j = i
+        while j < m and occupied[j]:
+            j += 1
+        a, b = cuts[i], cuts[j]
+        tail_open = i == 0 or not known[i - 1]
+        head_open = j == m or not known[j]
+        i = j
         tail = _snap(a * GRID_M, real_tails)
         head = _snap(min(b * GRID_M, length_m), real_heads)
         short = head.position_m - tail.position_m < MIN_BODY_M

@@ -393,7 +393,8 @@ def test_votes_are_summed_exactly_as_a_dense_grid_would() -> None:
         for _ in range(rng.randint(1, 30)):
             a, b = (rng.uniform(-5, n * GRID_M + 5) for _ in range(2))  # some backwards
             spans.append((a, b, rng.choice([-1, 1, 2]) * rng.random(), rng.choice([-1, 0, 1])))
-        score, judged = _lay(spans, n)
+        cuts, scores, judges = _lay(spans, n)
+        score, judged = np.repeat(scores, np.diff(cuts)), np.repeat(judges, np.diff(cuts))
         want_score, want_judged = dense(spans, n)
         assert score.tobytes() == want_score.tobytes()
         assert np.array_equal(judged, want_judged)
