@@ -17,8 +17,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
-
 from cloud.records import Interval, PositionRecord
 
 GRID_M = 0.1
@@ -58,12 +56,16 @@ class TrackView:
 
     length_m: float
     bodies: list[Body]
-    known: np.ndarray  # per grid cell: some fresh camera judged it
+    known: list[tuple[int, int]]  # runs of grid cells [a, b) some fresh camera judged
+    cells: int  # grid cells along the track
 
     def known_fraction(self, tail_m: float, head_m: float) -> float:
         """Share of ``[tail_m, head_m]`` (clipped to the track) that some camera judged."""
-        a, b = _cells(max(tail_m, 0.0), min(head_m, self.length_m), len(self.known))
-        return float(self.known[a:b].mean()) if b > a else 0.0
+        a, b = _cells(max(tail_m, 0.0), min(head_m, self.length_m), self.cells)
+        if b <= a:
+            return 0.0
+        judged = sum(min(hi, b) - max(lo, a) for lo, hi in self.known if lo < b and hi > a)
+        return judged / (b - a)
 
 
 def fuse_track(
@@ -74,7 +76,7 @@ def fuse_track(
     max_occluded_m: float = 3.0,
     min_confidence: float = 0.0,
 ) -> TrackView:
-    n = int(np.ceil(length_m / GRID_M))
+    n = math.ceil(length_m / GRID_M)
     # Votes are collected as spans (start m, end m, score, judged) and laid on the grid
     # at once with a difference array (``_lay``), not span by span.
     spans: list[tuple[float, float, float, int]] = []
@@ -100,7 +102,7 @@ def fuse_track(
     known = [j > 0 for j in judged]
     occupied = _bridge_hidden(cuts, [x > VOTE_EPS for x in scores], known, max_occluded_m)
     bodies = _bodies(cuts, occupied, known, length_m, real_tails, real_heads)
-    return TrackView(length_m, bodies, np.repeat(known, np.diff(cuts)))
+    return TrackView(length_m, bodies, _runs(cuts, known), n)
 
 
 def _lay(
@@ -116,11 +118,7 @@ def _lay(
     The sums are taken in the order a dense cumulative sum takes them: the same floats."""
     score: dict[int, float] = {0: 0.0, n: 0.0}
     judged: dict[int, int] = {0: 0, n: 0}
-    cells = []
-    for lo, hi, _, _ in spans:
-        first = min(max(math.ceil(lo / GRID_M - 0.5), 0), n)
-        stop = min(max(math.floor(hi / GRID_M - 0.5) + 1, 0), n)
-        cells.append((first, max(stop, first)))
+    cells = [_cells(lo, hi, n) for lo, hi, _, _ in spans]
     for (first, _), (_, _, vote, judge) in zip(cells, spans, strict=True):
         score[first] = score.get(first, 0.0) + vote
         judged[first] = judged.get(first, 0) + judge
@@ -258,7 +256,20 @@ def _snap(edge_m: float, reals: list[RealEnd]) -> RealEnd:
 
 
 def _cells(start_m: float, end_m: float, n: int) -> tuple[int, int]:
-    """Grid cells whose centres lie in [start_m, end_m]."""
-    a = max(int(np.ceil(start_m / GRID_M - 0.5)), 0)
-    b = min(int(np.floor(end_m / GRID_M - 0.5)) + 1, n)
-    return a, b
+    """Grid cells ``a`` up to ``b`` (exclusive) whose centres lie in [start_m, end_m]."""
+    a = min(max(math.ceil(start_m / GRID_M - 0.5), 0), n)
+    b = min(max(math.floor(end_m / GRID_M - 0.5) + 1, 0), n)
+    return a, max(a, b)
+
+
+def _runs(cuts: list[int], flags: list[bool]) -> list[tuple[int, int]]:
+    """Cell runs [a, b) of the segments (see ``_lay``) whose flag is set."""
+    runs: list[tuple[int, int]] = []
+    for k, flag in enumerate(flags):
+        if not flag:
+            continue
+        if runs and runs[-1][1] == cuts[k]:
+            runs[-1] = (runs[-1][0], cuts[k + 1])
+        else:
+            runs.append((cuts[k], cuts[k + 1]))
+    return runs
