@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -509,7 +511,7 @@ class FacilityConfig(Section):
         """
         length = head_m - tail_m
         best, best_overlap = None, 0.0
-        for station in self.stations_on(track_id):
+        for station in self.stations_by_track.get(track_id, ()):
             overlap = min(head_m, station.end_m) - max(tail_m, station.start_m)
             if overlap > best_overlap:
                 best, best_overlap = station.id, overlap
@@ -517,4 +519,23 @@ class FacilityConfig(Section):
 
     def stations_on(self, track_id: str) -> list[Station]:
         """Stations of one track, in order of growing metres."""
-        return sorted((s for s in self.stations if s.track == track_id), key=lambda s: s.start_m)
+        return list(self.stations_by_track.get(track_id, ()))
+
+    @cached_property
+    def stations_by_track(self) -> dict[str, tuple[Station, ...]]:
+        """Each track's stations in order of growing metres (the FSE asks many times a
+        second; the config is immutable, so this is worked out once)."""
+        return {
+            t.id: tuple(sorted((s for s in self.stations if s.track == t.id), key=_start))
+            for t in self.tracks
+        }
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; with ``update``, what was worked out from the old fields is forgotten."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("stations_by_track", None)
+        return copied
+
+
+def _start(station: Station) -> float:
+    return station.start_m

@@ -26,6 +26,10 @@ def test_example_facility_loads() -> None:
     assert facility.facility.id == "depot-example"
     assert [t.id for t in facility.tracks] == ["T1", "T2"]
     assert [s.id for s in facility.stations_on("T2")] == ["T2-S1", "T2-S2", "T2-S3"]
+    assert facility.station_of("T2", 0.0, 1000.0) is None  # mostly off any one station
+    # stations per track are worked out once; a copy with other stations works them out again
+    fewer = facility.model_copy(update={"stations": facility.stations_on("T1")})
+    assert fewer.stations_on("T2") == [] and len(facility.stations_on("T2")) == 3
     assert {f.name for f in facility.flows} == {"prod", "dev"}
     assert set(facility.flow_by_name["prod"].attributes) == {"model", "plate"}
     posed = [c.id for c in facility.cameras if c.pose is not None]
