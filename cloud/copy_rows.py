@@ -16,10 +16,10 @@ a change to the tables changes both here, and the round-trip tests catch a misma
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 
-from cloud.records import AttributeRecord, HealthRecord, Interval, PositionRecord
+from cloud.records import AttributeRecord, HealthRecord, Interval, Origin, PositionRecord
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # no OIDs, no extension
 TRAILER = struct.pack(">h", -1)
@@ -153,60 +153,66 @@ def _alternatives(alternatives: Sequence[tuple[str, float]]) -> bytes:
     )
 
 
-def position_rows(records: Sequence[PositionRecord]) -> bytes:
-    """COPY data for ``position_estimations (POSITION_COLUMNS)``."""
-    text, parts = _text, [SIGNATURE]
-    for p in records:
-        o = p.origin
-        parts += (
-            _ROW_START.pack(17, 8, timestamptz(p.time)),
-            text((o.facility_id, o.gateway_id)),
-            _INT8.pack(8, o.seq),
-            text((p.flow, p.camera_id, p.track_id)),
-            _FLOAT4x3.pack(4, p.covered_start_m, 4, p.covered_end_m, 4, p.confidence),
-            _intervals(p.intervals),
-            text((p.model_version, p.engine)),
-        )
+def _copy_data(rows: Iterable[tuple[bytes, ...]]) -> bytes:
+    """A whole COPY stream: the signature, every row's fields, the trailer."""
+    parts = [SIGNATURE]
+    for row in rows:
+        parts += row
     parts.append(TRAILER)
     return b"".join(parts)
+
+
+def _head(fields: int, t: float, origin: Origin) -> tuple[bytes, bytes, bytes]:
+    """The field count, then the columns every raw table starts with: time,
+    facility_id, gateway_id, seq."""
+    return (
+        _ROW_START.pack(fields, 8, timestamptz(t)),
+        _text((origin.facility_id, origin.gateway_id)),
+        _INT8.pack(8, origin.seq),
+    )
+
+
+def position_rows(records: Sequence[PositionRecord]) -> bytes:
+    """COPY data for ``position_estimations (POSITION_COLUMNS)``."""
+    return _copy_data(
+        (
+            *_head(17, p.time, p.origin),
+            _text((p.flow, p.camera_id, p.track_id)),
+            _FLOAT4x3.pack(4, p.covered_start_m, 4, p.covered_end_m, 4, p.confidence),
+            _intervals(p.intervals),
+            _text((p.model_version, p.engine)),
+        )
+        for p in records
+    )
 
 
 def attribute_rows(records: Sequence[AttributeRecord]) -> bytes:
     """COPY data for ``attribute_estimations (ATTRIBUTE_COLUMNS)``."""
-    text, parts = _text, [SIGNATURE]
-    for a in records:
-        o = a.origin
-        parts += (
-            _ROW_START.pack(15, 8, timestamptz(a.time)),
-            text((o.facility_id, o.gateway_id)),
-            _INT8.pack(8, o.seq),
-            text((a.flow, a.camera_id, a.name, a.value)),
+    return _copy_data(
+        (
+            *_head(15, a.time, a.origin),
+            _text((a.flow, a.camera_id, a.name, a.value)),
             _FLOAT4.pack(4, a.confidence),
-            text(a.track_id),
+            _text(a.track_id),
             _FLOAT4.pack(4, a.position_m),
             _alternatives(a.alternatives),
-            text((a.model_version, a.engine)),
+            _text((a.model_version, a.engine)),
         )
-    parts.append(TRAILER)
-    return b"".join(parts)
+        for a in records
+    )
 
 
 def health_rows(records: Sequence[HealthRecord]) -> bytes:
     """COPY data for ``camera_health (HEALTH_COLUMNS)``."""
-    text, parts = _text, [SIGNATURE]
-    for h in records:
-        o = h.origin
-        last = h.last_frame_time
-        parts += (
-            _ROW_START.pack(11, 8, timestamptz(h.time)),
-            text((o.facility_id, o.gateway_id)),
-            _INT8.pack(8, o.seq),
-            text((h.camera_id, h.state)),
+    return _copy_data(
+        (
+            *_head(11, h.time, h.origin),
+            _text((h.camera_id, h.state)),
             _FLOAT4.pack(4, h.fps),
-            NULL if last is None else _INT8.pack(8, timestamptz(last)),
+            NULL if h.last_frame_time is None else _INT8.pack(8, timestamptz(h.last_frame_time)),
             _INT8.pack(8, h.reconnects),
             _INT8.pack(8, h.decode_errors),
-            text(h.message),
+            _text(h.message),
         )
-    parts.append(TRAILER)
-    return b"".join(parts)
+        for h in records
+    )

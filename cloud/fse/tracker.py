@@ -365,7 +365,7 @@ class TrackTracker:
         return [self._event(loco, t, "departed", {"why": why, "dwell_s": round(t - loco.since, 1)})]
 
     def _birth(self, body: Body, t: float, view: TrackView) -> list[Event]:
-        at_end = at_track_end(body.tail_m, body.head_m, self.length_m)
+        at_end = at_track_end(body.tail_m, body.head_m, self.length_m) and _nose(body)
         # Where a locomotive can appear at once: at a track end, on track nobody could see
         # a moment ago, or when the estimator starts. Elsewhere it is noise until confirmed.
         was_unknown = body.length_m >= MIN_SURE_M and (
@@ -547,3 +547,9 @@ def _join(pieces: list[Body]) -> Body:
         first.tail_split,
         last.head_split,
     )
+
+
+def _nose(body: Body) -> bool:
+    """Whether a body at a door shows a real face on its inner side, as a locomotive
+    driving in does; an estimator's false blob there has two cut ends."""
+    return body.head_real if body.tail_m <= ENTRY_M else body.tail_real

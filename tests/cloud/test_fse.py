@@ -244,6 +244,32 @@ def test_a_nose_driving_in_at_a_door_is_counted_at_once() -> None:
     assert fuse_track(130.0, 2.0, [speck]).bodies == []  # the same inside: noise
 
 
+def test_a_blob_at_a_door_with_two_cut_ends_is_not_an_arrival() -> None:
+    """An estimator's false alarm at a door has no real face: neither a short one nor a
+    1.5-2.5 m one becomes a locomotive at once (the twin's seed 7 counted one 3 times)."""
+
+    def settled(view: tuple[float, float]) -> TrackTracker:
+        tracker = _tracker("T3", 130.0)
+        for t in range(3):  # past start-up, when anything seen is taken at once
+            tracker.tick(float(t), fuse_track(130.0, float(t), [_record(view)]))
+        return tracker
+
+    for blob in (Interval(0.3, 1.0, False, False, 0.9), Interval(0.5, 2.0, False, False, 0.9)):
+        near = settled((0.0, 23.5))
+        near.tick(3.0, fuse_track(130.0, 3.0, [_record((0.0, 23.5), blob)]))
+        assert near.visible() == [], blob
+    far = settled((110.0, 130.0))
+    cut = Interval(128.0, 130.0, False, False, 0.9)
+    far.tick(3.0, fuse_track(130.0, 3.0, [_record((110.0, 130.0), cut)]))
+    assert far.visible() == []
+    # The same at the far door with the nose's real face inside: an arrival at once.
+    arrival = settled((110.0, 130.0))
+    nose = cut._replace(start_real=True)
+    arrival.tick(3.0, fuse_track(130.0, 3.0, [_record((110.0, 130.0), nose)]))
+    (loco,) = arrival.visible()
+    assert loco.tail_m == pytest.approx(128.0)
+
+
 def test_a_locomotive_driving_out_leaves_when_its_last_metre_is_unseen() -> None:
     """At a door the position model reads the last metre late: the tail seemed to stop
     at 179.6 m of 180 while the locomotive drove out. Unseen with less than a nose's
