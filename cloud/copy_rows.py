@@ -47,12 +47,18 @@ _ROW_START = struct.Struct(">hiq")  # field count, timestamptz
 _INT8 = struct.Struct(">iq")
 _FLOAT4 = struct.Struct(">if")
 _FLOAT4x3 = struct.Struct(">ififif")
-_TEXT_CACHE_LIMIT = 50_000  # distinct strings cached before the cache starts over
+_TEXT_CACHE_LIMIT = 10_000  # distinct keys cached before the cache starts over
 
 
 def timestamptz(t: float) -> int:
     """POSIX seconds as PostgreSQL's binary timestamptz: microseconds since 2000."""
     return round((t - POSTGRES_EPOCH) * 1_000_000)
+
+
+def _text_field(value: str) -> bytes:
+    """One text field: its length, then UTF-8."""
+    data = value.encode()
+    return struct.pack(">i", len(data)) + data
 
 
 class _Texts:
@@ -70,7 +76,7 @@ class _Texts:
             if len(self.cache) >= _TEXT_CACHE_LIMIT:
                 self.cache.clear()
             texts = (value,) if isinstance(value, str) else value
-            fields = b"".join(struct.pack(">i", len(d)) + d for d in (t.encode() for t in texts))
+            fields = b"".join(map(_text_field, texts))
             self.cache[value] = fields
         return fields
 
@@ -212,7 +218,7 @@ def health_rows(records: Sequence[HealthRecord]) -> bytes:
             NULL if h.last_frame_time is None else _INT8.pack(8, timestamptz(h.last_frame_time)),
             _INT8.pack(8, h.reconnects),
             _INT8.pack(8, h.decode_errors),
-            _text(h.message),
+            _text_field(h.message),  # free text (up to 1000 characters): not worth keeping
         )
         for h in records
     )
