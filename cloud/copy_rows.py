@@ -84,27 +84,27 @@ class _Texts:
 _text = _Texts()
 
 
+# The five arrays of a position row's intervals, in column order: start_m, end_m,
+# start_real, end_real, confidence, each as (element oid, element size).
+_INTERVAL_ARRAYS = ((FLOAT4_OID, 4), (FLOAT4_OID, 4), (BOOL_OID, 1), (BOOL_OID, 1), (FLOAT4_OID, 4))
+
+
+def _empty_array(oid: int) -> bytes:
+    """An empty one-dimensional array field: its length, no dimensions, the element oid."""
+    return struct.pack(">iiii", 12, 0, 0, oid)
+
+
+_EMPTY_ARRAYS = b"".join(_empty_array(oid) for oid, _ in _INTERVAL_ARRAYS)
+
+
 @cache
 def _interval_arrays(n: int) -> struct.Struct:
-    """The five interval arrays of a position row with n intervals, as one struct.
-
-    float4[] start, float4[] end, bool[] start_real, bool[] end_real, float4[] confidence;
+    """The five interval arrays of a position row with n > 0 intervals, as one struct:
     each is a field length, the array header and (length, value) per element."""
-    if n == 0:
-        return struct.Struct(">" + "iiii" * 5)
-    floats = "iiiiii" + "if" * n
-    bools = "iiiiii" + "i?" * n
-    return struct.Struct(">" + floats * 2 + bools * 2 + floats)
-
-
-def _empty_arrays() -> tuple[int, ...]:
-    out: list[int] = []
-    for oid in (FLOAT4_OID, FLOAT4_OID, BOOL_OID, BOOL_OID, FLOAT4_OID):
-        out += (12, 0, 0, oid)
-    return tuple(out)
-
-
-_EMPTY_ARRAYS = _interval_arrays(0).pack(*_empty_arrays())
+    codes = {4: "f", 1: "?"}
+    return struct.Struct(
+        ">" + "".join("iiiiii" + ("i" + codes[size]) * n for _, size in _INTERVAL_ARRAYS)
+    )
 
 
 def _array_values(
@@ -130,15 +130,13 @@ def _intervals(intervals: Sequence[Interval]) -> bytes:
         ((start, end, start_real, end_real, confidence),) = intervals
         f, b = _ONE_FLOAT4, _ONE_BOOL
         return _ONE_INTERVAL.pack(f, start, f, end, b, start_real, b, end_real, f, confidence)
-    columns = list(zip(*intervals, strict=True))  # starts, ends, start_real, end_real, conf.
-    oids = (FLOAT4_OID, FLOAT4_OID, BOOL_OID, BOOL_OID, FLOAT4_OID)
     values: list[float | bool | int] = []
-    for column, oid in zip(columns, oids, strict=True):
-        values += _array_values(column, oid, 1 if oid == BOOL_OID else 4)
+    for column, (oid, size) in zip(zip(*intervals, strict=True), _INTERVAL_ARRAYS, strict=True):
+        values += _array_values(column, oid, size)
     return _interval_arrays(len(intervals)).pack(*values)
 
 
-_NO_ALTERNATIVES = struct.pack(">iiiiiiii", 12, 0, 0, TEXT_OID, 12, 0, 0, FLOAT4_OID)
+_NO_ALTERNATIVES = _empty_array(TEXT_OID) + _empty_array(FLOAT4_OID)
 
 
 def _alternatives(alternatives: Sequence[tuple[str, float]]) -> bytes:

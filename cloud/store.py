@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -228,14 +228,15 @@ def _copy_records(cur: psycopg.Cursor[Any], records: Iterable[Record]) -> None:
     positions = [r for r in records if isinstance(r, PositionRecord)]
     attributes = [r for r in records if isinstance(r, AttributeRecord)]
     health = [r for r in records if isinstance(r, HealthRecord)]
-    for table, columns, rows in (
-        ("position_estimations", POSITION_COLUMNS, positions and position_rows(positions)),
-        ("attribute_estimations", ATTRIBUTE_COLUMNS, attributes and attribute_rows(attributes)),
-        ("camera_health", HEALTH_COLUMNS, health and health_rows(health)),
-    ):
+    tables: list[tuple[str, str, Callable[[Any], bytes], list[Any]]] = [
+        ("position_estimations", POSITION_COLUMNS, position_rows, positions),
+        ("attribute_estimations", ATTRIBUTE_COLUMNS, attribute_rows, attributes),
+        ("camera_health", HEALTH_COLUMNS, health_rows, health),
+    ]
+    for table, columns, encode, rows in tables:
         if rows:
             with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(rows)
+                copy.write(encode(rows))
 
 
 def _position_from_row(row: tuple[Any, ...]) -> PositionRecord:
