@@ -13,7 +13,6 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from google.protobuf import timestamp_pb2
 
@@ -25,6 +24,7 @@ from cloud.records import (
     PositionRecord,
     Record,
     Rejected,
+    fast_new,
 )
 from locowatch.facility.config import FacilityConfig
 from locowatch.v1 import estimation_pb2, health_pb2, uplink_pb2
@@ -37,10 +37,6 @@ REAL = estimation_pb2.END_KIND_REAL
 # Names that repeat in every record (flows, cameras, tracks, versions) are interned: one
 # string object each, which the FSE hand-over pickles once per batch, not once per record.
 intern = sys.intern
-# Builds a named tuple from a plain tuple in C, skipping its Python-level __new__: a
-# tenth of validation's time went into constructing records. Field order is checked by
-# the record tests (tests/cloud/test_validation.py).
-_fast: Any = tuple.__new__
 
 
 class InvalidEnvelopeError(ValueError):
@@ -82,7 +78,7 @@ class Validator:
         self.gateway_id = gateway_id
 
     def check(self, envelope: uplink_pb2.Envelope, now: float | None = None) -> Record | Rejected:
-        origin = _fast(Origin, (self.catalog.facility_id, self.gateway_id, envelope.seq))
+        origin = fast_new(Origin, (self.catalog.facility_id, self.gateway_id, envelope.seq))
         try:
             kind = envelope.WhichOneof("payload")
             if kind == "position":
@@ -108,14 +104,7 @@ class Validator:
         views = self._camera(camera_id)
         span = p.covered
         track_id = intern(span.track_id)
-        if track_id not in views:
-            known = track_id in self.catalog.track_lengths
-            raise InvalidEnvelopeError(
-                "UNKNOWN_TRACK",
-                f"camera {camera_id!r} does not view {track_id!r}"
-                if known
-                else f"track {track_id!r} is not in the facility",
-            )
+        self._viewed(camera_id, views, track_id)
         start, end, confidence = span.start_m, span.end_m, p.confidence
         length = self.catalog.track_lengths[track_id]
         if not (-SLACK_M <= start <= end <= length + SLACK_M and 0.0 <= confidence <= 1.0):
@@ -135,9 +124,9 @@ class Validator:
                 if not (low <= a <= b <= high and 0.0 <= c <= 1.0):
                     _bad_interval(p, len(intervals), low, high)
                 ends = i.start_kind == REAL, i.end_kind == REAL
-                intervals.append(_fast(Interval, (max(a, 0.0), min(b, length), *ends, c)))
+                intervals.append(fast_new(Interval, (max(a, 0.0), min(b, length), *ends, c)))
         provenance = p.provenance
-        return _fast(  # PositionRecord(...)
+        return fast_new(  # PositionRecord(...)
             PositionRecord,
             (
                 origin,
@@ -163,15 +152,7 @@ class Validator:
             raise InvalidEnvelopeError(
                 "MALFORMED", f"attribute {name!r} is not configured in flow {flow!r}"
             )
-        views = self._camera(camera_id)
-        if track_id not in views:
-            known = track_id in self.catalog.track_lengths
-            raise InvalidEnvelopeError(
-                "UNKNOWN_TRACK",
-                f"camera {camera_id!r} does not view {track_id!r}"
-                if known
-                else f"track {track_id!r} is not in the facility",
-            )
+        self._viewed(camera_id, self._camera(camera_id), track_id)
         position, confidence = a.position_m, a.confidence
         length = self.catalog.track_lengths[track_id]
         alternatives = (
@@ -245,6 +226,17 @@ class Validator:
                 "UNKNOWN_FLOW", f"flow {flow!r} is not configured (known: {known})"
             )
         return intern(flow)
+
+    def _viewed(self, camera_id: str, views: dict[str, tuple[float, float]], track_id: str) -> None:
+        """Refuse a track the facility lacks, or one this camera does not view."""
+        if track_id not in views:
+            known = track_id in self.catalog.track_lengths
+            raise InvalidEnvelopeError(
+                "UNKNOWN_TRACK",
+                f"camera {camera_id!r} does not view {track_id!r}"
+                if known
+                else f"track {track_id!r} is not in the facility",
+            )
 
     def _camera(self, camera_id: str) -> dict[str, tuple[float, float]]:
         views = self.catalog.camera_views.get(camera_id)
