@@ -102,7 +102,8 @@ def fuse_track(
     known = [j > 0 for j in judged]
     occupied = _bridge_hidden(cuts, [x > VOTE_EPS for x in scores], known, max_occluded_m)
     bodies = _bodies(cuts, occupied, known, length_m, real_tails, real_heads)
-    return TrackView(length_m, bodies, _runs(cuts, known), n)
+    known_cells = [(cuts[i], cuts[j]) for i, j in _runs(known)]
+    return TrackView(length_m, bodies, known_cells, n)
 
 
 def _lay(
@@ -172,19 +173,13 @@ def _bridge_hidden(
     """Fill short unjudged stretches between occupied cells: something stood in front.
 
     Per segment (see ``_lay``); segments ``i`` up to ``j`` are one hidden stretch."""
-    out, m, i = occupied[:], len(occupied), 0
+    out, m = occupied[:], len(occupied)
     max_cells = int(max_occluded_m / GRID_M)
-    while i < m:
-        if occupied[i] or known[i]:
-            i += 1
-            continue
-        j = i
-        while j < m and not occupied[j] and not known[j]:
-            j += 1
+    hidden = [not (o or k) for o, k in zip(occupied, known, strict=True)]
+    for i, j in _runs(hidden):
         inside = i > 0 and j < m and occupied[i - 1] and occupied[j]
         if inside and cuts[j] - cuts[i] <= max_cells:
             out[i:j] = [True] * (j - i)
-        i = j
     return out
 
 
@@ -197,18 +192,11 @@ def _bodies(
     real_heads: list[RealEnd],
 ) -> list[Body]:
     """Occupied stretches (runs of occupied segments) as bodies with their ends."""
-    bodies, m, i = [], len(occupied), 0
-    while i < m:
-        if not occupied[i]:
-            i += 1
-            continue
-        j = i
-        while j < m and occupied[j]:
-            j += 1
+    bodies, m = [], len(occupied)
+    for i, j in _runs(occupied):
         a, b = cuts[i], cuts[j]
         tail_open = i == 0 or not known[i - 1]
         head_open = j == m or not known[j]
-        i = j
         tail = _snap(a * GRID_M, real_tails)
         head = _snap(min(b * GRID_M, length_m), real_heads)
         short = head.position_m - tail.position_m < MIN_BODY_M
@@ -262,14 +250,16 @@ def _cells(start_m: float, end_m: float, n: int) -> tuple[int, int]:
     return a, max(a, b)
 
 
-def _runs(cuts: list[int], flags: list[bool]) -> list[tuple[int, int]]:
-    """Cell runs [a, b) of the segments (see ``_lay``) whose flag is set."""
+def _runs(flags: list[bool]) -> list[tuple[int, int]]:
+    """Index ranges [i, j) of the runs of True in ``flags``."""
     runs: list[tuple[int, int]] = []
+    start = None
     for k, flag in enumerate(flags):
-        if not flag:
-            continue
-        if runs and runs[-1][1] == cuts[k]:
-            runs[-1] = (runs[-1][0], cuts[k + 1])
-        else:
-            runs.append((cuts[k], cuts[k + 1]))
+        if flag and start is None:
+            start = k
+        elif not flag and start is not None:
+            runs.append((start, k))
+            start = None
+    if start is not None:
+        runs.append((start, len(flags)))
     return runs
