@@ -43,7 +43,7 @@ from cloud.validation import FacilityCatalog, Validator
 from locowatch.db.location import running_server_url
 from locowatch.db.scratch import scratch_database
 from locowatch.v1 import uplink_pb2
-from sim.estimations import capture_stamp, twin_estimations
+from sim.estimations import capture_seconds, capture_stamp, twin_estimations
 from sim.gateway import SimGateway
 from sim.recording import write_facility
 from sim.streaming import free_port
@@ -201,7 +201,7 @@ def _through_ingest(
             report = gateway.send(envelopes)
             elapsed = time.perf_counter() - start
             cpu = _cpu_seconds(process.pid)
-            _wait_fused(url, max(_capture_s(e) for e in envelopes[-1000:]))
+            _wait_fused(url, max(map(capture_seconds, envelopes[-1000:])))
             drained = time.perf_counter() - start
         finally:
             process.send_signal(signal.SIGTERM)
@@ -219,11 +219,6 @@ def _through_ingest(
         "fused_envelopes_per_s": n / drained,
         "cpu_us_per_envelope": {role: 1e6 * seconds / n for role, seconds in use.items()},
     }
-
-
-def _capture_s(envelope: uplink_pb2.Envelope) -> float:
-    stamp = capture_stamp(envelope)
-    return stamp.seconds + stamp.nanos * 1e-9
 
 
 def _wait_fused(url: str, last_capture_s: float, timeout_s: float = 300.0) -> None:

@@ -305,6 +305,11 @@ def capture_stamp(envelope: uplink_pb2.Envelope) -> Timestamp:
     return envelope.position.capture_time
 
 
+def capture_seconds(envelope: uplink_pb2.Envelope) -> float:
+    """POSIX seconds of the moment an envelope describes (see ``capture_stamp``)."""
+    return capture_stamp(envelope).ToNanoseconds() / 1e9
+
+
 def camera_of(envelope: uplink_pb2.Envelope) -> str:
     """The camera an envelope's payload is about."""
     payload = getattr(envelope, str(envelope.WhichOneof("payload")))

@@ -13,7 +13,7 @@ from cloud.fse.offline import fuse_offline
 from cloud.fse.tracker import TrackTracker
 from cloud.records import AttributeRecord, Interval, Origin, PositionRecord
 from locowatch.facility.config import FseSettings
-from sim.estimations import camera_of, capture_stamp, twin_estimations
+from sim.estimations import camera_of, capture_seconds, twin_estimations
 from sim.evaluation import Scores, evaluate, snapshot_from_record
 from sim.faults import FaultSpec
 from sim.scenario import ScenarioSpec
@@ -370,8 +370,7 @@ def test_cameras_coming_up_one_by_one_do_not_split_a_locomotive(twin: Twin) -> N
     envelopes = [
         e
         for e in twin_estimations(twin, start_s=begin, end_s=555.0)
-        if camera_of(e) in online_s
-        and capture_stamp(e).ToNanoseconds() / 1e9 - start >= begin + online_s[camera_of(e)]
+        if camera_of(e) in online_s and capture_seconds(e) - start >= begin + online_s[camera_of(e)]
     ]
     ticks = list(fuse_offline(twin.facility, "prod", envelopes))
     settled = [t for t in ticks if t.snapshot.time - start >= begin + 18.0]

@@ -22,7 +22,7 @@ import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
-from sim.estimations import camera_of, capture_stamp, twin_estimations
+from sim.estimations import camera_of, capture_seconds, twin_estimations
 from sim.evaluation import evaluate, read_snapshots_from_db, snapshot_from_record
 from sim.twin import Twin
 
@@ -163,7 +163,7 @@ def test_two_gateways_of_one_facility_fuse_into_one_state(
         gateway = ingest.gateway(gateway_id=gateway_id, token=tokens[gateway_id])
         by_second: dict[int, list[uplink_pb2.Envelope]] = {}
         for envelope in halves[gateway_id]:
-            by_second.setdefault(int(_capture_s(envelope) - start), []).append(envelope)
+            by_second.setdefault(int(capture_seconds(envelope) - start), []).append(envelope)
         try:
             for second in range(int(SCENARIO_END_S) + 1):
                 in_step.wait()  # the two gateways stay within a second of each other
@@ -194,11 +194,6 @@ def test_two_gateways_of_one_facility_fuse_into_one_state(
     scores = evaluate(truth, estimates, {t.id: t.length_m for t in twin.facility.tracks})
     assert scores.count_exact >= 0.995 and scores.id_switches == 0, scores.table()
     assert scores.end_error_median_m is not None and scores.end_error_median_m <= 0.3
-
-
-def _capture_s(envelope: uplink_pb2.Envelope) -> float:
-    """POSIX seconds of the moment an envelope describes."""
-    return float(capture_stamp(envelope).ToNanoseconds()) / 1e9
 
 
 def cli_csv(locowatch_cli, name: str, *args: str) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
