@@ -27,10 +27,10 @@ from sim.streaming import TwinStreamer
 from sim.twin import Twin, TwinSpec
 
 
-def _spec(seed: int, duration: float, faults: bool) -> TwinSpec:
+def _spec(seed: int, duration: float, faults: bool, random_plates: bool = False) -> TwinSpec:
     return TwinSpec(
         seed=seed,
-        scenario=ScenarioSpec(duration_s=duration),
+        scenario=ScenarioSpec(duration_s=duration, random_plates=random_plates),
         faults=FaultSpec() if faults else NO_FAULTS,
     )
 
@@ -292,6 +292,11 @@ def serve(
     show_default=True,
     help="Which sets to write; frames that yield none of them are not rendered.",
 )
+@click.option(
+    "--random-plates",
+    is_flag=True,
+    help="Paint a made-up text on every plate at every sample (reader training, not tests).",
+)
 def dataset(
     out: Path,
     seed: int,
@@ -300,9 +305,10 @@ def dataset(
     cameras: str | None,
     jobs: int,
     kinds: str,
+    random_plates: bool,
 ) -> None:
     """Write training sets for the position, model and plate estimators (docs/datasets.md)."""
-    spec = _spec(seed, duration, faults=False)
+    spec = _spec(seed, duration, faults=False, random_plates=random_plates)
     wanted = tuple(k for k in KINDS if k in kinds.split(","))
     counts = write_dataset(spec, out, every, _cameras(Twin(spec), cameras), jobs=jobs, kinds=wanted)
     click.echo(f"wrote {out}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))

@@ -71,6 +71,7 @@ class Locomotive:
     loco_id: str
     series: Series
     number: int
+    painted: str | None = None  # another text painted on its plates (random-plate training sets)
 
     @property
     def plate(self) -> str:

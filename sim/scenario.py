@@ -13,13 +13,15 @@ Everything is drawn from one seeded generator, so a seed gives the same day ever
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from locowatch.facility.config import FacilityConfig
 from sim.fleet import Locomotive, make_fleet
+from sim.plates import random_plate_text
 
 MIN_GAP_M = 1.0
 CLOSE_GAP_M = (1.0, 3.0)
@@ -40,6 +42,8 @@ class ScenarioSpec:
     dwell_fraction: tuple[float, float] = (0.08, 0.35)  # of duration_s
     move_on_probability: float = 0.5
     start_time: datetime = DEFAULT_START
+    # training sets only: every locomotive wears a new made-up plate at every instant
+    random_plates: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,12 +108,19 @@ class Scenario:
             length = self.facility.track_by_id[track].length_m
             if tail + loco.length_m <= 0.0 or tail >= length:
                 continue
-            states.append(
-                LocoState(
-                    loco, track, tail, tail + loco.length_m, float(self.speeds[loco.loco_id][i])
-                )
-            )
+            speed = float(self.speeds[loco.loco_id][i])
+            shown = self._painted(loco, t) if self.spec.random_plates else loco
+            states.append(LocoState(shown, track, tail, tail + loco.length_m, speed))
         return states
+
+    @staticmethod
+    def _painted(loco: Locomotive, t: float) -> Locomotive:
+        """``loco`` wearing a made-up plate, the same for the same instant (so a frame and
+        its labels agree) and different from one sample time to the next."""
+        rng = np.random.default_rng(
+            [round(t * 1000), loco.number, zlib.crc32(loco.loco_id.encode())]
+        )
+        return replace(loco, painted=random_plate_text(rng))
 
     def clock(self, t: float) -> datetime:
         """Wall-clock timestamp of scenario time ``t``."""

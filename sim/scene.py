@@ -11,7 +11,7 @@ world points with the track's axis, so the scene follows the facility config exa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 
 import numpy as np
@@ -184,11 +184,27 @@ def locomotive_solids(
     windows, plates) costs far more than moving its corners.
     """
     template = _template(
-        loco, axis.track_id, tuple(axis.origin), tuple(axis.direction), axis.length_m
+        replace(loco, painted=None),
+        axis.track_id,
+        tuple(axis.origin),
+        tuple(axis.direction),
+        axis.length_m,
     )
     offset = np.append(axis.direction * tail_m, 0.0)
     velocity = np.append(axis.direction * speed_mps, 0.0)
-    return [solid.shifted(offset, velocity) for solid in template]
+    solids = [solid.shifted(offset, velocity) for solid in template]
+    if loco.painted is not None:
+        _paint_plates(solids, loco.painted)
+    return solids
+
+
+def _paint_plates(solids: list[Solid], text: str) -> None:
+    """Paint ``text`` over the plates of shifted copies (whose decals are their own)."""
+    for solid in solids:
+        for face in solid.faces:
+            for decal in face.decals:
+                if decal.text is not None:
+                    decal.text, decal.texture = text, plate_texture(text)
 
 
 @cache

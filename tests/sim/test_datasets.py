@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -131,3 +133,34 @@ def test_dataset_files_and_labels(tmp_path: Path) -> None:
         series = next(s for s in SERIES_BY_NAME if row["text"].startswith(s))
         assert row["text"].startswith(SERIES_BY_NAME[series].name + "-")
     assert all(np.array([row["infrared"] for row in positions[:1]]) == [True])  # 05:00 is dark
+
+
+def test_random_plates_repaint_only_the_plates(tmp_path: Path) -> None:
+    """--random-plates: each sample wears a new made-up text, its label says which, and
+    nothing else in the window changes (same geometry, same pixels outside the plate)."""
+    cameras = ["cam-02", "cam-03", "cam-12"]
+    painted_spec = replace(SPEC, scenario=replace(SPEC.scenario, random_plates=True))
+    for spec, name in ((SPEC, "real"), (painted_spec, "painted")):
+        write_dataset(
+            spec, tmp_path / name, 60.0, cameras, jobs=2, progress=False, kinds=("plate",)
+        )
+    real, painted = (
+        [json.loads(line) for line in (tmp_path / name / "plate/labels.jsonl").open()]
+        for name in ("real", "painted")
+    )
+    assert len(real) == len(painted) >= 4
+    texts = {row["text"] for row in painted}
+    assert len(texts) == len(painted)  # a new text at every sample
+    assert not texts & {row["text"] for row in real}
+    for a, b in zip(real, painted, strict=True):
+        assert (a["image"], a["plate_box"], a["plate_px"]) == (
+            b["image"],
+            b["plate_box"],
+            b["plate_px"],
+        )
+        before = cv2.imread(str(tmp_path / "real/plate" / a["image"])).astype(int)
+        after = cv2.imread(str(tmp_path / "painted/plate" / b["image"])).astype(int)
+        changed = np.abs(before - after).max(axis=2) > 40
+        x0, y0, x1, y1 = a["plate_box"]["box"]
+        inside = changed[max(y0 - 3, 0) : y1 + 3, max(x0 - 3, 0) : x1 + 3].sum()
+        assert inside > 0 and changed.sum() == inside, a["image"]
