@@ -164,6 +164,7 @@ def write_dataset(
         "seed": spec.seed,
         "duration_s": spec.scenario.duration_s,
         "every_s": every_s,
+        "random_plates": spec.scenario.random_plates,
         "cameras": cameras,
         "counts": counts,
         "windows": {

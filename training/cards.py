@@ -72,7 +72,8 @@ def render_card(meta: dict[str, Any]) -> str:
         "",
     ]
     for d in trained["data"]:
-        lines.append(f"- seed {d['seed']}, {d['duration_s']} s scenario: {d['counts']}")
+        painted = ", every plate a made-up text" if d.get("random_plates") else ""
+        lines.append(f"- seed {d['seed']}, {d['duration_s']} s scenario{painted}: {d['counts']}")
     lines += [
         "",
         f"{trained['samples']} samples, {trained['epochs']} epochs, seed {trained['seed']}, "

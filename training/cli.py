@@ -192,6 +192,7 @@ def _manifest(folder: Path) -> dict[str, Any]:
         "seed": manifest.get("seed"),
         "duration_s": manifest.get("duration_s"),
         "counts": manifest.get("counts"),
+        "random_plates": manifest.get("random_plates", False),
     }
 
 
