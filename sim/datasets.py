@@ -38,7 +38,7 @@ from locowatch.facility.rectify import (
     strip_window,
 )
 from sim.render import Lighting
-from sim.scene import PlatePlacement, locomotive_solids, plates_of
+from sim.scene import Face, PlatePlacement, Solid, locomotive_solids, plates_of
 from sim.twin import Twin, TwinSpec
 from sim.workers import per_camera
 
@@ -113,6 +113,30 @@ def end_plate(
     solids = locomotive_solids(state.loco, axis, state.tail_m)
     plates = [p for p in plates_of(solids, axis) if p.end_m - p.start_m < 0.05]  # end plates
     return next((p for p in plates if abs(p.start_m - end_m) < 0.6), None)
+
+
+KEYS = ((255, 0, 255), (0, 255, 0))  # two flat colours the plate is painted in, in turn
+
+
+def plate_shows(twin: Twin, camera_id: str, t: float, plate: PlatePlacement) -> float:
+    """The share of the plate's pixels that show in the camera's image at ``t``.
+
+    Rendered twice with the plate a flat colour, a different one each time: the pixels
+    that change are the plate's own, wherever nothing stands in front of it (a coupled
+    body, a person, the crane hook). A plate label without this is a guess at readability.
+    """
+    renderer = twin.renderer(camera_id)
+    light = Lighting.at_hour(12.0)
+    frames = []
+    for key in KEYS:
+        solids = twin.solids(renderer, t)  # fresh copies: their decals are safe to paint
+        for decal in (d for s in solids for f in s.faces for d in f.decals):
+            if decal.text == plate.text and np.allclose(decal.corners, plate.corners):
+                decal.texture, decal.colour = None, key
+        frames.append(renderer.render(solids, light, finish=False).astype(np.int16))
+    changed = np.abs(frames[0] - frames[1]).max(axis=2) > 60
+    area = renderer.silhouette([Solid([Face(plate.corners, (0, 0, 0))], "plate")]) > 127
+    return round(float((changed & area).sum() / max(int(area.sum()), 1)), 3)
 
 
 def plate_box(
@@ -303,6 +327,7 @@ def _plate_samples(
                 "loco": body.loco,
                 "text": plate.text if plate else "",
                 "plate_px": plate_height_px(curtain, plate) if plate else 0.0,
+                "plate_shows": plate_shows(twin, common["camera"], t, plate) if plate else 0.0,
                 "plate_box": plate_box(faces, plate, end, direction) if plate else None,
                 "end_m": round(end, 3),
                 "direction": direction,

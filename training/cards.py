@@ -16,15 +16,18 @@ TARGETS: dict[str, dict[str, tuple[str, float, bool]]] = {
     },
     "classifier": {"accuracy": ("series accuracy", 0.98, True)},
     "sequence": {
-        "exact_readable": ("exact plate, plate >= 16 px high", 0.95, True),
-        "exact_visible": ("exact plate, >= 16 px and not hidden", float("nan"), True),
+        # a plate shows in the image when nothing hides any of it (the twin's label
+        # plate_shows, training.data.plate_visible): the issue's "plate at least 16 px high
+        # in the image"; the next row counts hidden plates too, which no reader can read
+        "exact_visible": ("exact plate, >= 16 px high, showing whole", 0.95, True),
+        "exact_readable": ("exact plate, >= 16 px, hidden ones counted", float("nan"), True),
         "exact": ("exact plate, all end faces", float("nan"), True),
     },
 }
 COUNTS = {  # sample counts behind a metric, where it is measured on a part of the samples
     "sequence": {
-        "readable_samples": "samples, plate >= 16 px",
-        "visible_samples": "samples, >= 16 px, not hidden",
+        "visible_samples": "samples, >= 16 px, showing whole",
+        "readable_samples": "samples, >= 16 px",
     },
 }
 INPUTS = {

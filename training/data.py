@@ -92,6 +92,7 @@ def series_classes(labels: list[dict[str, Any]]) -> tuple[str, ...]:
 
 
 PLATE_TEXTURE_MIN = 3.0  # grey levels: the text's strokes score 6..30, a bare surface 0..2
+PLATE_SHOWS_MIN = 0.95  # share of the plate showing: one hidden character makes it unreadable
 
 
 def plate_texture(window: np.ndarray, box: list[int] | tuple[int, ...]) -> float:
@@ -113,10 +114,16 @@ def plate_texture(window: np.ndarray, box: list[int] | tuple[int, ...]) -> float
 
 
 def plate_visible(window: np.ndarray, row: dict[str, Any]) -> bool:
-    """Whether the labelled plate shows in the window: inside it and not hidden."""
+    """Whether the labelled plate shows in the window: inside it and not hidden.
+
+    The twin labels how much of each plate shows in the camera's image (``plate_shows``,
+    from its own renderer); labels without it (older sets, a facility's own footage) fall
+    back on the plate's texture, which misses plates hidden in part."""
     box = row.get("plate_box")
     if not box or not box["inside"]:
         return False
+    if "plate_shows" in row:
+        return bool(row["plate_shows"] >= PLATE_SHOWS_MIN)
     return plate_texture(window, box["box"]) >= PLATE_TEXTURE_MIN
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from locowatch.facility.rectify import BODY_HALF_WIDTH_M, Curtain, EndFace, strip_window
-from sim.datasets import write_dataset
+from sim.datasets import end_plate, plate_shows, write_dataset
 from sim.faults import NO_FAULTS
 from sim.fleet import SERIES_BY_NAME
 from sim.scenario import ScenarioSpec
@@ -164,3 +164,16 @@ def test_random_plates_repaint_only_the_plates(tmp_path: Path) -> None:
         x0, y0, x1, y1 = a["plate_box"]["box"]
         inside = changed[max(y0 - 3, 0) : y1 + 3, max(x0 - 3, 0) : x1 + 3].sum()
         assert inside > 0 and changed.sum() == inside, a["image"]
+
+
+def test_plate_shows_is_the_share_of_the_plate_nothing_hides() -> None:
+    """Seed 100, cam-04: L002's tail plate over ten seconds, as a body moves in front of
+    it: whole, about half (what the texture check took for visible), then none of it."""
+    twin = Twin(TwinSpec(seed=100, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS))
+    axis = twin.layout.axis("T1")
+    shares = []
+    for t, end_m in ((200.0, 64.559), (205.0, 65.314), (210.0, 69.571)):
+        plate = end_plate(twin, axis, "L002", t, end_m)
+        assert plate is not None
+        shares.append(plate_shows(twin, "cam-04", t, plate))
+    assert shares[0] > 0.99 and 0.3 < shares[1] < 0.7 and shares[2] < 0.01, shares
