@@ -183,8 +183,9 @@ def locomotive_solids(
     A locomotive is built once per track at metre 0 and then shifted: building it (boxes,
     windows, plates) costs far more than moving its corners.
     """
+    plain = loco if loco.painted is None else replace(loco, painted=None)  # one template
     template = _template(
-        replace(loco, painted=None),
+        plain,
         axis.track_id,
         tuple(axis.origin),
         tuple(axis.direction),
