@@ -2,12 +2,11 @@
 
 For each model and batch size (1, 8, 32): inferences per second with the CPU engine
 (ONNX Runtime, what the edge runs), OpenCV DNN (the other CPU candidate), and PyTorch
-eager running the same ONNX graph (onnx2torch) as the baseline, all on the same inputs
-in the same run. With ``--device cuda`` (a GPU machine with PyTorch) PyTorch eager is also
-timed on the GPU in FP32 and FP16; TensorRT when it is importable there.
+eager running the network as trained (``training/nets.py``, eval mode) as the baseline,
+all on the same inputs in the same run. With ``--device cuda`` (a GPU machine with
+PyTorch) PyTorch eager is also timed on the GPU in FP32 and FP16.
 
-Writes bench/results/models.json. Needs the train extra and onnx2torch
-(``pip install onnx2torch``: it pulls torchvision, so it is not in the extras).
+Writes bench/results/models.json. Needs the train extra.
 
     .venv/bin/python bench/bench_models.py [--seconds 2] [--threads 2] [--device cpu]
 """
@@ -19,9 +18,11 @@ import json
 import platform
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from edge.engines import open_engine
 from locowatch.models.artefacts import Artefact, resolve
@@ -48,14 +49,34 @@ def rate(run: Callable[[], object], batch: int, seconds: float) -> float:
     return calls * batch / elapsed
 
 
-def torch_runner(
-    artefact: Artefact, x: np.ndarray, device: str, half: bool
-) -> Callable[[], object]:
-    import onnx2torch
-    import torch
+def torch_net(artefact: Artefact) -> torch.nn.Module:
+    """The artefact's network as ``locowatch train`` builds it, in eval mode.
 
-    net = onnx2torch.convert(str(artefact.onnx)).eval().to(device)
+    Freshly initialised: artefacts keep ONNX only, and a dense network's speed does not
+    depend on its weights. Its output shape is checked against the artefact's, so the
+    baseline cannot quietly time another network.
+    """
+    from training.nets import PlateNet, PositionNet, SeriesNet
+
+    classes = len(artefact.labels)
+    build: dict[str, Callable[[], torch.nn.Module]] = {
+        "position": PositionNet,
+        "classifier": lambda: SeriesNet(classes),
+        "sequence": lambda: PlateNet(classes + 1),
+    }
+    return build[artefact.task]().eval()
+
+
+def torch_runner(
+    artefact: Artefact, x: np.ndarray, device: str, half: bool, expected: tuple[int, ...]
+) -> Callable[[], object]:
+    """``expected``: the ONNX model's output shape on ``x``."""
+    net = torch_net(artefact).to(device)
     tensor = torch.from_numpy(x).to(device)
+    with torch.inference_mode():
+        shape = tuple(net(tensor).shape)
+    if shape != expected:
+        raise RuntimeError(f"{artefact.ref}: eager output {shape}, the ONNX model's {expected}")
     if half:
         net, tensor = net.half(), tensor.half()
 
@@ -75,8 +96,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: all cores)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
-    import torch
-
     if args.threads:
         torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -90,13 +109,16 @@ def main() -> None:
         for batch in BATCHES:
             x = example(artefact, batch, rng)
             row: dict[str, object] = {"model": ref, "batch": batch}
-            row["torch_cpu"] = rate(torch_runner(artefact, x, "cpu", False), batch, args.seconds)
+            expected = tuple(engines["onnxruntime"].infer(x).shape)
+            eager = torch_runner(artefact, x, "cpu", False, expected)
+            row["torch_cpu"] = rate(eager, batch, args.seconds)
             for name, engine in engines.items():
-                row[name] = rate(lambda e=engine, x=x: e.infer(x), batch, args.seconds)
+                row[name] = rate(partial(engine.infer, x), batch, args.seconds)
             if args.device == "cuda":
                 for half in (False, True):
                     key = "torch_cuda_fp16" if half else "torch_cuda_fp32"
-                    row[key] = rate(torch_runner(artefact, x, "cuda", half), batch, args.seconds)
+                    gpu = torch_runner(artefact, x, "cuda", half, expected)
+                    row[key] = rate(gpu, batch, args.seconds)
             rows.append(row)
             print(_line(row), flush=True)
     RESULTS.mkdir(exist_ok=True)
