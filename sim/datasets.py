@@ -38,7 +38,7 @@ from locowatch.facility.rectify import (
     strip_window,
 )
 from sim.render import Lighting
-from sim.scene import Face, PlatePlacement, Solid, locomotive_solids, plates_of
+from sim.scene import Face, PlatePlacement, Solid, locomotive_solids, plate_decals, plates_of
 from sim.twin import Twin, TwinSpec
 from sim.workers import per_camera
 
@@ -127,12 +127,15 @@ def plate_shows(twin: Twin, camera_id: str, t: float, plate: PlatePlacement) -> 
     """
     renderer = twin.renderer(camera_id)
     light = Lighting.at_hour(12.0)
+    solids = twin.solids(renderer, t)  # fresh copies: their decals are safe to paint
+    decal = next(
+        d
+        for d in plate_decals(solids)
+        if d.text == plate.text and np.allclose(d.corners, plate.corners)
+    )
     frames = []
     for key in KEYS:
-        solids = twin.solids(renderer, t)  # fresh copies: their decals are safe to paint
-        for decal in (d for s in solids for f in s.faces for d in f.decals):
-            if decal.text == plate.text and np.allclose(decal.corners, plate.corners):
-                decal.texture, decal.colour = None, key
+        decal.texture, decal.colour = None, key
         frames.append(renderer.render(solids, light, finish=False).astype(np.int16))
     changed = np.abs(frames[0] - frames[1]).max(axis=2) > 60
     area = renderer.silhouette([Solid([Face(plate.corners, (0, 0, 0))], "plate")]) > 127

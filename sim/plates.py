@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from locowatch.models.attributes import PLATE_ALPHABET
 from sim.fleet import SECTION_LETTERS, SERIES
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
 FONT_FILES = ("DejaVuSansCondensed-Bold.ttf", "DejaVuSans-Bold.ttf")
 PLATE_PX = (400, 100)  # texture size (width, height); the plate is 1.6 m x 0.4 m
-LETTERS = "АБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ"
+LETTERS = PLATE_ALPHABET[PLATE_ALPHABET.index("А") :]  # made-up plates stay readable
 DIGITS = "0123456789"
 
 

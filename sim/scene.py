@@ -11,6 +11,7 @@ world points with the track's axis, so the scene follows the facility config exa
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 
@@ -201,11 +202,8 @@ def locomotive_solids(
 
 def _paint_plates(solids: list[Solid], text: str) -> None:
     """Paint ``text`` over the plates of shifted copies (whose decals are their own)."""
-    for solid in solids:
-        for face in solid.faces:
-            for decal in face.decals:
-                if decal.text is not None:
-                    decal.text, decal.texture = text, plate_texture(text)
+    for decal in plate_decals(solids):
+        decal.text, decal.texture = text, plate_texture(text)
 
 
 @cache
@@ -569,24 +567,27 @@ class PlatePlacement:
     corners: np.ndarray  # world corners (4, 3), to say how large the plate looks to a camera
 
 
+def plate_decals(solids: list[Solid]) -> Iterator[Decal]:
+    """The number plates among the decals of ``solids`` (the decals that read a text)."""
+    for solid in solids:
+        for face in solid.faces:
+            yield from (decal for decal in face.decals if decal.text is not None)
+
+
 def plates_of(solids: list[Solid], axis: TrackAxis) -> list[PlatePlacement]:
     """Where the plates among ``solids`` are, in track metres and heights."""
     placements = []
-    for solid in solids:
-        for face in solid.faces:
-            for decal in face.decals:
-                if decal.text is None:
-                    continue
-                s, _ = axis.to_track(decal.corners)
-                z = decal.corners[:, 2]
-                placements.append(
-                    PlatePlacement(
-                        decal.text,
-                        float(s.min()),
-                        float(s.max()),
-                        float(z.min()),
-                        float(z.max()),
-                        decal.corners,
-                    )
-                )
+    for decal in plate_decals(solids):
+        s, _ = axis.to_track(decal.corners)
+        z = decal.corners[:, 2]
+        placements.append(
+            PlatePlacement(
+                str(decal.text),
+                float(s.min()),
+                float(s.max()),
+                float(z.min()),
+                float(z.max()),
+                decal.corners,
+            )
+        )
     return placements
