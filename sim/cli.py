@@ -21,13 +21,16 @@ from locowatch.facility.loading import load_facility
 from sim.datasets import KINDS, write_dataset
 from sim.evaluation import evaluate, read_snapshots, read_snapshots_from_db
 from sim.faults import NO_FAULTS, FaultSpec
+from sim.plates import PLATE_STYLES, PlateStyle
 from sim.recording import record, write_facility
 from sim.scenario import ScenarioSpec
 from sim.streaming import TwinStreamer
 from sim.twin import Twin, TwinSpec
 
 
-def _spec(seed: int, duration: float, faults: bool, random_plates: bool = False) -> TwinSpec:
+def _spec(
+    seed: int, duration: float, faults: bool, random_plates: PlateStyle | None = None
+) -> TwinSpec:
     return TwinSpec(
         seed=seed,
         scenario=ScenarioSpec(duration_s=duration, random_plates=random_plates),
@@ -294,8 +297,12 @@ def serve(
 )
 @click.option(
     "--random-plates",
-    is_flag=True,
-    help="Paint a made-up text on every plate at every sample (reader training, not tests).",
+    type=click.Choice(PLATE_STYLES),
+    is_flag=False,
+    flag_value="any",
+    help="Paint a made-up text on every plate at every sample (reader training, not tests): "
+    "'any' (the default) any plate-like text, 'near' a twin series with one character "
+    "changed.",
 )
 def dataset(
     out: Path,
@@ -305,7 +312,7 @@ def dataset(
     cameras: str | None,
     jobs: int,
     kinds: str,
-    random_plates: bool,
+    random_plates: PlateStyle | None,
 ) -> None:
     """Write training sets for the position, model and plate estimators (docs/datasets.md)."""
     spec = _spec(seed, duration, faults=False, random_plates=random_plates)

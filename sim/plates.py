@@ -6,13 +6,19 @@ Rendered with Pillow from DejaVu fonts, which Debian's ``fonts-dejavu-core`` ins
 ``random_plate_text`` makes up plates for training sets (``locowatch sim dataset
 --random-plates``): a twin day holds ~20 locomotives, so a few seeds show a reader only
 ~150 numbers, and a reader taught on so few learns them and the commonest prefixes instead
-of the letters (plate@2 read nearly every held-out "ТЭМ18" as "ТЭП18").
+of the letters (plate@2 read nearly every held-out "ТЭМ18" as "ТЭП18"). Two styles:
+
+- ``any``: half a series of the twin with any number, half a made-up series;
+- ``near``: a series of the twin with one character changed ("ТЭЖ18"), so that the reader
+  must read every character of a series it knows instead of guessing it from the rest
+  (plate@3 still read ТЭМ18 as ТЭП18 on 22 of its 31 misses on seed 100).
 """
 
 from __future__ import annotations
 
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -25,6 +31,8 @@ FONT_FILES = ("DejaVuSansCondensed-Bold.ttf", "DejaVuSans-Bold.ttf")
 PLATE_PX = (400, 100)  # texture size (width, height); the plate is 1.6 m x 0.4 m
 LETTERS = PLATE_ALPHABET[PLATE_ALPHABET.index("А") :]  # made-up plates stay readable
 DIGITS = "0123456789"
+PlateStyle = Literal["any", "near"]
+PLATE_STYLES: tuple[PlateStyle, ...] = ("any", "near")
 
 
 class FontMissingError(RuntimeError):
@@ -66,10 +74,11 @@ def plate_texture(
     return np.asarray(image)[:, :, ::-1].copy()
 
 
-def random_plate_text(rng: np.random.Generator) -> str:
-    """A plate-like text: half a series of the twin with any number, half a made-up series
-    ("2ЖЮ35-0471Б"), so that every letter and digit is seen in every place of a plate."""
-    if rng.random() < 0.5:
+def random_plate_text(rng: np.random.Generator, style: PlateStyle = "any") -> str:
+    """A plate-like text in ``style`` (see the module's docstring)."""
+    if style == "near":
+        name, digits = _near_series(rng)
+    elif rng.random() < 0.5:
         series = SERIES[int(rng.integers(len(SERIES)))]
         name, digits = series.name, series.number_digits
     else:
@@ -85,6 +94,17 @@ def random_plate_text(rng: np.random.Generator) -> str:
     number = "".join(_pick(DIGITS, rng) for _ in range(digits))
     section = _pick(SECTION_LETTERS, rng) if rng.random() < 0.2 else ""
     return f"{name}-{number}{section}"
+
+
+def _near_series(rng: np.random.Generator) -> tuple[str, int]:
+    """A twin series' name with one character swapped for another of its kind (a letter for
+    a letter, a digit for a digit), and that series' count of number digits."""
+    series = SERIES[int(rng.integers(len(SERIES)))]
+    name = list(series.name)
+    at = int(rng.integers(len(name)))
+    kind = DIGITS if name[at] in DIGITS else LETTERS
+    name[at] = _pick(kind.replace(name[at], ""), rng)
+    return "".join(name), series.number_digits
 
 
 def _pick(characters: str, rng: np.random.Generator) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 
 from locowatch.facility.config import FacilityConfig
 from sim.fleet import Locomotive, make_fleet
-from sim.plates import random_plate_text
+from sim.plates import PlateStyle, random_plate_text
 
 MIN_GAP_M = 1.0
 CLOSE_GAP_M = (1.0, 3.0)
@@ -42,8 +42,9 @@ class ScenarioSpec:
     dwell_fraction: tuple[float, float] = (0.08, 0.35)  # of duration_s
     move_on_probability: float = 0.5
     start_time: datetime = DEFAULT_START
-    # training sets only: every locomotive wears a new made-up plate at every instant
-    random_plates: bool = False
+    # training sets only: every locomotive wears a new made-up plate (of this style, see
+    # sim.plates) at every instant
+    random_plates: PlateStyle | None = None
 
 
 @dataclass(frozen=True)
@@ -109,18 +110,19 @@ class Scenario:
             if tail + loco.length_m <= 0.0 or tail >= length:
                 continue
             speed = float(self.speeds[loco.loco_id][i])
-            shown = self._painted(loco, t) if self.spec.random_plates else loco
+            style = self.spec.random_plates
+            shown = self._painted(loco, t, style) if style else loco
             states.append(LocoState(shown, track, tail, tail + loco.length_m, speed))
         return states
 
     @staticmethod
-    def _painted(loco: Locomotive, t: float) -> Locomotive:
+    def _painted(loco: Locomotive, t: float, style: PlateStyle) -> Locomotive:
         """``loco`` wearing a made-up plate, the same for the same instant (so a frame and
         its labels agree) and different from one sample time to the next."""
         rng = np.random.default_rng(
             [round(t * 1000), loco.number, zlib.crc32(loco.loco_id.encode())]
         )
-        return replace(loco, painted=random_plate_text(rng))
+        return replace(loco, painted=random_plate_text(rng, style))
 
     def clock(self, t: float) -> datetime:
         """Wall-clock timestamp of scenario time ``t``."""

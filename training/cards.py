@@ -46,6 +46,14 @@ OUTPUTS = {
 }
 
 
+# what a training set's plates wear (the manifest's random_plates; True before styles)
+PAINTED = {
+    True: ", every plate a made-up text",
+    "any": ", every plate a made-up text",
+    "near": ", every plate a twin series with one character changed",
+}
+
+
 def render_card(meta: dict[str, Any]) -> str:
     task = meta["task"]
     trained = meta["trained"]
@@ -75,11 +83,12 @@ def render_card(meta: dict[str, Any]) -> str:
         "",
     ]
     for d in trained["data"]:
-        painted = ", every plate a made-up text" if d.get("random_plates") else ""
+        painted = PAINTED.get(d.get("random_plates"), "")
         lines.append(f"- seed {d['seed']}, {d['duration_s']} s scenario{painted}: {d['counts']}")
+    start = f", from the weights of `{trained['init']}`" if trained.get("init") else ""
     lines += [
         "",
-        f"{trained['samples']} samples, {trained['epochs']} epochs, seed {trained['seed']}, "
+        f"{trained['samples']} samples, {trained['epochs']} epochs{start}, seed {trained['seed']}, "
         f"{trained['minutes']} min on {trained['machine']} (torch {trained['torch']}).",
         f"Loss per epoch: {', '.join(str(x) for x in trained['loss'])}.",
         "",

@@ -16,6 +16,7 @@ from locowatch.errors import UsageError
 
 log = logging.getLogger(__name__)
 KINDS = ("position", "model", "plate")
+WEIGHTS = "weights.pt"  # the trained network's state_dict; ONNX has its batch norms folded
 
 
 DATASET = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -49,6 +50,13 @@ held_out_option = click.option(
 @click.option("--epochs", type=click.IntRange(min=1), help="Passes over the data [per kind].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--init",
+    "init",
+    type=DATASET,
+    help="Artefact folder to start from (its weights.pt) instead of random weights: "
+    "fine-tune a model on new data in fewer epochs.",
+)
+@click.option(
     "--device",
     default="auto",
     show_default=True,
@@ -62,6 +70,7 @@ def train(
     version: int,
     epochs: int | None,
     seed: int,
+    init: Path | None,
     device: str,
 ) -> None:
     """Train KIND on --data, export ONNX, measure on --held-out, write model card."""
@@ -85,6 +94,8 @@ def train(
     device = pick_device(device)
     seed_everything(seed)  # the initial weights come from the seed too
     recipe = RECIPES[kind](train_set, epochs, seed, device)
+    if init:
+        recipe.net.load_state_dict(_initial_weights(init, kind))
     started = time.monotonic()
     history = fit(
         recipe.net,
@@ -101,6 +112,8 @@ def train(
         output_shape: list[int | None] = [None, *recipe.net(example).shape[1:]]
     if dynamic_width:
         output_shape[-1] = None
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(recipe.net.state_dict(), folder / WEIGHTS)  # what --init starts from
     export_onnx(recipe.net, example, folder / "model.onnx", dynamic_width)
     export_onnx(recipe.net, example, folder / "model.fp16.onnx", dynamic_width, half=True)
     meta = write_meta(
@@ -119,6 +132,7 @@ def train(
                 "samples": len(train_set),
                 "epochs": epochs,
                 "seed": seed,
+                "init": str(init) if init else None,
                 "minutes": round(minutes, 1),
                 "loss": [round(x, 4) for x in history],
                 "torch": torch.__version__,
@@ -176,6 +190,20 @@ def _measure(folder: Path, samples: Any, held_out: list[Path]) -> dict[str, Any]
     return metrics
 
 
+def _initial_weights(folder: Path, kind: str) -> dict[str, Any]:
+    """The state_dict ``--init`` starts from, refused when it is not a KIND artefact."""
+    import torch
+
+    meta_path, weights = folder / "meta.json", folder / WEIGHTS
+    if not weights.is_file():
+        raise UsageError(f"{folder} has no {WEIGHTS} (artefacts trained before it keep only ONNX)")
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    if meta.get("name") != kind:
+        raise UsageError(f"{folder} holds a {meta.get('name')!r} model, not a {kind!r} one")
+    state: dict[str, Any] = torch.load(weights, map_location="cpu", weights_only=True)
+    return state
+
+
 def _machine(device: str) -> str:
     import torch
 
@@ -192,7 +220,7 @@ def _manifest(folder: Path) -> dict[str, Any]:
         "seed": manifest.get("seed"),
         "duration_s": manifest.get("duration_s"),
         "counts": manifest.get("counts"),
-        "random_plates": manifest.get("random_plates", False),
+        "random_plates": manifest.get("random_plates"),
     }
 
 

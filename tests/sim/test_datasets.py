@@ -13,7 +13,8 @@ import pytest
 from locowatch.facility.rectify import BODY_HALF_WIDTH_M, Curtain, EndFace, strip_window
 from sim.datasets import end_plate, plate_shows, write_dataset
 from sim.faults import NO_FAULTS
-from sim.fleet import SERIES_BY_NAME
+from sim.fleet import SECTION_LETTERS, SERIES, SERIES_BY_NAME
+from sim.plates import random_plate_text
 from sim.scenario import ScenarioSpec
 from sim.scene import locomotive_solids
 from sim.twin import Twin, TwinSpec
@@ -139,7 +140,7 @@ def test_random_plates_repaint_only_the_plates(tmp_path: Path) -> None:
     """--random-plates: each sample wears a new made-up text, its label says which, and
     nothing else in the window changes (same geometry, same pixels outside the plate)."""
     cameras = ["cam-02", "cam-03", "cam-12"]
-    painted_spec = replace(SPEC, scenario=replace(SPEC.scenario, random_plates=True))
+    painted_spec = replace(SPEC, scenario=replace(SPEC.scenario, random_plates="any"))
     for spec, name in ((SPEC, "real"), (painted_spec, "painted")):
         write_dataset(
             spec, tmp_path / name, 60.0, cameras, jobs=2, progress=False, kinds=("plate",)
@@ -164,6 +165,25 @@ def test_random_plates_repaint_only_the_plates(tmp_path: Path) -> None:
         x0, y0, x1, y1 = a["plate_box"]["box"]
         inside = changed[max(y0 - 3, 0) : y1 + 3, max(x0 - 3, 0) : x1 + 3].sum()
         assert inside > 0 and changed.sum() == inside, a["image"]
+
+
+def test_near_plates_change_one_character_of_a_real_series() -> None:
+    """--random-plates near: "ТЭЖ18-0421", a letter for a letter or a digit for a digit in
+    a twin series' name, with that series' count of number digits."""
+    for i in range(300):
+        text = random_plate_text(np.random.default_rng(i), "near")
+        name, number = text.split("-")
+        close = [
+            s
+            for s in SERIES
+            if len(s.name) == len(name)
+            and sum(a != b for a, b in zip(s.name, name, strict=True)) == 1
+            and all(a.isdigit() == b.isdigit() for a, b in zip(s.name, name, strict=True))
+        ]
+        assert close, text
+        assert name not in SERIES_BY_NAME
+        digits = number.rstrip(SECTION_LETTERS)
+        assert digits.isdigit() and any(len(digits) == s.number_digits for s in close), text
 
 
 def test_plate_shows_is_the_share_of_the_plate_nothing_hides() -> None:

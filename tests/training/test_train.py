@@ -29,10 +29,10 @@ def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def train(locowatch_cli, kind: str, data: Path, out: Path) -> dict:  # type: ignore[no-untyped-def]
+def train(locowatch_cli, kind: str, data: Path, out: Path, *extra: str) -> dict:  # type: ignore[no-untyped-def]
     result = locowatch_cli(
         "train", kind, "--data", str(data), "--held-out", str(data),
-        "--out", str(out), "--epochs", "1", "--seed", "3", "--device", "cpu",
+        "--out", str(out), "--epochs", "1", "--seed", "3", "--device", "cpu", *extra,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads((out / "meta.json").read_text(encoding="utf-8"))
@@ -48,6 +48,26 @@ def test_same_seed_same_model(locowatch_cli, tiny_set: Path, tmp_path: Path) -> 
     assert first["sha256"] in card and "| occupancy IoU |" in card
     engine = open_engine(Artefact.load(tmp_path / "a"), "cpu")
     assert engine.infer(np.zeros((1, 3, 56, 200), np.float32)).shape == (1, 3, 200)
+
+
+@pytest.mark.slow
+def test_init_goes_on_from_an_artefact(locowatch_cli, tiny_set: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--init starts from a trained artefact's weights: its first epoch already has the
+    loss the first run ended with, not a random start's; a wrong kind is refused."""
+    first = train(locowatch_cli, "position", tiny_set, tmp_path / "a", "--epochs", "8")
+    assert (tmp_path / "a" / "weights.pt").is_file()
+    init = ("--init", str(tmp_path / "a"))
+    again = train(locowatch_cli, "position", tiny_set, tmp_path / "b", *init)
+    start, end = first["trained"]["loss"][0], first["trained"]["loss"][-1]
+    assert end < start * 0.7  # the first run learned something to go on from
+    assert again["trained"]["loss"][0] < (start + end) / 2
+    assert again["trained"]["init"] == str(tmp_path / "a")
+    assert "from the weights of" in (tmp_path / "b" / "card.md").read_text(encoding="utf-8")
+    wrong = locowatch_cli(
+        "train", "model", "--data", str(tiny_set), "--held-out", str(tiny_set),
+        "--out", str(tmp_path / "c"), "--init", str(tmp_path / "a"),
+    )  # fmt: skip
+    assert wrong.returncode != 0 and "not a 'model' one" in wrong.stderr
 
 
 @pytest.mark.slow
