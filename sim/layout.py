@@ -117,7 +117,7 @@ def _track_length(rng: np.random.Generator, spec: LayoutSpec) -> float:
 
 
 def default_flows() -> list[Flow]:
-    attributes = {"model": EstimatorRef(model="model@1"), "plate": EstimatorRef(model="plate@3")}
+    attributes = {"model": EstimatorRef(model="model@1"), "plate": EstimatorRef(model="plate@4")}
     return [
         Flow(name="prod", position=EstimatorRef(model="position@1"), attributes=attributes),
         Flow(

@@ -106,7 +106,7 @@ def test_the_compose_file_runs_every_service_of_the_plan_as_its_own_container() 
 def test_unit_and_container_names_never_contain_a_template_at() -> None:
     units = systemd_units(gateway_plan(load_facility(EXAMPLE)))
     services = [name for name in units if name.endswith(".service") and "retry@" not in name]
-    assert "locowatch-edge-plate.plate-v2.cpu.service" in services
+    assert "locowatch-edge-plate.plate-v3.cpu.service" in services
     assert all("@" not in name for name in services)
     wants = dict(unit_entries(units["locowatch-edge.target"], "Unit"))["Wants"].split()
     assert sorted(wants) == sorted(services)
@@ -285,6 +285,6 @@ def test_the_install_script_installs_into_a_root_and_can_run_again(tmp_path: Pat
     install[2] = smaller
     second = run(*install, env=env, timeout=300)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert not (units / "locowatch-edge-plate.plate-v2.cpu.service").exists()
-    assert (units / "locowatch-edge-plate.plate-v3.service").exists()
+    assert not (units / "locowatch-edge-plate.plate-v3.cpu.service").exists()
+    assert (units / "locowatch-edge-plate.plate-v4.service").exists()
     assert (etc / "edge.env").read_text() == "LOCOWATCH_LOG_LEVEL=DEBUG\n"

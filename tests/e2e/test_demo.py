@@ -107,7 +107,7 @@ def test_the_demo_shows_the_twins_locomotives_stations_and_plates(
     wait_for(lambda: printed(f"cameras {CAMERAS}/{CAMERAS} streaming"), 120, "every camera")
 
     # live: the map shows the locomotives, labelled "plate · series" as the gateway read them
-    # (the plate reader, plate@3, reads nine in ten plates that show whole exactly: issue 4)
+    # (the plate reader, plate@4, reads 96 % of the plates that show whole exactly: issue 4)
     browser.get(f"http://127.0.0.1:{port}/")
 
     def labelled() -> list[str]:  # once one of the plates the gateway reads is right

@@ -14,7 +14,7 @@ from edge.engines import open_engine, tensorrt_available
 from locowatch.errors import UsageError
 from locowatch.models.artefacts import resolve
 
-REFS = ("position@1", "model@1", "plate@1", "plate@2", "plate@3")
+REFS = ("position@1", "model@1", "plate@1", "plate@2", "plate@3", "plate@4")
 
 
 def inputs(ref: str, batch: int, seed: int = 0) -> np.ndarray:

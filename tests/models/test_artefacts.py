@@ -16,7 +16,7 @@ from locowatch.models.artefacts import Artefact, file_sha256, models_root, resol
 from training.data import load
 from training.evaluate import evaluate
 
-REFS = ("position@1", "model@1", "plate@1", "plate@2", "plate@3")
+REFS = ("position@1", "model@1", "plate@1", "plate@2", "plate@3", "plate@4")
 
 
 @pytest.mark.parametrize("ref", REFS)
@@ -94,9 +94,10 @@ def test_series_on_a_held_out_scene(held_out_scene: Path) -> None:
 
 
 def test_plates_on_a_held_out_scene(held_out_scene: Path) -> None:
-    """plate@3 reads 88 % of the held-out plates >= 16 px that show whole exactly (issue 4
-    asks for 95 %): this guards against a worse reader, it does not claim the target."""
-    metrics = evaluate(resolve("plate@3"), load([held_out_scene], "plate", False))["all"]
+    """plate@4 reads 96 % of the held-out plates >= 16 px that show whole exactly (its
+    card: seeds 100 and 101; issue 4 asks for 95 %); on this small scene it must stay
+    above 90 %."""
+    metrics = evaluate(resolve("plate@4"), load([held_out_scene], "plate", False))["all"]
     assert metrics["visible_samples"] >= 10
-    assert metrics["exact_visible"] >= 0.8
+    assert metrics["exact_visible"] >= 0.9
     assert metrics["readable_samples"] > metrics["visible_samples"]  # some plates are hidden
