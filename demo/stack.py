@@ -32,6 +32,7 @@ from edge.plan import GatewayPlan, gateway_plan
 from locowatch.errors import LocowatchError
 from locowatch.facility.config import EstimatorRef, FacilityConfig, Flow
 from locowatch.processes import die_with_parent_by_sigterm
+from sim.layout import default_flows
 from sim.recording import write_facility
 from sim.streaming import free_port, free_ports
 
@@ -149,8 +150,10 @@ def write_configs(
 
 
 def _with_demo_flows(facility: FacilityConfig) -> FacilityConfig:
-    """prod as the twin has it; dev with the first plate reader, to compare the two."""
-    prod = facility.flows[0].model_copy(update={"name": "prod"})
+    """prod as the twin's layout has it in this checkout (a cached recording's facility file
+    keeps the models of the day it was rendered); dev with the first plate reader, to
+    compare the two."""
+    prod = default_flows()[0].model_copy(update={"name": "prod"})
     attributes = {**prod.attributes, "plate": EstimatorRef(model="plate@1")}
     dev = Flow(name="dev", position=prod.position, attributes=attributes, fse=prod.fse)
     return facility.model_copy(update={"flows": [prod, dev]})
