@@ -28,7 +28,7 @@ from edge.engines import open_engine
 from locowatch.models.artefacts import Artefact, resolve
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MODELS = ("position@1", "model@1", "plate@3")
+MODELS = ("position@1", "model@1", "plate@4")
 BATCHES = (1, 8, 32)
 STRIP_WIDTH = 240  # a typical camera's view of its track: 24 m
 
