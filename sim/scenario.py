@@ -98,6 +98,7 @@ class Scenario:
         w = 0.0 if j == i else float((t - self.times[i]) / (self.times[j] - self.times[i]))
         w = min(max(w, 0.0), 1.0)
         states = []
+        style = self.spec.random_plates
         for loco in self.fleet:
             index = self.track_index[loco.loco_id]
             if index[i] < 0:
@@ -110,7 +111,6 @@ class Scenario:
             if tail + loco.length_m <= 0.0 or tail >= length:
                 continue
             speed = float(self.speeds[loco.loco_id][i])
-            style = self.spec.random_plates
             shown = self._painted(loco, t, style) if style else loco
             states.append(LocoState(shown, track, tail, tail + loco.length_m, speed))
         return states
