@@ -52,9 +52,10 @@ def rate(run: Callable[[], object], batch: int, seconds: float) -> float:
 def torch_net(artefact: Artefact) -> torch.nn.Module:
     """The artefact's network as ``locowatch train`` builds it, in eval mode.
 
-    Freshly initialised: artefacts keep ONNX only, and a dense network's speed does not
-    depend on its weights. Its output shape is checked against the artefact's, so the
-    baseline cannot quietly time another network.
+    Freshly initialised, for every artefact alike (only those since plate@4 keep their
+    ``weights.pt``): a dense network's speed does not depend on its weights. Its output
+    shape is checked against the artefact's, so the baseline cannot quietly time another
+    network.
     """
     from training.nets import PlateNet, PositionNet, SeriesNet
 

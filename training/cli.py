@@ -16,7 +16,6 @@ from locowatch.errors import UsageError
 
 log = logging.getLogger(__name__)
 KINDS = ("position", "model", "plate")
-WEIGHTS = "weights.pt"  # the trained network's state_dict; ONNX has its batch norms folded
 
 
 DATASET = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -78,7 +77,7 @@ def train(
         import torch
     except ImportError as error:
         raise UsageError("training needs the train extra: pip install -e '.[train]'") from error
-    from locowatch.models.artefacts import models_root
+    from locowatch.models.artefacts import WEIGHTS, models_root
     from training import data as datasets
     from training.export import export_onnx, write_meta
     from training.fit import fit, pick_device, seed_everything
@@ -112,10 +111,9 @@ def train(
         output_shape: list[int | None] = [None, *recipe.net(example).shape[1:]]
     if dynamic_width:
         output_shape[-1] = None
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save(recipe.net.state_dict(), folder / WEIGHTS)  # what --init starts from
     export_onnx(recipe.net, example, folder / "model.onnx", dynamic_width)
     export_onnx(recipe.net, example, folder / "model.fp16.onnx", dynamic_width, half=True)
+    torch.save(recipe.net.state_dict(), folder / WEIGHTS)  # what --init starts from
     meta = write_meta(
         folder,
         {
@@ -194,13 +192,14 @@ def _initial_weights(folder: Path, kind: str) -> dict[str, Any]:
     """The state_dict ``--init`` starts from, refused when it is not a KIND artefact."""
     import torch
 
-    meta_path, weights = folder / "meta.json", folder / WEIGHTS
-    if not weights.is_file():
+    from locowatch.models.artefacts import WEIGHTS, Artefact
+
+    artefact = Artefact.load(folder) if (folder / "meta.json").is_file() else None
+    if artefact is None or not artefact.weights.is_file():
         raise UsageError(f"{folder} has no {WEIGHTS} (artefacts trained before it keep only ONNX)")
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
-    if meta.get("name") != kind:
-        raise UsageError(f"{folder} holds a {meta.get('name')!r} model, not a {kind!r} one")
-    state: dict[str, Any] = torch.load(weights, map_location="cpu", weights_only=True)
+    if artefact.name != kind:
+        raise UsageError(f"{folder} holds a {artefact.name!r} model, not a {kind!r} one")
+    state: dict[str, Any] = torch.load(artefact.weights, map_location="cpu", weights_only=True)
     return state
 
 

@@ -20,6 +20,7 @@ from locowatch.errors import UsageError
 Task = Literal["position", "classifier", "sequence"]
 MODELS_ENV = "LOCOWATCH_MODELS"
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+WEIGHTS = "weights.pt"  # the trained network's state_dict; ONNX has its batch norms folded
 
 
 def models_root() -> Path:
@@ -52,6 +53,11 @@ class Artefact:
     def onnx_fp16(self) -> Path:
         """The FP16 export: what strongly typed TensorRT (10.x with the flag, 11) builds from."""
         return self.folder / "model.fp16.onnx"
+
+    @property
+    def weights(self) -> Path:
+        """The PyTorch weights ``locowatch train --init`` starts from (since plate@4)."""
+        return self.folder / WEIGHTS
 
     @classmethod
     def load(cls, folder: Path) -> Artefact:
