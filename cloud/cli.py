@@ -41,8 +41,10 @@ def run(config_path: Path, db_url: str | None, home: Path | None) -> None:
 
     from cloud.config import load_cloud_config
     from cloud.server import serve
+    from locowatch.collector import collect_rarely
 
     config = load_cloud_config(config_path)
+    collect_rarely()
     asyncio.run(serve(config, resolve_db_url(db_url, home)))
 
 

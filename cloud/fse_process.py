@@ -140,6 +140,7 @@ async def _serve(
 
     from cloud.state import FacilityState
     from cloud.store import Store
+    from locowatch.collector import collect_rarely
     from locowatch.facility import load_facility
 
     facilities = {f.facility.id: f for f in map(load_facility, settings.facility_files)}
@@ -147,6 +148,7 @@ async def _serve(
     await asyncio.to_thread(store.open)
     state = FacilityState(facilities, store)
     await state.restore()
+    collect_rarely()
     if settings.metrics_port is not None:
         try:
             start_http_server(settings.metrics_port)

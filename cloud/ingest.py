@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -246,14 +247,14 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
                 max_batch_envelopes=self.config.limits.max_batch_envelopes,
             )
             return uplink_pb2.DownlinkMessage(refused=refused)
-        check = stream.validator.check
+        check, now = stream.validator.check, time.time()
         out = CheckedBatch(batch.batch_id, top_seq=stream.checked_seq)
         for envelope in batch.envelopes:
             if envelope.seq <= out.top_seq:
                 out.duplicates += 1  # resent after a reconnect, or out of order
                 continue
             out.top_seq = envelope.seq
-            outcome = check(envelope)
+            outcome = check(envelope, now)
             if isinstance(outcome, Rejected):
                 out.rejected.append(outcome)
             else:

@@ -14,8 +14,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from google.protobuf import timestamp_pb2
-
 from cloud.records import (
     AttributeRecord,
     HealthRecord,
@@ -33,10 +31,13 @@ SLACK_M = 1.0  # how far an interval may poke past what the camera covers (calib
 MAX_FUTURE_S = 300.0  # capture clocks ahead of ours by more than this are refused
 MAX_TEXT = 128
 MAX_MESSAGE = 1000  # a camera health message is cut to this, not refused
+MAX_PROVENANCES = 1000  # (model version, engine) pairs kept checked per gateway
 REAL = estimation_pb2.END_KIND_REAL
 # Names that repeat in every record (flows, cameras, tracks, versions) are interned: one
 # string object each, which the FSE hand-over pickles once per batch, not once per record.
 intern = sys.intern
+# (flow, camera, track, length of the track): what a position or attribute names.
+_Place = tuple[str, str, str, float]
 
 
 class InvalidEnvelopeError(ValueError):
@@ -71,22 +72,35 @@ class FacilityCatalog:
 
 
 class Validator:
-    """Turns envelopes from one gateway into records, or says why not."""
+    """Turns envelopes from one gateway into records, or says why not.
+
+    The names an envelope carries repeat endlessly (a flow, a camera and a track; a
+    model version and an engine), so a combination that passed its checks once is kept,
+    interned, and the next envelope naming it costs one dictionary lookup. Only
+    combinations that passed are kept: those of the facility, and the versions its
+    gateways run (a bounded cache, for a gateway that sends a new version every time).
+    """
 
     def __init__(self, catalog: FacilityCatalog, gateway_id: str) -> None:
         self.catalog = catalog
         self.gateway_id = gateway_id
+        self._places: dict[tuple[str, str, str], _Place] = {}
+        self._attribute_places: dict[tuple[str, str, str, str], _Place] = {}
+        self._provenances: dict[tuple[str, str], tuple[str, str]] = {}
 
     def check(self, envelope: uplink_pb2.Envelope, now: float | None = None) -> Record | Rejected:
+        """One envelope's record, or why it is refused; ``now`` (POSIX seconds, default
+        the clock) bounds capture times: pass it once per batch on hot paths."""
         origin = fast_new(Origin, (self.catalog.facility_id, self.gateway_id, envelope.seq))
+        latest = (time.time() if now is None else now) + MAX_FUTURE_S
         try:
             kind = envelope.WhichOneof("payload")
             if kind == "position":
-                return self._position(origin, envelope.position, now)
+                return self._position(origin, envelope.position, latest)
             if kind == "attribute":
-                return self._attribute(origin, envelope.attribute, now)
+                return self._attribute(origin, envelope.attribute, latest)
             if kind == "camera_health":
-                return self._health(origin, envelope.camera_health, now)
+                return self._health(origin, envelope.camera_health, latest)
             raise InvalidEnvelopeError("MALFORMED", "envelope carries no payload")
         except InvalidEnvelopeError as problem:
             return Rejected(origin, problem.reason, str(problem))
@@ -94,19 +108,15 @@ class Validator:
     # -- payloads -------------------------------------------------------------------------
 
     def _position(
-        self, origin: Origin, p: estimation_pb2.PositionEstimation, now: float | None
+        self, origin: Origin, p: estimation_pb2.PositionEstimation, latest: float
     ) -> PositionRecord:
         # The hot path of ingest (tens of thousands per second): fields are read once into
         # locals, and every number meets one chained range check, which NaN and inf fail
         # too; only then does the slow search say what was wrong (non-finite first).
-        flow = self._flow(p.provenance.flow)
-        camera_id = intern(p.camera_id)
-        views = self._camera(camera_id)
-        span = p.covered
-        track_id = intern(span.track_id)
-        self._viewed(camera_id, views, track_id)
+        provenance, span = p.provenance, p.covered
+        key = (provenance.flow, p.camera_id, span.track_id)
+        flow, camera_id, track_id, length = self._places.get(key) or self._place(*key)
         start, end, confidence = span.start_m, span.end_m, p.confidence
-        length = self.catalog.track_lengths[track_id]
         if not (-SLACK_M <= start <= end <= length + SLACK_M and 0.0 <= confidence <= 1.0):
             _which_not_finite(p)
             if not -SLACK_M <= start <= end <= length + SLACK_M:
@@ -116,45 +126,48 @@ class Validator:
                     f"(0..{length:g} m)",
                 )
             _unit("confidence", confidence)
-        low, high = start - SLACK_M, end + SLACK_M
-        intervals: list[Interval] = []
+        intervals: tuple[Interval, ...] = ()
         if p.intervals:  # (iterating an empty repeated field is not free)
+            low, high = start - SLACK_M, end + SLACK_M
+            kept: list[Interval] = []
             for i in p.intervals:
                 a, b, c = i.start_m, i.end_m, i.confidence
                 if not (low <= a <= b <= high and 0.0 <= c <= 1.0):
-                    _bad_interval(p, len(intervals), low, high)
-                ends = i.start_kind == REAL, i.end_kind == REAL
-                intervals.append(fast_new(Interval, (max(a, 0.0), min(b, length), *ends, c)))
-        provenance = p.provenance
+                    _bad_interval(p, len(kept), low, high)
+                a, b = (a if a > 0.0 else 0.0), (b if b < length else length)
+                kept.append(fast_new(Interval, (a, b, i.start_kind == REAL, i.end_kind == REAL, c)))
+            intervals = tuple(kept)
+        stamp = p.capture_time
+        seconds = stamp.seconds + stamp.nanos * 1e-9
+        if not 0.0 < seconds <= latest:
+            _capture_time(seconds, latest)
+        versions = (provenance.model_version, provenance.engine)
+        model_version, engine = self._provenances.get(versions) or self._provenance(*versions)
         return fast_new(  # PositionRecord(...)
             PositionRecord,
             (
                 origin,
-                _capture_time(p.capture_time, now),
+                seconds,
                 flow,
                 camera_id,
                 track_id,
-                max(start, 0.0),
-                min(end, length),
+                start if start > 0.0 else 0.0,
+                end if end < length else length,
                 confidence,
-                tuple(intervals),
-                intern(_text("model_version", provenance.model_version)),
-                intern(_text("engine", provenance.engine)),
+                intervals,
+                model_version,
+                engine,
             ),
         )
 
     def _attribute(
-        self, origin: Origin, a: estimation_pb2.AttributeEstimation, now: float | None
+        self, origin: Origin, a: estimation_pb2.AttributeEstimation, latest: float
     ) -> AttributeRecord:
-        flow = self._flow(a.provenance.flow)
-        name, camera_id, track_id = intern(a.name), intern(a.camera_id), intern(a.track_id)
-        if name not in self.catalog.flows[flow]:
-            raise InvalidEnvelopeError(
-                "MALFORMED", f"attribute {name!r} is not configured in flow {flow!r}"
-            )
-        self._viewed(camera_id, self._camera(camera_id), track_id)
+        provenance = a.provenance
+        key = (provenance.flow, a.camera_id, a.track_id, a.name)
+        place = self._attribute_places.get(key) or self._attribute_place(*key)
+        flow, camera_id, track_id, length = place
         position, confidence = a.position_m, a.confidence
-        length = self.catalog.track_lengths[track_id]
         alternatives = (
             tuple((_text("alternative", c.value), c.confidence) for c in a.alternatives)
             if a.alternatives
@@ -173,27 +186,34 @@ class Validator:
                     f"position {position:g} m is off track {track_id!r} (0..{length:g} m)",
                 )
             _unit("confidence", confidence, *(c for _, c in alternatives))
+        name = key[3]
         if not a.value:
             raise InvalidEnvelopeError("MALFORMED", f"attribute {name!r} has an empty value")
-        provenance = a.provenance
-        return AttributeRecord(
-            origin,
-            _capture_time(a.capture_time, now),
-            flow,
-            camera_id,
-            name,
-            intern(_text("value", a.value)),
-            confidence,
-            track_id,
-            min(max(position, 0.0), length),
-            alternatives,
-            intern(_text("model_version", provenance.model_version)),
-            intern(_text("engine", provenance.engine)),
+        stamp = a.capture_time
+        seconds = stamp.seconds + stamp.nanos * 1e-9
+        if not 0.0 < seconds <= latest:
+            _capture_time(seconds, latest)
+        versions = (provenance.model_version, provenance.engine)
+        model_version, engine = self._provenances.get(versions) or self._provenance(*versions)
+        return fast_new(  # AttributeRecord(...)
+            AttributeRecord,
+            (
+                origin,
+                seconds,
+                flow,
+                camera_id,
+                intern(name),
+                intern(_text("value", a.value)),
+                confidence,
+                track_id,
+                min(max(position, 0.0), length),
+                alternatives,
+                model_version,
+                engine,
+            ),
         )
 
-    def _health(
-        self, origin: Origin, h: health_pb2.CameraHealth, now: float | None
-    ) -> HealthRecord:
+    def _health(self, origin: Origin, h: health_pb2.CameraHealth, latest: float) -> HealthRecord:
         self._camera(h.camera_id)
         if h.state == health_pb2.CAMERA_STATE_UNSPECIFIED:
             raise InvalidEnvelopeError(
@@ -205,9 +225,12 @@ class Validator:
         state = health_pb2.CameraState.Name(h.state).removeprefix("CAMERA_STATE_").lower()
         last = h.last_frame_time
         last_frame = last.seconds + last.nanos * 1e-9 if h.HasField("last_frame_time") else None
+        observed = h.observed_time
+        seconds = observed.seconds + observed.nanos * 1e-9
+        _capture_time(seconds, latest)
         return HealthRecord(
             origin=origin,
-            time=_capture_time(h.observed_time, now),
+            time=seconds,
             camera_id=intern(h.camera_id),
             state=intern(state),
             fps=h.fps,
@@ -217,15 +240,45 @@ class Validator:
             message=_text("message", h.message[:MAX_MESSAGE], MAX_MESSAGE),
         )
 
-    # -- shared checks --------------------------------------------------------------------
+    # -- names: checked the first time, then looked up -------------------------------------
 
-    def _flow(self, flow: str) -> str:
+    def _place(self, flow: str, camera_id: str, track_id: str) -> _Place:
+        """(flow, camera, track, track length), interned, once all three are known."""
+        self._flow(flow)
+        self._viewed(camera_id, self._camera(camera_id), track_id)
+        place = (intern(flow), intern(camera_id), intern(track_id))
+        self._places[place] = out = (*place, self.catalog.track_lengths[track_id])
+        return out
+
+    def _attribute_place(self, flow: str, camera_id: str, track_id: str, name: str) -> _Place:
+        """As ``_place``, for an attribute ``name`` its flow is configured to estimate."""
+        self._flow(flow)
+        if name not in self.catalog.flows[flow]:
+            raise InvalidEnvelopeError(
+                "MALFORMED", f"attribute {name!r} is not configured in flow {flow!r}"
+            )
+        out = self._places.get((flow, camera_id, track_id)) or self._place(
+            flow, camera_id, track_id
+        )
+        self._attribute_places[(*out[:3], intern(name))] = out
+        return out
+
+    def _provenance(self, model_version: str, engine: str) -> tuple[str, str]:
+        if len(self._provenances) >= MAX_PROVENANCES:
+            self._provenances.clear()
+        out = (
+            intern(_text("model_version", model_version)),
+            intern(_text("engine", engine)),
+        )
+        self._provenances[out] = out
+        return out
+
+    def _flow(self, flow: str) -> None:
         if flow not in self.catalog.flows:
             known = ", ".join(sorted(self.catalog.flows))
             raise InvalidEnvelopeError(
                 "UNKNOWN_FLOW", f"flow {flow!r} is not configured (known: {known})"
             )
-        return intern(flow)
 
     def _viewed(self, camera_id: str, views: dict[str, tuple[float, float]], track_id: str) -> None:
         """Refuse a track the facility lacks, or one this camera does not view."""
@@ -290,17 +343,15 @@ def _text(what: str, value: str, limit: int = MAX_TEXT) -> str:
     return value
 
 
-def _capture_time(stamp: timestamp_pb2.Timestamp, now: float | None) -> float:
-    seconds = stamp.seconds + stamp.nanos * 1e-9
+def _capture_time(seconds: float, latest: float) -> None:
+    """Raise what is wrong with a capture time outside (0, latest]."""
     if seconds <= 0:
         raise InvalidEnvelopeError("MALFORMED", "capture time is missing")
-    limit = (time.time() if now is None else now) + MAX_FUTURE_S
-    if seconds > limit:
+    if seconds > latest:
         raise InvalidEnvelopeError(
             "OUT_OF_RANGE",
-            f"capture time is {seconds - limit + MAX_FUTURE_S:.0f} s in the future (clock skew?)",
+            f"capture time is {seconds - latest + MAX_FUTURE_S:.0f} s in the future (clock skew?)",
         )
-    return float(seconds)
 
 
 def reject_reason(name: str) -> int:
