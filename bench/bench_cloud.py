@@ -1,17 +1,21 @@
 """Cloud ingest and FSE throughput on this machine, against baselines run side by side.
 
 Ingest: the twin's day (prod and dev flows, repeated over ``--days`` days) streamed by
-the simulated gateway through a real ``locowatch cloud run`` into TimescaleDB, against
+simulated gateways through a real ``locowatch cloud run`` into TimescaleDB, against
 the same rows written (a) with one INSERT per row and (b) with bare binary COPY in
-batches of the same size: the ceiling on this machine. Each method gets a fresh
-database. The gateway client runs on the same 2 cores as ingest and PostgreSQL.
+batches of the same size: the ceiling on this machine. Ingest runs twice: with
+``--gateways`` gateways streaming at once, each the gateway of a depot of its own (a
+share of the days each), and with one gateway sending everything (a backlog replay).
+Bare COPY runs with one connection and with as many as there are gateways. Each
+method gets a fresh database. The gateway clients run on the same 2 cores as ingest,
+its FSE process and PostgreSQL.
 
 FSE: position estimations fused per second of capture time, as recorded (34 cameras at
 2 fps) and dense (the same cameras at 15 fps), for one flow.
 
 Writes bench/results/cloud.json.
 
-    .venv/bin/python bench/bench_cloud.py [--days 3] [--batch 2000] [--insert-rows 20000]
+    .venv/bin/python bench/bench_cloud.py [--days 3] [--gateways 3] [--batch 2000]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -59,6 +64,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3, help="copies of the twin's day")
     parser.add_argument("--batch", type=int, default=2000, help="envelopes per batch")
     parser.add_argument("--insert-rows", type=int, default=20000, help="rows for INSERT")
+    parser.add_argument(
+        "--gateways", type=int, default=3, help="gateways (depots) streaming at once"
+    )
     parser.add_argument("--db", help="server URL (default: the managed one)")
     args = parser.parse_args()
     server_url = running_server_url(args.db)
@@ -75,7 +83,11 @@ def main() -> None:
     with _database(server_url) as url:
         results["copy_rows_per_s"] = _bare_copy(url, records, args.batch)
     with _database(server_url) as url:
-        results["ingest"] = _through_ingest(twin, url, envelopes, args.batch)
+        results["copy_parallel_rows_per_s"] = _bare_copy(url, records, args.batch, args.gateways)
+    with _database(server_url) as url:
+        results["ingest"] = _through_ingest(twin, url, envelopes, args.batch, args.gateways)
+    with _database(server_url) as url:  # the same rows from one gateway: a backlog replay
+        results["ingest_one_gateway"] = _through_ingest(twin, url, envelopes, args.batch)
     results["fse"] = {
         "recorded_2fps": _fse(twin, fps=2.0, seconds=600),
         "dense_15fps": _fse(twin, fps=15.0, seconds=120),
@@ -87,7 +99,7 @@ def main() -> None:
 
 def _days(twin: Twin, days: int) -> list[uplink_pb2.Envelope]:
     day = list(twin_estimations(twin, flows=("prod", "dev")))
-    out = []
+    out: list[uplink_pb2.Envelope] = []
     for d in range(days):
         for envelope in day:
             copy = uplink_pb2.Envelope()
@@ -152,35 +164,59 @@ def _insert(conn: psycopg.Connection[tuple[object, ...]], r: Record) -> None:
         )  # fmt: skip
 
 
-def _bare_copy(url: str, records: list[Record], batch: int) -> float:
-    """The ceiling: the same rows by binary COPY, one transaction per batch, nothing else."""
+def _bare_copy(url: str, records: list[Record], batch: int, connections: int = 1) -> float:
+    """The ceiling: the same rows by binary COPY, one transaction per batch, nothing else;
+    with several connections, each writes an equal share at the same time."""
     from cloud.store import _copy_records
 
+    def write(share: list[Record]) -> None:
+        with psycopg.connect(url) as conn:
+            for first in range(0, len(share), batch):
+                with conn.transaction(), conn.cursor() as cur:
+                    _copy_records(cur, share[first : first + batch])
+
+    size = -(-len(records) // connections)
+    shares = [records[i : i + size] for i in range(0, len(records), size)]
     start = time.perf_counter()
-    with psycopg.connect(url) as conn:
-        for first in range(0, len(records), batch):
-            with conn.transaction(), conn.cursor() as cur:
-                _copy_records(cur, records[first : first + batch])
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(write, shares))
     rate = len(records) / (time.perf_counter() - start)
-    print(f"bare binary COPY: {rate:,.0f} rows/s", flush=True)
+    print(f"bare binary COPY, {connections} connection(s): {rate:,.0f} rows/s", flush=True)
     return rate
 
 
 def _through_ingest(
-    twin: Twin, url: str, envelopes: list[uplink_pb2.Envelope], batch: int
+    twin: Twin, url: str, envelopes: list[uplink_pb2.Envelope], batch: int, gateways: int = 1
 ) -> dict[str, object]:
-    """Envelopes/s acked, and until the FSE has fused them all; CPU per envelope by process."""
+    """Envelopes/s acked, and until the FSE has fused them all; CPU per envelope by process.
+
+    With several gateways, each is the gateway of a depot of its own (the twin's layout
+    under another facility id) and sends a share of the days, all streams at once."""
+    shares = _shares(envelopes, gateways)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        facility = folder / "facility.yaml"
-        write_facility(facility, twin.facility, "Twin depot, for the ingest benchmark")
+        facility_files, gateway_entries = [], []
+        for g in range(gateways):
+            facility_id = _facility_id(twin, g)
+            facility = folder / f"facility-{g}.yaml"
+            depot = twin.facility.model_copy(
+                update={"facility": twin.facility.facility.model_copy(update={"id": facility_id})}
+            )
+            write_facility(facility, depot, "Twin depot, for the ingest benchmark")
+            facility_files.append(str(facility))
+            gateway_entries.append(
+                {
+                    "id": f"gw-bench-{g}",
+                    "facility": facility_id,
+                    "token_sha256": token_sha256(f"{TOKEN}-{g}"),
+                }
+            )
         port = free_port()
         config = {
             "version": 1, "listen": f"127.0.0.1:{port}",
             "metrics_port": None, "fse_metrics_port": None,
-            "facilities": [str(facility)],
-            "gateways": [{"id": "gw-bench", "facility": twin.facility.facility.id,
-                          "token_sha256": token_sha256(TOKEN)}],
+            "facilities": facility_files,
+            "gateways": gateway_entries,
             "limits": {"max_batch_envelopes": max(batch, 5000)},
         }  # fmt: skip
         (folder / "cloud.yaml").write_text(yaml.safe_dump(config), "utf-8")
@@ -192,46 +228,82 @@ def _through_ingest(
         )  # fmt: skip
         try:
             _wait_serving(port)
-            gateway = SimGateway(
-                f"127.0.0.1:{port}", "gw-bench", twin.facility.facility.id, TOKEN,
-                batch_size=batch, window=4,
-            )  # fmt: skip
+            clients = [
+                SimGateway(
+                    f"127.0.0.1:{port}",
+                    f"gw-bench-{g}",
+                    _facility_id(twin, g),
+                    f"{TOKEN}-{g}",
+                    batch_size=batch,
+                    window=4,
+                )
+                for g in range(gateways)
+            ]
             cpu_before = _cpu_seconds(process.pid)
             start = time.perf_counter()
-            report = gateway.send(envelopes)
+            with ThreadPoolExecutor(gateways) as pool:
+                reports = list(pool.map(SimGateway.send, clients, shares))
             elapsed = time.perf_counter() - start
             cpu = _cpu_seconds(process.pid)
-            _wait_fused(url, max(map(capture_seconds, envelopes[-1000:])))
+            _wait_fused(url, {
+                _facility_id(twin, g): max(map(capture_seconds, share[-1000:]))
+                for g, share in enumerate(shares)
+            })  # fmt: skip
             drained = time.perf_counter() - start
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
-    assert report.stored == len(envelopes), report
+    for report, share in zip(reports, shares, strict=True):
+        assert report.stored == len(share), report
     n = len(envelopes)
-    print(f"gRPC ingest: {n / elapsed:,.0f} envelopes/s acked ({elapsed:.1f} s)", flush=True)
+    print(
+        f"gRPC ingest, {gateways} gateway(s): {n / elapsed:,.0f} envelopes/s acked "
+        f"({elapsed:.1f} s)",
+        flush=True,
+    )
     print(f"  fused: the FSE wrote its last snapshot {drained - elapsed:.1f} s after the last ack")
     use = {role: (cpu[role] - cpu_before.get(role, 0.0)) for role in cpu}
     for role, seconds in use.items():
         cores, micros = seconds / elapsed, 1e6 * seconds / n
         print(f"  {role}: {cores:.2f} cores, {micros:.1f} us of CPU an envelope")
     return {
+        "gateways": gateways,
         "envelopes_per_s": n / elapsed,
         "fused_envelopes_per_s": n / drained,
         "cpu_us_per_envelope": {role: 1e6 * seconds / n for role, seconds in use.items()},
     }
 
 
-def _wait_fused(url: str, last_capture_s: float, timeout_s: float = 300.0) -> None:
-    """Until both flows have a snapshot within a few seconds of the last capture."""
+def _facility_id(twin: Twin, gateway: int) -> str:
+    return f"{twin.facility.facility.id}-{gateway}"
+
+
+def _shares(envelopes: list[uplink_pb2.Envelope], gateways: int) -> list[list[uplink_pb2.Envelope]]:
+    """Split the days between gateways in whole days (capture order kept), each share
+    numbered from 1 as its gateway's queue would number it."""
+    days: dict[int, list[uplink_pb2.Envelope]] = {}
+    first = capture_seconds(envelopes[0])
+    for envelope in envelopes:
+        days.setdefault(int((capture_seconds(envelope) - first) // 86_400), []).append(envelope)
+    shares: list[list[uplink_pb2.Envelope]] = [[] for _ in range(gateways)]
+    for index, day in enumerate(days.values()):
+        shares[index % gateways] += day
+    for share in shares:
+        for seq, envelope in enumerate(share, start=1):
+            envelope.seq = seq
+    return shares
+
+
+def _wait_fused(url: str, last_capture_s: dict[str, float], timeout_s: float = 300.0) -> None:
+    """Until both flows of every facility have a snapshot within a few seconds of that
+    facility's last capture."""
     deadline = time.monotonic() + timeout_s
-    query = (
-        "SELECT count(*) FROM (SELECT flow, max(time) AS t FROM state_snapshots GROUP BY flow) f "
-        "WHERE t >= %s"
-    )
+    query = "SELECT facility_id, flow, max(time) FROM state_snapshots GROUP BY facility_id, flow"
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            row = conn.execute(query, (at(last_capture_s - 5.0),)).fetchone()
-            if row and row[0] >= 2:
+            rows = conn.execute(query).fetchall()
+            behind = [f for f, _, newest in rows if newest < at(last_capture_s[f] - 5.0)]
+            if len(rows) == 2 * len(last_capture_s) and not behind:
                 return
             time.sleep(0.1)
     raise RuntimeError("the FSE did not catch up with the last capture")
@@ -309,16 +381,23 @@ def _fse(twin: Twin, fps: float, seconds: float) -> dict[str, float]:
 
 
 def _report(r: dict[str, Any]) -> None:
-    ingest = float(r["ingest"]["envelopes_per_s"])
-    fused = float(r["ingest"]["fused_envelopes_per_s"])
+    many, one = r["ingest"], r["ingest_one_gateway"]
+    ingest, single = float(many["envelopes_per_s"]), float(one["envelopes_per_s"])
     copy, insert = float(r["copy_rows_per_s"]), float(r["insert_rows_per_s"])
+    parallel = float(r["copy_parallel_rows_per_s"])
+    n = many["gateways"]
     print()
-    print("| method | rows/s | ingest vs it |")
-    print("|---|---|---|")
-    print(f"| per-row INSERT | {insert:,.0f} | {ingest / insert:.1f}x |")
-    print(f"| bare binary COPY (ceiling) | {copy:,.0f} | {ingest / copy:.2f}x |")
-    print(f"| gRPC ingest (validate, COPY, ack; FSE beside it) | {ingest:,.0f} | 1 |")
-    print(f"| the same, until the FSE has fused it all | {fused:,.0f} | {fused / ingest:.2f}x |")
+    print(f"| method | rows/s | ingest ({n} gateways) vs it | ingest (1 gateway) vs it |")
+    print("|---|---|---|---|")
+    print(f"| per-row INSERT | {insert:,.0f} | {ingest / insert:.1f}x | {single / insert:.1f}x |")
+    print(f"| bare binary COPY, 1 connection | {copy:,.0f} | {ingest / copy:.2f}x "
+          f"| {single / copy:.2f}x |")  # fmt: skip
+    print(f"| bare binary COPY, {n} connections | {parallel:,.0f} | {ingest / parallel:.2f}x "
+          f"| {single / parallel:.2f}x |")  # fmt: skip
+    for label, run in ((f"{n} gateways", many), ("1 gateway", one)):
+        acked, fused = float(run["envelopes_per_s"]), float(run["fused_envelopes_per_s"])
+        print(f"| gRPC ingest, {label} (validate, COPY, ack; FSE beside it) | {acked:,.0f} | | |")
+        print(f"| the same, until the FSE has fused it all | {fused:,.0f} | | |")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,10 +26,14 @@ from psycopg_pool import ConnectionPool
 from cloud.copy_rows import (
     ATTRIBUTE_COLUMNS,
     HEALTH_COLUMNS,
+    LOCO_STATE_COLUMNS,
     POSITION_COLUMNS,
+    SNAPSHOT_COLUMNS,
     attribute_rows,
     health_rows,
+    loco_state_rows,
     position_rows,
+    snapshot_rows,
 )
 from cloud.fse import LocoState, Snapshot, Tick
 from cloud.records import (
@@ -141,29 +146,14 @@ class Store:
         """Snapshots, their per-locomotive rows and events, in one transaction."""
         if not ticks:
             return
-        written_at = datetime.now(UTC)
+        snapshots = [tick.snapshot for tick in ticks]
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            with cur.copy(
-                "COPY state_snapshots (time, facility_id, flow, written_at, locomotive_count, "
-                "locomotives) FROM STDIN"
-            ) as copy:
-                for tick in ticks:
-                    s = tick.snapshot
-                    locos = json.dumps([loco.to_json() for loco in s.locomotives])
-                    copy.write_row(
-                        (at(s.time), s.facility_id, s.flow, written_at, len(s.locomotives), locos)
-                    )
-            with cur.copy(
-                "COPY locomotive_states (time, facility_id, flow, loco_id, track_id, tail_m, "
-                "head_m, station_id, series, plate, stale) FROM STDIN"
-            ) as copy:
-                for tick in ticks:
-                    s = tick.snapshot
-                    for loco in s.locomotives:
-                        copy.write_row(
-                            (at(s.time), s.facility_id, s.flow, loco.id, loco.track, loco.tail_m,
-                             loco.head_m, loco.station, loco.series, loco.plate, loco.stale)
-                        )  # fmt: skip
+            for table, columns, data in (
+                ("state_snapshots", SNAPSHOT_COLUMNS, snapshot_rows(snapshots, time.time())),
+                ("locomotive_states", LOCO_STATE_COLUMNS, loco_state_rows(snapshots)),
+            ):
+                with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.write(data)
             with cur.copy(
                 "COPY locomotive_events (time, facility_id, flow, loco_id, kind, track_id, "
                 "station_id, tail_m, head_m, series, plate, detail) FROM STDIN"

@@ -1,4 +1,4 @@
-"""What ingest's hand-packed binary COPY writes is what PostgreSQL gives back, field by field."""
+"""What the hand-packed binary COPY writes is what PostgreSQL gives back, field by field."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from cloud.fse import Event, LocoState, Snapshot, Tick
 from cloud.records import (
     AttributeRecord,
     HealthRecord,
@@ -122,3 +123,48 @@ def test_replay_gives_back_the_records_the_fse_was_handed(store: Store) -> None:
         assert [i.start_m for i in back.intervals] == pytest.approx(
             [i.start_m for i in sent.intervals], abs=1e-5
         )
+
+
+def test_snapshots_and_locomotive_rows_read_back(store: Store, cloud_db: str) -> None:
+    """The FSE's state goes in as binary COPY too: every column, NULLs included, and the
+    snapshot's JSON is what the restart and the live view read."""
+    first = LocoState(
+        id="fse-7", track="T1", tail_m=3.25, head_m=20.5, station="T1-S2", series="ТЭМ18",
+        series_confidence=0.875, plate="ТЭМ18-0421", plate_confidence=0.75, stale=False,
+        since=T0 - 60, speed_mps=0.0, attributes={"livery": {"value": "blue", "confidence": 0.5}},
+    )  # fmt: skip
+    second = LocoState(
+        id="fse-8", track="T2", tail_m=0.0, head_m=6.5, station=None, series=None,
+        series_confidence=None, plate=None, plate_confidence=None, stale=True, since=T0 - 5,
+        speed_mps=1.25,
+    )  # fmt: skip
+    arrived = Event(T0, "arrived", "fse-8", "T2", 0.0, 6.5, None)
+    ticks = [
+        Tick(Snapshot(T0 - 1, "twin-depot", "prod", (first,)), []),
+        Tick(Snapshot(T0, "twin-depot", "prod", (first, second)), [arrived]),
+        Tick(Snapshot(T0 + 1, "twin-depot", "dev", ()), []),
+    ]
+    store.write_ticks(ticks)
+
+    assert store.latest_snapshot("twin-depot", "prod") == ticks[1].snapshot
+    assert store.latest_snapshot("twin-depot", "dev") == ticks[2].snapshot
+    with psycopg.connect(cloud_db) as conn:
+        snapshots = conn.execute(
+            "SELECT time, flow, locomotive_count, written_at > now() - interval '1 minute' "
+            "FROM state_snapshots ORDER BY time"
+        ).fetchall()
+        states = conn.execute(
+            "SELECT time, facility_id, flow, loco_id, track_id, tail_m, head_m, station_id, "
+            "series, plate, stale FROM locomotive_states ORDER BY time, loco_id"
+        ).fetchall()
+        events = conn.execute("SELECT time, loco_id, kind FROM locomotive_events").fetchall()
+    assert snapshots == [
+        (at(T0 - 1), "prod", 1, True), (at(T0), "prod", 2, True), (at(T0 + 1), "dev", 0, True)
+    ]  # fmt: skip
+    row = ("twin-depot", "prod", "fse-7", "T1", 3.25, 20.5, "T1-S2", "ТЭМ18", "ТЭМ18-0421", False)
+    assert states == [
+        (at(T0 - 1), *row),
+        (at(T0), *row),
+        (at(T0), "twin-depot", "prod", "fse-8", "T2", 0.0, 6.5, None, None, None, True),
+    ]
+    assert events == [(at(T0), "fse-8", "arrived")]
