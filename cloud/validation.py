@@ -14,6 +14,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from cloud.records import (
     AttributeRecord,
     HealthRecord,
@@ -25,7 +27,7 @@ from cloud.records import (
     fast_new,
 )
 from locowatch.facility.config import FacilityConfig
-from locowatch.v1 import estimation_pb2, health_pb2, uplink_pb2
+from locowatch.v1 import common_pb2, estimation_pb2, health_pb2, uplink_pb2
 
 SLACK_M = 1.0  # how far an interval may poke past what the camera covers (calibration error)
 MAX_FUTURE_S = 300.0  # capture clocks ahead of ours by more than this are refused
@@ -137,12 +139,8 @@ class Validator:
                 a, b = (a if a > 0.0 else 0.0), (b if b < length else length)
                 kept.append(fast_new(Interval, (a, b, i.start_kind == REAL, i.end_kind == REAL, c)))
             intervals = tuple(kept)
-        stamp = p.capture_time
-        seconds = stamp.seconds + stamp.nanos * 1e-9
-        if not 0.0 < seconds <= latest:
-            _capture_time(seconds, latest)
-        versions = (provenance.model_version, provenance.engine)
-        model_version, engine = self._provenances.get(versions) or self._provenance(*versions)
+        seconds = _capture_seconds(p.capture_time, latest)
+        model_version, engine = self._versions(provenance)
         return fast_new(  # PositionRecord(...)
             PositionRecord,
             (
@@ -189,12 +187,8 @@ class Validator:
         name = key[3]
         if not a.value:
             raise InvalidEnvelopeError("MALFORMED", f"attribute {name!r} has an empty value")
-        stamp = a.capture_time
-        seconds = stamp.seconds + stamp.nanos * 1e-9
-        if not 0.0 < seconds <= latest:
-            _capture_time(seconds, latest)
-        versions = (provenance.model_version, provenance.engine)
-        model_version, engine = self._provenances.get(versions) or self._provenance(*versions)
+        seconds = _capture_seconds(a.capture_time, latest)
+        model_version, engine = self._versions(provenance)
         return fast_new(  # AttributeRecord(...)
             AttributeRecord,
             (
@@ -225,12 +219,9 @@ class Validator:
         state = health_pb2.CameraState.Name(h.state).removeprefix("CAMERA_STATE_").lower()
         last = h.last_frame_time
         last_frame = last.seconds + last.nanos * 1e-9 if h.HasField("last_frame_time") else None
-        observed = h.observed_time
-        seconds = observed.seconds + observed.nanos * 1e-9
-        _capture_time(seconds, latest)
         return HealthRecord(
             origin=origin,
-            time=seconds,
+            time=_capture_seconds(h.observed_time, latest),
             camera_id=intern(h.camera_id),
             state=intern(state),
             fps=h.fps,
@@ -262,6 +253,11 @@ class Validator:
         )
         self._attribute_places[(*out[:3], intern(name))] = out
         return out
+
+    def _versions(self, provenance: common_pb2.Provenance) -> tuple[str, str]:
+        """(model version, engine), checked and interned."""
+        versions = (provenance.model_version, provenance.engine)
+        return self._provenances.get(versions) or self._provenance(*versions)
 
     def _provenance(self, model_version: str, engine: str) -> tuple[str, str]:
         if len(self._provenances) >= MAX_PROVENANCES:
@@ -343,15 +339,17 @@ def _text(what: str, value: str, limit: int = MAX_TEXT) -> str:
     return value
 
 
-def _capture_time(seconds: float, latest: float) -> None:
-    """Raise what is wrong with a capture time outside (0, latest]."""
-    if seconds <= 0:
-        raise InvalidEnvelopeError("MALFORMED", "capture time is missing")
-    if seconds > latest:
+def _capture_seconds(stamp: Timestamp, latest: float) -> float:
+    """A capture time in POSIX seconds; refused when missing or later than ``latest``."""
+    seconds: float = stamp.seconds + stamp.nanos * 1e-9
+    if not 0.0 < seconds <= latest:
+        if seconds <= 0:
+            raise InvalidEnvelopeError("MALFORMED", "capture time is missing")
         raise InvalidEnvelopeError(
             "OUT_OF_RANGE",
             f"capture time is {seconds - latest + MAX_FUTURE_S:.0f} s in the future (clock skew?)",
         )
+    return seconds
 
 
 def reject_reason(name: str) -> int:
