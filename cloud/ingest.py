@@ -25,7 +25,7 @@ from cloud.config import CloudConfig, token_sha256
 from cloud.fse_process import StateProcess
 from cloud.records import Record, Rejected
 from cloud.retry import retry_database
-from cloud.store import Store
+from cloud.store import PackedRows, Store, pack_records
 from cloud.validation import FacilityCatalog, Validator, reject_reason
 from locowatch.facility.config import FacilityConfig
 from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
@@ -60,6 +60,7 @@ class CheckedBatch:
     records: list[Record] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: int = 0
+    packed: PackedRows | None = None  # the records as COPY data, packed while checking
 
 
 class Authenticator:
@@ -260,6 +261,7 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
             else:
                 out.records.append(outcome)
         stream.checked_seq = out.top_seq
+        out.packed = pack_records(out.records) if out.records else None
         return out
 
     async def _store(self, batch: CheckedBatch, stream: StreamState) -> uplink_pb2.DownlinkMessage:
@@ -276,6 +278,7 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
                     batch.records,
                     batch.rejected,
                     batch.top_seq,
+                    batch.packed,
                 )
             stored, duplicates = written.stored, duplicates + written.duplicates
             fresh = [r for r in batch.records if r.origin.seq > written.previous_seq]

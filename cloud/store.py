@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -104,8 +104,12 @@ class Store:
         records: Sequence[Record],
         rejected: Sequence[Rejected],
         batch_last_seq: int,
+        packed: PackedRows | None = None,
     ) -> BatchWrite:
-        """Store a batch and advance the gateway's mark to ``batch_last_seq``, atomically."""
+        """Store a batch and advance the gateway's mark to ``batch_last_seq``, atomically.
+
+        ``packed``: the records already packed (``pack_records``); used when none of them
+        is at or below the mark, which is always but after a reconnect race."""
         with self.pool.connection() as conn, conn.transaction():
             conn.execute(
                 "INSERT INTO gateway_progress (gateway_id, facility_id, last_seq) "
@@ -120,7 +124,10 @@ class Store:
             fresh = [r for r in records if r.origin.seq > mark]
             fresh_rejected = [r for r in rejected if r.origin.seq > mark]
             with conn.cursor() as cur:
-                _copy_records(cur, fresh)
+                if packed is not None and packed.first_seq > mark:
+                    _copy_packed(cur, packed)
+                else:
+                    _copy_records(cur, fresh)
                 if fresh_rejected:
                     cur.executemany(
                         "INSERT INTO ingest_rejections (facility_id, gateway_id, seq, reason, "
@@ -214,19 +221,39 @@ class Store:
         return int(row[0]) if row else 0
 
 
-def _copy_records(cur: psycopg.Cursor[Any], records: Iterable[Record]) -> None:
-    positions = [r for r in records if isinstance(r, PositionRecord)]
-    attributes = [r for r in records if isinstance(r, AttributeRecord)]
-    health = [r for r in records if isinstance(r, HealthRecord)]
+@dataclass(frozen=True)
+class PackedRows:
+    """Records as COPY data, one ``(table, columns, data)`` per table that has rows.
+
+    Ingest packs a batch while the previous one is being written, so the write itself
+    only streams bytes. ``first_seq`` is the lowest sequence number packed: when the
+    write finds the gateway's mark below it, every packed row is new."""
+
+    tables: list[tuple[str, str, bytes]]
+    first_seq: int
+
+
+def pack_records(records: Sequence[Record]) -> PackedRows:
+    positions = [r for r in records if type(r) is PositionRecord]
+    attributes = [r for r in records if type(r) is AttributeRecord]
+    health = [r for r in records if type(r) is HealthRecord]
     tables: list[tuple[str, str, Callable[[Any], bytes], list[Any]]] = [
         ("position_estimations", POSITION_COLUMNS, position_rows, positions),
         ("attribute_estimations", ATTRIBUTE_COLUMNS, attribute_rows, attributes),
         ("camera_health", HEALTH_COLUMNS, health_rows, health),
     ]
-    for table, columns, encode, rows in tables:
-        if rows:
-            with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(encode(rows))
+    first = min((r.origin.seq for r in records), default=0)
+    return PackedRows([(t, c, encode(rows)) for t, c, encode, rows in tables if rows], first)
+
+
+def _copy_records(cur: psycopg.Cursor[Any], records: Sequence[Record]) -> None:
+    _copy_packed(cur, pack_records(records))
+
+
+def _copy_packed(cur: psycopg.Cursor[Any], packed: PackedRows) -> None:
+    for table, columns, data in packed.tables:
+        with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(data)
 
 
 def _position_from_row(row: tuple[Any, ...]) -> PositionRecord:

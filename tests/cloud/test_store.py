@@ -17,7 +17,7 @@ from cloud.records import (
     PositionRecord,
     Record,
 )
-from cloud.store import Store
+from cloud.store import Store, pack_records
 
 pytestmark = pytest.mark.db
 
@@ -123,6 +123,27 @@ def test_replay_gives_back_the_records_the_fse_was_handed(store: Store) -> None:
         assert [i.start_m for i in back.intervals] == pytest.approx(
             [i.start_m for i in sent.intervals], abs=1e-5
         )
+
+
+def test_a_batch_packed_before_the_mark_moved_stores_only_what_is_new(
+    store: Store, cloud_db: str
+) -> None:
+    """Ingest packs a batch's rows while checking it. If another stream of the gateway (a
+    reconnect racing the old connection) stored part of it in between, the write must
+    store only the envelopes above the mark it reads: nothing doubled, nothing lost."""
+    records = positions()  # seqs 1-4
+    packed = pack_records(records)
+    raced = store.write_batch("gw-a", "twin-depot", records[:2], [], 2, pack_records(records[:2]))
+    assert (raced.stored, raced.duplicates) == (2, 0)
+
+    late = store.write_batch("gw-a", "twin-depot", records, [], 4, packed)
+    assert (late.stored, late.duplicates, late.previous_seq) == (2, 2, 2)
+    again = store.write_batch("gw-a", "twin-depot", records, [], 4, packed)
+    assert (again.stored, again.duplicates) == (0, 4)
+    with psycopg.connect(cloud_db) as conn:
+        seqs = conn.execute("SELECT seq FROM position_estimations ORDER BY seq").fetchall()
+    assert seqs == [(1,), (2,), (3,), (4,)]
+    assert store.last_seq("gw-a") == 4
 
 
 def test_snapshots_and_locomotive_rows_read_back(store: Store, cloud_db: str) -> None:
