@@ -21,6 +21,7 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ from locowatch.processes import die_with_parent
 log = logging.getLogger(__name__)
 
 QUEUE_BATCHES = 64  # committed batches waiting for the FSEs (about 128k records)
+# The gRPC health service name under which ingest reports the state estimators: SERVING
+# once their process has restored its last snapshots and replayed what was stored after
+# them, NOT_SERVING while it starts, restarts or cannot start (ingest stores regardless).
+HEALTH_NAME = "locowatch.fse"
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_TIMEOUT_S = 20.0
 FULL_RECHECK_S = 1.0  # while the queue is full, check this often that the child lives
@@ -58,14 +63,16 @@ class StateProcess:
         self.settings = ChildSettings(tuple(facility_files), db_url, metrics_port, db_connections)
         self.context = multiprocessing.get_context("spawn")  # no inherited event loop or pool
         self.queue: multiprocessing.Queue[Any] = self.context.Queue(QUEUE_BATCHES)
+        self.ready = self.context.Event()  # set by the child once it has restored
         self.process: BaseProcess | None = None
         self.restarts = 0
         self.stopping = False
 
     def start(self) -> None:
+        self.ready = self.context.Event()  # a new child is not ready, whatever the last was
         self.process = self.context.Process(
             target=run_state_process,
-            args=(self.settings, self.queue),
+            args=(self.settings, self.queue, self.ready),
             name="locowatch-fse",
             daemon=True,
         )
@@ -91,6 +98,10 @@ class StateProcess:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.is_alive()
+
+    def serving(self) -> bool:
+        """The child runs and has restored its estimators: snapshots are current."""
+        return self.alive() and self.ready.is_set()
 
     async def supervise(self, period_s: float = 1.0) -> None:
         """Restart the child when it dies, with growing pauses."""
@@ -123,18 +134,20 @@ class StateProcess:
 def run_state_process(
     settings: ChildSettings,
     queue: multiprocessing.Queue[Any],
+    ready: EventType,
 ) -> None:
     """Entry point of the child process."""
     from locowatch.logs import configure_logging
 
     die_with_parent(signal.SIGKILL)  # an orphan would write snapshots beside the next FSEs
     configure_logging()
-    asyncio.run(_serve(settings, queue))
+    asyncio.run(_serve(settings, queue, ready))
 
 
 async def _serve(
     settings: ChildSettings,
     queue: multiprocessing.Queue[Any],
+    ready: EventType,
 ) -> None:
     from prometheus_client import start_http_server
 
@@ -156,6 +169,7 @@ async def _serve(
             log.warning("no FSE metrics: port %d: %s", settings.metrics_port, exc.strerror)
     writer = asyncio.create_task(state.run_writer(), name="state-writer")
     clock = asyncio.create_task(state.run_clock(), name="state-clock")
+    ready.set()
     while (item := await asyncio.to_thread(queue.get)) is not _STOP:
         facility_id, plain = item
         state.feed(facility_id, from_plain(plain))

@@ -42,4 +42,7 @@ FSE_HANDOVERS_SKIPPED = Counter(
     "Stored batches not handed to a dead FSE process (its successor replays them).",
 )
 FSE_RESTARTS = Counter("locowatch_fse_process_restarts", "Restarts of the FSE process.")
+FSE_SERVING = Gauge(
+    "locowatch_fse_serving", "1 while the FSE process runs and has restored its estimators."
+)
 CHUNKS_DROPPED = Counter("locowatch_retention_chunks_dropped", "Chunks dropped by retention.")

@@ -20,7 +20,9 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
+from cloud import metrics
 from cloud.config import CloudConfig, TlsSettings, load_facilities
+from cloud.fse_process import HEALTH_NAME as FSE_HEALTH_NAME
 from cloud.fse_process import StateProcess
 from cloud.ingest import IngestService
 from cloud.retry import retry_database
@@ -103,10 +105,12 @@ async def start_ingest(config: CloudConfig, db_url: str) -> RunningIngest:
         port = server.add_secure_port(config.listen, _credentials(config.tls))
     await server.start()
     await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    await health.set(FSE_HEALTH_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
     if config.metrics_port is not None:
         start_http_server(config.metrics_port)
     tasks = [
         asyncio.create_task(state.supervise(), name="fse-supervisor"),
+        asyncio.create_task(_report_fse_health(state, health), name="fse-health"),
     ]
     if not info.has_policies:
         tasks.append(asyncio.create_task(_retention(store, config), name="retention"))
@@ -132,6 +136,21 @@ async def serve(config: CloudConfig, db_url: str) -> None:
     await stop.wait()
     log.info("stopping ingest")
     await running.stop()
+
+
+async def _report_fse_health(
+    state: StateProcess, health: health_aio.HealthServicer, period_s: float = 0.2
+) -> None:
+    """Keep the state estimators' health status in step with their process."""
+    serving = False
+    while True:
+        if state.serving() != serving:
+            serving = not serving
+            metrics.FSE_SERVING.set(int(serving))
+            status = health_pb2.HealthCheckResponse
+            await health.set(FSE_HEALTH_NAME, status.SERVING if serving else status.NOT_SERVING)
+            log.info("facility state estimators %s", "serving" if serving else "not serving")
+        await asyncio.sleep(period_s)
 
 
 def _timescale(store: Store) -> TimescaleInfo:

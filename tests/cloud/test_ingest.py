@@ -19,8 +19,10 @@ from pathlib import Path
 import grpc
 import psycopg
 import pytest
+from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from cloud.fse_process import HEALTH_NAME as FSE_HEALTH_NAME
 from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
 from sim.estimations import camera_of, capture_seconds, twin_estimations
 from sim.evaluation import evaluate, read_snapshots_from_db, snapshot_from_record
@@ -455,10 +457,14 @@ def test_a_dead_fse_process_is_restarted_and_resumes(
     half = len(batch) // 2
     ingest.gateway(batch_size=1000).send(batch[:half])
     _wait_until(lambda: bool(_fse_ids(ingest.db_url)))
+    _wait_until(lambda: _fse_health(ingest) == "SERVING")
     ids_before = _fse_ids(ingest.db_url, latest_only=True)
     _kill_fse_child(ingest)
+    _wait_until(lambda: _fse_health(ingest) == "NOT_SERVING")  # while it restarts
+    assert ingest.health() == health_pb2.HealthCheckResponse.SERVING  # ingest serves on
     report = ingest.gateway(batch_size=1000).send(batch[half:])  # ingest goes on storing
     assert report.stored == len(batch) - half
+    _wait_until(lambda: _fse_health(ingest) == "SERVING")
     start = twin.scenario.spec.start_time.timestamp()
     wait_for_state(ingest.db_url, start + SCENARIO_END_S - 2)
     assert "locowatch_fse_process_restarts_total 1.0" in _metrics(ingest)
@@ -469,6 +475,10 @@ def test_a_dead_fse_process_is_restarted_and_resumes(
         "FROM state_snapshots WHERE flow = 'prod') s WHERE step > INTERVAL '1 second'",
     )
     assert gaps == (0,)  # the new process carried on from the last snapshot, no hole
+
+
+def _fse_health(ingest: Ingest) -> str:
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(ingest.health(FSE_HEALTH_NAME))
 
 
 def _kill_fse_child(ingest: Ingest) -> None:
@@ -496,6 +506,8 @@ def test_ingest_goes_on_storing_while_the_fse_process_cannot_start(
     hidden = facility.rename(tmp_path / "facility.yaml.away")
     _kill_fse_child(ingest)
     _wait_until(lambda: "locowatch_fse_process_restarts_total 2.0" in _metrics(ingest))
+    assert _fse_health(ingest) == "NOT_SERVING"
+    assert "locowatch_fse_serving 0.0" in _metrics(ingest)
     # every restart failed, and the rest of the day (far more than the FSE queue holds)
     # is stored and acked all the same
     report = ingest.gateway(batch_size=100).send(batch[1000:])
@@ -508,6 +520,8 @@ def test_ingest_goes_on_storing_while_the_fse_process_cannot_start(
     hidden.rename(facility)
     start = twin.scenario.spec.start_time.timestamp()
     wait_for_state(ingest.db_url, start + SCENARIO_END_S - 2, timeout_s=60.0)
+    _wait_until(lambda: _fse_health(ingest) == "SERVING")
+    assert "locowatch_fse_serving 1.0" in _metrics(ingest)
 
 
 def test_gateways_without_a_client_certificate_are_refused_when_required(
