@@ -52,8 +52,9 @@ from locowatch.v1 import uplink_pb2
 from sim.estimations import capture_seconds, capture_stamp, twin_estimations
 from sim.gateway import SimGateway
 from sim.recording import write_facility
+from sim.scenario import ScenarioSpec, recent_start
 from sim.streaming import free_port
-from sim.twin import Twin
+from sim.twin import Twin, TwinSpec
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +73,9 @@ def main() -> None:
     args = parser.parse_args()
     server_url = running_server_url(args.db)
 
-    twin = Twin()
+    # the copies of the day end by now: none is refused as future or is past retention
+    start = recent_start(span_s=args.days * 86_400)
+    twin = Twin(TwinSpec(scenario=ScenarioSpec(start_time=start)))
     print("generating the twin's estimations ...", flush=True)
     envelopes = _days(twin, args.days)
     records = _validated(twin, envelopes)

@@ -7,6 +7,10 @@ gateway's sequence mark, and only then acked; stored records then feed the FSE.
 Batches of one stream are handled one at a time and the next message is not read
 before the ack, so a slow database slows the gateway (gRPC flow control) instead of
 filling ingest's memory. A newer stream of the same gateway replaces an older one.
+
+Envelopes already older than raw retention when they arrive (a gateway's backlog after a
+long outage) are stored and fused like any other, and said so: a counter per gateway
+and a log line with their age, since the next retention pass drops their raw rows.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from cloud.config import CloudConfig, token_sha256
 from cloud.fse_process import StateProcess
 from cloud.records import Record, Rejected
 from cloud.retry import retry_database
-from cloud.store import PackedRows, Store, pack_records
+from cloud.store import DAY_S, PackedRows, Store, pack_records
 from cloud.validation import FacilityCatalog, Validator, reject_reason
 from locowatch.facility.config import FacilityConfig
 from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
@@ -33,12 +37,22 @@ from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
 log = logging.getLogger(__name__)
 
 PIPELINE_DEPTH = 2  # checked batches waiting per stream (bounds memory per gateway)
+PAST_RETENTION_LOG_EVERY_S = 60.0  # a backlog of old envelopes: a line a minute, not a batch
 
 
 @dataclass(frozen=True)
 class GatewayIdentity:
     gateway_id: str
     facility_id: str
+
+
+@dataclass
+class PastRetention:
+    """Envelopes stored already past raw retention, since the last log line about them."""
+
+    count: int = 0
+    oldest_age_s: float = 0.0
+    logged_at: float = float("-inf")
 
 
 @dataclass
@@ -49,6 +63,7 @@ class StreamState:
     validator: Validator
     checked_seq: int  # highest sequence checked (stored or on its way) for this gateway
     resend_from: int | None = None  # a refused batch started here; nothing later is taken
+    past_retention: PastRetention = field(default_factory=PastRetention)
 
 
 @dataclass
@@ -57,10 +72,12 @@ class CheckedBatch:
 
     batch_id: int
     top_seq: int  # highest sequence in the batch (or before it)
+    received: float  # ingest's clock when the batch was checked (POSIX seconds)
     records: list[Record] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: int = 0
     packed: PackedRows | None = None  # the records as COPY data, packed while checking
+    past_retention: int = 0  # records older than raw retention already
 
 
 class Authenticator:
@@ -112,6 +129,7 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
         hello = await self._hello(request_iterator, context, identity)
         await self._take_over(identity.gateway_id)
         metrics.STREAMS.inc()
+        stream: StreamState | None = None
         try:
             last_seq = await retry_database(
                 "read progress", self.store.last_seq, identity.gateway_id
@@ -148,6 +166,8 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
                 reader.cancel()
         finally:
             metrics.STREAMS.dec()
+            if stream is not None:
+                self._report_past_retention(stream)
             if self.streams.get(identity.gateway_id) is asyncio.current_task():
                 del self.streams[identity.gateway_id]
             log.info("gateway %s disconnected", identity.gateway_id)
@@ -249,7 +269,8 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
             )
             return uplink_pb2.DownlinkMessage(refused=refused)
         check, now = stream.validator.check, time.time()
-        out = CheckedBatch(batch.batch_id, top_seq=stream.checked_seq)
+        out = CheckedBatch(batch.batch_id, top_seq=stream.checked_seq, received=now)
+        raw_cutoff = now - self.config.retention.raw_days * DAY_S
         for envelope in batch.envelopes:
             if envelope.seq <= out.top_seq:
                 out.duplicates += 1  # resent after a reconnect, or out of order
@@ -260,6 +281,8 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
                 out.rejected.append(outcome)
             else:
                 out.records.append(outcome)
+                if outcome.time < raw_cutoff:
+                    out.past_retention += 1
         stream.checked_seq = out.top_seq
         out.packed = pack_records(out.records) if out.records else None
         return out
@@ -279,10 +302,13 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
                     batch.rejected,
                     batch.top_seq,
                     batch.packed,
+                    batch.received,
                 )
             stored, duplicates = written.stored, duplicates + written.duplicates
             fresh = [r for r in batch.records if r.origin.seq > written.previous_seq]
         self._count(facility, stored, duplicates, batch.rejected)
+        if batch.past_retention and fresh:
+            self._past_retention(stream, fresh, batch.received)
         ack = uplink_pb2.Ack(
             batch_id=batch.batch_id,
             stored=stored,
@@ -299,6 +325,40 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
         if fresh:
             await self.state.feed(facility, fresh)
         return uplink_pb2.DownlinkMessage(ack=ack)
+
+    def _past_retention(self, stream: StreamState, stored: list[Record], received: float) -> None:
+        """Count stored records that were past raw retention already; a line a minute."""
+        cutoff = received - self.config.retention.raw_days * DAY_S
+        times = [r.time for r in stored if r.time < cutoff]
+        if not times:
+            return
+        identity = stream.identity
+        metrics.PAST_RETENTION.labels(identity.facility_id, identity.gateway_id).inc(len(times))
+        late = stream.past_retention
+        late.count += len(times)
+        late.oldest_age_s = max(late.oldest_age_s, received - min(times))
+        if received - late.logged_at >= PAST_RETENTION_LOG_EVERY_S:
+            self._report_past_retention(stream, received)
+
+    def _report_past_retention(self, stream: StreamState, now: float | None = None) -> None:
+        """Log the envelopes past raw retention stored since the last such line, if any."""
+        late = stream.past_retention
+        if not late.count:
+            return
+        retention = self.config.retention
+        age_days = late.oldest_age_s / DAY_S
+        log.warning(
+            "gateway %s: stored %d envelopes already older than raw retention (%d days), "
+            "the oldest %.1f days old: the next retention pass drops their rows; %s",
+            stream.identity.gateway_id,
+            late.count,
+            retention.raw_days,
+            age_days,
+            f"the state fused from them is kept ({retention.state_days} days)"
+            if age_days < retention.state_days
+            else f"they are past state retention too ({retention.state_days} days)",
+        )
+        stream.past_retention = PastRetention(logged_at=time.time() if now is None else now)
 
     def _count(self, facility: str, stored: int, duplicates: int, rejected: list[Rejected]) -> None:
         metrics.ENVELOPES.labels(facility, "stored").inc(stored)

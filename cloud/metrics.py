@@ -13,6 +13,12 @@ REJECTIONS = Counter(
 REFUSED_BATCHES = Counter(
     "locowatch_ingest_refused_batches", "Batches refused whole (too large).", ["facility"]
 )
+PAST_RETENTION = Counter(
+    "locowatch_ingest_past_retention",
+    "Envelopes stored although older than raw retention when they arrived (an old "
+    "backlog): the next retention pass drops their rows; the state fused from them stays.",
+    ["facility", "gateway"],
+)
 AUTH_FAILURES = Counter(
     "locowatch_ingest_auth_failures", "Streams refused at authentication.", ["reason"]
 )

@@ -167,7 +167,8 @@ def _credentials(tls: TlsSettings) -> grpc.ServerCredentials:
 
 
 async def _retention(store: Store, config: CloudConfig) -> None:
-    """Drop chunks past retention (Apache license: no retention policies)."""
+    """Drop chunks past retention (Apache license: no retention policies), counted back
+    from this process's clock, the one that checks capture times."""
     while True:
         dropped = await retry_database(
             "retention",
@@ -176,5 +177,6 @@ async def _retention(store: Store, config: CloudConfig) -> None:
             config.retention.state_days,
         )
         if dropped:
+            metrics.CHUNKS_DROPPED.inc(dropped)
             log.info("retention dropped %d chunks", dropped)
         await asyncio.sleep(RETENTION_EVERY_S)

@@ -65,6 +65,9 @@ class BatchWrite:
     previous_seq: int  # the mark before this batch: records above it are the new ones
 
 
+DAY_S = 86_400.0
+
+
 def at(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
@@ -105,11 +108,14 @@ class Store:
         rejected: Sequence[Rejected],
         batch_last_seq: int,
         packed: PackedRows | None = None,
+        received: float | None = None,
     ) -> BatchWrite:
         """Store a batch and advance the gateway's mark to ``batch_last_seq``, atomically.
 
         ``packed``: the records already packed (``pack_records``); used when none of them
-        is at or below the mark, which is always but after a reconnect race."""
+        is at or below the mark, which is always but after a reconnect race. ``received``:
+        when ingest got the batch (POSIX seconds, default now), the rejections' time."""
+        received_at = at(time.time() if received is None else received)
         with self.pool.connection() as conn, conn.transaction():
             conn.execute(
                 "INSERT INTO gateway_progress (gateway_id, facility_id, last_seq) "
@@ -130,11 +136,11 @@ class Store:
                     _copy_records(cur, fresh)
                 if fresh_rejected:
                     cur.executemany(
-                        "INSERT INTO ingest_rejections (facility_id, gateway_id, seq, reason, "
-                        "detail) VALUES (%s, %s, %s, %s, %s)",
+                        "INSERT INTO ingest_rejections (time, facility_id, gateway_id, seq, "
+                        "reason, detail) VALUES (%s, %s, %s, %s, %s, %s)",
                         [
-                            (r.origin.facility_id, r.origin.gateway_id, r.origin.seq, r.reason,
-                             r.detail)
+                            (received_at, r.origin.facility_id, r.origin.gateway_id,
+                             r.origin.seq, r.reason, r.detail)
                             for r in fresh_rejected
                         ],
                     )  # fmt: skip
@@ -211,12 +217,14 @@ class Store:
         records += [_attribute_from_row(r) for r in attributes]
         return sorted(records, key=lambda r: r.time)
 
-    def drop_old_chunks(self, raw_days: int, state_days: int) -> int:
+    def drop_old_chunks(self, raw_days: int, state_days: int, now: float | None = None) -> int:
+        """Drop the chunks wholly older than the retention ages, counted back from ``now``
+        (POSIX seconds; default this process's clock, the one that checks capture times)."""
+        now = time.time() if now is None else now
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT locowatch_drop_old_chunks(make_interval(days => %s), "
-                "make_interval(days => %s))",
-                (raw_days, state_days),
+                "SELECT locowatch_drop_old_chunks(%s, %s)",
+                (at(now - raw_days * DAY_S), at(now - state_days * DAY_S)),
             ).fetchone()
         return int(row[0]) if row else 0
 

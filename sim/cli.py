@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,33 @@ from sim.twin import Twin, TwinSpec
 
 
 def _spec(
-    seed: int, duration: float, faults: bool, random_plates: PlateStyle | None = None
+    seed: int,
+    duration: float,
+    faults: bool,
+    random_plates: PlateStyle | None = None,
+    start: datetime | None = None,
 ) -> TwinSpec:
+    scenario = ScenarioSpec(duration_s=duration, random_plates=random_plates)
     return TwinSpec(
         seed=seed,
-        scenario=ScenarioSpec(duration_s=duration, random_plates=random_plates),
+        scenario=scenario if start is None else replace(scenario, start_time=start),
         faults=FaultSpec() if faults else NO_FAULTS,
     )
+
+
+def _parse_start(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> datetime | None:
+    """ISO 8601; a time without a zone is UTC."""
+    if value is None:
+        return None
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"expected ISO 8601 such as 2026-11-02T02:00Z, got {value!r}"
+        ) from exc
+    return start if start.tzinfo else start.replace(tzinfo=UTC)
 
 
 def _cameras(twin: Twin, choice: str | None) -> list[str] | None:
@@ -60,6 +81,14 @@ duration_option = click.option(
     default=600.0,
     show_default=True,
     help="Scenario length in seconds (05:00-23:00).",
+)
+
+start_option = click.option(
+    "--start",
+    callback=_parse_start,
+    metavar="ISO-TIME",
+    help="Wall-clock stamp of scenario time 0 (UTC unless a zone is given). Default: 05:00 "
+    "in Moscow of a day that ended at least a day ago. Frames and truth do not depend on it.",
 )
 
 faults_option = click.option(
@@ -87,6 +116,7 @@ def sim() -> None:
 @click.option("--fps", type=click.FloatRange(min=0.1, max=30), default=2.0, show_default=True)
 @click.option("--cameras", help="Camera ids (comma separated) or a count N (the first N).")
 @faults_option
+@start_option
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
@@ -107,11 +137,12 @@ def render(
     fps: float,
     cameras: str | None,
     faults: bool,
+    start: datetime | None,
     jobs: int,
     window: tuple[float, float] | None,
 ) -> None:
     """Render every camera to H.264 files with ground truth, faults and calibration."""
-    spec = _spec(seed, duration, faults)
+    spec = _spec(seed, duration, faults, start=start)
     twin = Twin(spec)
     try:
         record(spec, out, fps, _cameras(twin, cameras), jobs=jobs, window=window)
@@ -340,12 +371,14 @@ def dataset(
     "--live/--replay",
     default=True,
     show_default=True,
-    help="live: paced, stamped from now on; replay: as fast as ingest takes it, as recorded.",
+    help="live: paced, stamped from now on; replay: as fast as ingest takes it, stamped "
+    "from --start.",
 )
 @click.option("--speed", type=click.FloatRange(min=0.1), default=1.0, show_default=True)
 @seed_option
 @duration_option
 @faults_option
+@start_option
 def feed(
     target: str,
     gateway_id: str,
@@ -357,6 +390,7 @@ def feed(
     seed: int,
     duration: float,
     faults: bool,
+    start: datetime | None,
 ) -> None:
     """Play the edge: stream the twin's simulated estimations to cloud ingest.
 
@@ -367,7 +401,7 @@ def feed(
     from sim.estimations import twin_estimations
     from sim.gateway import SimGateway
 
-    twin = Twin(_spec(seed, duration, faults))
+    twin = Twin(_spec(seed, duration, faults, start=start))
     gateway = SimGateway(
         target,
         gateway_id,

@@ -8,6 +8,12 @@ standing neighbour stops 1-3 m behind it, which is the hard case for the estimat
 The day is compressed: ``duration_s`` of scenario time spans 05:00 to 23:00 on the
 lighting clock, while locomotives move at real depot speeds (about 5 km/h).
 Everything is drawn from one seeded generator, so a seed gives the same day every time.
+
+Frames, faults and truth depend on the seed and the scenario time only; the wall-clock
+stamp of scenario time 0 (``ScenarioSpec.start_time``) is a label on top. By default it
+is derived from the clock (``recent_start``): the twin's day always lies in the recent
+past, so what it feeds is never past a database's retention nor refused as coming from
+the future, whatever the date. Give ``start_time`` to pin the stamps.
 """
 
 from __future__ import annotations
@@ -30,7 +36,22 @@ ACCEL_MPS2 = 0.25
 STEP_S = 0.5
 DAY_START_H = 5.0
 DAY_END_H = 23.0
-DEFAULT_START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # 05:00 in Moscow
+DAY_START_UTC_H = 2  # 05:00 in Moscow, where the first depot is
+RECENT_SPAN_S = 86_400.0  # a default start leaves room for a whole day before now
+
+
+def recent_start(now: datetime | None = None, span_s: float = RECENT_SPAN_S) -> datetime:
+    """The latest 02:00 UTC (05:00 in Moscow) from which ``span_s`` seconds end by ``now``.
+
+    >>> recent_start(datetime(2026, 12, 6, 2, 28, tzinfo=UTC))
+    datetime.datetime(2026, 12, 5, 2, 0, tzinfo=datetime.timezone.utc)
+    >>> recent_start(datetime(2026, 12, 6, 1, 59, tzinfo=UTC), span_s=600)
+    datetime.datetime(2026, 12, 5, 2, 0, tzinfo=datetime.timezone.utc)
+    """
+    latest = (datetime.now(UTC) if now is None else now).astimezone(UTC)
+    latest -= timedelta(seconds=span_s)
+    start = latest.replace(hour=DAY_START_UTC_H, minute=0, second=0, microsecond=0)
+    return start if start <= latest else start - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -41,7 +62,8 @@ class ScenarioSpec:
     arrivals_per_track: float = 4.0  # expected arrivals per track over the run
     dwell_fraction: tuple[float, float] = (0.08, 0.35)  # of duration_s
     move_on_probability: float = 0.5
-    start_time: datetime = DEFAULT_START
+    # wall-clock stamp of scenario time 0; by default the recent past (see recent_start)
+    start_time: datetime = field(default_factory=recent_start)
     # training sets only: every locomotive wears a new made-up plate (of this style, see
     # sim.plates) at every instant
     random_plates: PlateStyle | None = None

@@ -14,6 +14,8 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -26,6 +28,7 @@ from cloud.fse_process import HEALTH_NAME as FSE_HEALTH_NAME
 from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
 from sim.estimations import camera_of, capture_seconds, twin_estimations
 from sim.evaluation import evaluate, read_snapshots_from_db, snapshot_from_record
+from sim.scenario import recent_start
 from sim.twin import Twin
 
 from .conftest import (
@@ -88,6 +91,7 @@ def stored_counts(url: str) -> tuple[int, int]:
     return int(total), int(distinct)  # type: ignore[call-overload]
 
 
+@pytest.mark.calendar
 def test_a_twin_scenario_through_ingest_gives_the_right_reports(
     ingest_factory: IngestFactory,
     twin: Twin,
@@ -109,7 +113,7 @@ def test_a_twin_scenario_through_ingest_gives_the_right_reports(
     assert scores.end_error_median_m is not None and scores.end_error_median_m <= 0.3
 
     # Visits: each locomotive that was inside, under its plate; departures on time.
-    day = "2026-11-02"
+    day = twin.scenario.spec.start_time.date().isoformat()
     visits = cli_csv(locowatch_cli, "visits", "--from", day, "--db", ingest.db_url)
     inside = _true_visits(twin, SCENARIO_END_S)
     by_plate = {v["plate"]: v for v in visits if v["plate"]}
@@ -241,6 +245,7 @@ def _posix(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
+@pytest.mark.calendar
 def test_kill_minus_nine_loses_and_doubles_nothing(
     ingest_factory: IngestFactory, twin: Twin, envelopes: list[uplink_pb2.Envelope]
 ) -> None:
@@ -278,6 +283,47 @@ def test_kill_minus_nine_loses_and_doubles_nothing(
     assert snapshot_times == (0,)
     kept = ids_before & _fse_ids(ingest.db_url, latest_only=True)
     assert kept, "no locomotive kept its id across the restart"
+
+
+@pytest.mark.calendar
+def test_a_backlog_older_than_retention_is_stored_counted_and_logged(
+    ingest_factory: IngestFactory, twin: Twin, envelopes: list[uplink_pb2.Envelope]
+) -> None:
+    """A gateway back after a long outage sends a day 40 days old (raw retention: 30).
+
+    Ingest stores, acks and fuses it like any other, and says so: a counter per gateway
+    and a log line with the age. The retention pass of the next start then drops the old
+    raw rows (and only those); the state fused from them stays (730 days)."""
+    start = twin.scenario.spec.start_time
+    forty_days_back = replace(twin.scenario.spec, start_time=start - timedelta(days=40))
+    old_day = Twin(replace(twin.spec, scenario=forty_days_back))
+    backlog = list(twin_estimations(old_day, flows=("prod",), end_s=60.0))
+    recent = envelopes[:500]
+    ingest = ingest_factory()
+    report = ingest.gateway(batch_size=500).send(numbered(backlog + recent))
+    assert (report.stored, report.rejected) == (len(backlog) + len(recent), [])
+    late = f'locowatch_ingest_past_retention_total{{facility="{FACILITY}",gateway="{GATEWAY}"}}'
+    assert f"{late} {float(len(backlog))}" in _metrics(ingest)
+
+    def said() -> list[tuple[str, str]]:  # the first batch at once, then a line a minute
+        return re.findall(  # (or when the stream ends)
+            rf"gateway {GATEWAY}: stored (\d+) envelopes already older than raw retention "
+            r"\(30 days\), the oldest ([\d.]+) days old",
+            ingest.log.read_text(),
+        )
+
+    _wait_until(lambda: sum(int(n) for n, _ in said()) == len(backlog))
+    assert all(40.0 < float(age) < 42.1 for _, age in said())  # the day lies 1-2 days back
+
+    def old_snapshots() -> int:
+        query = "SELECT count(*) FROM state_snapshots WHERE time < %s"
+        return int(rows(ingest.db_url, query, start - timedelta(days=39))[0][0])  # type: ignore[call-overload]
+
+    _wait_until(lambda: old_snapshots() >= 55)  # the FSE fused the old minute
+    ingest.stop()
+    ingest.start()  # its retention pass drops the old raw chunks
+    _wait_until(lambda: stored_counts(ingest.db_url)[0] == len(recent))
+    assert old_snapshots() >= 55
 
 
 def _fse_ids(url: str, latest_only: bool = False) -> set[str]:
@@ -535,6 +581,7 @@ def test_gateways_without_a_client_certificate_are_refused_when_required(
     assert stored_counts(ingest.db_url) == (100, 100)
 
 
+@pytest.mark.calendar
 def test_sim_feed_plays_the_gateway(
     ingest_factory: IngestFactory,
     tmp_path,
@@ -543,15 +590,20 @@ def test_sim_feed_plays_the_gateway(
     ingest = ingest_factory()
     token = tmp_path / "gw.token"
     token.write_text(TOKEN + "\n")
-    result = locowatch_cli(
-        "sim", "feed", "--target", ingest.target, "--gateway", GATEWAY,
-        "--token-file", str(token), "--replay", "--duration", "120", "--flows", "prod",
-        "--no-faults",
-    )  # fmt: skip
+    start = recent_start() - timedelta(days=3)  # a day pinned by the user, in the past
+    feed = ("sim", "feed", "--target", ingest.target, "--gateway", GATEWAY,
+            "--token-file", str(token), "--replay", "--duration", "120", "--flows", "prod",
+            "--no-faults")  # fmt: skip
+    result = locowatch_cli(*feed, "--start", start.isoformat())
     assert result.returncode == 0, result.stderr
     sent = int(result.stdout.split()[1])
     assert sent > 10_000 and f"stored {sent}" in result.stdout
     assert stored_counts(ingest.db_url) == (sent, sent)
+    (first,) = rows(ingest.db_url, "SELECT min(time) FROM position_estimations")[0]
+    assert start <= first < start + timedelta(seconds=5)  # type: ignore[operator]
+
+    wrong = locowatch_cli(*feed, "--start", "yesterday")
+    assert wrong.returncode == 2 and "expected ISO 8601" in wrong.stderr
 
 
 def test_a_database_restart_under_load_loses_and_doubles_nothing(

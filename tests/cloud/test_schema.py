@@ -56,6 +56,7 @@ def test_the_reader_reads_and_the_writer_writes_only_data(cloud_db: str) -> None
             conn.execute("DELETE FROM state_snapshots")
 
 
+@pytest.mark.calendar
 def test_the_writer_drops_only_chunks_past_retention(cloud_db: str) -> None:
     writer = create_login_user(cloud_db, f"ingest_{uuid.uuid4().hex[:6]}", "writer")
     now = datetime.now(UTC)
@@ -70,10 +71,15 @@ def test_the_writer_drops_only_chunks_past_retention(cloud_db: str) -> None:
     store.open()
     try:
         assert store.drop_old_chunks(raw_days=30, state_days=400) == 2
+        with psycopg.connect(cloud_db) as conn:
+            assert conn.execute("SELECT seq FROM camera_health").fetchall() == [(1,)]
+        # ages count back from the caller's clock (ingest's), not the database server's
+        a_year_on = (now + timedelta(days=365)).timestamp()
+        assert store.drop_old_chunks(raw_days=30, state_days=400, now=a_year_on) == 1
     finally:
         store.close()
     with psycopg.connect(cloud_db) as conn:
-        assert conn.execute("SELECT seq FROM camera_health").fetchall() == [(1,)]
+        assert conn.execute("SELECT seq FROM camera_health").fetchall() == []
 
 
 def test_the_license_decides_the_policies(cloud_db: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -33,6 +34,18 @@ def test_frames_are_reproducible_and_alive(twin: Twin) -> None:
     later = twin.frame("cam-04", 300.5)
     assert later is not None and not np.array_equal(first, later)  # sensor noise differs
     assert 40 < first.mean() < 220  # by day: neither black nor blown out
+
+
+def test_the_start_stamp_moves_the_clock_and_nothing_else(twin: Twin) -> None:
+    """Same seed, same frames and truth whatever the date: the start only stamps them."""
+    spec = twin.spec.scenario
+    year_on = Twin(replace(twin.spec, scenario=replace(spec, start_time=spec.start_time
+                                                       + timedelta(days=365))))  # fmt: skip
+    assert np.array_equal(twin.frame("cam-04", 300.0), year_on.frame("cam-04", 300.0))
+    truth, later = twin.truth(300.0), year_on.truth(300.0)
+    assert truth["locomotives"] == later["locomotives"]
+    moved = datetime.fromisoformat(later["time"]) - datetime.fromisoformat(truth["time"])
+    assert moved == timedelta(days=365)
 
 
 def test_night_frames_are_infrared_greyscale(twin: Twin) -> None:

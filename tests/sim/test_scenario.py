@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from locowatch.facility import FacilityGeometry
 from sim.fleet import SERIES
 from sim.layout import TwinLayout, build_layout
-from sim.scenario import MIN_GAP_M, Scenario, ScenarioSpec, build_scenario
+from sim.scenario import MIN_GAP_M, Scenario, ScenarioSpec, build_scenario, recent_start
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +102,37 @@ def test_short_scenario_spec_is_respected(layout: TwinLayout) -> None:
     short = build_scenario(layout.config, seed=3, spec=ScenarioSpec(duration_s=60))
     assert short.times[-1] == pytest.approx(60)
     assert short.at(30.0)
+
+
+def _utc(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, day, hour, minute, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("now", "span_s", "start"),
+    [
+        # a whole day fits between the day before's 05:00 in Moscow and now
+        (_utc(6, 2, 28), 86_400.0, _utc(5, 2)),
+        # a minute before 02:00 UTC, yesterday's 02:00 is less than a day back
+        (_utc(6, 1, 59), 86_400.0, _utc(4, 2)),
+        # a short scenario may start this morning, if it has ended by now
+        (_utc(6, 2, 10), 600.0, _utc(6, 2)),
+        (_utc(6, 2, 9), 600.0, _utc(5, 2)),
+        # any time zone in, UTC out
+        (datetime(2026, 12, 6, 8, 0, tzinfo=timezone(timedelta(hours=3))), 600.0, _utc(6, 2)),
+    ],
+)
+def test_a_recent_start_is_the_latest_morning_the_span_ends_after(
+    now: datetime, span_s: float, start: datetime
+) -> None:
+    assert recent_start(now, span_s) == start
+    assert recent_start(now, span_s).tzinfo == UTC
+
+
+@pytest.mark.calendar
+def test_the_default_day_lies_in_the_recent_past_whatever_the_date() -> None:
+    """Never past a database's retention, never refused as from the future."""
+    spec = ScenarioSpec(duration_s=6 * 3600)
+    age = datetime.now(UTC) - spec.start_time
+    assert timedelta(days=1) <= age < timedelta(days=2)
+    assert (spec.start_time.hour, spec.start_time.minute) == (2, 0)  # 05:00 in Moscow
