@@ -1,9 +1,22 @@
 """The twin's facility: parallel repair tracks with stations, and the cameras that cover them.
 
 The layout is a ``FacilityConfig`` like any real depot's, built deterministically from a
-seed. Cameras hang on the columns beside each track (about 6.5 m up, 3.5 m to the side)
-and look along it, so each sees a 30-40 m stretch of one track: never a whole long
-locomotive, and neighbours overlap by a few metres.
+seed, in one of four camera *families* (``LayoutSpec.family``), the ways real depots hang
+their cameras:
+
+- ``along`` (the demo depot): cameras on the columns beside each track (about 7 m up,
+  3 m to the side) look along it, so each sees a 20-25 m stretch of one track: never a
+  whole long locomotive; neighbours overlap by a few metres; every metre is seen.
+- ``across``: cameras on both walls, 7-9 m up and 7 m beside the outer tracks, look
+  obliquely across all three tracks: a locomotive on a nearer track hides the farther
+  ones, and a camera has the lower body of a track in frame further than its roof.
+- ``sparse``: a few such cameras on one wall see the middle of the hall only; both doors
+  and long stretches are seen by no camera.
+- ``roof``: cameras 11-13 m up between two tracks look down along them.
+
+The views of the ``along`` cameras are their whole-height stretch within 30 m; the other
+families' views are what ``locowatch config views`` proposes from the calibration (the
+product's own visibility model), as an installer would take them.
 
 The twin knows the true pose of every camera; ``installer_config`` writes what an
 installer would have instead: surveyed image-to-world point pairs with a little noise.
@@ -14,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -36,11 +50,15 @@ from locowatch.facility.config import (
 )
 from locowatch.facility.geometry import CameraModel, TrackAxis, pose_looking_at
 
+CameraFamily = Literal["along", "across", "sparse", "roof"]
+CAMERA_FAMILIES: tuple[CameraFamily, ...] = ("along", "across", "sparse", "roof")
+
 
 @dataclass(frozen=True)
 class LayoutSpec:
     """Knobs of the generated facility; the defaults make the demo depot."""
 
+    family: CameraFamily = "along"
     facility_id: str = "twin-depot"
     tracks: int = 4
     track_lengths_m: tuple[float, float] = (120.0, 200.0)
@@ -54,6 +72,22 @@ class LayoutSpec:
     camera_aim_ahead_m: float = 12.0
     max_range_m: float = 30.0  # beyond, the body side is seen too obliquely to place its ends
     fps: float = 2.0
+    wall_offset_m: float = 7.0  # across, sparse: walls this far beside the outer tracks
+    wall_height_m: tuple[float, float] = (7.0, 9.0)
+    roof_height_m: tuple[float, float] = (11.0, 13.0)
+    view_range_m: float = 40.0  # across, sparse, roof: ``config views --max-range``
+
+
+def family_spec(family: CameraFamily, **changes: object) -> LayoutSpec:
+    """The layout of a camera family: ``along`` is the demo depot; the others are halls
+    of three tracks 6 m apart, like the independently built depot of the geometry issue."""
+    base: dict[str, object] = {"family": family}
+    if family in ("across", "sparse"):
+        base |= {"tracks": 3, "track_spacing_m": 6.0, "track_lengths_m": (130.0, 160.0),
+                 "camera_spacing_m": 24.0 if family == "across" else 26.0}  # fmt: skip
+    elif family == "roof":
+        base |= {"tracks": 4, "track_spacing_m": 6.5, "camera_spacing_m": 22.0}
+    return LayoutSpec(**(base | changes))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -89,8 +123,11 @@ def build_layout(seed: int = 0, spec: LayoutSpec | None = None) -> TwinLayout:
     ]
     stations = [s for track in tracks for s in _stations(track, rng, spec)]
     cameras: list[Camera] = []
-    for track in tracks:
-        cameras += _cameras_along(track, rng, spec, first_index=len(cameras) + 1)
+    if spec.family == "along":
+        for track in tracks:
+            cameras += _cameras_along(track, rng, spec, first_index=len(cameras) + 1)
+    else:
+        cameras = _hall_cameras(tracks, rng, spec)
     config = FacilityConfig(
         version=1,
         facility=FacilityInfo(
@@ -107,6 +144,8 @@ def build_layout(seed: int = 0, spec: LayoutSpec | None = None) -> TwinLayout:
             ),
         ),
     )
+    if spec.family != "along":
+        config = _with_proposed_views(config, spec)
     return TwinLayout(config=config, spec=spec)
 
 
@@ -176,6 +215,25 @@ def _camera(
         mount_m + jitter[0], -spec.camera_side_m + jitter[1], spec.camera_height_m + jitter[2]
     )[0]
     target = axis.to_world(mount_m + spec.camera_aim_ahead_m, 0.0, 1.0)[0]
+    draft = _draft_camera(camera_id, position, target, rng, spec, axis.track_id)
+    span = _visible_span(CameraModel.from_config(draft), axis, position, spec)
+    if span is None:
+        return None
+    return draft.model_copy(
+        update={"views": [TrackView(track=axis.track_id, start_m=span[0], end_m=span[1])]}
+    )
+
+
+def _draft_camera(
+    camera_id: str,
+    position: np.ndarray,
+    target: np.ndarray,
+    rng: np.random.Generator,
+    spec: LayoutSpec,
+    track_id: str,
+) -> Camera:
+    """A camera at ``position`` aimed at ``target`` with a drawn lens; its one view is a
+    placeholder on ``track_id`` until the caller knows what it sees."""
     rvec, tvec = pose_looking_at(position, target)
     focal = float(rng.uniform(740, 820))
     intrinsics = Intrinsics(
@@ -189,7 +247,7 @@ def _camera(
         rvec=(float(rvec[0]), float(rvec[1]), float(rvec[2])),
         tvec=(float(tvec[0]), float(tvec[1]), float(tvec[2])),
     )
-    draft = Camera(
+    return Camera(
         id=camera_id,
         source=f"sim://{spec.facility_id}/{camera_id}",
         fps=spec.fps,
@@ -197,14 +255,63 @@ def _camera(
         intrinsics=intrinsics,
         distortion=distortion,
         pose=pose,
-        views=[TrackView(track=axis.track_id, start_m=0.0, end_m=1.0)],
+        views=[TrackView(track=track_id, start_m=0.0, end_m=1.0)],
     )
-    span = _visible_span(CameraModel.from_config(draft), axis, position, spec)
-    if span is None:
-        return None
-    return draft.model_copy(
-        update={"views": [TrackView(track=axis.track_id, start_m=span[0], end_m=span[1])]}
-    )
+
+
+def _hall_cameras(tracks: list[Track], rng: np.random.Generator, spec: LayoutSpec) -> list[Camera]:
+    """Wall cameras looking across the tracks (across, sparse) or roof cameras looking
+    down along them (roof), placed along the hall."""
+    length = max(t.length_m for t in tracks)
+    far_y = tracks[-1].origin[1]
+    cameras: list[Camera] = []
+    for x, y, z, aim in _mounts(spec, length, far_y, rng):
+        jitter = rng.uniform(-0.3, 0.3, 3)
+        position = np.array([x, y, z]) + jitter
+        camera_id = f"cam-{len(cameras) + 1:02d}"
+        cameras.append(_draft_camera(camera_id, position, np.array(aim), rng, spec, tracks[0].id))
+    return cameras
+
+
+def _mounts(
+    spec: LayoutSpec, length: float, far_y: float, rng: np.random.Generator
+) -> list[tuple[float, float, float, tuple[float, float, float]]]:
+    """(x, y, height, aim point) of each camera of a hall family."""
+    middle_y = far_y / 2
+    mounts = []
+    if spec.family == "roof":
+        for lane in range(spec.tracks - 1):  # above the middle between two tracks
+            y = (lane + 0.5) * spec.track_spacing_m
+            for x in np.arange(-4.0 + lane * 6.0, length, spec.camera_spacing_m):
+                z = float(rng.uniform(*spec.roof_height_m))
+                mounts.append((float(x), y, z, (float(x) + 16.0, y, 0.0)))
+        return mounts
+    walls = [-spec.wall_offset_m, far_y + spec.wall_offset_m]
+    if spec.family == "sparse":  # one wall, the middle of the hall
+        xs = np.arange(0.22 * length, 0.62 * length, spec.camera_spacing_m)
+        for x in xs:
+            z = float(rng.uniform(*spec.wall_height_m))
+            mounts.append((float(x), walls[0], z, (float(x) + 10.0, middle_y + 3.0, 0.5)))
+        return mounts
+    for index, x in enumerate(np.arange(-2.0, length + 2.0, spec.camera_spacing_m / 2)):
+        wall = walls[index % 2]  # staggered between the two walls
+        z = float(rng.uniform(*spec.wall_height_m))
+        ahead = float(rng.uniform(6.0, 14.0)) * (1 if index % 4 < 2 else -1)
+        mounts.append((float(x), wall, z, (float(x) + ahead, middle_y, 0.5)))
+    return mounts
+
+
+def _with_proposed_views(config: FacilityConfig, spec: LayoutSpec) -> FacilityConfig:
+    """Each camera's views as ``locowatch config views`` proposes them; cameras that see
+    no track are left out."""
+    from locowatch.facility.coverage import propose_views
+    from locowatch.facility.visibility import FacilityVisibility
+
+    proposal = propose_views(config, FacilityVisibility(config, max_range_m=spec.view_range_m))
+    cameras = [
+        c.model_copy(update={"views": proposal[c.id]}) for c in config.cameras if proposal[c.id]
+    ]
+    return config.model_copy(update={"cameras": cameras})
 
 
 def _lens_distortion(rng: np.random.Generator, corner_radius: float) -> list[float]:

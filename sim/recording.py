@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import yaml
 
 from locowatch import __version__
 from locowatch.facility.config import FacilityConfig
+from locowatch.facility.loading import dump_facility
 from sim.twin import Twin, TwinSpec
 from sim.workers import per_camera
 
@@ -41,9 +41,7 @@ def frame_times(duration_s: float, fps: float, start_s: float = 0.0) -> np.ndarr
 
 
 def write_facility(path: Path, config: FacilityConfig, header: str) -> None:
-    data = config.model_dump(mode="json", exclude_none=True)
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-    path.write_text(f"# {header}\n{text}", encoding="utf-8")
+    path.write_text(dump_facility(config, header), encoding="utf-8")
 
 
 def raw_video_input(width: int, height: int, fps: float) -> list[str]:

@@ -24,3 +24,8 @@ LOCATE_MISSES = Counter(
     "locowatch_aggregator_locate_misses",
     "Positions reported for a frame no longer cached (the estimator lagged too far).",
 )
+VIEWS_UNUSED = Gauge(
+    "locowatch_aggregator_views_unused",
+    "1 for a configured view the camera does not see from rail to roof anywhere (not used).",
+    ["camera", "track"],
+)

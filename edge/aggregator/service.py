@@ -238,6 +238,23 @@ def run_aggregator(config: FacilityConfig, plan: GatewayPlan) -> None:
     for views in aggregator.cutter.views.values():  # compute the strip maps before frames come
         for view in views:
             _ = view.covered, view.strip_maps
+            _report_view(view)
     server.set_ready(True)
     wait_for_signal()
     server.stop()
+
+
+def _report_view(view: ViewCutter) -> None:
+    """Say at start which configured metres a view will not judge: never silently."""
+    name = f"{view.camera_id} view of {view.view.track} ({view.view.start_m}-{view.view.end_m} m)"
+    if view.covered is None:
+        metrics.VIEWS_UNUSED.labels(view.camera_id, view.view.track).set(1)
+        log.warning("%s: no stretch of it is in frame from rail to roof: not used", name)
+        return
+    a, b = view.covered
+    unused = (a - view.view.start_m) + (view.view.end_m - b)
+    if unused >= 0.5:
+        log.warning(
+            "%s: only %.1f-%.1f m is in frame from rail to roof; %.1f m of it is not used",
+            name, a, b, unused,
+        )  # fmt: skip

@@ -1,4 +1,4 @@
-"""``locowatch config check FILE``: validate a facility file and its camera calibration."""
+"""``locowatch config ...``: check a facility file (calibration, coverage), propose views."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 import click
 
 from locowatch.facility.config import FacilityConfig
+from locowatch.facility.coverage import coverage_report, describe, propose_views
 from locowatch.facility.geometry import FacilityGeometry
-from locowatch.facility.loading import load_facility
+from locowatch.facility.loading import dump_facility, load_facility
+from locowatch.facility.visibility import FacilityVisibility
 
 # Above this RMS reprojection error a solved pose is suspicious: a mis-typed point pair
 # or a wrong intrinsic usually shows up as several pixels.
@@ -23,11 +25,14 @@ def config() -> None:
 
 @config.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-def check(path: Path) -> None:
+@click.option("--strict", is_flag=True, help="Exit with status 1 when there are warnings.")
+def check(path: Path, strict: bool) -> None:
     """Validate PATH; print each error with its line, key, value and why.
 
     Also solves the pose of every camera given by point pairs and prints its
-    reprojection error.
+    reprojection error, and prints per track what each camera's view sees (the whole
+    body, or the lower body only), what no camera sees, and warnings for views that are
+    partly or wholly out of view.
     """
     facility = load_facility(path)
     geometry = FacilityGeometry(facility)
@@ -47,6 +52,53 @@ def check(path: Path) -> None:
         )
         if suspicious:
             click.echo(f"    worst: {_worst_pairs(model.pose_errors_px)}")
+    tracks, findings = coverage_report(facility, FacilityVisibility(facility))
+    click.echo("coverage (metres along each track):")
+    for line in describe(tracks):
+        click.echo(line)
+    for finding in findings:
+        click.echo(f"{finding.level}: {finding.message}", err=True)
+    if strict and findings:
+        raise SystemExit(1)
+
+
+@config.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--max-range",
+    type=click.FloatRange(min=1.0),
+    default=40.0,
+    show_default=True,
+    help="Farthest track point (metres from the camera, along the floor) a view may reach: "
+    "beyond, bodies are too small to place their ends.",
+)
+@click.option(
+    "--write",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the facility file with these views here (comments are not kept).",
+)
+def views(path: Path, max_range: float, out: Path | None) -> None:
+    """Propose each camera's views from its calibration: every track whose lower body the
+    camera has in frame within --max-range, the longest such stretch of each."""
+    facility = load_facility(path)
+    proposal = propose_views(facility, FacilityVisibility(facility, max_range_m=max_range))
+    for camera_id, proposed in proposal.items():
+        if not proposed:
+            click.echo(f"warning: {camera_id} sees no track's lower body within "
+                       f"{max_range:g} m: no view proposed", err=True)  # fmt: skip
+            continue
+        click.echo(f"{camera_id}:")
+        for view in proposed:
+            click.echo(f"  - {{track: {view.track}, start_m: {view.start_m}, end_m: {view.end_m}}}")
+    if out is not None:
+        cameras = [
+            c.model_copy(update={"views": proposal[c.id]}) if proposal[c.id] else c
+            for c in facility.cameras
+        ]
+        updated = facility.model_copy(update={"cameras": cameras})
+        out.write_text(dump_facility(updated, f"{path.name} with proposed views"), "utf-8")
+        click.echo(f"wrote {out}", err=True)
 
 
 def _worst_pairs(errors_px: tuple[float, ...], count: int = 3) -> str:

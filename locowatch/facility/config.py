@@ -6,8 +6,9 @@ a silently ignored key; cross-field rules are named validators whose messages na
 track, station or camera at fault.
 
 Coordinates: the facility frame is metric and right-handed, x and y on the floor, z up,
-with the floor (top of rail) at z = 0. A track is straight: metre 0 is at ``origin`` and
-metres grow along ``heading_deg`` (counter-clockwise from the facility x axis).
+with the floor at z = 0; each track's rail head is ``rail_height_m`` above it (default 0).
+A track is straight: metre 0 is at ``origin`` and metres grow along ``heading_deg``
+(counter-clockwise from the facility x axis).
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ class FacilityInfo(Section):
         return value
 
 
+TrackEnd = Literal["start", "end"]
+TRACK_ENDS: tuple[TrackEnd, TrackEnd] = ("start", "end")
+
+
 class Track(Section):
     id: Identifier
     length_m: float = Field(gt=0, le=5000, description="Usable length of the track in metres.")
@@ -97,6 +102,27 @@ class Track(Section):
         ge=-360, le=360, description="Direction of growing metres, degrees CCW from facility x."
     )
     gauge_m: float = Field(default=1.52, gt=0.5, lt=2.0, description="Rail gauge in metres.")
+    rail_height_m: float = Field(
+        default=0.0,
+        ge=-3.0,
+        le=3.0,
+        description="Height of the rail head above the floor (z = 0 of the facility frame): "
+        "bodies stand on the rail, people and equipment on the floor. Raised tracks over a "
+        "pit are often 0.2-0.3 m up.",
+    )
+    doors: list[TrackEnd] = Field(
+        default_factory=lambda: list(TRACK_ENDS),
+        max_length=2,
+        description="Ends of the track locomotives drive in and out through: 'start' (metre "
+        "0), 'end' (length_m). Leave a dead end out: nothing leaves there.",
+    )
+
+    @field_validator("doors")
+    @classmethod
+    def _doors_once(cls, value: list[TrackEnd]) -> list[TrackEnd]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"each end is a door once, got {value}")
+        return value
 
 
 class Station(Section):

@@ -75,6 +75,7 @@ class TrackAxis:
     length_m: float
     origin: FloatArray  # (2,) world x, y of metre 0
     direction: FloatArray  # (2,) unit vector of growing metres
+    rail_z: float = 0.0  # world height of the rail head: heights on a track count from it
 
     @classmethod
     def from_config(cls, track: Track) -> TrackAxis:
@@ -84,6 +85,7 @@ class TrackAxis:
             length_m=track.length_m,
             origin=np.array(track.origin, dtype=np.float64),
             direction=np.array([math.cos(heading), math.sin(heading)]),
+            rail_z=track.rail_height_m,
         )
 
     @property
@@ -94,14 +96,15 @@ class TrackAxis:
     def to_world(
         self, s: ArrayLike, lateral: ArrayLike = 0.0, height: ArrayLike = 0.0
     ) -> FloatArray:
-        """World points ``(n, 3)`` at metres ``s``, ``lateral`` metres left, ``height`` up."""
+        """World points ``(n, 3)`` at metres ``s``, ``lateral`` metres left, ``height`` above
+        the rail head."""
         s_arr, d_arr, h_arr = np.broadcast_arrays(
             np.atleast_1d(np.asarray(s, dtype=np.float64)),
             np.asarray(lateral, dtype=np.float64),
             np.asarray(height, dtype=np.float64),
         )
         xy = self.origin + s_arr[:, None] * self.direction + d_arr[:, None] * self.normal
-        return np.column_stack([xy, h_arr])
+        return np.column_stack([xy, h_arr + self.rail_z])
 
     def to_track(self, world: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Metres along the track and lateral offsets of world points (height ignored)."""
@@ -288,5 +291,6 @@ class FacilityGeometry:
         self, camera_id: str, track_id: str, image: ArrayLike, height: float = 0.0
     ) -> tuple[FloatArray, FloatArray]:
         """Metres along a track and lateral offsets of pixels assumed at ``height`` above rail."""
-        world = self.cameras[camera_id].image_to_plane(image, height)
-        return self.tracks[track_id].to_track(world)
+        axis = self.tracks[track_id]
+        world = self.cameras[camera_id].image_to_plane(image, axis.rail_z + height)
+        return axis.to_track(world)

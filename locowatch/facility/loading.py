@@ -140,3 +140,10 @@ def _child(node: yaml.Node | None, part: str | int) -> yaml.Node | None:
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def dump_facility(config: FacilityConfig, header: str) -> str:
+    """A facility file's text for ``config`` (what ``load_facility`` reads back)."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    return f"# {header}\n{text}"
