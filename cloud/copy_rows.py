@@ -22,7 +22,14 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 
 from cloud.fse import Snapshot
-from cloud.records import AttributeRecord, HealthRecord, Interval, Origin, PositionRecord
+from cloud.records import (
+    AttributeRecord,
+    Blind,
+    HealthRecord,
+    Interval,
+    Origin,
+    PositionRecord,
+)
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # no OIDs, no extension
 TRAILER = struct.pack(">h", -1)
@@ -33,7 +40,7 @@ FLOAT4_OID, BOOL_OID, TEXT_OID = 700, 16, 25
 POSITION_COLUMNS = (
     "time, facility_id, gateway_id, seq, flow, camera_id, track_id, covered_start_m, "
     "covered_end_m, confidence, interval_start_m, interval_end_m, start_real, end_real, "
-    "interval_confidence, model_version, engine"
+    "interval_confidence, model_version, engine, blind_start_m, blind_end_m, blind_hidden"
 )
 ATTRIBUTE_COLUMNS = (
     "time, facility_id, gateway_id, seq, flow, camera_id, name, value, confidence, track_id, "
@@ -109,13 +116,11 @@ _EMPTY_ARRAYS = b"".join(_empty_array(oid) for oid, _ in _INTERVAL_ARRAYS)
 
 
 @cache
-def _interval_arrays(n: int) -> struct.Struct:
-    """The five interval arrays of a position row with n > 0 intervals, as one struct:
-    each is a field length, the array header and (length, value) per element."""
+def _arrays(layout: tuple[tuple[int, int], ...], n: int) -> struct.Struct:
+    """Arrays of n > 0 elements each (``layout``: element oid and size per array) as one
+    struct: each is a field length, the array header and (length, value) per element."""
     codes = {4: "f", 1: "?"}
-    return struct.Struct(
-        ">" + "".join("iiiiii" + ("i" + codes[size]) * n for _, size in _INTERVAL_ARRAYS)
-    )
+    return struct.Struct(">" + "".join("iiiiii" + ("i" + codes[size]) * n for _, size in layout))
 
 
 def _array_values(
@@ -144,7 +149,21 @@ def _intervals(intervals: Sequence[Interval]) -> bytes:
     values: list[float | bool | int] = []
     for column, (oid, size) in zip(zip(*intervals, strict=True), _INTERVAL_ARRAYS, strict=True):
         values += _array_values(column, oid, size)
-    return _interval_arrays(len(intervals)).pack(*values)
+    return _arrays(_INTERVAL_ARRAYS, len(intervals)).pack(*values)
+
+
+# The three arrays of a position row's blind spans: start_m, end_m, hidden.
+_BLIND_ARRAYS = ((FLOAT4_OID, 4), (FLOAT4_OID, 4), (BOOL_OID, 1))
+_NO_BLIND = b"".join(_empty_array(oid) for oid, _ in _BLIND_ARRAYS)
+
+
+def _blind(blind: Sequence[Blind]) -> bytes:
+    if not blind:
+        return _NO_BLIND
+    values: list[float | bool | int] = []
+    for column, (oid, size) in zip(zip(*blind, strict=True), _BLIND_ARRAYS, strict=True):
+        values += _array_values(column, oid, size)
+    return _arrays(_BLIND_ARRAYS, len(blind)).pack(*values)
 
 
 _NO_ALTERNATIVES = _empty_array(TEXT_OID) + _empty_array(FLOAT4_OID)
@@ -191,11 +210,12 @@ def position_rows(records: Sequence[PositionRecord]) -> bytes:
     """COPY data for ``position_estimations (POSITION_COLUMNS)``."""
     return _copy_data(
         (
-            *_head(17, p.time, p.origin),
+            *_head(20, p.time, p.origin),
             _text((p.flow, p.camera_id, p.track_id)),
             _FLOAT4x3.pack(4, p.covered_start_m, 4, p.covered_end_m, 4, p.confidence),
             _intervals(p.intervals),
             _text((p.model_version, p.engine)),
+            _blind(p.blind),
         )
         for p in records
     )

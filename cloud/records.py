@@ -36,6 +36,14 @@ class Origin(NamedTuple):
     seq: int
 
 
+class Blind(NamedTuple):
+    """A stretch of a camera's covered span it could not judge in one frame."""
+
+    start_m: float
+    end_m: float
+    hidden: bool  # True: something nearer stood in front; False: out of view
+
+
 class PositionRecord(NamedTuple):
     origin: Origin
     time: float
@@ -48,6 +56,7 @@ class PositionRecord(NamedTuple):
     intervals: tuple[Interval, ...]
     model_version: str
     engine: str
+    blind: tuple[Blind, ...] = ()
 
 
 class AttributeRecord(NamedTuple):
@@ -105,7 +114,8 @@ def as_plain(records: list[Record]) -> list[PlainRecord]:
     add = plain.append
     for r in records:
         if type(r) is PositionRecord:
-            add((_POSITION, tuple(r.origin), *r[1:8], tuple(map(tuple, r[8])), *r[9:]))
+            add((_POSITION, tuple(r.origin), *r[1:8], tuple(map(tuple, r[8])), *r[9:11],
+                 tuple(map(tuple, r[11]))))  # fmt: skip
         elif type(r) is AttributeRecord:
             add((_ATTRIBUTE, tuple(r.origin), *r[1:]))
         else:
@@ -120,10 +130,11 @@ def from_plain(plain: list[PlainRecord]) -> list[Record]:
     for p in plain:
         kind = p[0]
         if kind == _POSITION:
-            _, o, time, flow, camera, track, start, end, confidence, iv, version, engine = p
+            _, o, time, flow, camera, track, start, end, confidence, iv, version, engine, bl = p
             intervals = tuple([fast_new(Interval, i) for i in iv]) if iv else ()
+            blind = tuple([fast_new(Blind, b) for b in bl]) if bl else ()
             fields = (fast_new(Origin, o), time, flow, camera, track, start, end, confidence,
-                      intervals, version, engine)  # fmt: skip
+                      intervals, version, engine, blind)  # fmt: skip
             add(fast_new(PositionRecord, fields))
         else:
             cls = AttributeRecord if kind == _ATTRIBUTE else HealthRecord

@@ -38,6 +38,7 @@ from cloud.copy_rows import (
 from cloud.fse import LocoState, Snapshot, Tick
 from cloud.records import (
     AttributeRecord,
+    Blind,
     HealthRecord,
     Interval,
     Origin,
@@ -266,13 +267,14 @@ def _copy_packed(cur: psycopg.Cursor[Any], packed: PackedRows) -> None:
 
 def _position_from_row(row: tuple[Any, ...]) -> PositionRecord:
     (time, facility, gateway, seq, flow, camera, track, c0, c1, conf, starts, ends, sr, er, ic,
-     version, engine) = row  # fmt: skip
+     version, engine, blind_starts, blind_ends, hidden) = row  # fmt: skip
     intervals = tuple(
         Interval(s, e, a, b, c) for s, e, a, b, c in zip(starts, ends, sr, er, ic, strict=True)
     )
+    blind = tuple(Blind(*b) for b in zip(blind_starts, blind_ends, hidden, strict=True))
     return PositionRecord(
         Origin(facility, gateway, seq), time.timestamp(), flow, camera, track, c0, c1, conf,
-        intervals, version, engine,
+        intervals, version, engine, blind,
     )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cloud.records import (
     AttributeRecord,
+    Blind,
     HealthRecord,
     Interval,
     Origin,
@@ -35,6 +36,8 @@ MAX_TEXT = 128
 MAX_MESSAGE = 1000  # a camera health message is cut to this, not refused
 MAX_PROVENANCES = 1000  # (model version, engine) pairs kept checked per gateway
 REAL = estimation_pb2.END_KIND_REAL
+HIDDEN = estimation_pb2.BLIND_KIND_HIDDEN
+OUT_OF_VIEW = estimation_pb2.BLIND_KIND_OUT_OF_VIEW
 # Names that repeat in every record (flows, cameras, tracks, versions) are interned: one
 # string object each, which the FSE hand-over pickles once per batch, not once per record.
 intern = sys.intern
@@ -139,6 +142,7 @@ class Validator:
                 a, b = (a if a > 0.0 else 0.0), (b if b < length else length)
                 kept.append(fast_new(Interval, (a, b, i.start_kind == REAL, i.end_kind == REAL, c)))
             intervals = tuple(kept)
+        blind = _blind(p, start, end, length) if p.blind else ()
         seconds = _capture_seconds(p.capture_time, latest)
         model_version, engine = self._versions(provenance)
         return fast_new(  # PositionRecord(...)
@@ -155,6 +159,7 @@ class Validator:
                 intervals,
                 model_version,
                 engine,
+                blind,
             ),
         )
 
@@ -337,6 +342,28 @@ def _text(what: str, value: str, limit: int = MAX_TEXT) -> str:
     if "\x00" in value:  # PostgreSQL text cannot hold it: the whole COPY would fail
         raise InvalidEnvelopeError("MALFORMED", f"{what} contains a NUL character")
     return value
+
+
+def _blind(
+    p: estimation_pb2.PositionEstimation, start: float, end: float, length: float
+) -> tuple[Blind, ...]:
+    """The blind spans of an estimation, inside its covered span (with the same slack)."""
+    low, high = start - SLACK_M, end + SLACK_M
+    out = []
+    for index, span in enumerate(p.blind):
+        a, b = span.start_m, span.end_m
+        if not (low <= a <= b <= high):
+            if not (math.isfinite(a) and math.isfinite(b)):
+                raise InvalidEnvelopeError("NOT_FINITE", f"blind[{index}] is not finite")
+            raise InvalidEnvelopeError(
+                "OUT_OF_RANGE",
+                f"blind[{index}] [{a:g}, {b:g}] m is not inside the covered [{start:g}, {end:g}] m",
+            )
+        if span.kind not in (HIDDEN, OUT_OF_VIEW):
+            raise InvalidEnvelopeError("MALFORMED", f"blind[{index}] has no kind")
+        a, b = (a if a > 0.0 else 0.0), (b if b < length else length)
+        out.append(fast_new(Blind, (a, b, span.kind == HIDDEN)))
+    return tuple(out)
 
 
 def _capture_seconds(stamp: Timestamp, latest: float) -> float:

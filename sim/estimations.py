@@ -30,6 +30,8 @@ from sim.twin import Twin
 
 REAL = estimation_pb2.END_KIND_REAL
 CUT = estimation_pb2.END_KIND_CUT
+HIDDEN = estimation_pb2.BLIND_KIND_HIDDEN
+OUT_OF_VIEW = estimation_pb2.BLIND_KIND_OUT_OF_VIEW
 END_MARGIN_M = 0.3  # an end closer than this to the view's edge is reported cut
 CAB_READ_M = 14.0  # plates and cabs are read within this distance of the camera's near edge
 HEALTH_EVERY_S = 5.0
@@ -104,7 +106,10 @@ def twin_estimations(
             for flow in flows:
                 for view in camera.views:
                     on_track = [s for s in states if s.track == view.track]
-                    yield _position(twin, camera.id, view, on_track, t, flow, black, noise, rng)
+                    seen, blind = twin.seen(camera.id, view, states)
+                    yield _position(
+                        twin, camera.id, view, on_track, (seen, blind), t, flow, black, noise, rng
+                    )
                     key = (camera.id, flow)
                     if black or t - last_attribute.get(key, -1e9) < noise.attribute_every_s:
                         continue
@@ -117,19 +122,25 @@ def _position(
     camera_id: str,
     view: TrackView,
     states: list[LocoState],
+    sight: tuple[list[tuple[float, float]], list[tuple[float, float, bool]]],
     t: float,
     flow: str,
     black: bool,
     noise: EstimatorNoise,
     rng: np.random.Generator,
 ) -> uplink_pb2.Envelope:
+    """What the camera's position estimator says of one view: bodies in the stretches it
+    sees (``sight``: seen spans, blind spans), each cut where a blind stretch begins."""
     start, end, track = view.start_m, view.end_m, view.track
+    seen, blind = sight
     spans = []
     if not black:
         for s in sorted(states, key=lambda s: s.tail_m):
-            if s.head_m <= start or s.tail_m >= end or rng.random() < noise.miss_rate:
+            parts = [(a, b) for a, b in seen if s.head_m > a and s.tail_m < b]
+            if not parts or rng.random() < noise.miss_rate:
                 continue
-            spans.append(_seen_span(s.tail_m, s.head_m, start, end, noise, rng))
+            for a, b in parts:
+                spans.append(_seen_span(s.tail_m, s.head_m, a, b, noise, rng))
         spans = _merge_close(spans, noise, rng)
         spans = _occlude(spans, noise, rng)
         if rng.random() < noise.false_rate:
@@ -153,6 +164,10 @@ def _position(
         covered=common_pb2.TrackSpan(track_id=track, start_m=start, end_m=end),
         intervals=intervals,
         confidence=0.1 if black else float(rng.uniform(0.85, 0.99)),
+        blind=[
+            estimation_pb2.BlindSpan(start_m=a, end_m=b, kind=HIDDEN if hidden else OUT_OF_VIEW)
+            for a, b, hidden in blind
+        ],
     )
     return uplink_pb2.Envelope(position=estimation)
 

@@ -115,6 +115,19 @@ class Scores:
         return asdict(self)
 
 
+def seen_once(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Ground-truth records with only the locomotives some camera has seen by then.
+
+    A locomotive that came in through a door no camera watches and stands where no
+    camera sees cannot be counted by anything; scores of sparse coverage leave it out
+    until its first sighting (the ``cameras`` of a truth line)."""
+    seen: set[str] = set()
+    for record in records:
+        locos = record["locomotives"]
+        seen |= {loco["id"] for loco in locos if loco.get("cameras")}
+        yield {**record, "locomotives": [loco for loco in locos if loco["id"] in seen]}
+
+
 def evaluate(
     truth: Iterable[Snapshot],
     estimates: Iterable[Snapshot],

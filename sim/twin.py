@@ -9,17 +9,21 @@ Frames are reproducible: each one draws its noise from (seed, camera, frame time
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
 
-from locowatch.facility.config import FacilityConfig
+from locowatch.facility.config import FacilityConfig, TrackView
 from locowatch.facility.geometry import FacilityGeometry
+from locowatch.facility.visibility import FacilityVisibility, Span, subtract_spans
 from sim.faults import FaultPlan, FaultSpec
 from sim.layout import LayoutSpec, TwinLayout, build_layout
 from sim.render import CameraRenderer, Finish, Lighting
 from sim.scenario import LocoState, Scenario, ScenarioSpec, build_scenario
 from sim.scene import Solid, locomotive_solids, make_props
+
+MIN_BLIND_M = 0.5
 
 
 @dataclass(frozen=True)
@@ -96,10 +100,48 @@ class Twin:
         ]
         return solids
 
+    @cached_property
+    def visibility(self) -> FacilityVisibility:
+        """The product's visibility model on the true poses."""
+        return FacilityVisibility(self.facility)
+
+    def seen(
+        self, camera_id: str, view: TrackView, states: list[LocoState]
+    ) -> tuple[list[Span], list[tuple[float, float, bool]]]:
+        """What ``camera_id`` really sees of ``view`` with these locomotives inside: the
+        seen stretches, and the blind ones as (start, end, hidden) (the rest is out of view).
+
+        Hidden is what the bodies on nearer tracks cover (``Shadow`` with the generic
+        body size, a little more than a real body hides); slivers under 0.5 m at a view's
+        edge are not worth a blind span.
+        """
+        span = (view.start_m, view.end_m)
+        camera = self.visibility.cameras[camera_id]
+        out = self._out_of_view(camera_id, view)
+        if view.track not in camera.shadows and not out:
+            return [span], []  # the common case of cameras along a track: all of it seen
+        bodies: dict[str, list[Span]] = {}
+        for state in states:
+            bodies.setdefault(state.track, []).append((state.tail_m, state.head_m))
+        hidden = subtract_spans(
+            [h for h in camera.hidden(view.track, bodies) if h[1] > span[0] and h[0] < span[1]],
+            out,
+        )
+        hidden = [(max(a, span[0]), min(b, span[1])) for a, b in hidden]
+        blind = [(a, b, False) for a, b in out] + [(a, b, True) for a, b in hidden]
+        return subtract_spans([span], out + hidden), sorted(blind)
+
+    @cache  # noqa: B019 (a twin lives as long as its process uses it)
+    def _out_of_view(self, camera_id: str, view: TrackView) -> list[Span]:
+        span = (view.start_m, view.end_m)
+        low = self.visibility.track(camera_id, view.track).low_spans(span)
+        return [b for b in subtract_spans([span], low) if b[1] - b[0] >= MIN_BLIND_M]
+
     def truth(self, t: float) -> dict[str, Any]:
         """The ground truth record of scenario time ``t`` (one line of ground_truth.jsonl)."""
         records = []
-        for state in sorted(self.scenario.at(t), key=lambda s: (s.track, s.tail_m)):
+        states = self.scenario.at(t)
+        for state in sorted(states, key=lambda s: (s.track, s.tail_m)):
             records.append(
                 {
                     "id": state.loco.loco_id,
@@ -110,7 +152,7 @@ class Twin:
                     "plate": state.loco.plate,
                     "speed_mps": round(state.speed_mps, 3),
                     "station": self.facility.station_of(state.track, state.tail_m, state.head_m),
-                    "cameras": self.cameras_seeing(state, t),
+                    "cameras": self.cameras_seeing(state, t, states),
                 }
             )
         return {
@@ -119,19 +161,22 @@ class Twin:
             "locomotives": records,
         }
 
-    def cameras_seeing(self, state: LocoState, t: float) -> list[str]:
-        """Cameras whose view of the track overlaps the body and that deliver a live image."""
+    def cameras_seeing(
+        self, state: LocoState, t: float, states: list[LocoState] | None = None
+    ) -> list[str]:
+        """Cameras that deliver a live image and see part of the body: in their view of
+        its track, in frame and not hidden behind a body on a nearer track."""
         seeing = []
+        states = self.scenario.at(t) if states is None else states
         for camera in self.facility.cameras:
             fault = self.faults.active(camera.id, t)
             if fault is not None:
                 continue
             for view in camera.views:
-                if (
-                    view.track == state.track
-                    and view.start_m < state.head_m
-                    and (view.end_m > state.tail_m)
-                ):
+                if view.track != state.track:
+                    continue
+                seen, _ = self.seen(camera.id, view, states)
+                if any(a < state.head_m and b > state.tail_m for a, b in seen):
                     seeing.append(camera.id)
         return seeing
 

@@ -2,8 +2,9 @@
 
 Each camera's latest position estimation is evidence on a grid along the track (10 cm
 cells): inside its intervals it votes "occupied", elsewhere in the stretch it covers it
-votes "empty", weighted by confidence. Stretches a camera could not judge (hidden between
-two cut ends, or next to a cut end, where an occluder may stand) get no vote from it.
+votes "empty", weighted by confidence. Stretches a camera could not judge get no vote
+from it: those it says were blind (hidden behind a nearer body, out of view), and those
+between two cut ends or next to a cut end, where an occluder may stand.
 Cells that no fresh camera covers are *unknown*: a body running into them is open-ended.
 
 A body's end is placed at a real end some camera saw near the edge of the occupied run
@@ -98,6 +99,8 @@ def fuse_track(
                 real_heads.append(RealEnd(i.end_m, w * i.confidence, age))
         for lo, hi in _unjudged(obs, intervals, join_gap_m, max_occluded_m):
             spans.append((lo, hi, w, -1))  # take back this camera's "empty" vote there
+        for blind in obs.blind:  # hidden or out of view in this frame: no vote at all
+            spans.append((blind.start_m, blind.end_m, w, -1))
     cuts, scores, judged = _lay(spans, n)
     known = [j > 0 for j in judged]
     occupied = _bridge_hidden(cuts, [x > VOTE_EPS for x in scores], known, max_occluded_m)

@@ -16,9 +16,18 @@ class EndKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     END_KIND_UNSPECIFIED: _ClassVar[EndKind]
     END_KIND_REAL: _ClassVar[EndKind]
     END_KIND_CUT: _ClassVar[EndKind]
+
+class BlindKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BLIND_KIND_UNSPECIFIED: _ClassVar[BlindKind]
+    BLIND_KIND_HIDDEN: _ClassVar[BlindKind]
+    BLIND_KIND_OUT_OF_VIEW: _ClassVar[BlindKind]
 END_KIND_UNSPECIFIED: EndKind
 END_KIND_REAL: EndKind
 END_KIND_CUT: EndKind
+BLIND_KIND_UNSPECIFIED: BlindKind
+BLIND_KIND_HIDDEN: BlindKind
+BLIND_KIND_OUT_OF_VIEW: BlindKind
 
 class OccupiedInterval(_message.Message):
     __slots__ = ("start_m", "end_m", "start_kind", "end_kind", "confidence")
@@ -34,21 +43,33 @@ class OccupiedInterval(_message.Message):
     confidence: float
     def __init__(self, start_m: _Optional[float] = ..., end_m: _Optional[float] = ..., start_kind: _Optional[_Union[EndKind, str]] = ..., end_kind: _Optional[_Union[EndKind, str]] = ..., confidence: _Optional[float] = ...) -> None: ...
 
+class BlindSpan(_message.Message):
+    __slots__ = ("start_m", "end_m", "kind")
+    START_M_FIELD_NUMBER: _ClassVar[int]
+    END_M_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    start_m: float
+    end_m: float
+    kind: BlindKind
+    def __init__(self, start_m: _Optional[float] = ..., end_m: _Optional[float] = ..., kind: _Optional[_Union[BlindKind, str]] = ...) -> None: ...
+
 class PositionEstimation(_message.Message):
-    __slots__ = ("camera_id", "capture_time", "provenance", "covered", "intervals", "confidence")
+    __slots__ = ("camera_id", "capture_time", "provenance", "covered", "intervals", "confidence", "blind")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     CAPTURE_TIME_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     COVERED_FIELD_NUMBER: _ClassVar[int]
     INTERVALS_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    BLIND_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     capture_time: _timestamp_pb2.Timestamp
     provenance: _common_pb2.Provenance
     covered: _common_pb2.TrackSpan
     intervals: _containers.RepeatedCompositeFieldContainer[OccupiedInterval]
     confidence: float
-    def __init__(self, camera_id: _Optional[str] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., covered: _Optional[_Union[_common_pb2.TrackSpan, _Mapping]] = ..., intervals: _Optional[_Iterable[_Union[OccupiedInterval, _Mapping]]] = ..., confidence: _Optional[float] = ...) -> None: ...
+    blind: _containers.RepeatedCompositeFieldContainer[BlindSpan]
+    def __init__(self, camera_id: _Optional[str] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., covered: _Optional[_Union[_common_pb2.TrackSpan, _Mapping]] = ..., intervals: _Optional[_Iterable[_Union[OccupiedInterval, _Mapping]]] = ..., confidence: _Optional[float] = ..., blind: _Optional[_Iterable[_Union[BlindSpan, _Mapping]]] = ...) -> None: ...
 
 class AttributeCandidate(_message.Message):
     __slots__ = ("value", "confidence")

@@ -11,7 +11,7 @@ from cloud.fse import FacilityStateEstimator, Snapshot, Tick
 from cloud.fse.fusion import fuse_track
 from cloud.fse.offline import fuse_offline
 from cloud.fse.tracker import TrackTracker
-from cloud.records import AttributeRecord, Interval, Origin, PositionRecord
+from cloud.records import AttributeRecord, Blind, Interval, Origin, PositionRecord
 from locowatch.facility.config import FseSettings
 from sim.estimations import camera_of, capture_seconds, twin_estimations
 from sim.evaluation import Scores, evaluate, snapshot_from_record
@@ -192,6 +192,22 @@ def test_fusion_joins_a_body_cut_by_two_cameras_views() -> None:
     assert (body.tail_m, body.head_m) == pytest.approx((10, 38))
     assert body.tail_real and body.head_real
     assert not body.tail_open and not body.head_open
+
+
+def test_a_camera_blind_to_a_stretch_does_not_vote_it_empty() -> None:
+    """A camera across the tracks has a locomotive on a nearer track in front of this one:
+    it says so (blind, hidden), and the body another camera sees there stays."""
+    seeing = _record((0, 40), Interval(10, 20, True, True, 0.9))
+    empty = _record((0, 40))  # saw nothing, and says it saw all of it
+    assert fuse_track(100, 0.0, [seeing, empty]).bodies == []  # the votes cancel out
+    hidden = empty._replace(blind=(Blind(5.0, 25.0, True),))
+    (body,) = fuse_track(100, 0.0, [seeing, hidden]).bodies
+    assert (body.tail_m, body.head_m) == pytest.approx((10, 20))
+    # where nobody judges the track at all, a body there runs into unknown track
+    (alone,) = fuse_track(
+        100, 0.0, [hidden._replace(intervals=(Interval(0, 5, True, False, 0.9),))]
+    ).bodies
+    assert alone.head_open and not alone.head_real
 
 
 def _tracker(track_id: str, length_m: float) -> TrackTracker:

@@ -11,6 +11,7 @@ import pytest
 from cloud.fse import Event, LocoState, Snapshot, Tick
 from cloud.records import (
     AttributeRecord,
+    Blind,
     HealthRecord,
     Interval,
     Origin,
@@ -46,11 +47,20 @@ def positions() -> list[PositionRecord]:
         (Interval(0.0, 4.125, False, True, 0.5), Interval(6.25, 23.5, True, True, 0.96875)),
         tuple(Interval(a, a + 2.0, a > 5, a < 5, a / 8) for a in (1.0, 4.0, 7.0)),
     ]
+    # blind spans: none (every gateway before 0.2), one, two
+    blinds: list[tuple[Blind, ...]] = [
+        (),
+        (Blind(0.0, 3.25, True),),
+        (Blind(0.0, 1.5, False), Blind(17.5, 23.5, True)),
+        (),
+    ]
     origin = Origin("twin-depot", "gw-a", 0)
     common = ("prod", "cam-01", "T1", 0.0, 23.5, 0.875)
     return [
-        PositionRecord(origin._replace(seq=1 + n), T0 + n, *common, shape, "position@2", "cpu")
-        for n, shape in enumerate(shapes)
+        PositionRecord(
+            origin._replace(seq=1 + n), T0 + n, *common, shape, "position@2", "cpu", blind
+        )
+        for n, (shape, blind) in enumerate(zip(shapes, blinds, strict=True))
     ]
 
 
@@ -77,8 +87,8 @@ def test_every_field_of_every_record_kind_reads_back(store: Store, cloud_db: str
         stored_positions = conn.execute(
             "SELECT time, facility_id, gateway_id, seq, flow, camera_id, track_id, "
             "covered_start_m, covered_end_m, confidence, interval_start_m, interval_end_m, "
-            "start_real, end_real, interval_confidence, model_version, engine "
-            "FROM position_estimations ORDER BY seq"
+            "start_real, end_real, interval_confidence, model_version, engine, blind_start_m, "
+            "blind_end_m, blind_hidden FROM position_estimations ORDER BY seq"
         ).fetchall()
         stored_attributes = conn.execute(
             "SELECT time, gateway_id, seq, flow, camera_id, name, value, confidence, track_id, "
@@ -94,7 +104,8 @@ def test_every_field_of_every_record_kind_reads_back(store: Store, cloud_db: str
         (at(p.time), "twin-depot", "gw-a", p.origin.seq, "prod", "cam-01", "T1", 0.0, 23.5,
          0.875, [i.start_m for i in p.intervals], [i.end_m for i in p.intervals],
          [i.start_real for i in p.intervals], [i.end_real for i in p.intervals],
-         [i.confidence for i in p.intervals], "position@2", "cpu")
+         [i.confidence for i in p.intervals], "position@2", "cpu",
+         [b.start_m for b in p.blind], [b.end_m for b in p.blind], [b.hidden for b in p.blind])
         for p in positions()
     ]  # fmt: skip
     assert stored_attributes == [
@@ -123,6 +134,7 @@ def test_replay_gives_back_the_records_the_fse_was_handed(store: Store) -> None:
         assert [i.start_m for i in back.intervals] == pytest.approx(
             [i.start_m for i in sent.intervals], abs=1e-5
         )
+        assert back.blind == sent.blind  # the FSE fuses a replay as it fused live records
 
 
 def test_a_batch_packed_before_the_mark_moved_stores_only_what_is_new(

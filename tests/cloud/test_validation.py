@@ -40,6 +40,12 @@ def position(**changes: object) -> uplink_pb2.Envelope:
     return envelope
 
 
+def blind(start_m: float, end_m: float, kind: int) -> uplink_pb2.Envelope:
+    envelope = position()
+    envelope.position.blind.add(start_m=start_m, end_m=end_m, kind=kind)  # type: ignore[arg-type]
+    return envelope
+
+
 def attribute(**changes: object) -> uplink_pb2.Envelope:
     a = estimation_pb2.AttributeEstimation(
         camera_id="cam-01", name="plate", value="ЧМЭ3-1234", confidence=0.9, track_id="T1"
@@ -90,6 +96,11 @@ CASES: list[tuple[str, Callable[[], uplink_pb2.Envelope], str, str]] = [
         "intervals[0]",
     ),
     ("confidence > 1", lambda: position(confidence=1.5), "OUT_OF_RANGE", "outside [0, 1]"),
+    # blind spans: stretches the camera could not judge, inside what it covers
+    ("blind outside view", lambda: blind(20.0, 40.0, 1), "OUT_OF_RANGE", "blind[0]"),
+    ("blind backwards", lambda: blind(12.0, 8.0, 1), "OUT_OF_RANGE", "blind[0]"),
+    ("nan blind", lambda: blind(math.nan, 8.0, 1), "NOT_FINITE", "blind[0]"),
+    ("blind of no kind", lambda: blind(2.0, 8.0, 0), "MALFORMED", "no kind"),
     ("future capture", lambda: position(capture_time=NOW + 3600), "OUT_OF_RANGE", "future"),
     ("no capture time", lambda: position(capture_time=0), "MALFORMED", "capture time"),
     ("unknown camera", lambda: position(camera_id="cam-99"), "UNKNOWN_CAMERA", "cam-99"),
@@ -153,6 +164,8 @@ def test_records_handed_to_the_fse_process_arrive_equal(validator: Validator) ->
     """Ingest packs records for the FSE process; what arrives must be the same records."""
     two = position()
     two.position.intervals.add(start_m=21.0, end_m=23.0, start_kind=2, end_kind=1)
+    two.position.blind.add(start_m=0.0, end_m=4.5, kind=estimation_pb2.BLIND_KIND_HIDDEN)
+    two.position.blind.add(start_m=23.0, end_m=23.5, kind=estimation_pb2.BLIND_KIND_OUT_OF_VIEW)
     none = position()
     del none.position.intervals[:]
     alternatives = attribute()
@@ -164,3 +177,4 @@ def test_records_handed_to_the_fse_process_arrive_equal(validator: Validator) ->
     assert unpacked == records
     assert [type(r) for r in unpacked] == [type(r) for r in records]
     assert isinstance(unpacked[1], PositionRecord) and unpacked[1].intervals[1].end_real
+    assert [tuple(b) for b in unpacked[1].blind] == [(0.0, 4.5, True), (23.0, 23.5, False)]
