@@ -28,7 +28,7 @@ from __future__ import annotations
 import bisect
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ class Loco:
     head_m: float
     series: str | None = None
     plate: str | None = None
+    seen_m: float | None = None  # truth only: the longest stretch of it a camera sees
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,22 @@ def seen_once(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
     A locomotive that came in through a door no camera watches and stands where no
     camera sees cannot be counted by anything; scores of sparse coverage leave it out
-    until its first sighting (the ``cameras`` of a truth line)."""
+    until its first sighting of this visit (``_sighted``)."""
     seen: set[str] = set()
     for record in records:
         locos = record["locomotives"]
-        seen |= {loco["id"] for loco in locos if loco.get("cameras")}
-        yield {**record, "locomotives": [loco for loco in locos if loco["id"] in seen]}
+        inside = {loco["id"] for loco in locos}
+        seen = (seen & inside) | {loco["id"] for loco in locos if _sighted(loco)}
+        # one in sight now but not yet sighted well stays in: scoring lets it go either way
+        kept = [loco for loco in locos if loco["id"] in seen or loco.get("cameras")]
+        yield {**record, "locomotives": kept}
+
+
+def _sighted(loco: dict[str, Any]) -> bool:
+    """Seen well enough to be counted: at least ``DOOR_M`` of it by one camera (a sliver
+    at the edge of a view, then hidden, is not a sighting anyone can confirm)."""
+    seen_m = loco.get("seen_m")
+    return bool(loco.get("cameras")) and (seen_m is None or seen_m >= DOOR_M)
 
 
 def evaluate(
@@ -241,8 +252,11 @@ class _Accumulator:
 
 
 def _at_door(loco: Loco) -> bool:
-    """Less than ``DOOR_M`` of it is inside: seen or not, neither is an error."""
-    return loco.head_m - loco.tail_m < DOOR_M
+    """Less than ``DOOR_M`` of it is inside, or, of one cameras see now, less than that
+    is seen (coming out of a stretch no camera sees, or mostly hidden): seen or not,
+    neither is an error. One no camera sees now must be counted all the same."""
+    barely_seen = loco.seen_m is not None and 0.0 < loco.seen_m < DOOR_M
+    return loco.head_m - loco.tail_m < DOOR_M or barely_seen
 
 
 def _count_fits(true_locos: Iterable[Loco], estimated: int) -> bool:
@@ -272,7 +286,7 @@ def _clip(snapshot: Snapshot, lengths: dict[str, float]) -> Snapshot:
             continue
         tail, head = max(loco.tail_m, 0.0), min(loco.head_m, length)
         if head > tail:
-            locos.append(Loco(loco.id, loco.track, tail, head, loco.series, loco.plate))
+            locos.append(replace(loco, tail_m=tail, head_m=head))
     return Snapshot(snapshot.time, tuple(locos), snapshot.written_at)
 
 
@@ -369,6 +383,7 @@ def snapshot_from_record(record: dict[str, Any]) -> Snapshot:
                 float(loco["head_m"]),
                 loco.get("series"),
                 loco.get("plate"),
+                loco.get("seen_m"),
             )
             for loco in record["locomotives"]
         ),

@@ -10,8 +10,9 @@ their cameras:
 - ``across``: cameras on both walls, 7-9 m up and 7 m beside the outer tracks, look
   obliquely across all three tracks: a locomotive on a nearer track hides the farther
   ones, and a camera has the lower body of a track in frame further than its roof.
-- ``sparse``: a few such cameras on one wall see the middle of the hall only; both doors
-  and long stretches are seen by no camera.
+- ``sparse``: a few such cameras on one wall see a stretch from near the doors (all at
+  metre 0: the far ends are buffers) to past the middle; the doorways and the deep ends
+  are seen by no camera.
 - ``roof``: cameras 11-13 m up between two tracks look down along them.
 
 The views of the ``along`` cameras are their whole-height stretch within 30 m; the other
@@ -76,15 +77,19 @@ class LayoutSpec:
     wall_height_m: tuple[float, float] = (7.0, 9.0)
     roof_height_m: tuple[float, float] = (11.0, 13.0)
     view_range_m: float = 40.0  # across, sparse, roof: ``config views --max-range``
+    dead_ends: bool = False  # the tracks' far ends are buffers: one door, at metre 0
 
 
 def family_spec(family: CameraFamily, **changes: object) -> LayoutSpec:
     """The layout of a camera family: ``along`` is the demo depot; the others are halls
     of three tracks 6 m apart, like the independently built depot of the geometry issue."""
     base: dict[str, object] = {"family": family}
-    if family in ("across", "sparse"):
+    if family == "across":
         base |= {"tracks": 3, "track_spacing_m": 6.0, "track_lengths_m": (130.0, 160.0),
-                 "camera_spacing_m": 24.0 if family == "across" else 26.0}  # fmt: skip
+                 "camera_spacing_m": 24.0}  # fmt: skip
+    elif family == "sparse":  # like the geometry issue's depot: doors at one end only
+        base |= {"tracks": 3, "track_spacing_m": 6.0, "track_lengths_m": (140.0, 160.0),
+                 "camera_spacing_m": 22.0, "dead_ends": True}  # fmt: skip
     elif family == "roof":
         base |= {"tracks": 4, "track_spacing_m": 6.5, "camera_spacing_m": 22.0}
     return LayoutSpec(**(base | changes))  # type: ignore[arg-type]
@@ -118,6 +123,7 @@ def build_layout(seed: int = 0, spec: LayoutSpec | None = None) -> TwinLayout:
             length_m=_track_length(rng, spec),
             origin=(0.0, i * spec.track_spacing_m),
             heading_deg=0.0,
+            doors=["start"] if spec.dead_ends else ["start", "end"],
         )
         for i in range(spec.tracks)
     ]
@@ -287,9 +293,8 @@ def _mounts(
                 mounts.append((float(x), y, z, (float(x) + 16.0, y, 0.0)))
         return mounts
     walls = [-spec.wall_offset_m, far_y + spec.wall_offset_m]
-    if spec.family == "sparse":  # one wall, the middle of the hall
-        xs = np.arange(0.22 * length, 0.62 * length, spec.camera_spacing_m)
-        for x in xs:
+    if spec.family == "sparse":  # one wall, from near the door to past the middle
+        for x in np.arange(0.08 * length, 0.5 * length, spec.camera_spacing_m):
             z = float(rng.uniform(*spec.wall_height_m))
             mounts.append((float(x), walls[0], z, (float(x) + 10.0, middle_y + 3.0, 0.5)))
         return mounts

@@ -12,7 +12,9 @@ only locomotives some camera has seen by then (``seen_once``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from cloud.fse import Snapshot
 from cloud.fse.offline import fuse_offline
 from sim.estimations import NOISELESS, twin_estimations
 from sim.evaluation import Scores, evaluate, seen_once, snapshot_from_record
@@ -30,24 +32,34 @@ class OracleRun:
     scores: Scores
 
 
-def oracle_run(family: CameraFamily, seed: int, duration_s: float = 300.0) -> OracleRun:
+def oracle_twin(family: CameraFamily, seed: int, duration_s: float = 300.0) -> Twin:
     spec = TwinSpec(
         seed=seed,
         layout=family_spec(family),
         scenario=ScenarioSpec(duration_s=duration_s),
         faults=NO_FAULTS,
     )
-    twin = Twin(spec)
+    return Twin(spec)
+
+
+def oracle_states(twin: Twin) -> tuple[list[Snapshot], list[dict[str, Any]]]:
+    """The FSE's snapshots over the twin's perfect estimations, and the truth records of
+    the same instants (only locomotives sighted so far)."""
     ticks = list(fuse_offline(twin.facility, "prod", twin_estimations(twin, noise=NOISELESS)))
     start = twin.scenario.spec.start_time.timestamp()
-    truth = seen_once(twin.truth(tick.snapshot.time - start) for tick in ticks)
+    truth = list(seen_once(twin.truth(tick.snapshot.time - start) for tick in ticks))
+    return [tick.snapshot for tick in ticks], truth
+
+
+def oracle_run(family: CameraFamily, seed: int, duration_s: float = 300.0) -> OracleRun:
+    twin = oracle_twin(family, seed, duration_s)
+    snapshots, truth = oracle_states(twin)
     estimates = [
         snapshot_from_record(
-            {"time": tick.snapshot.time,
-             "locomotives": [loco.to_json() for loco in tick.snapshot.locomotives]}
+            {"time": s.time, "locomotives": [loco.to_json() for loco in s.locomotives]}
         )
-        for tick in ticks
-    ]  # fmt: skip
+        for s in snapshots
+    ]
     lengths = {t.id: t.length_m for t in twin.facility.tracks}
     scores = evaluate([snapshot_from_record(r) for r in truth], estimates, lengths)
     return OracleRun(family, seed, len(twin.facility.cameras), scores)

@@ -1,7 +1,9 @@
 """A compressed working day of the twin depot: locomotives arrive, move, stop, leave.
 
 Tracks are through roads: a locomotive enters past metre 0, drives to a station, dwells,
-may move on to a later station, and leaves past the far end. Locomotives on one track
+may move on to a later station, and leaves past the far end. On a dead-end track (no door
+at its far end) it leaves the way it came, backing out once nothing stands between it and
+the door. Locomotives on one track
 keep their order and never come closer than ``MIN_GAP_M``; one that catches up with a
 standing neighbour stops 1-3 m behind it, which is the hard case for the estimators.
 
@@ -90,6 +92,7 @@ class _Body:
     dwell_until: float = 0.0
     stops_left: int = 1
     leaving: bool = False
+    backing: bool = False  # leaving a dead-end track the way it came in
 
     @property
     def head(self) -> float:
@@ -235,7 +238,7 @@ class _Planner:
             return
         loco = self.idle[-1]
         entry_tail = -loco.length_m - 2.0
-        if bodies and bodies[0].tail < 8.0:  # the gate is blocked
+        if bodies and (bodies[0].tail < 8.0 or bodies[0].backing):  # the gate is blocked
             return
         self.idle.pop()
         body = _Body(
@@ -257,8 +260,10 @@ class _Planner:
             if s.end_m - body.loco.length_m > after + 2.0
             and s.end_m - s.start_m >= 0.6 * body.loco.length_m
         ]
-        if not stations:
-            return self._exit_target(track.length_m)
+        if not stations:  # drive out past the far end, or up to the buffer of a dead end
+            if "end" in track.doors:
+                return self._exit_target(track.length_m)
+            return max(after, track.length_m - body.loco.length_m - 1.0)
         station = stations[int(self.rng.integers(len(stations)))]
         # Stop with the head near the station's end, as crews do to leave room behind.
         return station.end_m - body.loco.length_m - float(self.rng.uniform(0.3, 2.5))
@@ -274,19 +279,40 @@ class _Planner:
 
     def _advance(self, track_id: str, t: float) -> None:
         bodies = self.on_track[track_id]
-        length = self.facility.track_by_id[track_id].length_m
+        track = self.facility.track_by_id[track_id]
+        length = track.length_m
+        through = "end" in track.doors
         # Front first, so each body sees where the one ahead of it has already moved to.
         for position in range(len(bodies) - 1, -1, -1):
             body = bodies[position]
             ahead = bodies[position + 1] if position + 1 < len(bodies) else None
             if body.target is None and t >= body.dwell_until:
-                self._next_leg(body, ahead, length)
+                if through or body.stops_left > 1:
+                    self._next_leg(body, ahead, length)
+                elif position == 0:  # a dead end: the one nearest the door backs out
+                    body.stops_left, body.leaving, body.backing = 0, True, True
+                    body.target = -body.loco.length_m - 2.0
+                else:  # ... the others wait for the way out to clear
+                    body.dwell_until = t + 10.0
+            if body.backing:
+                self._back(body, t)
+                continue
             limit = ahead.tail - MIN_GAP_M - body.loco.length_m if ahead else math.inf
             self._drive(body, limit, t)
-        self.on_track[track_id] = [b for b in bodies if b.tail < length + 1.0]
-        for body in bodies:
-            if body.tail >= length + 1.0:
-                self.idle.insert(0, body.loco)
+        gone = [b for b in bodies if b.tail >= length + 1.0 or (b.backing and b.head <= -1.0)]
+        self.on_track[track_id] = [b for b in bodies if b not in gone]
+        for body in gone:
+            self.idle.insert(0, body.loco)
+
+    def _back(self, body: _Body, t: float) -> None:
+        """Back out of a dead-end track towards metre 0 (and out of the door)."""
+        assert body.target is not None
+        distance = body.tail - body.target
+        wanted = min(MAX_SPEED_MPS, math.sqrt(2 * ACCEL_MPS2 * max(distance, 0.0)))
+        speed = min(wanted, -body.speed + ACCEL_MPS2 * STEP_S)
+        body.speed = -speed
+        body.tail = max(body.tail - speed * STEP_S, body.target)
+        _ = t
 
     def _next_leg(self, body: _Body, ahead: _Body | None, length: float) -> None:
         body.stops_left -= 1

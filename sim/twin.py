@@ -152,7 +152,7 @@ class Twin:
                     "plate": state.loco.plate,
                     "speed_mps": round(state.speed_mps, 3),
                     "station": self.facility.station_of(state.track, state.tail_m, state.head_m),
-                    "cameras": self.cameras_seeing(state, t, states),
+                    **self.sightings(state, t, states),
                 }
             )
         return {
@@ -161,12 +161,13 @@ class Twin:
             "locomotives": records,
         }
 
-    def cameras_seeing(
+    def sightings(
         self, state: LocoState, t: float, states: list[LocoState] | None = None
-    ) -> list[str]:
-        """Cameras that deliver a live image and see part of the body: in their view of
-        its track, in frame and not hidden behind a body on a nearer track."""
-        seeing = []
+    ) -> dict[str, Any]:
+        """``cameras``: those that deliver a live image and see part of the body (in
+        their view of its track, in frame, not hidden behind a body on a nearer track);
+        ``seen_m``: the longest stretch of the body one of them sees."""
+        seeing, longest = [], 0.0
         states = self.scenario.at(t) if states is None else states
         for camera in self.facility.cameras:
             fault = self.faults.active(camera.id, t)
@@ -176,9 +177,11 @@ class Twin:
                 if view.track != state.track:
                     continue
                 seen, _ = self.seen(camera.id, view, states)
-                if any(a < state.head_m and b > state.tail_m for a, b in seen):
+                parts = [min(b, state.head_m) - max(a, state.tail_m) for a, b in seen]
+                if any(part > 0 for part in parts):
                     seeing.append(camera.id)
-        return seeing
+                    longest = max(longest, *parts)
+        return {"cameras": seeing, "seen_m": round(longest, 2)}
 
 
 def _bounding_box(twin: Twin, state: LocoState) -> np.ndarray:

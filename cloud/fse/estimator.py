@@ -84,7 +84,9 @@ class FacilityStateEstimator:
         self.lag_s = self.settings.snapshot_interval_s / 2
         self._ids = itertools.count(next_id)
         self.trackers = {
-            t.id: TrackTracker(t.id, t.length_m, self.settings, facility.station_of, self._new_id)
+            t.id: TrackTracker(
+                t.id, t.length_m, self.settings, facility.station_of, self._new_id, tuple(t.doors)
+            )
             for t in facility.tracks
         }
         self.observations: dict[tuple[str, str], deque[PositionRecord]] = {}

@@ -25,6 +25,7 @@ END_SNAP_M = 0.6  # a real end this close to a run's edge places that edge
 MIN_BODY_M = 1.5  # shorter occupied runs inside known-empty track are noise...
 ENTRY_M = 0.5  # ... unless this close to a track end: a nose driving in
 VIEW_EDGE_M = 0.25  # a real end this close to a camera's view edge may be a cut
+MAX_BODY_M = 45.0  # the longest locomotive (two-section units reach 40 m) and some slack
 # Votes are summed in floating point: a camera's "empty" vote laid and taken back leaves
 # a residue of about 1e-16, which must not read as "occupied" (it made whole unseen
 # stretches of track one locomotive while cameras were still coming up).
@@ -59,6 +60,14 @@ class TrackView:
     bodies: list[Body]
     known: list[tuple[int, int]]  # runs of grid cells [a, b) some fresh camera judged
     cells: int  # grid cells along the track
+
+    def unseen_at_door(self, end: str) -> float:
+        """Metres from that end of the track ('start' or 'end') to the first judged cell."""
+        if not self.known:
+            return self.length_m
+        if end == "start":
+            return self.known[0][0] * GRID_M
+        return max(0.0, self.length_m - self.known[-1][1] * GRID_M)
 
     def known_fraction(self, tail_m: float, head_m: float) -> float:
         """Share of ``[tail_m, head_m]`` (clipped to the track) that some camera judged."""
@@ -103,7 +112,8 @@ def fuse_track(
             spans.append((blind.start_m, blind.end_m, w, -1))
     cuts, scores, judged = _lay(spans, n)
     known = [j > 0 for j in judged]
-    occupied = _bridge_hidden(cuts, [x > VOTE_EPS for x in scores], known, max_occluded_m)
+    occupied = [x > VOTE_EPS for x in scores]
+    occupied = _bridge_hidden(cuts, occupied, known, max_occluded_m, real_tails, real_heads)
     bodies = _bodies(cuts, occupied, known, length_m, real_tails, real_heads)
     known_cells = [(cuts[i], cuts[j]) for i, j in _runs(known)]
     return TrackView(length_m, bodies, known_cells, n)
@@ -171,19 +181,46 @@ def _unjudged(
 
 
 def _bridge_hidden(
-    cuts: list[int], occupied: list[bool], known: list[bool], max_occluded_m: float
+    cuts: list[int],
+    occupied: list[bool],
+    known: list[bool],
+    max_occluded_m: float,
+    real_tails: list[RealEnd],
+    real_heads: list[RealEnd],
 ) -> list[bool]:
-    """Fill short unjudged stretches between occupied cells: something stood in front.
+    """Fill unjudged stretches between occupied cells: one body runs on behind them.
 
-    Per segment (see ``_lay``); segments ``i`` up to ``j`` are one hidden stretch."""
+    Up to ``max_occluded_m`` whatever the ends (a person or a crane stood in front).
+    Longer (a locomotive on a nearer track in front, a stretch no camera sees) when
+    nothing says two bodies stand there: no real end seen at either side of the gap, and
+    the joined body no longer than the longest locomotive. Per segment (see ``_lay``);
+    segments ``i`` up to ``j`` are one hidden stretch."""
     out, m = occupied[:], len(occupied)
     max_cells = int(max_occluded_m / GRID_M)
     hidden = [not (o or k) for o, k in zip(occupied, known, strict=True)]
     for i, j in _runs(hidden):
-        inside = i > 0 and j < m and occupied[i - 1] and occupied[j]
-        if inside and cuts[j] - cuts[i] <= max_cells:
+        if not (i > 0 and j < m and out[i - 1] and out[j]):
+            continue
+        if cuts[j] - cuts[i] <= max_cells:
+            out[i:j] = [True] * (j - i)
+            continue
+        gap_from, gap_to = cuts[i] * GRID_M, cuts[j] * GRID_M
+        ends_seen = _near(gap_from, real_heads) or _near(gap_to, real_tails)
+        first, last = _run_from(out, i - 1, -1), _run_from(out, j, 1)
+        if not ends_seen and (cuts[last + 1] - cuts[first]) * GRID_M <= MAX_BODY_M:
             out[i:j] = [True] * (j - i)
     return out
+
+
+def _run_from(flags: list[bool], k: int, step: int) -> int:
+    """The last index of the run of True through ``k``, walking by ``step``."""
+    while 0 <= k + step < len(flags) and flags[k + step]:
+        k += step
+    return k
+
+
+def _near(edge_m: float, reals: list[RealEnd]) -> bool:
+    return any(abs(r.position_m - edge_m) <= END_SNAP_M for r in reals)
 
 
 def _bodies(

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cloud.fse.fusion import ENTRY_M, Body, TrackView, at_track_end
+from cloud.fse.fusion import ENTRY_M, GRID_M, Body, TrackView
 from cloud.fse.identity import Identity
 from locowatch.facility.config import FseSettings
 
@@ -115,9 +115,11 @@ class TrackTracker:
         settings: FseSettings,
         station_of: StationOf,
         new_id: Callable[[], str],
+        doors: tuple[str, ...] = ("start", "end"),
     ) -> None:
         self.track_id = track_id
         self.length_m = length_m
+        self.doors = doors
         self.settings = settings
         self.station_of = station_of
         self.new_id = new_id
@@ -125,6 +127,9 @@ class TrackTracker:
         self.last_tick: float | None = None
         self.ticks = 0
         self.previous: TrackView | None = None
+        self.view: TrackView | None = None  # this tick's
+        # metres some camera has ever judged: the doorways beyond are seen by no camera
+        self.judged_from_m, self.judged_to_m = length_m, 0.0
 
     # -- one tick -----------------------------------------------------------------------
 
@@ -132,6 +137,10 @@ class TrackTracker:
         dt = 0.0 if self.last_tick is None else max(t - self.last_tick, 0.0)
         self.last_tick = t
         self.ticks += 1
+        self.view = view
+        if view.known:
+            self.judged_from_m = min(self.judged_from_m, view.known[0][0] * GRID_M)
+            self.judged_to_m = max(self.judged_to_m, view.known[-1][1] * GRID_M)
         for loco in self.locos:
             loco.tail_m += loco.speed_mps * dt
             loco.head_m += loco.speed_mps * dt
@@ -243,9 +252,13 @@ class TrackTracker:
                 continue  # it is in sight (and not there): not lost in the dark
             ahead = body.tail_open and not body.tail_real and loco.head_m <= body.tail_m + NEAR_M
             behind = body.head_open and not body.head_real and loco.tail_m >= body.head_m - NEAR_M
-            if ahead and loco.lost_speed_mps >= STANDSTILL_MPS:
+            # one that stood when it went out of sight may have started off unseen: it is
+            # the body only if nothing but unseen track lies between them
+            hidden_to_tail = view.known_fraction(loco.head_m, body.tail_m) == 0.0
+            hidden_to_head = view.known_fraction(body.head_m, loco.tail_m) == 0.0
+            if ahead and (loco.lost_speed_mps >= STANDSTILL_MPS or hidden_to_tail):
                 found.append((body.tail_m - loco.head_m, loco))
-            elif behind and loco.lost_speed_mps <= -STANDSTILL_MPS:
+            elif behind and (loco.lost_speed_mps <= -STANDSTILL_MPS or hidden_to_head):
                 found.append((loco.tail_m - body.head_m, loco))
         found = [(gap, loco) for gap, loco in found if gap <= REACQUIRE_M]
         return min(found, key=lambda pair: pair[0])[1] if found else None
@@ -283,7 +296,7 @@ class TrackTracker:
         loco.stale = False
         loco.lost_speed_mps = loco.speed_mps
         loco.sightings += 1
-        if not loco.confirmed and loco.sightings >= CONFIRM_TICKS:
+        if not loco.confirmed and (loco.sightings >= CONFIRM_TICKS or self._entering(body)):
             loco.confirmed, loco.id = True, self.new_id()
             return [self._event(loco, t, "arrived", {"confirmed_after": loco.sightings})]
         return []
@@ -351,11 +364,19 @@ class TrackTracker:
         )
 
     def _exiting(self, loco: Locomotive) -> bool:
+        """On its way out: due at a door within ``EXIT_HORIZON_S``, or heading for a door
+        through a doorway no camera sees that is too short to hold it (it cannot be
+        standing there unseen; one that could is kept, its position uncertain)."""
         v = loco.speed_mps
-        if v > 0:
-            return (self.length_m - loco.tail_m) / v <= EXIT_HORIZON_S
-        if v < 0:
-            return loco.head_m / -v <= EXIT_HORIZON_S
+        length = loco.length_m or loco.head_m - loco.tail_m
+        if v > 0 and "end" in self.doors:
+            doorway = self.length_m - max(self.judged_to_m, 0.0)
+            unseen = doorway < length and loco.head_m >= self.judged_to_m - NEAR_M
+            return unseen or (self.length_m - loco.tail_m) / v <= EXIT_HORIZON_S
+        if v < 0 and "start" in self.doors:
+            doorway = min(self.judged_from_m, self.length_m)
+            unseen = doorway < length and loco.tail_m <= doorway + NEAR_M
+            return unseen or loco.head_m / -v <= EXIT_HORIZON_S
         return False
 
     def _depart(self, loco: Locomotive, t: float, why: str) -> list[Event]:
@@ -364,8 +385,28 @@ class TrackTracker:
             return []
         return [self._event(loco, t, "departed", {"why": why, "dwell_s": round(t - loco.since, 1)})]
 
+    def _entering(self, body: Body) -> bool:
+        """A body driving in: its outer side at a door, or running into track no camera
+        sees all the way to a door (cameras rarely watch doors), and its inner face real
+        (an estimator's false blob there has two cut ends) or long enough to be sure."""
+        view = self.view
+        sure = body.length_m >= MIN_SURE_M
+        from_start = "start" in self.doors and (
+            body.tail_m <= ENTRY_M
+            or (body.tail_open and view is not None and view.known_fraction(0.0, body.tail_m) == 0)
+        )
+        from_end = "end" in self.doors and (
+            body.head_m >= self.length_m - ENTRY_M
+            or (
+                body.head_open
+                and view is not None
+                and view.known_fraction(body.head_m, self.length_m) == 0
+            )
+        )
+        return (from_start and (body.head_real or sure)) or (from_end and (body.tail_real or sure))
+
     def _birth(self, body: Body, t: float, view: TrackView) -> list[Event]:
-        at_end = at_track_end(body.tail_m, body.head_m, self.length_m) and _nose(body)
+        at_end = self._entering(body)
         # Where a locomotive can appear at once: at a track end, on track nobody could see
         # a moment ago, or when the estimator starts. Elsewhere it is noise until confirmed.
         was_unknown = body.length_m >= MIN_SURE_M and (

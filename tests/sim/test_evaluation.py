@@ -69,6 +69,8 @@ def test_missing_locomotive_in_every_tenth_snapshot(truth: list[Record]) -> None
     dropped = 0
     for record in estimate[::10]:
         assert record["locomotives"], "the scenario keeps locomotives inside"
+        if any(loco["seen_m"] < 0.75 for loco in record["locomotives"]):
+            continue  # one in the doorway: a count one short is no error there
         record["locomotives"].pop(0)
         dropped += 1
     scores = _score(truth, estimate)
