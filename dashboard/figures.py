@@ -23,6 +23,7 @@ PALETTE = (
     "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#17becf",
 )  # fmt: skip
 STALE = "#b8b8b8"
+UNCERTAIN = "rgba(150, 150, 150, 0.25)"  # where a locomotive out of sight can be
 UNIDENTIFIED = "#6b6b6b"
 STATION_FILL = "rgba(90, 120, 160, 0.10)"
 MAP_ROW_PX = 70
@@ -65,6 +66,9 @@ def _hover(loco: Mapping[str, Any], tz: Any) -> str:
         f"station: {loco.get('station') or 'between stations'}",
         f"since {since}",
     ]
+    if loco.get("range_m"):
+        low, high = loco["range_m"]
+        lines.insert(1, f"out of every camera's sight: somewhere in {low:.1f}-{high:.1f} m")
     return "<br>".join(lines)
 
 
@@ -105,6 +109,22 @@ def facility_map(
         customdata=[x["id"] for x in locomotives],
         showlegend=False,
     )
+    uncertain = [x for x in locomotives if x.get("range_m")]
+    ranges = go.Bar(  # where a locomotive out of every camera's sight can be
+        y=[x["track"] for x in uncertain],
+        x=[x["range_m"][1] - x["range_m"][0] for x in uncertain],
+        base=[x["range_m"][0] for x in uncertain],
+        orientation="h",
+        width=0.7,
+        marker={"color": UNCERTAIN, "line": {"color": STALE, "width": 1}},
+        hovertext=[
+            f"<b>{x['id']}</b> out of sight: somewhere in {x['range_m'][0]:.1f}"
+            f"-{x['range_m'][1]:.1f} m"
+            for x in uncertain
+        ],
+        hoverinfo="text",
+        showlegend=False,
+    )
     rails = [
         {"type": "line", "x0": 0, "x1": t.length_m, "y0": t.id, "y1": t.id, "layer": "below",
          "line": {"color": "#888", "width": 2}}
@@ -135,7 +155,8 @@ def facility_map(
         "yaxis": {"type": "category", "categoryorder": "array", "categoryarray": rows,
                   "range": [-0.6, len(rows) - 0.4]},
     }  # fmt: skip
-    return go.Figure(data=[bars], layout=layout)
+    layout["barmode"] = "overlay"  # a range lies under its locomotive, not beside it
+    return go.Figure(data=[ranges, bars], layout=layout)
 
 
 def station_timeline(

@@ -47,6 +47,8 @@ class LocoState:
     since: float
     speed_mps: float
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # out of every camera's sight: the stretch of its track it can be in (None: seen)
+    range_m: tuple[float, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         # Not dataclasses.asdict: its recursive deep copy was a tenth of the FSE's time
@@ -59,6 +61,7 @@ class LocoState:
     def from_json(cls, data: dict[str, Any]) -> LocoState:
         fields = {k: data.get(k) for k in cls.__dataclass_fields__}
         fields["attributes"] = fields["attributes"] or {}
+        fields["range_m"] = tuple(fields["range_m"]) if fields["range_m"] else None
         return cls(**fields)  # type: ignore[arg-type]
 
 
@@ -239,6 +242,7 @@ class FacilityStateEstimator:
             stale=loco.stale,
             since=loco.since,
             speed_mps=round(loco.speed_mps, 3),
+            range_m=_clipped(loco.range_m, self.trackers[loco.track_id].length_m),
             attributes={
                 name: {"value": value, "confidence": round(conf, 3)}
                 for name, (value, conf) in resolved.items()
@@ -304,3 +308,9 @@ def _nearest(history: deque[PositionRecord], t: float, after_s: float) -> Positi
         if record.time <= t + after_s:
             after = record
     return after
+
+
+def _clipped(range_m: tuple[float, float] | None, length_m: float) -> tuple[float, float] | None:
+    if range_m is None:
+        return None
+    return max(range_m[0], 0.0), min(range_m[1], length_m)

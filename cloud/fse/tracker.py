@@ -75,6 +75,7 @@ class Locomotive:
     last_real: dict[str, tuple[float, float]] = field(default_factory=dict)  # side: (m, time)
     ends_seen: set[str] = field(default_factory=set)  # sides a camera ever saw as a real end
     missing_since: float | None = None
+    range_m: tuple[float, float] | None = None  # out of sight: the stretch it can be in
     stale: bool = False
     confirmed: bool = True
     sightings: int = 1
@@ -293,6 +294,7 @@ class TrackTracker:
         loco.tail_m, loco.head_m = tail, head
         loco.last_seen = t
         loco.missing_since = None
+        loco.range_m = None
         loco.stale = False
         loco.lost_speed_mps = loco.speed_mps
         loco.sightings += 1
@@ -339,7 +341,8 @@ class TrackTracker:
             return self._depart(loco, t, "drove out")
         if view.known_fraction(loco.tail_m, loco.head_m) < 0.5:
             # Out of sight: assume it stopped, unless it was on its way out of the track
-            # (then it leaves when the prediction says so).
+            # (then it leaves when the prediction says so). Where it is, is uncertain.
+            loco.range_m = _unjudged_around(view, loco.tail_m, loco.head_m)
             if t - loco.last_seen > COAST_S and not self._exiting(loco):
                 loco.speed_mps = 0.0
             loco.stale = t - loco.last_seen >= self.settings.stale_after_s
@@ -496,6 +499,18 @@ class TrackTracker:
             plate=loco.identified.get("plate"),
             detail=detail or {},
         )
+
+
+def _unjudged_around(view: TrackView, tail_m: float, head_m: float) -> tuple[float, float]:
+    """The stretch around ``tail_m..head_m`` that no camera judges now: from the judged
+    track before it to the judged track after it (or the track's ends)."""
+    low, high = 0.0, view.length_m
+    for a, b in view.known:
+        if b * GRID_M <= tail_m + 1e-6:
+            low = max(low, b * GRID_M)
+        elif a * GRID_M >= head_m - 1e-6:
+            high = min(high, a * GRID_M)
+    return round(min(low, tail_m), 2), round(max(high, head_m), 2)
 
 
 def _end(known: float, seen: float, real: bool, gain: float, low_side: bool) -> float:

@@ -33,10 +33,12 @@ from tenacity import (
 
 from edge.engines import Engine, open_engine
 from edge.estimators import metrics
+from edge.estimators.sight import Sight
 from edge.estimators.tasks import Estimation, PositionTask, Task, stamped, task_for
 from edge.plan import EstimatorPlan, GatewayPlan, ServicePlan
 from edge.service import EdgeServer, channel, wait_for_signal
 from locowatch.facility.config import FacilityConfig
+from locowatch.facility.visibility import FacilityVisibility
 from locowatch.models.artefacts import Artefact, resolve
 from locowatch.v1 import (
     common_pb2,
@@ -86,11 +88,14 @@ class Inbox:
 class Estimator:
     """Engine, task and the gating memory: packets in, estimations (no flow yet) out."""
 
-    def __init__(self, plan: EstimatorPlan, artefact: Artefact, engine: Engine) -> None:
+    def __init__(
+        self, plan: EstimatorPlan, artefact: Artefact, engine: Engine, sight: Sight | None = None
+    ) -> None:
         self.plan = plan
         self.artefact = artefact
         self.engine = engine
         self.task: Task = task_for(plan.task, artefact)
+        self.sight = sight  # position estimators: what nearer bodies hide from each camera
         self._last: dict[tuple[str, str], estimation_pb2.PositionEstimation] = {}
 
     def provenance(self, flow: str) -> common_pb2.Provenance:
@@ -118,7 +123,13 @@ class Estimator:
             metrics.INFERRED.inc(len(group))
             for (index, _), output in zip(group, outputs, strict=True):
                 results[index] = self._remember(self.task.estimate(packets[index], output))
-        return [r for r in results if r is not None]
+        estimations = [r for r in results if r is not None]
+        if self.sight is None:
+            return estimations
+        positions = [e for e in estimations if isinstance(e, estimation_pb2.PositionEstimation)]
+        return list(self.sight.apply(positions)) + [
+            e for e in estimations if not isinstance(e, estimation_pb2.PositionEstimation)
+        ]
 
     def _repeat(self, packet: frames_pb2.Packet) -> estimation_pb2.PositionEstimation | None:
         """The last estimation of an unchanged view, stamped with this frame's time."""
@@ -348,7 +359,8 @@ def open_estimator(config: FacilityConfig, plan: EstimatorPlan) -> Estimator:
         artefact, plan.ref.engine, plan.ref.max_batch, cache_dir=cache, threads=plan.ref.cpu_threads
     )
     log.info("%s: %s ready in %.1f s", plan.name, engine.name, time.monotonic() - started)
-    return Estimator(plan, artefact, engine)
+    sight = Sight(FacilityVisibility(config)) if plan.is_position else None
+    return Estimator(plan, artefact, engine, sight)
 
 
 def run_estimator(config: FacilityConfig, plan: GatewayPlan, service: ServicePlan) -> None:

@@ -90,6 +90,7 @@ class CameraVisibility:
     camera_id: str
     tracks: dict[str, TrackVisibility]
     shadows: dict[str, list[Shadow]] = field(default_factory=dict)  # far track -> shadows
+    nearest_first: list[str] = field(default_factory=list)  # track ids, nearest the camera first
 
     def hidden(self, track_id: str, bodies: dict[str, list[Span]]) -> list[Span]:
         """Stretches of ``track_id`` hidden behind ``bodies`` (near track -> spans seen)."""
@@ -117,7 +118,10 @@ class FacilityVisibility:
                     shadow = track_shadow(model, axes[far], axes[near])
                     if shadow is not None:
                         shadows.setdefault(far, []).append(shadow)
-            self.cameras[camera.id] = CameraVisibility(camera.id, tracks, shadows)
+            distance = {tid: abs(float(axis.to_track(model.position)[1][0]))
+                        for tid, axis in axes.items()}  # fmt: skip
+            nearest = sorted(axes, key=lambda tid: distance[tid])
+            self.cameras[camera.id] = CameraVisibility(camera.id, tracks, shadows, nearest)
 
     def track(self, camera_id: str, track_id: str) -> TrackVisibility:
         return self.cameras[camera_id].tracks[track_id]

@@ -210,6 +210,27 @@ def test_a_camera_blind_to_a_stretch_does_not_vote_it_empty() -> None:
     assert alone.head_open and not alone.head_real
 
 
+def test_a_locomotive_hidden_where_it_stands_stays_with_where_it_can_be() -> None:
+    """A camera across the tracks loses a standing locomotive behind one that drove up on
+    a nearer track: it stays (stale after a while), its position given as the stretch
+    nobody judges, and it is itself again once in sight."""
+    tracker = _tracker("T2", 120.0)
+    seen = _record((20.0, 80.0), Interval(40.0, 57.0, True, True, 0.9))
+    for t in range(4):
+        tracker.tick(float(t), fuse_track(120.0, float(t), [seen._replace(time=float(t))]))
+    (loco,) = tracker.visible()
+    hidden = _record((20.0, 80.0))._replace(blind=(Blind(33.0, 64.0, True),))
+    for t in range(4, 30):
+        tracker.tick(float(t), fuse_track(120.0, float(t), [hidden._replace(time=float(t))]))
+    (still,) = tracker.visible()
+    assert still is loco and still.stale
+    assert (still.tail_m, still.head_m) == pytest.approx((40.0, 57.0), abs=0.1)
+    assert still.range_m == pytest.approx((33.0, 64.0), abs=0.11)
+    tracker.tick(30.0, fuse_track(120.0, 30.0, [seen._replace(time=30.0)]))
+    (back,) = tracker.visible()
+    assert back is loco and not back.stale and back.range_m is None
+
+
 def _tracker(track_id: str, length_m: float) -> TrackTracker:
     """One track's tracker with default settings and ids fse-1, fse-2, ..."""
     ids = iter(f"fse-{n}" for n in itertools.count(1))

@@ -8,7 +8,7 @@ import pytest
 
 from dashboard.auth import BasicAuth, load_users, password_sha256
 from dashboard.comparison import disagreement, pair_locomotives
-from dashboard.figures import loco_label, series_colours
+from dashboard.figures import facility_map, loco_label, series_colours
 from locowatch.errors import UsageError
 
 
@@ -44,6 +44,22 @@ def test_identity_differs_only_where_both_flows_read_it() -> None:
 def test_bars_say_plate_and_series_or_the_id() -> None:
     assert loco_label(loco("T1", 1, 2, "2ТЭ116-0028", "2ТЭ116")) == "2ТЭ116-0028 · 2ТЭ116"
     assert loco_label(loco("T1", 1, 2)) == "T1-1"
+
+
+def test_a_locomotive_out_of_sight_shows_where_it_can_be() -> None:
+    from zoneinfo import ZoneInfo
+
+    from sim.layout import build_layout
+
+    facility = build_layout(0).config
+    seen = {**loco("T1", 10, 28), "since": 0.0}
+    hidden = {**loco("T2", 40, 57), "since": 0.0, "stale": True, "range_m": [31.5, 74.0]}
+    figure = facility_map(facility, [seen, hidden], "map", ZoneInfo("UTC"), {})
+    ranges, bars = figure.data
+    assert (list(ranges.y), list(ranges.base), list(ranges.x)) == (["T2"], [31.5], [42.5])
+    assert "somewhere in 31.5-74.0 m" in ranges.hovertext[0]
+    assert list(bars.y) == ["T1", "T2"]  # every locomotive is still its own bar
+    assert "somewhere in 31.5-74.0 m" in bars.hovertext[1] and "somewhere" not in bars.hovertext[0]
 
 
 def test_series_keep_distinct_colours() -> None:

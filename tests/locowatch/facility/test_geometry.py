@@ -146,3 +146,22 @@ def test_wrong_point_shapes_are_clear_errors(geometry: FacilityGeometry) -> None
         geometry.cameras["cam-01"].project(np.zeros((4, 2)))
     with pytest.raises(ValueError, match=r"expected \(n, 2\), got \(3,\)"):
         geometry.cameras["cam-01"].rays(np.zeros(3))
+
+
+def test_heights_on_a_raised_track_count_from_its_rail_head() -> None:
+    """A track 0.25 m above the floor: a cab window 3.2 m above the rail is 3.45 m above
+    the floor, and a pixel read back at 3.2 m above that rail lands where it came from."""
+    config = load_facility(EXAMPLE)
+    raised = config.model_copy(
+        update={"tracks": [t.model_copy(update={"rail_height_m": 0.25}) for t in config.tracks]}
+    )
+    flat, lifted = FacilityGeometry(config), FacilityGeometry(raised)
+    assert lifted.tracks["T1"].to_world([10.0], 0.0, 3.2)[0, 2] == pytest.approx(3.45)
+    s, lateral = _visible_track_points(
+        lifted, camera_id="cam-01", track_id="T1", start=1.5, end=32.5, height=3.2
+    )
+    pixels = lifted.track_to_image("cam-01", "T1", s, lateral, 3.2)
+    s_back, _ = lifted.image_to_track("cam-01", "T1", pixels, 3.2)
+    np.testing.assert_allclose(s_back, s, atol=TOLERANCE_M)
+    moved = np.abs(pixels - flat.track_to_image("cam-01", "T1", s, lateral, 3.2)).max()
+    assert moved > 2.0  # the rail height is not a no-op: points move by pixels
