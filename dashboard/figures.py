@@ -88,6 +88,7 @@ def facility_map(
     ends = [sorted((float(x["tail_m"]), float(x["head_m"]))) for x in locomotives]
     stale = [bool(x.get("stale")) for x in locomotives]
     bars = go.Bar(
+        name="locomotives",
         y=[x["track"] for x in locomotives],
         x=[head - tail for tail, head in ends],
         base=[tail for tail, _ in ends],
@@ -111,6 +112,7 @@ def facility_map(
     )
     uncertain = [x for x in locomotives if x.get("range_m")]
     ranges = go.Bar(  # where a locomotive out of every camera's sight can be
+        name="out of sight",
         y=[x["track"] for x in uncertain],
         x=[x["range_m"][1] - x["range_m"][0] for x in uncertain],
         base=[x["range_m"][0] for x in uncertain],
