@@ -28,6 +28,7 @@ from locowatch.db.cli import db_url_option, home_option
 from locowatch.db.location import default_home
 from locowatch.db.managed import ManagedServer
 from sim.evaluation import format_metres, format_percent, format_seconds
+from sim.layout import CAMERA_FAMILIES, CameraFamily, family_spec
 
 if TYPE_CHECKING:
     from demo.scope import DemoScope
@@ -46,6 +47,14 @@ SETTLE_S = 3.0  # after every camera streams, the FSE's observations are this ol
 @db_url_option
 @home_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the twin depot.")
+@click.option(
+    "--family",
+    type=click.Choice(CAMERA_FAMILIES),
+    default="along",
+    show_default=True,
+    help="How the twin's cameras hang (docs/twin.md): along each track, across the tracks "
+    "from the walls, sparse on one wall, or from the roof.",
+)
 @click.option(
     "--cameras",
     type=click.IntRange(min=1),
@@ -90,6 +99,7 @@ def demo(
     db_url: str | None,
     home: Path | None,
     seed: int,
+    family: CameraFamily,
     cameras: int,
     duration: float,
     start: float | None,
@@ -119,7 +129,7 @@ def demo(
     click.echo(f"      TimescaleDB ready: {_shown(url)}")
 
     click.echo("[2/6] facility twin")
-    twin = Twin(TwinSpec(seed=seed))
+    twin = Twin(TwinSpec(seed=seed, layout=family_spec(family)))
     tracks, camera_ids = choose_cameras(twin.facility, cameras)
     day = twin.spec.scenario.duration_s
     if start is None:

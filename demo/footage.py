@@ -24,8 +24,9 @@ def footage_folder(
 ) -> Path:
     cameras_key = hashlib.sha256(",".join(cameras).encode()).hexdigest()[:8]
     start, end = window
-    return (
-        root / f"v{FORMAT}-seed{spec.seed}-{start:.0f}-{end:.0f}s-{len(cameras)}cams-{cameras_key}"
+    family = "" if spec.layout.family == "along" else f"-{spec.layout.family}"
+    return root / (
+        f"v{FORMAT}-seed{spec.seed}{family}-{start:.0f}-{end:.0f}s-{len(cameras)}cams-{cameras_key}"
     )
 
 
