@@ -46,6 +46,7 @@ NEAR_M = 2.0  # an unpaired body this close to a locomotive is still that locomo
 MAX_SPEED_MPS = 4.0  # depot speeds stay under ~1.5 m/s; more is a measurement glitch
 LEAVE_AFTER_S = 2.0  # gone near a track end this long: it has left
 REACQUIRE_M = 30.0  # a locomotive lost in unseen track (a camera's span) is found this far on
+SETTLE_S = 10.0  # the doorways nobody sees are known once what cameras judge stops growing
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,9 @@ class TrackTracker:
         self.previous: TrackView | None = None
         self.view: TrackView | None = None  # this tick's
         # metres some camera has ever judged: the doorways beyond are seen by no camera
+        # (known once they stop changing: cameras come up one by one)
         self.judged_from_m, self.judged_to_m = length_m, 0.0
+        self.doorways_since = math.inf
 
     # -- one tick -----------------------------------------------------------------------
 
@@ -140,8 +143,11 @@ class TrackTracker:
         self.ticks += 1
         self.view = view
         if view.known:
-            self.judged_from_m = min(self.judged_from_m, view.known[0][0] * GRID_M)
-            self.judged_to_m = max(self.judged_to_m, view.known[-1][1] * GRID_M)
+            first, last = view.known[0][0] * GRID_M, view.known[-1][1] * GRID_M
+            if first < self.judged_from_m or last > self.judged_to_m:
+                self.judged_from_m = min(self.judged_from_m, first)
+                self.judged_to_m = max(self.judged_to_m, last)
+                self.doorways_since = t
         for loco in self.locos:
             loco.tail_m += loco.speed_mps * dt
             loco.head_m += loco.speed_mps * dt
@@ -389,22 +395,18 @@ class TrackTracker:
         return [self._event(loco, t, "departed", {"why": why, "dwell_s": round(t - loco.since, 1)})]
 
     def _entering(self, body: Body) -> bool:
-        """A body driving in: its outer side at a door, or running into track no camera
-        sees all the way to a door (cameras rarely watch doors), and its inner face real
-        (an estimator's false blob there has two cut ends) or long enough to be sure."""
-        view = self.view
+        """A body driving in: its outer side at a door, or in a doorway no camera sees
+        (cameras rarely watch doors), and its inner face real (an estimator's false blob
+        there has two cut ends) or long enough to be sure."""
         sure = body.length_m >= MIN_SURE_M
+        settled = self.last_tick is not None and self.last_tick - self.doorways_since >= SETTLE_S
         from_start = "start" in self.doors and (
             body.tail_m <= ENTRY_M
-            or (body.tail_open and view is not None and view.known_fraction(0.0, body.tail_m) == 0)
+            or (settled and body.tail_open and body.tail_m <= self.judged_from_m + NEAR_M)
         )
         from_end = "end" in self.doors and (
             body.head_m >= self.length_m - ENTRY_M
-            or (
-                body.head_open
-                and view is not None
-                and view.known_fraction(body.head_m, self.length_m) == 0
-            )
+            or (settled and body.head_open and body.head_m >= self.judged_to_m - NEAR_M)
         )
         return (from_start and (body.head_real or sure)) or (from_end and (body.tail_real or sure))
 
