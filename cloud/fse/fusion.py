@@ -61,14 +61,6 @@ class TrackView:
     known: list[tuple[int, int]]  # runs of grid cells [a, b) some fresh camera judged
     cells: int  # grid cells along the track
 
-    def unseen_at_door(self, end: str) -> float:
-        """Metres from that end of the track ('start' or 'end') to the first judged cell."""
-        if not self.known:
-            return self.length_m
-        if end == "start":
-            return self.known[0][0] * GRID_M
-        return max(0.0, self.length_m - self.known[-1][1] * GRID_M)
-
     def known_fraction(self, tail_m: float, head_m: float) -> float:
         """Share of ``[tail_m, head_m]`` (clipped to the track) that some camera judged."""
         a, b = _cells(max(tail_m, 0.0), min(head_m, self.length_m), self.cells)

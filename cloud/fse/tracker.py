@@ -605,9 +605,3 @@ def _join(pieces: list[Body]) -> Body:
         first.tail_split,
         last.head_split,
     )
-
-
-def _nose(body: Body) -> bool:
-    """Whether a body at a door shows a real face on its inner side, as a locomotive
-    driving in does; an estimator's false blob there has two cut ends."""
-    return body.head_real if body.tail_m <= ENTRY_M else body.tail_real

@@ -6,7 +6,7 @@ import pytest
 
 from edge.estimators.sight import Sight
 from locowatch.facility.config import FacilityConfig
-from locowatch.facility.visibility import FacilityVisibility
+from locowatch.facility.visibility import FacilityVisibility, Shadow
 from locowatch.v1 import common_pb2, estimation_pb2
 from sim.layout import build_layout, family_spec
 
@@ -33,10 +33,16 @@ def _estimation(camera: str, track: str, covered: tuple[float, float],
     )
 
 
-def test_a_far_track_behind_a_near_body_is_blind_and_its_phantom_cut(
-    across: FacilityConfig,
-) -> None:
-    visibility = FacilityVisibility(across)
+@pytest.fixture(scope="module")
+def visibility(across: FacilityConfig) -> FacilityVisibility:
+    return FacilityVisibility(across)
+
+
+def _shadowed(
+    across: FacilityConfig, visibility: FacilityVisibility
+) -> tuple[str, str, str, Shadow, dict[str, tuple[float, float]]]:
+    """A camera viewing a near and a far track, the shadow one casts on the other, and its
+    views by track."""
     camera, near, far, shadow = next(
         (c.id, s.near_track, s.far_track, s)
         for c in across.cameras
@@ -45,6 +51,13 @@ def test_a_far_track_behind_a_near_body_is_blind_and_its_phantom_cut(
         if {v.track for v in c.views} >= {s.near_track, s.far_track}
     )
     views = {v.track: (v.start_m, v.end_m) for v in across.camera_by_id[camera].views}
+    return camera, near, far, shadow, views
+
+
+def test_a_far_track_behind_a_near_body_is_blind_and_its_phantom_cut(
+    across: FacilityConfig, visibility: FacilityVisibility
+) -> None:
+    camera, near, far, shadow, views = _shadowed(across, visibility)
     body = (views[near][0] + 2.0, views[near][0] + 19.0)  # a locomotive on the near track
     (behind,) = shadow.hidden([body])[:1]
     behind = (max(behind[0], views[far][0]), min(behind[1], views[far][1]))
@@ -66,18 +79,10 @@ def test_a_far_track_behind_a_near_body_is_blind_and_its_phantom_cut(
 
 
 def test_a_body_reaching_out_from_behind_keeps_its_seen_part_with_a_cut_end(
-    across: FacilityConfig,
+    across: FacilityConfig, visibility: FacilityVisibility
 ) -> None:
-    visibility = FacilityVisibility(across)
     sight = Sight(visibility)
-    camera, near, far, shadow = next(
-        (c.id, s.near_track, s.far_track, s)
-        for c in across.cameras
-        for shadows in visibility.cameras[c.id].shadows.values()
-        for s in shadows
-        if {v.track for v in c.views} >= {s.near_track, s.far_track}
-    )
-    views = {v.track: (v.start_m, v.end_m) for v in across.camera_by_id[camera].views}
+    camera, near, far, shadow, views = _shadowed(across, visibility)
     body = (views[near][0] + 2.0, views[near][0] + 19.0)
     sight.apply([_estimation(camera, near, views[near], body)])  # an earlier frame
     behind = shadow.hidden([body])[0]
