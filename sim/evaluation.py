@@ -55,6 +55,7 @@ class Loco:
     series: str | None = None
     plate: str | None = None
     seen_m: float | None = None  # truth only: the longest stretch of it a camera sees
+    in_door: bool = False  # truth only: partly outside, through a door at a track end
 
 
 @dataclass(frozen=True)
@@ -252,11 +253,13 @@ class _Accumulator:
 
 
 def _at_door(loco: Loco) -> bool:
-    """Less than ``DOOR_M`` of it is inside, or, of one cameras see now, less than that
-    is seen (coming out of a stretch no camera sees, or mostly hidden): seen or not,
-    neither is an error. One no camera sees now must be counted all the same."""
+    """Less than ``DOOR_M`` of it is inside; or, of one cameras see now, less than that
+    is seen (coming out of a stretch no camera sees, or mostly hidden); or it stands in
+    a door no camera sees (when it has left is unobservable): counted or not, none is
+    an error. One no camera sees now inside the hall must be counted all the same."""
     barely_seen = loco.seen_m is not None and 0.0 < loco.seen_m < DOOR_M
-    return loco.head_m - loco.tail_m < DOOR_M or barely_seen
+    unseen_in_door = loco.in_door and loco.seen_m == 0.0
+    return loco.head_m - loco.tail_m < DOOR_M or barely_seen or unseen_in_door
 
 
 def _count_fits(true_locos: Iterable[Loco], estimated: int) -> bool:
@@ -286,7 +289,8 @@ def _clip(snapshot: Snapshot, lengths: dict[str, float]) -> Snapshot:
             continue
         tail, head = max(loco.tail_m, 0.0), min(loco.head_m, length)
         if head > tail:
-            locos.append(replace(loco, tail_m=tail, head_m=head))
+            in_door = tail > loco.tail_m or head < loco.head_m
+            locos.append(replace(loco, tail_m=tail, head_m=head, in_door=in_door))
     return Snapshot(snapshot.time, tuple(locos), snapshot.written_at)
 
 

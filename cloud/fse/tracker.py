@@ -26,6 +26,7 @@ import statistics
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from cloud.fse.fusion import ENTRY_M, GRID_M, Body, TrackView
 from cloud.fse.identity import Identity
@@ -41,11 +42,13 @@ CONFIRM_TICKS = 3
 CLAIM_SHARE = 0.25
 COAST_S = 2.0  # an unseen locomotive keeps its speed this long
 EXIT_HORIZON_S = 10.0  # ... or until it leaves, if that is due within this long
+UNSEEN_EXIT_S = 60.0  # ... or this long, if no camera judges the track to the door
 MIN_SURE_M = 3.0  # shorter new bodies away from a track end wait for confirmation
 NEAR_M = 2.0  # an unpaired body this close to a locomotive is still that locomotive
 MAX_SPEED_MPS = 4.0  # depot speeds stay under ~1.5 m/s; more is a measurement glitch
 LEAVE_AFTER_S = 2.0  # gone near a track end this long: it has left
 REACQUIRE_M = 30.0  # a locomotive lost in unseen track (a camera's span) is found this far on
+REVEAL_M = 5.0  # a body this near an unseen locomotive, where it can be, is that one
 SETTLE_S = 10.0  # the doorways nobody sees are known once what cameras judge stops growing
 
 
@@ -75,8 +78,10 @@ class Locomotive:
     lengths: deque[float] = field(default_factory=lambda: deque(maxlen=25))
     last_real: dict[str, tuple[float, float]] = field(default_factory=dict)  # side: (m, time)
     ends_seen: set[str] = field(default_factory=set)  # sides a camera ever saw as a real end
+    last_faces: frozenset[str] = frozenset()  # sides seen as real ends at its last sighting
     missing_since: float | None = None
     range_m: tuple[float, float] | None = None  # out of sight: the stretch it can be in
+    went: int = 0  # out of sight past the face seen last: +1 up the track, -1 down
     stale: bool = False
     confirmed: bool = True
     sightings: int = 1
@@ -155,7 +160,7 @@ class TrackTracker:
         unpaired = self._reacquire(unpaired, pairs, view)
         events: list[Event] = []
         for loco, body in pairs.items():
-            events += self._update(loco, body, t)
+            events += self._update(loco, body, t, view)
             if loco.tail_m >= self.length_m or loco.head_m <= 0:
                 events += self._depart(loco, t, "drove out")
         for loco in [lo for lo in self.locos if lo not in pairs]:
@@ -183,15 +188,18 @@ class TrackTracker:
         for body in bodies:
             # A locomotive claims (part of) a body when the body covers a good share of it;
             # a prediction that overshoots a little into its neighbour's body does not.
+            # One out of sight claims only bodies where it can be.
             hits = [
                 lo
                 for lo in ordered
                 if lo.overlap(body.tail_m, body.head_m) >= CLAIM_SHARE * (lo.head_m - lo.tail_m)
+                and (not lo.went or _within(body, lo.range_m))
             ]
             if not hits:  # a sliver, or a body the prediction overshot: the nearest within reach
                 near = sorted(
                     (lo.distance(body.tail_m, body.head_m), index)
                     for index, lo in enumerate(ordered)
+                    if not lo.went or _within(body, lo.range_m)
                 )
                 hits = [ordered[near[0][1]]] if near and near[0][0] <= NEAR_M else []
             if not hits:
@@ -235,10 +243,11 @@ class TrackTracker:
     ) -> list[Body]:
         """A body coming out of unseen track (a dark camera beside it), cut on that side,
         is the locomotive last seen driving into that stretch towards it: the same one,
-        moved on. Starting a new one would leave the old one behind as a ghost."""
+        moved on; a body where the stretch an unseen one can be in comes into view is
+        that one. Starting a new one would leave the old one behind as a ghost."""
         unpaired = []
         for body in bodies:
-            loco = self._lost_towards(body, pairs, view)
+            loco = self._lost_towards(body, pairs, view) or self._lost_within(body, pairs, view)
             if loco is None:
                 unpaired.append(body)
                 continue
@@ -248,6 +257,24 @@ class TrackTracker:
             pairs[loco] = body
         return unpaired
 
+    def _lost_within(
+        self, body: Body, pairs: dict[Locomotive, Body], view: TrackView
+    ) -> Locomotive | None:
+        """The unseen locomotive whose stretch the body lies in, near where it was thought
+        to be (not one driving in at a door: that is a new one), the nearest if several."""
+        if self._entering(body, view):
+            return None
+        found = [
+            (loco.distance(body.tail_m, body.head_m), loco)
+            for loco in self.locos
+            if loco not in pairs
+            and loco.confirmed
+            and loco.range_m is not None
+            and _within(body, loco.range_m)
+            and loco.distance(body.tail_m, body.head_m) <= REVEAL_M
+        ]
+        return min(found, key=lambda pair: pair[0])[1] if found else None
+
     def _lost_towards(
         self, body: Body, pairs: dict[Locomotive, Body], view: TrackView
     ) -> Locomotive | None:
@@ -255,7 +282,7 @@ class TrackTracker:
         for loco in self.locos:
             if loco in pairs or not loco.confirmed:
                 continue
-            if view.known_fraction(loco.tail_m, loco.head_m) >= 0.5:
+            if loco.range_m is None and view.known_fraction(loco.tail_m, loco.head_m) >= 0.5:
                 continue  # it is in sight (and not there): not lost in the dark
             ahead = body.tail_open and not body.tail_real and loco.head_m <= body.tail_m + NEAR_M
             behind = body.head_open and not body.head_real and loco.tail_m >= body.head_m - NEAR_M
@@ -263,16 +290,24 @@ class TrackTracker:
             # the body only if nothing but unseen track lies between them
             hidden_to_tail = view.known_fraction(loco.head_m, body.tail_m) == 0.0
             hidden_to_head = view.known_fraction(body.head_m, loco.tail_m) == 0.0
-            if ahead and (loco.lost_speed_mps >= STANDSTILL_MPS or hidden_to_tail):
+            # (one last seen driving away from the body is not it: that is a new one)
+            stood = abs(loco.lost_speed_mps) < STANDSTILL_MPS
+            if ahead and (loco.lost_speed_mps >= STANDSTILL_MPS or (stood and hidden_to_tail)):
                 found.append((body.tail_m - loco.head_m, loco))
-            elif behind and (loco.lost_speed_mps <= -STANDSTILL_MPS or hidden_to_head):
+            elif behind and (loco.lost_speed_mps <= -STANDSTILL_MPS or (stood and hidden_to_head)):
                 found.append((loco.tail_m - body.head_m, loco))
-        found = [(gap, loco) for gap, loco in found if gap <= REACQUIRE_M]
+        # Far apart only with nothing but unjudged track between (a hall seen past
+        # nearer locomotives shows a far track in glimpses tens of metres apart).
+        found = [
+            (gap, loco)
+            for gap, loco in found
+            if gap <= REACQUIRE_M or view.known_fraction(*_between(loco, body)) == 0.0
+        ]
         return min(found, key=lambda pair: pair[0])[1] if found else None
 
     # -- updates -------------------------------------------------------------------------
 
-    def _update(self, loco: Locomotive, body: Body, t: float) -> list[Event]:
+    def _update(self, loco: Locomotive, body: Body, t: float, view: TrackView) -> list[Event]:
         self._update_speed(loco, body, t)
         length = loco.length_m
         gain = END_GAIN_MOVING if abs(loco.speed_mps) >= STANDSTILL_MPS else END_GAIN_STILL
@@ -298,13 +333,15 @@ class TrackTracker:
         if body.tail_real and body.head_real:
             loco.lengths.append(body.head_m - body.tail_m)
         loco.tail_m, loco.head_m = tail, head
+        loco.last_faces = _faces(body)
         loco.last_seen = t
         loco.missing_since = None
-        loco.range_m = None
+        loco.range_m, loco.went = None, 0
         loco.stale = False
         loco.lost_speed_mps = loco.speed_mps
         loco.sightings += 1
-        if not loco.confirmed and (loco.sightings >= CONFIRM_TICKS or self._entering(body)):
+        sure = self._entering(body, view) or _emerging(body)
+        if not loco.confirmed and (loco.sightings >= CONFIRM_TICKS or sure):
             loco.confirmed, loco.id = True, self.new_id()
             return [self._event(loco, t, "arrived", {"confirmed_after": loco.sightings})]
         return []
@@ -345,18 +382,37 @@ class TrackTracker:
         """A locomotive no body was paired with this tick."""
         if loco.tail_m >= self.length_m or loco.head_m <= 0 or self._all_but_out(loco):
             return self._depart(loco, t, "drove out")
-        if view.known_fraction(loco.tail_m, loco.head_m) < 0.5:
-            # Out of sight: assume it stopped, unless it was on its way out of the track
-            # (then it leaves when the prediction says so). Where it is, is uncertain.
-            loco.range_m = _unjudged_around(view, loco.tail_m, loco.head_m)
-            if t - loco.last_seen > COAST_S and not self._exiting(loco):
-                loco.speed_mps = 0.0
-            loco.stale = t - loco.last_seen >= self.settings.stale_after_s
+        in_sight = view.known_fraction(loco.tail_m, loco.head_m) >= 0.5
+        just_lost = loco.range_m is None and loco.missing_since is None
+        if loco.confirmed and loco.sightings >= CONFIRM_TICKS and (in_sight or just_lost):
+            gone = self._gone_into(loco, view)
+            if gone == "door":
+                return self._depart(loco, t, "left through a doorway no camera sees")
+            if gone is not None and in_sight:
+                self._lose_in(loco, *gone)
+        if (loco.range_m is not None or not in_sight) and self._out_of_sight(loco, t, view):
             return []
-        loco.missing_since = loco.missing_since or t
-        near_end = loco.tail_m < EDGE_ZONE_M or loco.head_m > self.length_m - EDGE_ZONE_M
+        return self._missing(loco, t)
+
+    def _out_of_sight(self, loco: Locomotive, t: float, view: TrackView) -> bool:
+        """Assume it stopped, unless it was on its way out of the track (then it leaves
+        when the prediction says so). Where it is, is uncertain: ``range_m``. False when
+        all of where it could be has come into view without it."""
+        if loco.range_m is not None and view.known_fraction(*loco.range_m) >= 1.0:
+            return False
+        loco.range_m = _still_unjudged(view, loco)
+        if t - loco.last_seen > COAST_S and not self._exiting(loco, view):
+            loco.speed_mps = 0.0
+        loco.stale = t - loco.last_seen >= self.settings.stale_after_s
+        return True
+
+    def _missing(self, loco: Locomotive, t: float) -> list[Event]:
+        """In sight and not there: estimators miss bodies, so it lingers a while."""
         if not loco.confirmed:
             return self._depart(loco, t, "")
+        loco.range_m, loco.went = None, 0
+        loco.missing_since = loco.missing_since or t
+        near_end = loco.tail_m < EDGE_ZONE_M or loco.head_m > self.length_m - EDGE_ZONE_M
         if near_end and t - loco.missing_since >= min(LEAVE_AFTER_S, self.settings.depart_after_s):
             return self._depart(loco, t, "left past a track end")
         if t - loco.missing_since >= self.settings.depart_after_s:
@@ -372,20 +428,86 @@ class TrackTracker:
             loco.head_m <= ENTRY_M and v < 0
         )
 
-    def _exiting(self, loco: Locomotive) -> bool:
-        """On its way out: due at a door within ``EXIT_HORIZON_S``, or heading for a door
+    def _shortest_m(self, loco: Locomotive) -> float:
+        """How long the locomotive is at least."""
+        known = loco.length_m or loco.head_m - loco.tail_m
+        return max(known, self.settings.min_locomotive_m)
+
+    def _gone_into(
+        self, loco: Locomotive, view: TrackView
+    ) -> tuple[tuple[float, float], int] | Literal["door"] | None:
+        """Where a locomotive seen gone from where it stood can be: in the track no camera
+        judges beyond the face a camera saw last (its tail seen last: it went on past
+        it), or beside it when no face was seen. Returns that stretch and the direction
+        it went (0: either); ``"door"`` when the stretch is a doorway too short to hold
+        it (it went out); None when no stretch can hold it (the estimators missed it)."""
+        shortest = self._shortest_m(loco)
+        holes = _unjudged(view, 0.0, self.length_m)
+        faces = {side for side in loco.last_faces if _in_view(view, loco.last_real[side][0])}
+        if faces != loco.last_faces:
+            faces = set()  # where a face was seen is out of sight now: no telling where it went
+        if faces == {"tail"}:
+            face = loco.last_real["tail"][0]
+            beyond = [h for h in holes if h[1] > face + NEAR_M]
+            hole, direction, door = (beyond[0] if beyond else None), 1, "end"
+        elif faces == {"head"}:
+            beyond = [h for h in holes if h[0] < loco.last_real["head"][0] - NEAR_M]
+            hole, direction, door = (beyond[-1] if beyond else None), -1, "start"
+        elif not faces:
+            beside = [
+                h
+                for h in holes
+                if h[1] >= loco.tail_m - NEAR_M
+                and h[0] <= loco.head_m + NEAR_M
+                and h[1] - h[0] >= shortest
+            ]
+            if not beside:
+                return None
+            return (beside[0][0], beside[-1][1]), 0
+        else:
+            return None  # all of it was in view: gone means the estimators missed it
+        if hole is None:
+            return None
+        if hole[1] - hole[0] >= shortest:
+            return hole, direction
+        at_door = hole[0] <= 0.0 if door == "start" else hole[1] >= self.length_m
+        return "door" if door in self.doors and at_door else None
+
+    def _lose_in(self, loco: Locomotive, stretch: tuple[float, float], direction: int) -> None:
+        """Out of sight in ``stretch``: moved to its edge when it went that way (a body at
+        the old place later is not it), kept in place otherwise."""
+        length = loco.head_m - loco.tail_m
+        if direction > 0:
+            loco.tail_m, loco.head_m = stretch[0], stretch[0] + length
+        elif direction < 0:
+            loco.tail_m, loco.head_m = stretch[1] - length, stretch[1]
+        if direction and loco.lost_speed_mps * direction < STANDSTILL_MPS:
+            loco.lost_speed_mps = direction * STANDSTILL_MPS
+        loco.speed_mps = loco.lost_speed_mps if direction else 0.0
+        loco.range_m, loco.went = stretch, direction
+        loco.missing_since = None
+
+    def _exiting(self, loco: Locomotive, view: TrackView) -> bool:
+        """On its way out: due at a door within ``EXIT_HORIZON_S``; or heading for a door
         through a doorway no camera sees that is too short to hold it (it cannot be
-        standing there unseen; one that could is kept, its position uncertain)."""
+        standing there unseen; one that could is kept, its position uncertain); or due at
+        a door within ``UNSEEN_EXIT_S`` with no camera judging any of the track between
+        (hidden behind nearer locomotives): waiting for evidence that never comes would
+        keep every such departure as a ghost."""
         v = loco.speed_mps
-        length = loco.length_m or loco.head_m - loco.tail_m
+        length = self._shortest_m(loco)
         if v > 0 and "end" in self.doors:
             doorway = self.length_m - max(self.judged_to_m, 0.0)
             unseen = doorway < length and loco.head_m >= self.judged_to_m - NEAR_M
-            return unseen or (self.length_m - loco.tail_m) / v <= EXIT_HORIZON_S
+            due_s = (self.length_m - loco.tail_m) / v
+            dark = view.known_fraction(loco.head_m, self.length_m) == 0.0
+            return unseen or due_s <= EXIT_HORIZON_S or (dark and due_s <= UNSEEN_EXIT_S)
         if v < 0 and "start" in self.doors:
             doorway = min(self.judged_from_m, self.length_m)
             unseen = doorway < length and loco.tail_m <= doorway + NEAR_M
-            return unseen or loco.head_m / -v <= EXIT_HORIZON_S
+            due_s = loco.head_m / -v
+            dark = view.known_fraction(0.0, loco.tail_m) == 0.0
+            return unseen or due_s <= EXIT_HORIZON_S or (dark and due_s <= UNSEEN_EXIT_S)
         return False
 
     def _depart(self, loco: Locomotive, t: float, why: str) -> list[Event]:
@@ -394,30 +516,51 @@ class TrackTracker:
             return []
         return [self._event(loco, t, "departed", {"why": why, "dwell_s": round(t - loco.since, 1)})]
 
-    def _entering(self, body: Body) -> bool:
+    @property
+    def _settled(self) -> bool:
+        """What the cameras judge has stopped growing: the doorways beyond are known."""
+        return self.last_tick is not None and self.last_tick - self.doorways_since >= SETTLE_S
+
+    def _entering(self, body: Body, view: TrackView) -> bool:
         """A body driving in: its outer side at a door, or in a doorway no camera sees
-        (cameras rarely watch doors), and its inner face real (an estimator's false blob
-        there has two cut ends) or long enough to be sure."""
+        (cameras rarely watch doors; once the cameras have settled, a doorway is what
+        nobody has judged, or judges now, between the door and the body); and its inner
+        face real (an estimator's false blob there has two cut ends), long enough to be
+        sure, or out of sight too (behind it, more track than a blob's edge nobody judges)
+        while all the track to the door is."""
         sure = body.length_m >= MIN_SURE_M
-        settled = self.last_tick is not None and self.last_tick - self.doorways_since >= SETTLE_S
-        from_start = "start" in self.doors and (
-            body.tail_m <= ENTRY_M
-            or (settled and body.tail_open and body.tail_m <= self.judged_from_m + NEAR_M)
-        )
-        from_end = "end" in self.doors and (
-            body.head_m >= self.length_m - ENTRY_M
-            or (settled and body.head_open and body.head_m >= self.judged_to_m - NEAR_M)
-        )
-        return (from_start and (body.head_real or sure)) or (from_end and (body.tail_real or sure))
+        if "start" in self.doors:
+            dark = view.known_fraction(0.0, body.tail_m) == 0.0
+            doorway = (
+                self._settled
+                and body.tail_open
+                and (body.tail_m <= self.judged_from_m + NEAR_M or dark)
+            )
+            hidden = view.known_fraction(body.head_m, body.head_m + MIN_SURE_M) == 0.0
+            inner = body.head_real or sure or (hidden and dark)
+            if (body.tail_m <= ENTRY_M or doorway) and inner:
+                return True
+        if "end" in self.doors:
+            dark = view.known_fraction(body.head_m, self.length_m) == 0.0
+            doorway = (
+                self._settled
+                and body.head_open
+                and (body.head_m >= self.judged_to_m - NEAR_M or dark)
+            )
+            hidden = view.known_fraction(body.tail_m - MIN_SURE_M, body.tail_m) == 0.0
+            inner = body.tail_real or sure or (hidden and dark)
+            if (body.head_m >= self.length_m - ENTRY_M or doorway) and inner:
+                return True
+        return False
 
     def _birth(self, body: Body, t: float, view: TrackView) -> list[Event]:
-        at_end = self._entering(body)
+        at_end = self._entering(body, view)
         # Where a locomotive can appear at once: at a track end, on track nobody could see
         # a moment ago, or when the estimator starts. Elsewhere it is noise until confirmed.
         was_unknown = body.length_m >= MIN_SURE_M and (
             self.previous is None or self.previous.known_fraction(body.tail_m, body.head_m) < 1.0
         )
-        confirmed = at_end or was_unknown or self.ticks <= 2
+        confirmed = at_end or was_unknown or _emerging(body) or self.ticks <= 2
         loco = Locomotive(
             id=self.new_id() if confirmed else "",
             track_id=self.track_id,
@@ -431,9 +574,8 @@ class TrackTracker:
         )
         if body.tail_real and body.head_real:
             loco.lengths.append(body.length_m)
-        loco.ends_seen = {
-            side for side, real in (("tail", body.tail_real), ("head", body.head_real)) if real
-        }
+        loco.last_faces = _faces(body)
+        loco.ends_seen = set(loco.last_faces)
         self.locos.append(loco)
         if not confirmed:
             return []
@@ -503,6 +645,64 @@ class TrackTracker:
         )
 
 
+def _emerging(body: Body) -> bool:
+    """A body coming out of track no camera judges (hidden behind a nearer locomotive,
+    or never in view): one side open, the other a real face or long enough to be sure.
+    A false blob in judged track has neither."""
+    sure, face = body.length_m >= MIN_SURE_M, body.length_m >= ENTRY_M
+    return (body.tail_open and ((body.head_real and face) or sure)) or (
+        body.head_open and ((body.tail_real and face) or sure)
+    )
+
+
+def _faces(body: Body) -> frozenset[str]:
+    return frozenset(
+        side for side, real in (("tail", body.tail_real), ("head", body.head_real)) if real
+    )
+
+
+def _in_view(view: TrackView, metre: float) -> bool:
+    """Cameras judge the track at this metre now."""
+    return view.known_fraction(metre - GRID_M, metre + GRID_M) >= 0.5
+
+
+def _within(body: Body, stretch: tuple[float, float] | None) -> bool:
+    """Most of the body lies in the stretch (None: anywhere)."""
+    if stretch is None or body.length_m <= 0:
+        return True
+    inside = min(body.head_m, stretch[1]) - max(body.tail_m, stretch[0])
+    return inside >= 0.5 * body.length_m
+
+
+def _unjudged(view: TrackView, from_m: float, to_m: float) -> list[tuple[float, float]]:
+    """The stretches of ``from_m..to_m`` no camera judges now."""
+    holes, at = [], from_m
+    for a, b in view.known:
+        lo, hi = a * GRID_M, b * GRID_M
+        if hi <= at or lo >= to_m:
+            continue
+        if lo > at:
+            holes.append((at, lo))
+        at = max(at, hi)
+    if at < to_m:
+        holes.append((at, to_m))
+    return holes
+
+
+def _still_unjudged(view: TrackView, loco: Locomotive) -> tuple[float, float]:
+    """Where an unseen locomotive can be now: the track no camera judges now of where
+    it could be before (the stretches that came into view empty are out), and around
+    where it is thought to be."""
+    around = _unjudged_around(view, loco.tail_m, loco.head_m)
+    if loco.range_m is None:
+        return around
+    low, high = loco.range_m
+    holes = [h for h in _unjudged(view, low, high) if h[1] - h[0] > GRID_M]
+    return round(min([around[0], *(h[0] for h in holes)]), 2), round(
+        max([around[1], *(h[1] for h in holes)]), 2
+    )
+
+
 def _unjudged_around(view: TrackView, tail_m: float, head_m: float) -> tuple[float, float]:
     """The stretch around ``tail_m..head_m`` that no camera judges now: from the judged
     track before it to the judged track after it (or the track's ends)."""
@@ -513,6 +713,13 @@ def _unjudged_around(view: TrackView, tail_m: float, head_m: float) -> tuple[flo
         elif a * GRID_M >= head_m - 1e-6:
             high = min(high, a * GRID_M)
     return round(min(low, tail_m), 2), round(max(high, head_m), 2)
+
+
+def _between(loco: Locomotive, body: Body) -> tuple[float, float]:
+    """The track between a locomotive and a body that does not overlap it."""
+    if loco.head_m <= body.tail_m:
+        return loco.head_m, body.tail_m
+    return body.head_m, loco.tail_m
 
 
 def _end(known: float, seen: float, real: bool, gain: float, low_side: bool) -> float:

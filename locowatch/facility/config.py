@@ -313,6 +313,13 @@ class FseSettings(Section):
         description="A locomotive seen gone from the middle of a track for this long has left "
         "(one that drives out past a track end leaves at once).",
     )
+    min_locomotive_m: float = Field(
+        default=12.0,
+        ge=1,
+        le=60,
+        description="The shortest locomotive that enters the depot: a stretch no camera sees "
+        "that is shorter cannot hold one, so one seen heading into it at a door has left.",
+    )
     min_confidence: float = Field(default=0.5, ge=0, le=1)
     move_threshold_m: float = Field(
         default=1.0, gt=0, description="Moving further than this from where it stood is a move."
