@@ -282,7 +282,7 @@ class EstimatorRef(Section):
 
 
 class FseSettings(Section):
-    """Facility state estimator settings of a flow (see docs/fse.md for how each is used)."""
+    """Facility state estimator settings of a flow (see docs/cloud.md for how each is used)."""
 
     snapshot_interval_s: float = Field(default=1.0, gt=0, le=60)
     observation_max_age_s: float = Field(

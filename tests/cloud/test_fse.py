@@ -460,3 +460,40 @@ def test_votes_are_summed_exactly_as_a_dense_grid_would() -> None:
         want_score, want_judged = dense(spans, n)
         assert score.tobytes() == want_score.tobytes()
         assert np.array_equal(judged, want_judged)
+
+
+def _glimpses(tracker: TrackTracker, window: tuple[float, float], *seen: Interval | None) -> None:
+    """One tick a second of a camera that sees only ``window`` of the track (a gap between
+    nearer locomotives), showing the given interval or, for None, nothing there."""
+    for t, interval in enumerate(seen, start=int(tracker.last_tick or 0) + 1):
+        record = _record(window, *([interval] if interval else []))._replace(time=float(t))
+        tracker.tick(float(t), fuse_track(tracker.length_m, float(t), [record]))
+
+
+def test_a_locomotive_gone_past_its_face_into_hidden_track_stays_counted() -> None:
+    """Seen only through a 3 m gap: its body fills the gap, then its tail face passes
+    and the gap is empty. It went on into the 117 m nobody sees beyond it, so it is kept
+    there, out of sight; a body in the gap later is another locomotive."""
+    tracker = _tracker("T2", 150.0)
+    window, full = (30.0, 33.0), Interval(30.0, 33.0, False, False, 0.9)
+    _glimpses(tracker, window, *[full] * 5, Interval(31.5, 33.0, True, False, 0.9))
+    (loco,) = tracker.visible()
+    _glimpses(tracker, window, *[None] * 40)
+    (kept,) = tracker.visible()
+    assert kept is loco and kept.stale and kept.range_m is not None
+    assert kept.range_m[0] >= 32.9 and kept.tail_m >= 32.9  # beyond the face, not in the gap
+    _glimpses(tracker, window, *[full] * 4)
+    assert len(tracker.visible()) == 2
+
+
+def test_a_locomotive_gone_into_a_doorway_too_short_to_hold_it_has_left() -> None:
+    """The same gap 8-9.5 m from a door nobody sees: its head face passes towards the door
+    and the gap is empty. 8 m cannot hold a locomotive (``min_locomotive_m``, 12 m), so it
+    left at once; had the doorway been 14 m, it would still be inside."""
+    for start, inside in ((8.0, False), (14.0, True)):
+        tracker = _tracker("T1", 150.0)
+        window = (start, start + 1.5)
+        full = Interval(*window, False, False, 0.9)
+        face = Interval(start, start + 0.8, False, True, 0.9)
+        _glimpses(tracker, window, *[full] * 5, face, None)
+        assert bool(tracker.visible()) is inside, start
