@@ -383,8 +383,9 @@ class TrackTracker:
         if loco.tail_m >= self.length_m or loco.head_m <= 0 or self._all_but_out(loco):
             return self._depart(loco, t, "drove out")
         in_sight = view.known_fraction(loco.tail_m, loco.head_m) >= 0.5
-        just_lost = loco.range_m is None and loco.missing_since is None
-        if loco.confirmed and loco.sightings >= CONFIRM_TICKS and (in_sight or just_lost):
+        # gone for a moment is more often a missed body than a locomotive gone on
+        gone_a_while = t - loco.last_seen >= LEAVE_AFTER_S and not loco.went
+        if loco.confirmed and loco.sightings >= CONFIRM_TICKS and gone_a_while:
             gone = self._gone_into(loco, view)
             if gone == "door":
                 return self._depart(loco, t, "left through a doorway no camera sees")
@@ -453,25 +454,16 @@ class TrackTracker:
         elif faces == {"head"}:
             beyond = [h for h in holes if h[0] < loco.last_real["head"][0] - NEAR_M]
             hole, direction, door = (beyond[-1] if beyond else None), -1, "start"
-        elif not faces:
-            beside = [
-                h
-                for h in holes
-                if h[1] >= loco.tail_m - NEAR_M
-                and h[0] <= loco.head_m + NEAR_M
-                and h[1] - h[0] >= shortest
-            ]
-            if not beside:
-                return None
-            return (beside[0][0], beside[-1][1]), 0
         else:
-            return None  # all of it was in view: gone means the estimators missed it
+            return None  # no face, or both: no telling where it went (or it was missed)
         if hole is None:
             return None
         if hole[1] - hole[0] >= shortest:
             return hole, direction
         at_door = hole[0] <= 0.0 if door == "start" else hole[1] >= self.length_m
-        return "door" if door in self.doors and at_door else None
+        # one seen driving that way drives out on its speed (a missed body is no exit)
+        driving = direction * loco.lost_speed_mps >= STANDSTILL_MPS
+        return "door" if door in self.doors and at_door and not driving else None
 
     def _lose_in(self, loco: Locomotive, stretch: tuple[float, float], direction: int) -> None:
         """Out of sight in ``stretch``: moved to its edge when it went that way (a body at

@@ -488,12 +488,13 @@ def test_a_locomotive_gone_past_its_face_into_hidden_track_stays_counted() -> No
 
 def test_a_locomotive_gone_into_a_doorway_too_short_to_hold_it_has_left() -> None:
     """The same gap 8-9.5 m from a door nobody sees: its head face passes towards the door
-    and the gap is empty. 8 m cannot hold a locomotive (``min_locomotive_m``, 12 m), so it
-    left at once; had the doorway been 14 m, it would still be inside."""
+    and the gap stays empty (2 s: not a missed body). 8 m cannot hold a locomotive
+    (``min_locomotive_m``, 12 m), so it left; had the doorway been 14 m, it would still be
+    inside."""
     for start, inside in ((8.0, False), (14.0, True)):
         tracker = _tracker("T1", 150.0)
         window = (start, start + 1.5)
         full = Interval(*window, False, False, 0.9)
         face = Interval(start, start + 0.8, False, True, 0.9)
-        _glimpses(tracker, window, *[full] * 5, face, None)
+        _glimpses(tracker, window, *[full] * 5, face, None, None, None)
         assert bool(tracker.visible()) is inside, start
