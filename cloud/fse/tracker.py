@@ -340,7 +340,7 @@ class TrackTracker:
         loco.stale = False
         loco.lost_speed_mps = loco.speed_mps
         loco.sightings += 1
-        sure = self._entering(body, view) or _emerging(body)
+        sure = self._entering(body, view) or (self._settled and _emerging(body))
         if not loco.confirmed and (loco.sightings >= CONFIRM_TICKS or sure):
             loco.confirmed, loco.id = True, self.new_id()
             return [self._event(loco, t, "arrived", {"confirmed_after": loco.sightings})]
@@ -552,7 +552,9 @@ class TrackTracker:
         was_unknown = body.length_m >= MIN_SURE_M and (
             self.previous is None or self.previous.known_fraction(body.tail_m, body.head_m) < 1.0
         )
-        confirmed = at_end or was_unknown or _emerging(body) or self.ticks <= 2
+        # (unjudged track while cameras come up is not hidden track: no emerging then)
+        emerging = self._settled and _emerging(body)
+        confirmed = at_end or was_unknown or emerging or self.ticks <= 2
         loco = Locomotive(
             id=self.new_id() if confirmed else "",
             track_id=self.track_id,
