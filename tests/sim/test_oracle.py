@@ -33,7 +33,7 @@ DURATION_S = 200.0
         # on into track nobody sees, stays counted; one seen heading out through a
         # doorway too short to hold it has left
         ("sparse", 1, 0.995),
-        ("sparse", 6, 0.995),
+        ("sparse", 5, 0.995),
         ("sparse", 7, 0.995),
     ],
 )
