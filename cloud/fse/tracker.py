@@ -31,6 +31,7 @@ from typing import Literal
 from cloud.fse.fusion import ENTRY_M, GRID_M, Body, TrackView
 from cloud.fse.identity import Identity
 from locowatch.facility.config import FseSettings
+from locowatch.facility.visibility import subtract_spans
 
 END_GAIN_STILL = 0.4  # weight of a new real-end measurement against the prediction...
 END_GAIN_MOVING = 0.8  # ... more while moving: speed changes make predictions drift
@@ -670,17 +671,9 @@ def _within(body: Body, stretch: tuple[float, float] | None) -> bool:
 
 def _unjudged(view: TrackView, from_m: float, to_m: float) -> list[tuple[float, float]]:
     """The stretches of ``from_m..to_m`` no camera judges now."""
-    holes, at = [], from_m
-    for a, b in view.known:
-        lo, hi = a * GRID_M, b * GRID_M
-        if hi <= at or lo >= to_m:
-            continue
-        if lo > at:
-            holes.append((at, lo))
-        at = max(at, hi)
-    if at < to_m:
-        holes.append((at, to_m))
-    return holes
+    if to_m <= from_m:
+        return []
+    return subtract_spans([(from_m, to_m)], ((a * GRID_M, b * GRID_M) for a, b in view.known))
 
 
 def _still_unjudged(view: TrackView, loco: Locomotive) -> tuple[float, float]:
