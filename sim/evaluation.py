@@ -56,6 +56,7 @@ class Loco:
     plate: str | None = None
     seen_m: float | None = None  # truth only: the longest stretch of it a camera sees
     in_door: bool = False  # truth only: partly outside, through a door at a track end
+    glimpsed: bool = False  # truth only: no camera has seen DOOR_M of it yet this visit
 
 
 @dataclass(frozen=True)
@@ -122,14 +123,21 @@ def seen_once(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
     A locomotive that came in through a door no camera watches and stands where no
     camera sees cannot be counted by anything; scores of sparse coverage leave it out
-    until its first sighting of this visit (``_sighted``)."""
+    until its first sighting of this visit (``_sighted``). One only glimpsed so far (a
+    sliver, in sight now or before) stays in, marked ``glimpsed``: counting it or not is
+    no error, since a sliver may or may not be enough to tell a locomotive is there."""
     seen: set[str] = set()
+    glimpsed: set[str] = set()
     for record in records:
         locos = record["locomotives"]
         inside = {loco["id"] for loco in locos}
         seen = (seen & inside) | {loco["id"] for loco in locos if _sighted(loco)}
-        # one in sight now but not yet sighted well stays in: scoring lets it go either way
-        kept = [loco for loco in locos if loco["id"] in seen or loco.get("cameras")]
+        glimpsed = (glimpsed & inside) | {loco["id"] for loco in locos if loco.get("cameras")}
+        kept = [
+            {**loco, "glimpsed": loco["id"] not in seen}
+            for loco in locos
+            if loco["id"] in seen or loco["id"] in glimpsed
+        ]
         yield {**record, "locomotives": kept}
 
 
@@ -256,10 +264,12 @@ def _at_door(loco: Loco) -> bool:
     """Less than ``DOOR_M`` of it is inside; or, of one cameras see now, less than that
     is seen (coming out of a stretch no camera sees, or mostly hidden); or it stands in
     a door no camera sees (when it has left is unobservable): counted or not, none is
-    an error. One no camera sees now inside the hall must be counted all the same."""
+    an error; nor is one only ever glimpsed. One no camera sees now inside the hall that
+    was seen well before must be counted all the same."""
     barely_seen = loco.seen_m is not None and 0.0 < loco.seen_m < DOOR_M
     unseen_in_door = loco.in_door and loco.seen_m == 0.0
-    return loco.head_m - loco.tail_m < DOOR_M or barely_seen or unseen_in_door
+    inside_m = loco.head_m - loco.tail_m
+    return inside_m < DOOR_M or barely_seen or unseen_in_door or loco.glimpsed
 
 
 def _count_fits(true_locos: Iterable[Loco], estimated: int) -> bool:
@@ -388,6 +398,7 @@ def snapshot_from_record(record: dict[str, Any]) -> Snapshot:
                 loco.get("series"),
                 loco.get("plate"),
                 loco.get("seen_m"),
+                glimpsed=bool(loco.get("glimpsed", False)),
             )
             for loco in record["locomotives"]
         ),

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cloud.records import Interval, PositionRecord
+from locowatch.facility.visibility import subtract_spans
 
 GRID_M = 0.1
 END_SNAP_M = 0.6  # a real end this close to a run's edge places that edge
@@ -60,6 +61,9 @@ class TrackView:
     bodies: list[Body]
     known: list[tuple[int, int]]  # runs of grid cells [a, b) some fresh camera judged
     cells: int  # grid cells along the track
+    # The first and last metre some fresh camera has in view, hidden or not (None: none):
+    # beyond them the track is a doorway no camera can see.
+    in_view_m: tuple[float, float] | None = None
 
     def known_fraction(self, tail_m: float, head_m: float) -> float:
         """Share of ``[tail_m, head_m]`` (clipped to the track) that some camera judged."""
@@ -84,10 +88,12 @@ def fuse_track(
     spans: list[tuple[float, float, float, int]] = []
     real_tails: list[RealEnd] = []
     real_heads: list[RealEnd] = []
+    in_view: list[tuple[float, float]] = []
     for obs in observations:
         if obs.confidence < min_confidence:
             continue
         w = obs.confidence
+        in_view += _in_view(obs)
         spans.append((obs.covered_start_m, obs.covered_end_m, -w, 1))
         intervals = [i for i in obs.intervals if i.confidence >= min_confidence]
         age = now - obs.time
@@ -108,7 +114,16 @@ def fuse_track(
     occupied = _bridge_hidden(cuts, occupied, known, max_occluded_m, real_tails, real_heads)
     bodies = _bodies(cuts, occupied, known, length_m, real_tails, real_heads)
     known_cells = [(cuts[i], cuts[j]) for i, j in _runs(known)]
-    return TrackView(length_m, bodies, known_cells, n)
+    extent = (min(a for a, _ in in_view), max(b for _, b in in_view)) if in_view else None
+    return TrackView(length_m, bodies, known_cells, n, extent)
+
+
+def _in_view(obs: PositionRecord) -> list[tuple[float, float]]:
+    """What the camera has in view of its covered span: all but what it says is out of
+    view (hidden track is in view: a locomotive driving in there would be seen once the
+    one in front moves)."""
+    out = [(b.start_m, b.end_m) for b in obs.blind if not b.hidden]
+    return subtract_spans([(obs.covered_start_m, obs.covered_end_m)], out)
 
 
 def _lay(

@@ -25,7 +25,7 @@ import math
 import statistics
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from cloud.fse.fusion import ENTRY_M, GRID_M, Body, TrackView
@@ -50,7 +50,8 @@ MAX_SPEED_MPS = 4.0  # depot speeds stay under ~1.5 m/s; more is a measurement g
 LEAVE_AFTER_S = 2.0  # gone near a track end this long: it has left
 REACQUIRE_M = 30.0  # a locomotive lost in unseen track (a camera's span) is found this far on
 REVEAL_M = 5.0  # a body this near an unseen locomotive, where it can be, is that one
-SETTLE_S = 10.0  # the doorways nobody sees are known once what cameras judge stops growing
+OVERLONG_M = 4.0  # a body this much longer than a locomotive's learned length holds more
+SETTLE_S = 10.0  # the doorways nobody sees are known once what cameras have in view stops growing
 
 
 @dataclass(frozen=True)
@@ -136,9 +137,9 @@ class TrackTracker:
         self.ticks = 0
         self.previous: TrackView | None = None
         self.view: TrackView | None = None  # this tick's
-        # metres some camera has ever judged: the doorways beyond are seen by no camera
-        # (known once they stop changing: cameras come up one by one)
-        self.judged_from_m, self.judged_to_m = length_m, 0.0
+        # metres some camera has ever had in view: the doorways beyond are seen by no
+        # camera (known once they stop changing: cameras come up one by one)
+        self.in_view_from_m, self.in_view_to_m = length_m, 0.0
         self.doorways_since = math.inf
 
     # -- one tick -----------------------------------------------------------------------
@@ -148,11 +149,11 @@ class TrackTracker:
         self.last_tick = t
         self.ticks += 1
         self.view = view
-        if view.known:
-            first, last = view.known[0][0] * GRID_M, view.known[-1][1] * GRID_M
-            if first < self.judged_from_m or last > self.judged_to_m:
-                self.judged_from_m = min(self.judged_from_m, first)
-                self.judged_to_m = max(self.judged_to_m, last)
+        if view.in_view_m is not None:
+            first, last = view.in_view_m
+            if first < self.in_view_from_m or last > self.in_view_to_m:
+                self.in_view_from_m = min(self.in_view_from_m, first)
+                self.in_view_to_m = max(self.in_view_to_m, last)
                 self.doorways_since = t
         for loco in self.locos:
             loco.tail_m += loco.speed_mps * dt
@@ -214,11 +215,34 @@ class TrackTracker:
             pieces = claims.get(id(loco))
             if pieces:
                 kept, others = _apart(loco, pieces)
-                pairs[loco] = body = _join(kept)
+                body = _join(kept)
                 if others:
                     unpaired += [_join(group) for group in others]
                     _shed(loco, body, others)
+                pairs[loco], beyond = self._trim_overlong(loco, body)
+                unpaired += beyond
         return pairs, unpaired
+
+    def _trim_overlong(self, loco: Locomotive, body: Body) -> tuple[Body, list[Body]]:
+        """A body longer than the locomotive's learned length runs on across track nobody
+        judges (fusion bridges hidden stretches when nothing says two stand there): what
+        lies beyond such a stretch past the locomotive's ends is another locomotive."""
+        length, view = loco.length_m, self.view
+        if length is None or view is None or body.length_m <= length + OVERLONG_M:
+            return body, []
+        holes = [h for h in _unjudged(view, body.tail_m, body.head_m) if h[1] - h[0] >= NEAR_M]
+        beyond = []
+        behind = [h for h in holes if h[1] <= loco.tail_m + NEAR_M]
+        if behind:
+            hole = max(behind, key=lambda h: h[1])
+            beyond.append(replace(body, head_m=hole[0], head_real=False, head_open=True))
+            body = replace(body, tail_m=hole[1], tail_real=False, tail_open=True)
+        ahead = [h for h in holes if h[0] >= loco.head_m - NEAR_M and h[0] >= body.tail_m]
+        if ahead:
+            hole = min(ahead, key=lambda h: h[0])
+            beyond.append(replace(body, tail_m=hole[1], tail_real=False, tail_open=True))
+            body = replace(body, head_m=hole[0], head_real=False, head_open=True)
+        return body, beyond
 
     def _join_fragments(
         self, hits: list[Locomotive], ordered: list[Locomotive], claims: dict[int, list[Body]]
@@ -490,13 +514,13 @@ class TrackTracker:
         v = loco.speed_mps
         length = self._shortest_m(loco)
         if v > 0 and "end" in self.doors:
-            doorway = self.length_m - max(self.judged_to_m, 0.0)
-            unseen = doorway < length and loco.head_m >= self.judged_to_m - NEAR_M
+            doorway = self.length_m - max(self.in_view_to_m, 0.0)
+            unseen = doorway < length and loco.head_m >= self.in_view_to_m - NEAR_M
             due_s = (self.length_m - loco.tail_m) / v
             dark = view.known_fraction(loco.head_m, self.length_m) == 0.0
             return unseen or due_s <= EXIT_HORIZON_S or (dark and due_s <= UNSEEN_EXIT_S)
         if v < 0 and "start" in self.doors:
-            doorway = min(self.judged_from_m, self.length_m)
+            doorway = min(self.in_view_from_m, self.length_m)
             unseen = doorway < length and loco.tail_m <= doorway + NEAR_M
             due_s = loco.head_m / -v
             dark = view.known_fraction(0.0, loco.tail_m) == 0.0
@@ -511,7 +535,7 @@ class TrackTracker:
 
     @property
     def _settled(self) -> bool:
-        """What the cameras judge has stopped growing: the doorways beyond are known."""
+        """What the cameras have in view has stopped growing: the doorways beyond are known."""
         return self.last_tick is not None and self.last_tick - self.doorways_since >= SETTLE_S
 
     def _entering(self, body: Body, view: TrackView) -> bool:
@@ -527,7 +551,7 @@ class TrackTracker:
             doorway = (
                 self._settled
                 and body.tail_open
-                and (body.tail_m <= self.judged_from_m + NEAR_M or dark)
+                and (body.tail_m <= self.in_view_from_m + NEAR_M or dark)
             )
             hidden = view.known_fraction(body.head_m, body.head_m + MIN_SURE_M) == 0.0
             inner = body.head_real or sure or (hidden and dark)
@@ -538,7 +562,7 @@ class TrackTracker:
             doorway = (
                 self._settled
                 and body.head_open
-                and (body.head_m >= self.judged_to_m - NEAR_M or dark)
+                and (body.head_m >= self.in_view_to_m - NEAR_M or dark)
             )
             hidden = view.known_fraction(body.tail_m - MIN_SURE_M, body.tail_m) == 0.0
             inner = body.tail_real or sure or (hidden and dark)
