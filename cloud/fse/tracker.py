@@ -333,7 +333,7 @@ class TrackTracker:
     # -- updates -------------------------------------------------------------------------
 
     def _update(self, loco: Locomotive, body: Body, t: float, view: TrackView) -> list[Event]:
-        self._update_speed(loco, body, t)
+        self._update_speed(loco, body, t, view)
         length = loco.length_m
         gain = END_GAIN_MOVING if abs(loco.speed_mps) >= STANDSTILL_MPS else END_GAIN_STILL
         # Real ends were measured up to observation_max_age_s ago: carry them to now.
@@ -363,7 +363,8 @@ class TrackTracker:
         loco.missing_since = None
         loco.range_m, loco.went = None, 0
         loco.stale = False
-        loco.lost_speed_mps = loco.speed_mps
+        if body.tail_real or body.head_real:  # (else its speed is a guess: see _update_speed)
+            loco.lost_speed_mps = loco.speed_mps
         loco.sightings += 1
         sure = self._entering(body, view) or (self._settled and _emerging(body))
         if not loco.confirmed and (loco.sightings >= CONFIRM_TICKS or sure):
@@ -379,7 +380,7 @@ class TrackTracker:
         ahead = [o.tail_m for o in others if o.centre_m > loco.centre_m and "tail" in o.ends_seen]
         return max(behind, default=-math.inf), min(ahead, default=math.inf)
 
-    def _update_speed(self, loco: Locomotive, body: Body, t: float) -> None:
+    def _update_speed(self, loco: Locomotive, body: Body, t: float, view: TrackView) -> None:
         """Speed from successive raw real-end measurements (not from the filtered ends,
         which would feed the filter's own lag back into the speed)."""
         speeds = []
@@ -397,6 +398,13 @@ class TrackTracker:
                 loco.last_real[side] = (position, seen_at)
             loco.ends_seen.add(side)
         if not speeds:
+            # no real end seen for a while (both cut, or its front runs on behind a nearer
+            # locomotive): as for one out of sight (``_out_of_sight``), assume it stopped
+            # after coasting, unless it is on its way out
+            last = max((seen_at for _, seen_at in loco.last_real.values()), default=-math.inf)
+            blind = not (body.tail_real or body.head_real) and t - last > COAST_S
+            if blind and not self._exiting(loco, view):
+                loco.speed_mps = 0.0
             return
         measured = statistics.fmean(speeds)
         speed = loco.speed_mps + SPEED_GAIN * (measured - loco.speed_mps)
