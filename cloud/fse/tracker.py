@@ -556,10 +556,9 @@ class TrackTracker:
         sure = body.length_m >= MIN_SURE_M
         if "start" in self.doors:
             dark = view.known_fraction(0.0, body.tail_m) == 0.0
-            doorway = (
-                self._settled
-                and body.tail_open
-                and (body.tail_m <= self.in_view_from_m + NEAR_M or dark)
+            doorway = body.tail_open and (
+                body.tail_m <= EDGE_ZONE_M
+                or (self._settled and (body.tail_m <= self.in_view_from_m + NEAR_M or dark))
             )
             hidden = view.known_fraction(body.head_m, body.head_m + MIN_SURE_M) == 0.0
             inner = body.head_real or sure or (hidden and dark)
@@ -567,10 +566,9 @@ class TrackTracker:
                 return True
         if "end" in self.doors:
             dark = view.known_fraction(body.head_m, self.length_m) == 0.0
-            doorway = (
-                self._settled
-                and body.head_open
-                and (body.head_m >= self.in_view_to_m - NEAR_M or dark)
+            doorway = body.head_open and (
+                body.head_m >= self.length_m - EDGE_ZONE_M
+                or (self._settled and (body.head_m >= self.in_view_to_m - NEAR_M or dark))
             )
             hidden = view.known_fraction(body.tail_m - MIN_SURE_M, body.tail_m) == 0.0
             inner = body.tail_real or sure or (hidden and dark)
