@@ -231,14 +231,14 @@ class TrackTracker:
         if length is None or view is None or body.length_m <= length + OVERLONG_M:
             return body, []
         holes = [h for h in _unjudged(view, body.tail_m, body.head_m) if h[1] - h[0] >= NEAR_M]
-        beyond = []
-        behind = [h for h in holes if h[1] <= loco.tail_m + NEAR_M]
-        if behind:
+        beyond = []  # (a side we cut between two locomotives has nothing beyond it)
+        behind = [h for h in holes if h[0] > body.tail_m and h[1] <= loco.tail_m + NEAR_M]
+        if behind and not body.tail_split:
             hole = max(behind, key=lambda h: h[1])
             beyond.append(replace(body, head_m=hole[0], head_real=False, head_open=True))
             body = replace(body, tail_m=hole[1], tail_real=False, tail_open=True)
-        ahead = [h for h in holes if h[0] >= loco.head_m - NEAR_M and h[0] >= body.tail_m]
-        if ahead:
+        ahead = [h for h in holes if h[1] < body.head_m and h[0] >= loco.head_m - NEAR_M]
+        if ahead and not body.head_split:
             hole = min(ahead, key=lambda h: h[0])
             beyond.append(replace(body, tail_m=hole[1], tail_real=False, tail_open=True))
             body = replace(body, head_m=hole[0], head_real=False, head_open=True)

@@ -498,3 +498,70 @@ def test_a_locomotive_gone_into_a_doorway_too_short_to_hold_it_has_left() -> Non
         face = Interval(start, start + 0.8, False, True, 0.9)
         _glimpses(tracker, window, *[full] * 5, face, None, None, None)
         assert bool(tracker.visible()) is inside, start
+
+
+def _ticks(tracker: TrackTracker, records: list[PositionRecord], count: int) -> None:
+    """``count`` ticks a second of the same camera records."""
+    for t in range(int(tracker.last_tick or 0) + 1, int(tracker.last_tick or 0) + 1 + count):
+        now = [r._replace(time=float(t)) for r in records]
+        tracker.tick(float(t), fuse_track(tracker.length_m, float(t), now))
+
+
+def test_fusion_tells_hidden_track_from_track_out_of_view() -> None:
+    """Hidden track is in view (a locomotive can come out of it); track out of view is a
+    doorway nobody sees."""
+    record = _record((8.0, 60.0))._replace(blind=(Blind(8.0, 30.0, True), Blind(50.0, 60.0, False)))
+    assert fuse_track(100.0, 0.0, [record]).in_view_m == (8.0, 50.0)
+
+
+def test_a_nose_out_of_a_doorway_behind_a_locomotive_on_a_nearer_track_counts_at_once() -> None:
+    """The camera sees the track from 8 m; a locomotive on a nearer track hides 8-40 m.
+    When it moves off, a 2 m nose appears at 8 m with track nobody judges on both sides:
+    one driving in from the doorway, counted at once (it used to wait for confirmation,
+    because first seeing 8 m moved the doorway and looked like cameras coming up)."""
+    tracker = _tracker("T2", 150.0)
+    hidden = _record((8.0, 90.0))._replace(blind=(Blind(8.0, 40.0, True),))
+    _ticks(tracker, [hidden], 12)
+    assert tracker.visible() == []
+    nose = hidden._replace(
+        intervals=(Interval(8.0, 10.0, False, False, 0.9),), blind=(Blind(10.0, 40.0, True),)
+    )
+    _ticks(tracker, [nose], 1)
+    (loco,) = tracker.visible()
+    assert (loco.tail_m, loco.head_m) == pytest.approx((8.0, 10.0), abs=0.6)
+
+
+def test_a_body_longer_than_the_locomotive_across_hidden_track_is_two() -> None:
+    """A 20 m locomotive stands at 30-50 m, both faces seen. A nearer locomotive then
+    hides 12-31 m while a nose appears at 8-12 m: fusion bridges the hidden stretch (no
+    real end says otherwise) into one 42 m body, but the locomotive is 20 m long: the nose
+    is another locomotive."""
+    tracker = _tracker("T2", 150.0)
+    standing = _record((8.0, 90.0), Interval(30.0, 50.0, True, True, 0.9))
+    _ticks(tracker, [standing], 12)
+    (loco,) = tracker.visible()
+    both = _record(
+        (8.0, 90.0), Interval(8.0, 12.0, False, False, 0.9), Interval(31.0, 50.0, False, True, 0.9)
+    )._replace(blind=(Blind(12.0, 31.0, True),))
+    assert len(fuse_track(150.0, 0.0, [both]).bodies) == 1  # bridged
+    _ticks(tracker, [both], 3)
+    first, second = tracker.visible()
+    assert (first.tail_m, first.head_m) == pytest.approx((8.0, 12.0), abs=0.1)
+    assert second is loco and (second.tail_m, second.head_m) == pytest.approx((30.0, 50.0), abs=0.2)
+
+
+def test_a_locomotive_whose_faces_are_hidden_stops_where_last_seen_moving() -> None:
+    """One drives up at 1 m/s, its head face seen; then a nearer locomotive hides its head
+    and the camera's view cuts its tail: no face is seen. It is assumed stopped after
+    coasting (as one wholly out of sight is), not driven on for ever by its old speed."""
+    tracker = _tracker("T1", 400.0)
+    for t in range(1, 11):  # head 26..35 m, tail behind the view's edge at 20 m
+        record = _record((20.0, 80.0), Interval(20.0, 25.0 + t, False, True, 0.9))
+        tracker.tick(float(t), fuse_track(400.0, float(t), [record._replace(time=float(t))]))
+    (loco,) = tracker.visible()
+    assert loco.speed_mps == pytest.approx(1.0, abs=0.1)
+    cut = _record((20.0, 80.0), Interval(20.0, 34.0, False, False, 0.9))._replace(
+        blind=(Blind(34.0, 80.0, True),)
+    )
+    _ticks(tracker, [cut], 30)
+    assert loco.speed_mps == 0.0 and 35.0 <= loco.head_m <= 40.0

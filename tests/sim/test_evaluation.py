@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.evaluation import evaluate, snapshot_from_record
+from sim.evaluation import evaluate, seen_once, snapshot_from_record
 from sim.faults import NO_FAULTS
 from sim.scenario import ScenarioSpec
 from sim.twin import Twin, TwinSpec
@@ -201,3 +201,31 @@ def test_an_empty_stretch_scores_as_exact_not_as_an_error() -> None:
     scores = evaluate(truth, estimates)
     assert (scores.snapshots, scores.count_exact, scores.track_count_exact) == (3, 1.0, 1.0)
     assert scores.missed == scores.false_positives == 0
+
+
+def test_a_locomotive_only_glimpsed_may_be_counted_either_way() -> None:
+    """Sparse coverage: a sliver of a locomotive (under ``DOOR_M``) is seen once, then it
+    is hidden. Counting it from the sliver, or not, is no error; one seen well once must
+    be counted while it is out of sight."""
+
+    def loco(seen_m: float, cameras: list[str]) -> Record:
+        return {"id": "L1", "track": "T1", "tail_m": 30.0, "head_m": 50.0,
+                "seen_m": seen_m, "cameras": cameras}  # fmt: skip
+
+    def scored(first_seen_m: float, reported: bool) -> float:
+        sightings = [loco(first_seen_m, ["cam-1"]), loco(0.0, []), loco(0.0, [])]
+        truth = list(
+            seen_once({"time": float(t), "locomotives": [s]} for t, s in enumerate(sightings))
+        )
+        estimate = [
+            {
+                "time": float(t),
+                "locomotives": [{**loco(0.0, []), "id": "fse-1"}] if reported else [],
+            }
+            for t in range(3)
+        ]
+        return _score(truth, estimate).count_exact
+
+    assert scored(0.5, reported=True) == scored(0.5, reported=False) == 1.0
+    assert scored(5.0, reported=True) == 1.0
+    assert scored(5.0, reported=False) == 0.0

@@ -3,11 +3,9 @@
 A perfect position network reports what each camera really sees: bodies clipped to what
 is in frame, cut where a locomotive on a nearer track hides the track, and says which
 stretches it could not judge. Whatever the FSE then gets wrong is geometry and fusion.
-``locowatch sim oracle`` prints the table for any families and seeds. The goal is
-99.5 % on every family and seed; ``sparse`` (a hall seen from one wall, doorways and deep
-ends seen by no camera, far tracks hidden behind nearer locomotives for minutes) and
-``across`` still miss it on some seeds (docs/twin.md has the table), so the seeds here
-are ones that pass, each chosen for what it exercises.
+``locowatch sim oracle`` prints the table for any families and seeds; docs/twin.md has
+it for seeds 1-12 of every family (all at 99.5 % or more over 300 s). The seeds here are
+the hardest of those, each chosen for what it exercises.
 """
 
 from __future__ import annotations
@@ -17,28 +15,35 @@ import pytest
 from sim.layout import CameraFamily
 from sim.oracle import oracle_run
 
-DURATION_S = 200.0
+DURATION_S = 300.0
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("family", "seed", "floor"),
+    ("family", "seed"),
     [
-        ("along", 1, 0.995),  # along each track; every metre seen
-        ("across", 1, 0.995),  # across three tracks from both walls: nearer bodies hide
-        ("across", 3, 0.995),
-        ("roof", 3, 0.995),  # down from the roof: doorways out of view
-        ("roof", 4, 0.995),
-        # from one wall: a nose seen through a gap between nearer locomotives, then gone
-        # on into track nobody sees, stays counted; one seen heading out through a
-        # doorway too short to hold it has left
-        ("sparse", 1, 0.995),
-        ("sparse", 5, 0.995),
-        ("sparse", 7, 0.995),
+        ("along", 1),  # along each track; every metre seen
+        # across three tracks from both walls: nearer bodies hide the far tracks
+        ("across", 1),
+        ("across", 9),
+        # down from the roof: doorways out of view; an arrival while cameras come up
+        ("roof", 1),
+        ("roof", 5),
+        # from one wall, doorways and deep ends seen by no camera, far tracks hidden for
+        # minutes: a nose seen through a gap between nearer locomotives, then gone on into
+        # track nobody sees, stays counted (1, 9); one seen heading out through a doorway
+        # too short to hold it has left (6); an arrival from a doorway behind a nearer
+        # locomotive (12); a body bridged over hidden track longer than the locomotive
+        # standing there (12); one driving on with both faces hidden stops (9, 10)
+        ("sparse", 1),
+        ("sparse", 6),
+        ("sparse", 9),
+        ("sparse", 10),
+        ("sparse", 12),
     ],
 )
-def test_perfect_estimations_give_the_count(family: CameraFamily, seed: int, floor: float) -> None:
+def test_perfect_estimations_give_the_count(family: CameraFamily, seed: int) -> None:
     scores = oracle_run(family, seed, DURATION_S).scores
-    assert scores.count_exact >= floor, scores.table()
+    assert scores.count_exact >= 0.995, scores.table()
     assert scores.end_error_median_m is not None and scores.end_error_median_m <= 0.1
     assert scores.id_switches == 0, scores.table()
