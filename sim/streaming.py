@@ -43,6 +43,20 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(probe.getsockname()[1])
 
 
+def distinct_free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:
+    """``count`` free loopback ports, all different: each probe stays bound until all are
+    picked (one picked and released at a time may come back twice, and two cameras fed on
+    one UDP port leave one of them never opening)."""
+    probes = [socket.socket(socket.AF_INET, kind) for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def free_ports(count: int) -> int:
     """The first of ``count`` consecutive free TCP ports on loopback (a gateway's plan
     hands its services ports counted up from a base)."""
@@ -105,7 +119,8 @@ class TwinStreamer:
 
     def start(self) -> None:
         self.port = self.port or free_port()
-        self.feeds = {c: _Feed(c, free_port(socket.SOCK_DGRAM)) for c in self.camera_ids}
+        ports = distinct_free_ports(len(self.camera_ids), socket.SOCK_DGRAM)
+        self.feeds = {c: _Feed(c, port) for c, port in zip(self.camera_ids, ports, strict=True)}
         self._start_server()
         self.started_at = time.monotonic()
         for feed in self.feeds.values():
