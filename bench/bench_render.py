@@ -7,6 +7,16 @@ table and the demo's cost (cores to render 16 cameras at 2 fps live), and writes
 bench/results/render.json.
 
     .venv/bin/python bench/bench_render.py [--frames 40] [--cameras 4]
+
+``--compare-gl`` instead weighs the canvas step (solids drawn on the pinhole canvas, then
+the lens map; no light, noise or JPEG, which both share) of the hand-written painter's
+renderer against OpenGL on Mesa's software rasterizer (``sim.gl_render``), on the same
+scenes, one core each (``LP_NUM_THREADS=1``), as locomotives get more small parts (boxes
+along their sides standing in for louvres, handrails and wheels): milliseconds per frame
+side by side, and how alike the two canvases are (share of pixels within 30 levels).
+Writes bench/results/render_gl.json.
+
+    LP_NUM_THREADS=1 .venv/bin/python bench/bench_render.py --compare-gl [--frames 6]
 """
 
 from __future__ import annotations
@@ -16,6 +26,8 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -23,7 +35,9 @@ import numpy as np
 
 from sim.faults import NO_FAULTS
 from sim.recording import VideoWriter
+from sim.render import CameraRenderer, Lighting
 from sim.scenario import ScenarioSpec
+from sim.scene import Solid, track_box
 from sim.twin import Twin, TwinSpec
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -33,9 +47,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--cameras", type=int, default=4)
+    parser.add_argument("--compare-gl", action="store_true", help="hand-written vs OpenGL canvas")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.compare_gl:
+        compare_gl(args.frames, args.cameras)
+        return
 
     twin = Twin(TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS))
     cameras = twin.camera_ids[: args.cameras]
@@ -90,6 +108,76 @@ def main() -> None:
     width = max(map(len, result)) + 2
     for key, value in result.items():
         print(f"{key:<{width}}{value}")
+
+
+PARTS_PER_LOCOMOTIVE = (0, 50, 200)
+
+
+def compare_gl(frames: int, cameras: int) -> None:
+    from sim.gl_render import GlCanvas, render_gl
+
+    twin = Twin(TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS))
+    times = 150.0 + np.arange(frames) * 0.5
+    rows = []
+    for camera in twin.camera_ids[:cameras]:
+        renderer = twin.renderer(camera)
+        canvas = GlCanvas(renderer)
+        for parts in PARTS_PER_LOCOMOTIVE:
+            scenes = [
+                (_detailed(twin, renderer, float(t), parts), _light(twin, float(t))) for t in times
+            ]
+            hand, hand_s = _timed(partial(renderer.render, finish=False), scenes)
+            gl, gl_s = _timed(partial(render_gl, renderer, canvas, finish=False), scenes)
+            alike = np.mean([_alike(a, b) for a, b in zip(hand, gl, strict=True)])
+            rows.append(
+                {
+                    "camera": camera,
+                    "parts_per_locomotive": parts,
+                    "solids": len(scenes[0][0]),
+                    "hand_ms": round(1000 * hand_s / len(scenes), 1),
+                    "gl_ms": round(1000 * gl_s / len(scenes), 1),
+                    "pixels_alike": round(float(alike), 3),
+                }
+            )
+            print(rows[-1], flush=True)
+        canvas.release()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "render_gl.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print("| parts per locomotive | solids (mean) | hand-written, ms/frame | OpenGL, ms/frame |")
+    print("| --- | --- | --- | --- |")
+    for parts in PARTS_PER_LOCOMOTIVE:
+        of = [r for r in rows if r["parts_per_locomotive"] == parts]
+        mean = {k: np.mean([r[k] for r in of]) for k in ("solids", "hand_ms", "gl_ms")}
+        print(f"| {parts} | {mean['solids']:.0f} | {mean['hand_ms']:.0f} | {mean['gl_ms']:.0f} |")
+
+
+def _detailed(twin: Twin, renderer: CameraRenderer, t: float, parts: int) -> list[Solid]:
+    """The twin's solids plus ``parts`` small boxes along each locomotive's camera side."""
+    solids = twin.solids(renderer, t)
+    for state in twin.scenario.at(t):
+        axis, half = renderer.axes[state.track], state.loco.series.width_m / 2
+        for i in range(parts):
+            s = state.tail_m + 1.0 + (state.head_m - state.tail_m - 2.0) * i / parts
+            part = track_box(axis, (s, s + 0.08), (-half - 0.05, -half), (2.0, 3.2), (90, 90, 90))
+            if renderer.sees(part.corners.reshape(-1, 3)):
+                solids.append(part)
+    return solids
+
+
+def _light(twin: Twin, t: float) -> Lighting:
+    return Lighting.at_hour(twin.scenario.hour_of_day(t))
+
+
+def _timed(
+    draw: Callable[..., np.ndarray], scenes: list[tuple[list[Solid], Lighting]]
+) -> tuple[list[np.ndarray], float]:
+    start = time.perf_counter()
+    frames = [draw(solids, light) for solids, light in scenes]
+    return frames, time.perf_counter() - start
+
+
+def _alike(a: np.ndarray, b: np.ndarray) -> float:
+    return float((np.abs(a.astype(np.int16) - b.astype(np.int16)).max(axis=2) <= 30).mean())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the project needs beyond Python wheels: ffmpeg (the twin's H.264 video
 # files and RTSP feeds), GStreamer's RTSP server with Debian's Python bindings (the twin's
-# RTSP streams), DejaVu fonts (number plates, Cyrillic included), openssl (test TLS
+# RTSP streams), EGL and Mesa's software rasterizer (the twin's OpenGL canvas, headless,
+# no GPU), DejaVu fonts (number plates, Cyrillic included), openssl (test TLS
 # certificates for cloud ingest), python3-venv (Debian leaves `python3 -m venv` out of
 # python3 itself, and the Makefile's first step makes a virtualenv).
 # PostgreSQL and TimescaleDB are installed by `locowatch db up` itself.
@@ -14,6 +15,7 @@ packages=(
   ffmpeg fonts-dejavu-core openssl python3-venv
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  libegl1 libegl-mesa0 libgl1-mesa-dri
 )
 if [ "${1:-}" = "test" ]; then
   packages+=(chromium chromium-driver)

@@ -87,6 +87,7 @@ class CameraRenderer:
         self._setup_canvas()
         self._setup_lens_map()
         self.background, emissive = _hall_background(self)
+        self.hall = self.background.copy()  # without the statics painted in below
         self.emissive = self._to_output(emissive)
         # Things that never move (columns, equipment) are painted into the background once;
         # per frame, only those whose outline overlaps a moving solid's are painted again, in

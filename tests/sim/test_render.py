@@ -185,3 +185,29 @@ def test_record_writes_videos_truth_faults_and_an_installer_calibration(tmp_path
     assert max(m.pose_rms_px or 0 for m in solved.cameras.values()) < 1.0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["cameras"] == ["cam-01", "cam-02"] and manifest["fps"] == 2.0
+
+
+def test_the_opengl_canvas_draws_what_the_painters_renderer_draws(twin: Twin) -> None:
+    """The candidate OpenGL canvas (``sim.gl_render``, Mesa's software rasterizer) on the
+    same scene: the same hall, locomotives, decals and plates, pixel for pixel but for
+    edges (anti-aliasing) and plate texture filtering."""
+    from sim.gl_render import GlCanvas, render_gl
+    from sim.render import Lighting
+
+    camera = twin.camera_ids[1]
+    renderer = twin.renderer(camera)
+    canvas = GlCanvas(renderer)
+    try:
+        t = 150.0
+        solids = twin.solids(renderer, t)
+        assert any(s.tag.startswith("L") for s in solids)
+        light = Lighting.at_hour(twin.scenario.hour_of_day(t))
+        painted = renderer.render(solids, light, finish=False)
+        drawn = render_gl(renderer, canvas, solids, light, finish=False)
+        assert drawn.shape == painted.shape
+        close = np.abs(drawn.astype(np.int16) - painted.astype(np.int16)).max(axis=2) <= 30
+        assert close.mean() >= 0.97
+        hall_only = render_gl(renderer, canvas, [], light, finish=False)
+        assert (np.abs(drawn.astype(np.int16) - hall_only).max(axis=2) > 30).mean() > 0.05
+    finally:
+        canvas.release()

@@ -1,0 +1,238 @@
+"""The twin's pinhole canvas rasterized with OpenGL (moderngl, Mesa's llvmpipe on the CPU).
+
+A candidate for the canvas step of ``sim.render.CameraRenderer`` (step 2 of its docstring):
+the same solids, faces, shading and decals, drawn with a depth buffer instead of the
+painter's order, so any number of small parts (wheels, louvres, handrails) costs triangles,
+not Python calls. Steps 1, 3 and 4 (hall background, lens map, light, noise, JPEG) stay
+as they are: ``render_gl`` returns exactly what ``CameraRenderer.render`` returns, with
+the canvas drawn here. ``bench/bench_render.py --compare-gl`` measures both side by side.
+
+Headless: an EGL context on Mesa's software rasterizer (Debian's ``libegl1`` and
+``libgl1-mesa-dri``), no display, no GPU.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import moderngl
+
+    from sim.render import CameraRenderer, Lighting
+    from sim.scene import Solid
+
+FAR_M = 500.0
+
+_VERTEX = """
+#version 330
+uniform mat3 rotation;
+uniform vec3 translation;
+uniform vec4 intrinsics;  // fx, fy, cx, cy of the canvas
+uniform vec2 size;        // canvas width, height
+uniform vec2 depth;       // near, far
+in vec3 in_world;
+in vec3 in_colour;
+in vec2 in_uv;
+out vec3 colour;
+out vec2 uv;
+void main() {
+    vec3 c = rotation * in_world + translation;
+    float n = depth.x, f = depth.y;
+    gl_Position = vec4(
+        (2.0 * intrinsics.x / size.x) * c.x + (2.0 * intrinsics.z / size.x - 1.0) * c.z,
+        -(2.0 * intrinsics.y / size.y) * c.y + (1.0 - 2.0 * intrinsics.w / size.y) * c.z,
+        (c.z * (f + n) - 2.0 * f * n) / (f - n),
+        c.z);
+    colour = in_colour;
+    uv = in_uv;
+}
+"""
+
+_FRAGMENT = """
+#version 330
+uniform sampler2D plate;
+uniform bool textured;
+uniform float shade;
+in vec3 colour;
+in vec2 uv;
+out vec3 frag;
+void main() {
+    frag = textured ? texture(plate, uv).rgb * shade : colour;
+}
+"""
+
+_QUAD_UV = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)  # decal corner order
+_TRIANGLES = np.array([0, 1, 2, 0, 2, 3])
+
+
+class GlCanvas:
+    """Draws solids on one camera's pinhole canvas; build once per camera."""
+
+    def __init__(self, renderer: CameraRenderer) -> None:
+        import moderngl
+
+        from sim.render import NEAR_M
+
+        self.renderer = renderer
+        self.ctx = moderngl.create_standalone_context(backend="egl")  # type: ignore[arg-type]
+        w, h = renderer.canvas_size
+        self.colour = self.ctx.texture((w, h), 3)
+        self.fbo = self.ctx.framebuffer(
+            color_attachments=[self.colour], depth_attachment=self.ctx.depth_renderbuffer((w, h))
+        )
+        self.program = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT)
+        k = renderer.canvas_matrix
+        camera = renderer.camera
+        self._uniform("rotation").write(camera.rotation.T.astype("f4").tobytes())  # column-major
+        self._uniform("translation").value = tuple(float(v) for v in camera.tvec.ravel())
+        self._uniform("intrinsics").value = (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+        self._uniform("size").value = (float(w), float(h))
+        self._uniform("depth").value = (NEAR_M, FAR_M)
+        # the hall without statics (they are drawn as solids here), as GL holds images:
+        # RGB, bottom row first
+        self.hall = np.ascontiguousarray(renderer.hall[::-1, :, ::-1]).tobytes()
+        self._textures: dict[int, moderngl.Texture] = {}
+
+    def draw(self, solids: list[Solid]) -> np.ndarray:
+        """The canvas (BGR, canvas size) with the hall behind ``solids`` and the statics."""
+        import moderngl
+
+        ctx = self.ctx
+        self.fbo.use()
+        ctx.clear(depth=1.0)
+        self.colour.write(self.hall)
+        ctx.enable(moderngl.DEPTH_TEST)
+        everything = [*self.renderer.statics, *solids]
+        faces, decals = _triangles(everything)
+        self._uniform("textured").value = False
+        if len(faces):
+            self._draw(faces)
+        textured = [d for d in decals if d[1] is not None]
+        flat = np.concatenate([d[0] for d in decals if d[1] is None] or [np.zeros((0, 8), "f4")])
+        # decals lie on their faces: pulled towards the camera so the face does not win
+        ctx.polygon_offset = (-1.0, -4.0)
+        if len(flat):
+            self._draw(flat)
+        self._uniform("textured").value = True
+        for vertices, texture, shade in textured:
+            assert texture is not None
+            self._texture(texture).use(0)
+            self._uniform("shade").value = shade
+            self._draw(vertices)
+        ctx.polygon_offset = (0.0, 0.0)
+        w, h = self.renderer.canvas_size
+        drawn = np.frombuffer(self.fbo.read(components=3), np.uint8).reshape(h, w, 3)
+        return np.ascontiguousarray(drawn[::-1, :, ::-1])  # top row first, BGR
+
+    def _uniform(self, name: str) -> moderngl.Uniform:
+        import moderngl
+
+        uniform = self.program[name]
+        assert isinstance(uniform, moderngl.Uniform), name
+        return uniform
+
+    def _draw(self, vertices: np.ndarray) -> None:
+        buffer = self.ctx.buffer(vertices.astype("f4").tobytes())
+        vao = self.ctx.vertex_array(
+            self.program, [(buffer, "3f 3f 2f", "in_world", "in_colour", "in_uv")]
+        )
+        vao.render()
+        vao.release()
+        buffer.release()
+
+    def _texture(self, image: np.ndarray) -> moderngl.Texture:
+        key = id(image)
+        if key not in self._textures:
+            rgb = np.ascontiguousarray(image[:, :, ::-1])
+            texture = self.ctx.texture((rgb.shape[1], rgb.shape[0]), 3, rgb.tobytes(), alignment=1)
+            texture.build_mipmaps()
+            self._textures[key] = texture
+        return self._textures[key]
+
+    def release(self) -> None:
+        self.ctx.release()
+
+
+def _triangles(
+    solids: list[Solid],
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray | None, float]]]:
+    """Vertex rows (world xyz, RGB 0-1, uv) of every face, and per decal its rows, texture
+    and shade; shaded as ``CameraRenderer._draw_solid`` shades. Back faces are drawn too
+    (the depth buffer hides them), so a shape's rows do not depend on where it stands:
+    they are built once per shape and moved (a locomotive is the same solids every frame,
+    shifted)."""
+    rows = []
+    decals: list[tuple[np.ndarray, np.ndarray | None, float]] = []
+    for solid in solids:
+        origin = solid.faces[0].corners[0]
+        key = (solid.corners - origin).round(4).tobytes() + bytes(solid.faces[0].colour)
+        if key not in _SHAPES:
+            _SHAPES[key] = _shape_rows(solid, origin)
+        face_rows, decal_rows = _SHAPES[key]
+        offset = np.zeros(8, np.float32)
+        offset[:3] = origin
+        rows.append(face_rows + offset)
+        decals += [(vertices + offset, texture, shade) for vertices, texture, shade in decal_rows]
+    faces = np.concatenate(rows) if rows else np.zeros((0, 8), np.float32)
+    return faces, decals
+
+
+_SHAPES: dict[bytes, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray | None, float]]]] = {}
+
+
+def _shape_rows(
+    solid: Solid, origin: np.ndarray
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray | None, float]]]:
+    from sim.render import _shaded
+
+    corners = solid.corners - origin
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True).clip(1e-12)
+    middles = corners.mean(axis=1)
+    flip = np.einsum("ij,ij->i", normals, middles - corners.reshape(-1, 3).mean(axis=0)) < 0
+    normals[flip] *= -1
+    shades = 0.62 + 0.3 * normals[:, 2].clip(0) + 0.12 * (normals @ _side_light())
+    colours = np.array([f.colour for f in solid.faces], np.float32)[:, ::-1] / 255.0
+    shaded = (colours * shades[:, None]).clip(0, 1)
+    tri = corners[:, _TRIANGLES]  # (faces, 6, 3)
+    rgb = np.repeat(shaded[:, None], 6, axis=1)
+    uv = np.zeros((len(corners), 6, 2), np.float32)
+    face_rows = np.concatenate([tri, rgb, uv], axis=2).reshape(-1, 8).astype(np.float32)
+    decal_rows = []
+    for face, shade in zip(solid.faces, shades.tolist(), strict=True):
+        for decal in face.decals:
+            if decal.texture is None and decal.colour is None:
+                continue
+            k = len(decal.corners)
+            fan = np.array([[0, i, i + 1] for i in range(1, k - 1)]).ravel()
+            colour = (0, 0, 0) if decal.colour is None else _shaded(decal.colour, shade)
+            rgb_d = np.tile(np.array(colour[::-1], np.float32) / 255.0, (len(fan), 1))
+            uv_d = _QUAD_UV[fan] if k == 4 else np.zeros((len(fan), 2), np.float32)
+            rows_d = np.concatenate([decal.corners[fan] - origin, rgb_d, uv_d], axis=1)
+            decal_rows.append((rows_d.astype(np.float32), decal.texture, shade))
+    return face_rows, decal_rows
+
+
+def _side_light() -> np.ndarray:
+    from sim.render import _SIDE_LIGHT
+
+    return _SIDE_LIGHT
+
+
+def render_gl(
+    renderer: CameraRenderer,
+    canvas: GlCanvas,
+    solids: list[Solid],
+    light: Lighting,
+    rng: np.random.Generator | None = None,
+    finish: bool = True,
+) -> np.ndarray:
+    """``CameraRenderer.render`` with the canvas rasterized by OpenGL."""
+    drawn = canvas.draw([s for s in solids if renderer.sees(s.corners.reshape(-1, 3))])
+    blurred = [s for s in solids if renderer._blur_px(s, light) >= 1.5]
+    if blurred:
+        renderer._motion_blur(drawn, blurred, light)
+    frame = renderer._to_output(drawn)
+    return renderer._develop(frame, light, rng or renderer.rng) if finish else frame
