@@ -16,7 +16,7 @@ from sim.recording import record
 from sim.twin import TwinSpec
 
 FPS = 2.0
-FORMAT = 3  # bump when the recording's encoding changes: cached footage is then re-rendered
+FORMAT = 4  # bump when the recording or the rendering changes: cached footage is then re-rendered
 
 
 def footage_folder(

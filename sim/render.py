@@ -32,6 +32,7 @@ _SIDE_LIGHT = np.array([0.35, -0.55, 0.2])
 HALL_HEIGHT_M = 10.0
 MAP_STEP_PX = 8  # the lens map is computed on this grid and interpolated
 NOISE_LEVELS = (2.5, 5.0, 9.0)
+PX_LIMIT = 2.0**24  # projected coordinates, times 16, stay inside int32
 MAX_BLUR_PX = 40.0  # longest smear: a slower shutter than CCTV cameras use
 COLUMN_EVERY_M = 10.0  # every second column carries a camera (cameras every 20 m)
 
@@ -292,8 +293,9 @@ class CameraRenderer:
             cam_pts[:, :2] / cam_pts[:, 2:3] * np.diag(self.canvas_matrix)[:2]
             + self.canvas_matrix[:2, 2]
         )
-        limit = 4 * max(self.canvas_size)
-        px = np.clip(px, -limit, limit)
+        # Only against int32 overflow (fillPoly's fixed point, 4 fractional bits): clamping
+        # each axis near the canvas bent the outline of faces crossing the near plane.
+        px = np.clip(px, -PX_LIMIT, PX_LIMIT)
         return np.round(px * 16).astype(np.int32)
 
     def _draw_decal(self, canvas: np.ndarray, decal: Decal, shade: float) -> None:
