@@ -5,7 +5,8 @@ Each tick the tracker gets the track's bodies (``fusion.TrackView``) and:
 1. predicts every known locomotive forward with its speed;
 2. pairs bodies with locomotives by overlap. A body that spans two locomotives (their
    gap hidden or misjudged) is cut between them; bodies that all overlap one locomotive
-   (an occluder split it) are joined;
+   (an occluder split it) are joined; a body longer than a locomotive's learned length
+   is cut at hidden track beyond its ends (fusion bridged two there);
 3. updates each paired locomotive's ends: a real end is a measurement (smoothed); a cut
    end that runs into unknown track keeps what the tracker knew (its remembered end, or
    the other end plus its learned length), so a locomotive under a dead camera keeps its
