@@ -26,7 +26,7 @@ from sim.plates import PLATE_STYLES, PlateStyle
 from sim.recording import record, write_facility
 from sim.scenario import ScenarioSpec
 from sim.streaming import TwinStreamer
-from sim.twin import Twin, TwinSpec
+from sim.twin import RendererKind, Twin, TwinSpec
 
 
 def _spec(
@@ -35,13 +35,25 @@ def _spec(
     faults: bool,
     random_plates: PlateStyle | None = None,
     start: datetime | None = None,
+    renderer: RendererKind = "painter",
 ) -> TwinSpec:
     scenario = ScenarioSpec(duration_s=duration, random_plates=random_plates)
     return TwinSpec(
         seed=seed,
         scenario=scenario if start is None else replace(scenario, start_time=start),
         faults=FaultSpec() if faults else NO_FAULTS,
+        renderer=renderer,
     )
+
+
+renderer_option = click.option(
+    "--renderer",
+    type=click.Choice(["painter", "gl"]),
+    default="painter",
+    show_default=True,
+    help="The hand-written painter's renderer, or OpenGL on Mesa's software rasterizer "
+    "(docs/twin.md, Renderer).",
+)
 
 
 def _parse_start(
@@ -130,6 +142,7 @@ def sim() -> None:
     metavar="START END",
     help="Render only these scenario seconds of the run (default: all of it).",
 )
+@renderer_option
 def render(
     out: Path,
     seed: int,
@@ -140,9 +153,10 @@ def render(
     start: datetime | None,
     jobs: int,
     window: tuple[float, float] | None,
+    renderer: RendererKind,
 ) -> None:
     """Render every camera to H.264 files with ground truth, faults and calibration."""
-    spec = _spec(seed, duration, faults, start=start)
+    spec = _spec(seed, duration, faults, start=start, renderer=renderer)
     twin = Twin(spec)
     try:
         record(spec, out, fps, _cameras(twin, cameras), jobs=jobs, window=window)
@@ -176,9 +190,12 @@ def layout(out: Path, seed: int, truth: bool) -> None:
 )
 @seed_option
 @duration_option
-def frame(camera_id: str, at_s: float, out: Path, seed: int, duration: float) -> None:
+@renderer_option
+def frame(
+    camera_id: str, at_s: float, out: Path, seed: int, duration: float, renderer: RendererKind
+) -> None:
     """Render one frame of one camera (for a look, or the docs)."""
-    twin = Twin(_spec(seed, duration, faults=False))
+    twin = Twin(_spec(seed, duration, faults=False, renderer=renderer))
     if camera_id not in twin.camera_ids:
         raise click.BadParameter(f"unknown camera {camera_id!r}", param_hint="--camera")
     image = twin.frame(camera_id, at_s)
@@ -335,6 +352,7 @@ def serve(
     "'any' (the default) any plate-like text, 'near' a twin series with one character "
     "changed.",
 )
+@renderer_option
 def dataset(
     out: Path,
     seed: int,
@@ -344,9 +362,10 @@ def dataset(
     jobs: int,
     kinds: str,
     random_plates: PlateStyle | None,
+    renderer: RendererKind,
 ) -> None:
     """Write training sets for the position, model and plate estimators (docs/datasets.md)."""
-    spec = _spec(seed, duration, faults=False, random_plates=random_plates)
+    spec = _spec(seed, duration, faults=False, random_plates=random_plates, renderer=renderer)
     wanted = tuple(k for k in KINDS if k in kinds.split(","))
     counts = write_dataset(spec, out, every, _cameras(Twin(spec), cameras), jobs=jobs, kinds=wanted)
     click.echo(f"wrote {out}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))

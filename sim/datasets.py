@@ -136,7 +136,7 @@ def plate_shows(twin: Twin, camera_id: str, t: float, plate: PlatePlacement) -> 
     frames = []
     for key in KEYS:
         decal.texture, decal.colour = None, key
-        frames.append(renderer.render(solids, light, finish=False).astype(np.int16))
+        frames.append(twin.draw(camera_id, solids, light, finish=False).astype(np.int16))
     changed = np.abs(frames[0] - frames[1]).max(axis=2) > 60
     area = renderer.silhouette([Solid([Face(plate.corners, (0, 0, 0))], "plate")]) > 127
     return round(float((changed & area).sum() / max(int(area.sum()), 1)), 3)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sim.scene import Solid
 
 FAR_M = 500.0
+MAX_SHAPES = 20_000  # cached shapes (a twin has a few hundred distinct ones)
 
 _VERTEX = """
 #version 330
@@ -167,8 +168,11 @@ def _triangles(
     decals: list[tuple[np.ndarray, np.ndarray | None, float]] = []
     for solid in solids:
         origin = solid.faces[0].corners[0]
-        key = (solid.corners - origin).round(4).tobytes() + bytes(solid.faces[0].colour)
+        paint = [(f.colour, [(id(d.texture), d.colour) for d in f.decals]) for f in solid.faces]
+        key = (solid.corners - origin).round(4).tobytes() + repr(paint).encode()
         if key not in _SHAPES:
+            if len(_SHAPES) >= MAX_SHAPES:  # painted-over plates make new shapes each frame
+                _SHAPES.clear()
             _SHAPES[key] = _shape_rows(solid, origin)
         face_rows, decal_rows = _SHAPES[key]
         offset = np.zeros(8, np.float32)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -23,6 +23,13 @@ from sim.render import CameraRenderer, Finish, Lighting
 from sim.scenario import LocoState, Scenario, ScenarioSpec, build_scenario
 from sim.scene import Solid, locomotive_solids, make_props
 
+if TYPE_CHECKING:
+    from sim.gl_render import GlCanvas
+
+# How frames are drawn: the hand-written painter's renderer (sim/render.py), or its canvas
+# step on OpenGL (sim/gl_render.py, docs/twin.md "Renderer").
+RendererKind = Literal["painter", "gl"]
+
 MIN_BLIND_M = 0.5
 
 
@@ -32,6 +39,7 @@ class TwinSpec:
     layout: LayoutSpec = field(default_factory=LayoutSpec)
     scenario: ScenarioSpec = field(default_factory=ScenarioSpec)
     faults: FaultSpec = field(default_factory=FaultSpec)
+    renderer: RendererKind = "painter"
 
 
 class Twin:
@@ -50,6 +58,7 @@ class Twin:
             self.spec.faults,
         )
         self._renderers: dict[str, CameraRenderer] = {}
+        self._canvases: dict[str, GlCanvas] = {}
         self._camera_index = {c.id: i for i, c in enumerate(self.facility.cameras)}
 
     @property
@@ -84,7 +93,25 @@ class Twin:
         light = Lighting.at_hour(self.scenario.hour_of_day(t))
         if fault is not None and fault.kind == "black":
             return renderer.render([], light, rng, black=True)
-        return renderer.render(self.solids(renderer, t), light, rng)
+        return self.draw(camera_id, self.solids(renderer, t), light, rng)
+
+    def draw(
+        self,
+        camera_id: str,
+        solids: list[Solid],
+        light: Lighting,
+        rng: np.random.Generator | None = None,
+        finish: bool = True,
+    ) -> np.ndarray:
+        """The camera's image of ``solids``, with the renderer the spec names."""
+        renderer = self.renderer(camera_id)
+        if self.spec.renderer == "painter":
+            return renderer.render(solids, light, rng, finish=finish)
+        from sim.gl_render import GlCanvas, render_gl
+
+        if camera_id not in self._canvases:
+            self._canvases[camera_id] = GlCanvas(renderer)
+        return render_gl(renderer, self._canvases[camera_id], solids, light, rng, finish)
 
     def solids(self, renderer: CameraRenderer, t: float) -> list[Solid]:
         """Everything that may be in the renderer's view at ``t``."""

@@ -211,3 +211,14 @@ def test_the_opengl_canvas_draws_what_the_painters_renderer_draws(twin: Twin) ->
         assert (np.abs(drawn.astype(np.int16) - hall_only).max(axis=2) > 30).mean() > 0.05
     finally:
         canvas.release()
+
+
+def test_a_twin_drawn_with_opengl_delivers_the_same_frames(twin: Twin) -> None:
+    """``TwinSpec(renderer="gl")`` (``sim frame|render|dataset --renderer gl``): the same
+    camera frame as the painter's renderer, finished alike (light, noise, JPEG)."""
+    gl_twin = Twin(replace(DAY_SPEC, renderer="gl"))
+    camera = twin.camera_ids[2]
+    painted, drawn = twin.frame(camera, 290.0), gl_twin.frame(camera, 290.0)
+    assert painted is not None and drawn is not None
+    close = np.abs(drawn.astype(np.int16) - painted.astype(np.int16)).max(axis=2) <= 30
+    assert close.mean() >= 0.97
