@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 import cv2
@@ -48,7 +48,7 @@ def _spec(
 
 renderer_option = click.option(
     "--renderer",
-    type=click.Choice(["painter", "gl"]),
+    type=click.Choice(get_args(RendererKind)),
     default="painter",
     show_default=True,
     help="The hand-written painter's renderer, or OpenGL on Mesa's software rasterizer "

@@ -133,10 +133,9 @@ def seen_once(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         inside = {loco["id"] for loco in locos}
         seen = (seen & inside) | {loco["id"] for loco in locos if _sighted(loco)}
         glimpsed = (glimpsed & inside) | {loco["id"] for loco in locos if loco.get("cameras")}
+        # (every one seen well was glimpsed too)
         kept = [
-            {**loco, "glimpsed": loco["id"] not in seen}
-            for loco in locos
-            if loco["id"] in seen or loco["id"] in glimpsed
+            {**loco, "glimpsed": loco["id"] not in seen} for loco in locos if loco["id"] in glimpsed
         ]
         yield {**record, "locomotives": kept}
 

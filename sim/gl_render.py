@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.render import NEAR_M, CameraRenderer, Lighting, _shaded, face_shading
+from sim.scene import Solid
+
 if TYPE_CHECKING:
     import moderngl
-
-    from sim.render import CameraRenderer, Lighting
-    from sim.scene import Solid
 
 FAR_M = 500.0
 MAX_SHAPES = 20_000  # cached shapes (a twin has a few hundred distinct ones)
@@ -72,9 +72,7 @@ class GlCanvas:
     """Draws solids on one camera's pinhole canvas; build once per camera."""
 
     def __init__(self, renderer: CameraRenderer) -> None:
-        import moderngl
-
-        from sim.render import NEAR_M
+        import moderngl  # the train extra: only a twin drawn with OpenGL needs it
 
         self.renderer = renderer
         self.ctx = moderngl.create_standalone_context(backend="egl")  # type: ignore[arg-type]
@@ -91,9 +89,9 @@ class GlCanvas:
         self._uniform("intrinsics").value = (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
         self._uniform("size").value = (float(w), float(h))
         self._uniform("depth").value = (NEAR_M, FAR_M)
-        # the hall without statics (they are drawn as solids here), as GL holds images:
-        # RGB, bottom row first
-        self.hall = np.ascontiguousarray(renderer.hall[::-1, :, ::-1]).tobytes()
+        # the hall with the statics painted in (drawn again here, in depth order with the
+        # moving solids), as GL holds images: RGB, bottom row first
+        self.background = np.ascontiguousarray(renderer.background[::-1, :, ::-1]).tobytes()
         self._textures: dict[int, moderngl.Texture] = {}
 
     def draw(self, solids: list[Solid]) -> np.ndarray:
@@ -103,7 +101,7 @@ class GlCanvas:
         ctx = self.ctx
         self.fbo.use()
         ctx.clear(depth=1.0)
-        self.colour.write(self.hall)
+        self.colour.write(self.background)
         ctx.enable(moderngl.DEPTH_TEST)
         everything = [*self.renderer.statics, *solids]
         faces, decals = _triangles(everything)
@@ -189,15 +187,8 @@ _SHAPES: dict[bytes, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray | None,
 def _shape_rows(
     solid: Solid, origin: np.ndarray
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray | None, float]]]:
-    from sim.render import _shaded
-
     corners = solid.corners - origin
-    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True).clip(1e-12)
-    middles = corners.mean(axis=1)
-    flip = np.einsum("ij,ij->i", normals, middles - corners.reshape(-1, 3).mean(axis=0)) < 0
-    normals[flip] *= -1
-    shades = 0.62 + 0.3 * normals[:, 2].clip(0) + 0.12 * (normals @ _side_light())
+    _, shades = face_shading(corners)
     colours = np.array([f.colour for f in solid.faces], np.float32)[:, ::-1] / 255.0
     shaded = (colours * shades[:, None]).clip(0, 1)
     tri = corners[:, _TRIANGLES]  # (faces, 6, 3)
@@ -219,12 +210,6 @@ def _shape_rows(
     return face_rows, decal_rows
 
 
-def _side_light() -> np.ndarray:
-    from sim.render import _SIDE_LIGHT
-
-    return _SIDE_LIGHT
-
-
 def render_gl(
     renderer: CameraRenderer,
     canvas: GlCanvas,
@@ -234,9 +219,5 @@ def render_gl(
     finish: bool = True,
 ) -> np.ndarray:
     """``CameraRenderer.render`` with the canvas rasterized by OpenGL."""
-    drawn = canvas.draw([s for s in solids if renderer.sees(s.corners.reshape(-1, 3))])
-    blurred = [s for s in solids if renderer._blur_px(s, light) >= 1.5]
-    if blurred:
-        renderer._motion_blur(drawn, blurred, light)
-    frame = renderer._to_output(drawn)
-    return renderer._develop(frame, light, rng or renderer.rng) if finish else frame
+    drawn = [s for s in solids if renderer.sees(s.corners.reshape(-1, 3))]
+    return renderer.develop_canvas(canvas.draw(drawn), drawn, light, rng or renderer.rng, finish)

@@ -88,7 +88,6 @@ class CameraRenderer:
         self._setup_canvas()
         self._setup_lens_map()
         self.background, emissive = _hall_background(self)
-        self.hall = self.background.copy()  # without the statics painted in below
         self.emissive = self._to_output(emissive)
         # Things that never move (columns, equipment) are painted into the background once;
         # per frame, only those whose outline overlaps a moving solid's are painted again, in
@@ -196,11 +195,21 @@ class CameraRenderer:
             self.camera.position,
             np.vstack([self._static_boxes[_overlaps_any(self._static_boxes, boxes)], boxes]),
         )
-        blurred: list[Solid] = []
         for solid in everything:
-            if self._blur_px(solid, light) >= 1.5:
-                blurred.append(solid)
             self._draw_solid(canvas, solid)
+        return self.develop_canvas(canvas, everything, light, rng, finish)
+
+    def develop_canvas(
+        self,
+        canvas: np.ndarray,
+        drawn: list[Solid],
+        light: Lighting,
+        rng: np.random.Generator,
+        finish: bool = True,
+    ) -> np.ndarray:
+        """Steps 2's end, 3 and 4 on a drawn canvas: the moving ones of ``drawn`` smeared
+        over the exposure, the lens map, and (``finish``) light, noise and JPEG."""
+        blurred = [solid for solid in drawn if self._blur_px(solid, light) >= 1.5]
         if blurred:
             self._motion_blur(canvas, blurred, light)
         frame = self._to_output(canvas)
@@ -225,13 +234,9 @@ class CameraRenderer:
         cam_pts = corners @ self.camera.rotation.T + self.camera.tvec
         if not self._may_be_visible(cam_pts.reshape(-1, 3)):
             return
-        normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-        normals /= np.linalg.norm(normals, axis=1, keepdims=True).clip(1e-12)
+        normals, shades = face_shading(corners)
         middles = corners.mean(axis=1)
-        flip = np.einsum("ij,ij->i", normals, middles - solid.centre) < 0
-        normals[flip] *= -1
         facing = np.einsum("ij,ij->i", middles - self.camera.position, normals) < 0
-        shades = 0.62 + 0.3 * normals[:, 2].clip(0) + 0.12 * (normals @ _SIDE_LIGHT)
         for index in np.flatnonzero(facing):
             face = solid.faces[index]
             shade = float(shades[index])
@@ -410,6 +415,18 @@ class CameraRenderer:
 
 
 # -- geometry helpers ---------------------------------------------------------------------
+
+
+def face_shading(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Outward unit normals of a convex solid's faces (``corners``: faces x 4 x 3) and the
+    shade each face gets from the hall's light (overhead and one side)."""
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True).clip(1e-12)
+    middles = corners.mean(axis=1)
+    flip = np.einsum("ij,ij->i", normals, middles - corners.reshape(-1, 3).mean(axis=0)) < 0
+    normals[flip] *= -1
+    shades = 0.62 + 0.3 * normals[:, 2].clip(0) + 0.12 * (normals @ _SIDE_LIGHT)
+    return normals, shades
 
 
 def _overlaps_any(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
