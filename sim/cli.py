@@ -22,11 +22,13 @@ from locowatch.facility.loading import load_facility
 from sim.datasets import KINDS, write_dataset
 from sim.evaluation import evaluate, read_snapshots, read_snapshots_from_db
 from sim.faults import NO_FAULTS, FaultSpec
+from sim.layout import CAMERA_FAMILIES, CameraFamily, LayoutSpec
 from sim.plates import PLATE_STYLES, PlateStyle
 from sim.recording import record, write_facility
 from sim.scenario import ScenarioSpec
 from sim.streaming import TwinStreamer
 from sim.twin import RendererKind, Twin, TwinSpec
+from sim.variety import VarietySpec
 
 
 def _spec(
@@ -36,14 +38,44 @@ def _spec(
     random_plates: PlateStyle | None = None,
     start: datetime | None = None,
     renderer: RendererKind = "painter",
+    family: CameraFamily = "along",
+    variety: VarietySpec | None = None,
 ) -> TwinSpec:
     scenario = ScenarioSpec(duration_s=duration, random_plates=random_plates)
     return TwinSpec(
         seed=seed,
+        layout=LayoutSpec(family=family),
         scenario=scenario if start is None else replace(scenario, start_time=start),
         faults=FaultSpec() if faults else NO_FAULTS,
         renderer=renderer,
+        variety=variety or VarietySpec(),
     )
+
+
+def _parse_variety(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> VarietySpec | None:
+    try:
+        return None if value is None else VarietySpec.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+family_option = click.option(
+    "--family",
+    type=click.Choice(CAMERA_FAMILIES),
+    default="along",
+    show_default=True,
+    help="How the depot hangs its cameras (docs/twin.md, Camera families).",
+)
+variety_option = click.option(
+    "--variety",
+    callback=_parse_variety,
+    metavar="SPEC",
+    help="Which families of locomotive geometry, livery, plates and hall to draw from: "
+    "'all', 'classic' (the default), or e.g. 'geometry=hood+carbody,hall=dark,series=any' "
+    "(docs/twin.md, Variety).",
+)
 
 
 renderer_option = click.option(
@@ -143,6 +175,8 @@ def sim() -> None:
     help="Render only these scenario seconds of the run (default: all of it).",
 )
 @renderer_option
+@family_option
+@variety_option
 def render(
     out: Path,
     seed: int,
@@ -154,9 +188,13 @@ def render(
     jobs: int,
     window: tuple[float, float] | None,
     renderer: RendererKind,
+    family: CameraFamily,
+    variety: VarietySpec | None,
 ) -> None:
     """Render every camera to H.264 files with ground truth, faults and calibration."""
-    spec = _spec(seed, duration, faults, start=start, renderer=renderer)
+    spec = _spec(
+        seed, duration, faults, start=start, renderer=renderer, family=family, variety=variety
+    )
     twin = Twin(spec)
     try:
         record(spec, out, fps, _cameras(twin, cameras), jobs=jobs, window=window)
@@ -191,11 +229,21 @@ def layout(out: Path, seed: int, truth: bool) -> None:
 @seed_option
 @duration_option
 @renderer_option
+@family_option
+@variety_option
 def frame(
-    camera_id: str, at_s: float, out: Path, seed: int, duration: float, renderer: RendererKind
+    camera_id: str,
+    at_s: float,
+    out: Path,
+    seed: int,
+    duration: float,
+    renderer: RendererKind,
+    family: CameraFamily,
+    variety: VarietySpec | None,
 ) -> None:
     """Render one frame of one camera (for a look, or the docs)."""
-    twin = Twin(_spec(seed, duration, faults=False, renderer=renderer))
+    spec = _spec(seed, duration, False, renderer=renderer, family=family, variety=variety)
+    twin = Twin(spec)
     if camera_id not in twin.camera_ids:
         raise click.BadParameter(f"unknown camera {camera_id!r}", param_hint="--camera")
     image = twin.frame(camera_id, at_s)
@@ -353,6 +401,8 @@ def serve(
     "changed.",
 )
 @renderer_option
+@family_option
+@variety_option
 def dataset(
     out: Path,
     seed: int,
@@ -363,9 +413,19 @@ def dataset(
     kinds: str,
     random_plates: PlateStyle | None,
     renderer: RendererKind,
+    family: CameraFamily,
+    variety: VarietySpec | None,
 ) -> None:
     """Write training sets for the position, model and plate estimators (docs/datasets.md)."""
-    spec = _spec(seed, duration, faults=False, random_plates=random_plates, renderer=renderer)
+    spec = _spec(
+        seed,
+        duration,
+        faults=False,
+        random_plates=random_plates,
+        renderer=renderer,
+        family=family,
+        variety=variety,
+    )
     wanted = tuple(k for k in KINDS if k in kinds.split(","))
     counts = write_dataset(spec, out, every, _cameras(Twin(spec), cameras), jobs=jobs, kinds=wanted)
     click.echo(f"wrote {out}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
@@ -477,7 +537,6 @@ def _restamp(chunk: list[Any], shift: float, start: float, speed: float) -> None
 @duration_option
 def oracle(families: str, seeds: str, duration: float) -> None:
     """Score geometry and fusion alone: the true intervals each camera sees, through the FSE."""
-    from sim.layout import CAMERA_FAMILIES
     from sim.oracle import oracle_run, table
 
     runs = []

@@ -192,6 +192,11 @@ def write_dataset(
         "duration_s": spec.scenario.duration_s,
         "every_s": every_s,
         "random_plates": spec.scenario.random_plates,
+        "renderer": spec.renderer,
+        "camera_family": spec.layout.family,
+        "variety": spec.variety.describe(),
+        "hall": twin.hall.family,
+        "series": sorted({loco.series.name for loco in twin.scenario.fleet}),
         "cameras": cameras,
         "counts": counts,
         "windows": {

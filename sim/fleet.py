@@ -10,9 +10,12 @@ shapes, section joints and colours. Plates read "series-number" (for example
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sim.variety import Look
 
 CabShape = Literal["hood", "centre", "streamlined", "flat"]
 Colour = tuple[int, int, int]  # BGR, as OpenCV draws
@@ -72,6 +75,7 @@ class Locomotive:
     series: Series
     number: int
     painted: str | None = None  # another text painted on its plates (random-plate training sets)
+    look: Look | None = None  # a varied twin's livery and plates (sim.variety); None: classic
 
     @property
     def plate(self) -> str:
@@ -83,15 +87,17 @@ class Locomotive:
         return self.series.length_m
 
 
-def make_fleet(rng: np.random.Generator, count: int) -> list[Locomotive]:
-    """``count`` locomotives with distinct plates, series drawn evenly."""
+def make_fleet(
+    rng: np.random.Generator, count: int, catalogue: tuple[Series, ...] = SERIES
+) -> list[Locomotive]:
+    """``count`` locomotives with distinct plates, series of ``catalogue`` drawn evenly."""
     fleet: list[Locomotive] = []
     used: set[str] = set()
     while len(fleet) < count:
         series = (
-            SERIES[len(fleet) % len(SERIES)]
-            if len(fleet) < len(SERIES)
-            else SERIES[int(rng.integers(len(SERIES)))]
+            catalogue[len(fleet) % len(catalogue)]
+            if len(fleet) < len(catalogue)
+            else catalogue[int(rng.integers(len(catalogue)))]
         )
         number = int(rng.integers(1, 10**series.number_digits))
         plate = series.plate(number)

@@ -108,18 +108,22 @@ class GlCanvas:
         self._uniform("textured").value = False
         if len(faces):
             self._draw(faces)
-        textured = [d for d in decals if d[1] is not None]
-        flat = np.concatenate([d[0] for d in decals if d[1] is None] or [np.zeros((0, 8), "f4")])
-        # decals lie on their faces: pulled towards the camera so the face does not win
-        ctx.polygon_offset = (-1.0, -4.0)
-        if len(flat):
-            self._draw(flat)
-        self._uniform("textured").value = True
-        for vertices, texture, shade in textured:
-            assert texture is not None
-            self._texture(texture).use(0)
-            self._uniform("shade").value = shade
-            self._draw(vertices)
+        # Decals lie on their faces: pulled towards the camera so the face does not win, and
+        # each later decal of a face a little more, so that it shows over an earlier one
+        # where they overlap (as the painter draws them, in order).
+        for layer in sorted({d[3] for d in decals}):
+            ctx.polygon_offset = (-1.0, -4.0 - 2.0 * layer)
+            here = [d for d in decals if d[3] == layer]
+            flat = [d[0] for d in here if d[1] is None]
+            self._uniform("textured").value = False
+            if flat:
+                self._draw(np.concatenate(flat))
+            self._uniform("textured").value = True
+            for vertices, texture, shade, _ in here:
+                if texture is not None:
+                    self._texture(texture).use(0)
+                    self._uniform("shade").value = shade
+                    self._draw(vertices)
         ctx.polygon_offset = (0.0, 0.0)
         w, h = self.renderer.canvas_size
         drawn = np.frombuffer(self.fbo.read(components=3), np.uint8).reshape(h, w, 3)
@@ -154,16 +158,21 @@ class GlCanvas:
         self.ctx.release()
 
 
+# a decal's vertex rows, its texture (None: flat colour), its face's shade, and its layer
+# (its place among its face's decals)
+_DecalRows = tuple[np.ndarray, np.ndarray | None, float, int]
+
+
 def _triangles(
     solids: list[Solid],
-) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray | None, float]]]:
+) -> tuple[np.ndarray, list[_DecalRows]]:
     """Vertex rows (world xyz, RGB 0-1, uv) of every face, and per decal its rows, texture
     and shade; shaded as ``CameraRenderer._draw_solid`` shades. Back faces are drawn too
     (the depth buffer hides them), so a shape's rows do not depend on where it stands:
     they are built once per shape and moved (a locomotive is the same solids every frame,
     shifted)."""
     rows = []
-    decals: list[tuple[np.ndarray, np.ndarray | None, float]] = []
+    decals: list[_DecalRows] = []
     for solid in solids:
         origin = solid.faces[0].corners[0]
         paint = [(f.colour, [(id(d.texture), d.colour) for d in f.decals]) for f in solid.faces]
@@ -176,17 +185,17 @@ def _triangles(
         offset = np.zeros(8, np.float32)
         offset[:3] = origin
         rows.append(face_rows + offset)
-        decals += [(vertices + offset, texture, shade) for vertices, texture, shade in decal_rows]
+        decals += [
+            (rows + offset, texture, shade, layer) for rows, texture, shade, layer in decal_rows
+        ]
     faces = np.concatenate(rows) if rows else np.zeros((0, 8), np.float32)
     return faces, decals
 
 
-_SHAPES: dict[bytes, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray | None, float]]]] = {}
+_SHAPES: dict[bytes, tuple[np.ndarray, list[_DecalRows]]] = {}
 
 
-def _shape_rows(
-    solid: Solid, origin: np.ndarray
-) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray | None, float]]]:
+def _shape_rows(solid: Solid, origin: np.ndarray) -> tuple[np.ndarray, list[_DecalRows]]:
     corners = solid.corners - origin
     _, shades = face_shading(corners)
     colours = np.array([f.colour for f in solid.faces], np.float32)[:, ::-1] / 255.0
@@ -197,7 +206,7 @@ def _shape_rows(
     face_rows = np.concatenate([tri, rgb, uv], axis=2).reshape(-1, 8).astype(np.float32)
     decal_rows = []
     for face, shade in zip(solid.faces, shades.tolist(), strict=True):
-        for decal in face.decals:
+        for layer, decal in enumerate(face.decals):
             if decal.texture is None and decal.colour is None:
                 continue
             k = len(decal.corners)
@@ -206,7 +215,7 @@ def _shape_rows(
             rgb_d = np.tile(np.array(colour[::-1], np.float32) / 255.0, (len(fan), 1))
             uv_d = _QUAD_UV[fan] if k == 4 else np.zeros((len(fan), 2), np.float32)
             rows_d = np.concatenate([decal.corners[fan] - origin, rgb_d, uv_d], axis=1)
-            decal_rows.append((rows_d.astype(np.float32), decal.texture, shade))
+            decal_rows.append((rows_d.astype(np.float32), decal.texture, shade, min(layer, 15)))
     return face_rows, decal_rows
 
 

@@ -55,8 +55,10 @@ def plate_texture(
     text: str,
     background: tuple[int, int, int] = (235, 235, 230),
     ink: tuple[int, int, int] = (25, 25, 25),
+    border: bool = True,
 ) -> np.ndarray:
-    """A BGR plate image with ``text`` centred and as large as fits."""
+    """A BGR plate image with ``text`` centred and as large as fits; without ``border``,
+    numbers painted straight on a body of colour ``background``."""
     width, height = PLATE_PX
     image = Image.new("RGB", (width, height), background[::-1])
     draw = ImageDraw.Draw(image)
@@ -70,7 +72,8 @@ def plate_texture(
     x = (width - (right - left)) / 2 - left
     y = (height - (bottom - top)) / 2 - top
     draw.text((x, y), text, font=font, fill=ink[::-1])
-    draw.rectangle((2, 2, width - 3, height - 3), outline=ink[::-1], width=3)
+    if border:
+        draw.rectangle((2, 2, width - 3, height - 3), outline=ink[::-1], width=3)
     return np.asarray(image)[:, :, ::-1].copy()
 
 

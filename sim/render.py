@@ -26,6 +26,7 @@ import numpy as np
 from locowatch.facility.config import FacilityConfig
 from locowatch.facility.geometry import CameraModel, TrackAxis, undistort_normalized
 from sim.scene import Decal, Solid, track_box
+from sim.variety import HallLook
 
 NEAR_M = 0.15
 _SIDE_LIGHT = np.array([0.35, -0.55, 0.2])
@@ -34,7 +35,6 @@ MAP_STEP_PX = 8  # the lens map is computed on this grid and interpolated
 NOISE_LEVELS = (2.5, 5.0, 9.0)
 PX_LIMIT = 2.0**24  # projected coordinates, times 16, stay inside int32
 MAX_BLUR_PX = 40.0  # longest smear: a slower shutter than CCTV cameras use
-COLUMN_EVERY_M = 10.0  # every second column carries a camera (cameras every 20 m)
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,10 @@ class CameraRenderer:
         finish: Finish | None = None,
         seed: int = 0,
         statics: tuple[Solid, ...] = (),
+        hall: HallLook | None = None,
     ) -> None:
         self.camera = camera
+        self.hall = hall or HallLook()
         self.facility = facility
         self.finish = finish or Finish()
         self.rng = np.random.default_rng(seed)
@@ -94,7 +96,7 @@ class CameraRenderer:
         # order with it, which is all that occlusion needs.
         self.statics = [
             c
-            for c in (*_columns(facility, self.axes, camera.position), *statics)
+            for c in (*_columns(facility, self.axes, camera.position, self.hall), *statics)
             if self.sees(c.corners.reshape(-1, 3))
         ]
         self._static_boxes = np.array([self._screen_box(c) for c in self.statics]).reshape(-1, 4)
@@ -524,27 +526,31 @@ def _shaded(colour: tuple[int, int, int], shade: float) -> tuple[int, int, int]:
 
 
 def _columns(
-    facility: FacilityConfig, axes: dict[str, TrackAxis], camera_position: np.ndarray
+    facility: FacilityConfig,
+    axes: dict[str, TrackAxis],
+    camera_position: np.ndarray,
+    hall: HallLook,
 ) -> list[Solid]:
-    """Steel columns along each camera row (3.5 m right of each track)."""
+    """Steel columns along each camera row (3.5 m right of each track in the classic hall)."""
     columns: list[Solid] = []
+    half, lateral = hall.column_half_m, hall.column_lateral_m
     for track in facility.tracks:
         axis = axes[track.id]
         s = -6.0
         while s <= track.length_m + 6:
-            base = axis.to_world(s, -3.5)[0]
+            base = axis.to_world(s, lateral)[0]
             if np.hypot(*(base[:2] - camera_position[:2])) > 1.0:
                 columns.append(
                     track_box(
                         axis,
-                        (s - 0.2, s + 0.2),
-                        (-3.7, -3.3),
+                        (s - half, s + half),
+                        (lateral - half, lateral + half),
                         (0.0, HALL_HEIGHT_M),
-                        (95, 90, 85),
+                        hall.column_colour,
                         tag=f"column-{len(columns)}",
                     )
                 )
-            s += COLUMN_EVERY_M
+            s += hall.column_every_m
     return columns
 
 
@@ -586,7 +592,8 @@ def _hall_background(renderer: CameraRenderer) -> tuple[np.ndarray, np.ndarray]:
     texture = _concrete_texture(renderer.rng)
 
     floor = which == 0
-    albedo[floor] = _floor_colour(hit[floor], facility, renderer.axes, texture)
+    hall = renderer.hall
+    albedo[floor] = _floor_colour(hit[floor], facility, renderer.axes, texture, hall)
     ceiling = which == 1
     lamp = ceiling & ((np.abs((hit[..., 1] % 7.0) - 3.5) < 0.25) & ((hit[..., 0] % 6.0) < 3.0))
     albedo[ceiling] = (62, 64, 68)
@@ -594,12 +601,13 @@ def _hall_background(renderer: CameraRenderer) -> tuple[np.ndarray, np.ndarray]:
     wall = (which == 2) | (which == 3)
     along = np.where(which == 2, hit[..., 1], hit[..., 0])
     wall_colour = np.where(
-        (np.abs(along % 3.0) < 0.05)[..., None], (120, 125, 120), (168, 174, 170)
+        (np.abs(along % 3.0) < 0.05)[..., None], hall.wall_seam, hall.wall
     ).astype(np.float32)
     band = hit[..., 2] < 1.2
-    wall_colour[band] = (60, 92, 62)
+    wall_colour[band] = hall.wall_band
     albedo[wall] = wall_colour[wall]
     window = wall & (hit[..., 2] > 5.0) & (hit[..., 2] < 8.2) & ((np.abs(along) % 6.0) < 4.2)
+    window &= hall.windows
     albedo[window] = (40, 38, 36)
     emissive[window] = (215, 205, 190)
     return albedo.clip(0, 255).astype(np.uint8), emissive.clip(0, 255).astype(np.uint8)
@@ -614,13 +622,19 @@ def _concrete_texture(rng: np.random.Generator) -> np.ndarray:
 
 
 def _floor_colour(
-    points: np.ndarray, facility: FacilityConfig, axes: dict[str, TrackAxis], texture: np.ndarray
+    points: np.ndarray,
+    facility: FacilityConfig,
+    axes: dict[str, TrackAxis],
+    texture: np.ndarray,
+    hall: HallLook,
 ) -> np.ndarray:
     x, y = points[:, 0], points[:, 1]
     tx = (x * 10).astype(np.int64) % texture.shape[1]
     ty = (y * 10).astype(np.int64) % texture.shape[0]
     grain = texture[ty, tx]
-    colour = np.stack([128 + 9 * grain, 130 + 9 * grain, 126 + 9 * grain], axis=-1)
+    fb, fg, fr = hall.floor
+    g = hall.grain
+    colour = np.stack([fb + g * grain, fg + g * grain, fr + g * grain], axis=-1)
     for track in facility.tracks:
         axis = axes[track.id]
         rel = points[:, :2] - axis.origin
@@ -628,15 +642,47 @@ def _floor_colour(
         d = rel @ axis.normal
         on = (s > -20) & (s < track.length_m + 20)
         pit = on & (np.abs(d) < 0.62)
-        colour[pit] = np.stack([40 + 4 * grain[pit], 41 + 4 * grain[pit], 44 + 4 * grain[pit]], -1)
+        if hall.pit == "open":
+            colour[pit] = np.stack(
+                [40 + 4 * grain[pit], 41 + 4 * grain[pit], 44 + 4 * grain[pit]], -1
+            )
+        elif hall.pit == "covered":  # chequer plates with seams every 1.5 m
+            plate = pit & ((s % 1.5) > 0.04)
+            colour[plate] = np.stack([92 + 6 * grain[plate]] * 3, -1)
+            colour[pit & ~plate] = (40, 40, 42)
         rail = on & (np.abs(np.abs(d) - 0.76) < 0.036)
         colour[rail] = (150, 152, 158)
         foot = on & (np.abs(np.abs(d) - 0.76) >= 0.036) & (np.abs(np.abs(d) - 0.76) < 0.075)
         colour[foot] = (70, 72, 76)
-        walkway = (s > 0) & (s < track.length_m) & (np.abs(np.abs(d) - 2.2) < 0.05)
-        colour[walkway] = (20, 190, 225)
-        for station in facility.stations_on(track.id):
-            for edge in (station.start_m, station.end_m):
-                line = (np.abs(s - edge) < 0.06) & (np.abs(d) > 0.9) & (np.abs(d) < 2.2)
-                colour[line] = (230, 230, 230)
+        inside = (s > 0) & (s < track.length_m)
+        if hall.walkway_line is not None:
+            walkway = inside & (np.abs(np.abs(d) - hall.walkway_offset_m) < 0.05)
+            colour[walkway] = hall.walkway_line
+        if hall.station_lines:
+            for station in facility.stations_on(track.id):
+                for edge in (station.start_m, station.end_m):
+                    line = (np.abs(s - edge) < 0.06) & (np.abs(d) > 0.9) & (np.abs(d) < 2.2)
+                    colour[line] = (230, 230, 230)
+        if hall.crosses_every_m:
+            _survey_crosses(colour, s, d, inside, hall.crosses_every_m)
+        for zone in range(hall.hatched_zones):
+            _hatched_zone(colour, s, d, track.length_m * (zone + 0.5) / hall.hatched_zones)
     return colour
+
+
+def _survey_crosses(
+    colour: np.ndarray, s: np.ndarray, d: np.ndarray, inside: np.ndarray, every_m: float
+) -> None:
+    """White survey crosses between the rails' feet and the walkway, every ``every_m``."""
+    ds = np.abs(((s + every_m / 2) % every_m) - every_m / 2)
+    dd = np.abs(np.abs(d) - 1.3)
+    arm = inside & (((ds < 0.25) & (dd < 0.025)) | ((dd < 0.25) & (ds < 0.025)))
+    colour[arm] = (240, 240, 240)
+
+
+def _hatched_zone(colour: np.ndarray, s: np.ndarray, d: np.ndarray, centre_m: float) -> None:
+    """A yellow-black hatched keep-clear zone on the right walkway around ``centre_m``."""
+    zone = (np.abs(s - centre_m) < 2.5) & (d < -1.2) & (d > -3.0)
+    stripe = ((s + d) % 0.6) < 0.3
+    colour[zone & stripe] = (20, 190, 230)
+    colour[zone & ~stripe] = (30, 30, 30)

@@ -159,11 +159,16 @@ class Scenario:
 
 
 def build_scenario(
-    facility: FacilityConfig, seed: int = 0, spec: ScenarioSpec | None = None
+    facility: FacilityConfig,
+    seed: int = 0,
+    spec: ScenarioSpec | None = None,
+    fleet: list[Locomotive] | None = None,
 ) -> Scenario:
+    """The day of ``seed``; ``fleet`` (a varied twin's) instead of the six classic series."""
     spec = spec or ScenarioSpec()
     rng = np.random.default_rng(seed)
-    fleet = make_fleet(rng, spec.fleet_size)
+    if fleet is None:
+        fleet = make_fleet(rng, spec.fleet_size)
     planner = _Planner(facility, spec, rng, fleet)
     return planner.run()
 

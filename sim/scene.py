@@ -40,6 +40,7 @@ class Decal:
     colour: Colour | None = None
     texture: np.ndarray | None = None
     text: str | None = None  # what a textured decal reads (plates): the training label
+    style: tuple[Colour, Colour, bool] | None = None  # plates: background, ink, border
 
 
 @dataclass
@@ -67,7 +68,10 @@ class Solid:
             Face(
                 face.corners + offset,
                 face.colour,
-                [Decal(d.corners + offset, d.colour, d.texture, d.text) for d in face.decals],
+                [
+                    Decal(d.corners + offset, d.colour, d.texture, d.text, d.style)
+                    for d in face.decals
+                ],
             )
             for face in self.faces
         ]
@@ -203,7 +207,8 @@ def locomotive_solids(
 def _paint_plates(solids: list[Solid], text: str) -> None:
     """Paint ``text`` over the plates of shifted copies (whose decals are their own)."""
     for decal in plate_decals(solids):
-        decal.text, decal.texture = text, plate_texture(text)
+        texture = plate_texture(text, *decal.style) if decal.style else plate_texture(text)
+        decal.text, decal.texture = text, texture
 
 
 @cache
@@ -215,6 +220,10 @@ def _template(
     length_m: float,
 ) -> tuple[Solid, ...]:
     axis = TrackAxis(track_id, length_m, np.array(origin), np.array(direction))
+    if loco.look is not None:
+        from sim.locomotive import detailed_solids  # it builds on this module
+
+        return tuple(detailed_solids(loco, loco.look, axis))
     series = loco.series
     solids: list[Solid] = []
     for section in range(series.sections):

@@ -22,6 +22,7 @@ from sim.layout import LayoutSpec, TwinLayout, build_layout
 from sim.render import CameraRenderer, Finish, Lighting
 from sim.scenario import LocoState, Scenario, ScenarioSpec, build_scenario
 from sim.scene import Solid, locomotive_solids, make_props
+from sim.variety import VarietySpec, draw_hall, varied_fleet
 
 if TYPE_CHECKING:
     from sim.gl_render import GlCanvas
@@ -40,6 +41,9 @@ class TwinSpec:
     scenario: ScenarioSpec = field(default_factory=ScenarioSpec)
     faults: FaultSpec = field(default_factory=FaultSpec)
     renderer: RendererKind = "painter"
+    # which families of locomotives, liveries, plates and halls the twin draws from
+    # (sim/variety.py); the default is the classic twin
+    variety: VarietySpec = field(default_factory=VarietySpec)
 
 
 class Twin:
@@ -48,7 +52,12 @@ class Twin:
         seed = self.spec.seed
         self.layout: TwinLayout = build_layout(seed, self.spec.layout)
         self.facility: FacilityConfig = self.layout.config
-        self.scenario: Scenario = build_scenario(self.facility, seed, self.spec.scenario)
+        variety = self.spec.variety
+        fleet = (
+            None if variety.classic else varied_fleet(seed, self.spec.scenario.fleet_size, variety)
+        )
+        self.scenario: Scenario = build_scenario(self.facility, seed, self.spec.scenario, fleet)
+        self.hall = draw_hall(seed, variety)
         self.geometry = FacilityGeometry(self.facility)  # true poses
         self.props = make_props(self.facility, np.random.default_rng([seed, 1]))
         self.faults = FaultPlan.draw(
@@ -76,6 +85,7 @@ class Twin:
                 finish,
                 seed=self.spec.seed * 1000 + index,
                 statics=tuple(self.props.static_solids(axes)),
+                hall=self.hall,
             )
         return self._renderers[camera_id]
 
@@ -218,5 +228,5 @@ def _bounding_box(twin: Twin, state: LocoState) -> np.ndarray:
     return axis.to_world(
         np.repeat(s, 4),
         np.tile(np.repeat([-half, half], 2), 2),
-        np.tile([0.0, state.loco.series.height_m], 4),
+        np.tile([0.0, state.loco.series.height_m + 2.0], 4),  # pantographs stand above
     )
