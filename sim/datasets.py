@@ -14,6 +14,7 @@ same folders from its own labelled footage and trains with the same command.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 
 from locowatch import __version__
+from locowatch.facility.config import TrackView
 from locowatch.facility.geometry import TrackAxis
 from locowatch.facility.rectify import (
     BODY_MAX_M,
@@ -37,6 +39,7 @@ from locowatch.facility.rectify import (
     body_window,
     strip_window,
 )
+from locowatch.facility.visibility import Span, subtract_spans
 from sim.render import Lighting
 from sim.scene import Face, PlatePlacement, Solid, locomotive_solids, plate_decals, plates_of
 from sim.twin import Twin, TwinSpec
@@ -58,26 +61,43 @@ class Body:
     head: str
 
 
-def bodies_in_view(twin: Twin, track: str, covered: tuple[float, float], t: float) -> list[Body]:
-    """Ground truth clipped to the covered span, each end marked real or cut."""
-    lo, hi = covered
+def bodies_in_view(
+    twin: Twin,
+    track: str,
+    covered: tuple[float, float],
+    t: float,
+    hidden: Sequence[Span] = (),
+) -> list[Body]:
+    """Ground truth clipped to the covered span, less the ``hidden`` stretches (behind
+    bodies on nearer tracks), each end marked real or cut: a body is cut where a hidden
+    stretch begins, as the estimator must report it."""
     bodies = []
-    for state in twin.scenario.at(t):
-        if state.track != track or state.head_m <= lo or state.tail_m >= hi:
-            continue
-        tail_real = state.tail_m >= lo + END_MARGIN_M
-        head_real = state.head_m <= hi - END_MARGIN_M
-        bodies.append(
-            Body(
-                loco=state.loco.loco_id,
-                series=state.loco.series.name,
-                tail_m=round(max(state.tail_m, lo), 3),
-                head_m=round(min(state.head_m, hi), 3),
-                tail="real" if tail_real else "cut",
-                head="real" if head_real else "cut",
+    for lo, hi in subtract_spans([covered], list(hidden)):
+        for state in twin.scenario.at(t):
+            if state.track != track or state.head_m <= lo or state.tail_m >= hi:
+                continue
+            tail_real = state.tail_m >= lo + END_MARGIN_M
+            head_real = state.head_m <= hi - END_MARGIN_M
+            bodies.append(
+                Body(
+                    loco=state.loco.loco_id,
+                    series=state.loco.series.name,
+                    tail_m=round(max(state.tail_m, lo), 3),
+                    head_m=round(min(state.head_m, hi), 3),
+                    tail="real" if tail_real else "cut",
+                    head="real" if head_real else "cut",
+                )
             )
-        )
     return sorted(bodies, key=lambda b: b.tail_m)
+
+
+def hidden_in_view(
+    twin: Twin, camera_id: str, view: TrackView, covered: tuple[float, float], t: float
+) -> list[Span]:
+    """The stretches of ``covered`` that bodies on nearer tracks hide from the camera."""
+    _, blind = twin.seen(camera_id, view, twin.scenario.at(t))
+    lo, hi = covered
+    return [(max(a, lo), min(b, hi)) for a, b, hidden in blind if hidden and b > lo and a < hi]
 
 
 def occluders_in_view(
@@ -222,55 +242,73 @@ def _camera_samples(
 ) -> dict[str, list[dict[str, Any]]]:
     twin = Twin(spec)
     camera = twin.facility.camera_by_id[camera_id]
-    view = camera.views[0]
-    axis = twin.layout.axis(view.track)
-    curtain = Curtain(twin.geometry.cameras[camera_id], axis)
-    strip = strip_window(view.start_m, view.end_m)
-    covered = curtain.covered_span(strip)
+    views = [_ViewWindows(twin, camera_id, index, view) for index, view in enumerate(camera.views)]
     rows: dict[str, list[dict[str, Any]]] = {"position": [], "model": [], "plate": []}
-    faces = EndFace(curtain.camera, axis)
     for t in times:
         ticks.put(1)
-        if covered is None:
-            continue
-        bodies = bodies_in_view(twin, view.track, covered, float(t))
-        if not _wanted(kinds, bodies, faces):
+        sights = [(v, v.sight(float(t))) for v in views if v.covered is not None]
+        wanted = [(v, sight) for v, sight in sights if _wanted(kinds, sight[1], v.faces)]
+        if not wanted:
             continue
         frame = twin.frame(camera_id, float(t))
         if frame is None:
             continue
         light = Lighting.at_hour(twin.scenario.hour_of_day(float(t)))
-        stem = f"{camera_id}_{t:08.2f}"
-        common = {
-            "camera": camera_id,
-            "track": view.track,
-            "t": round(float(t), 2),
-            "hour": round(twin.scenario.hour_of_day(float(t)), 2),
-            "infrared": light.infrared,
-        }
-        common["occluders"] = occluders_in_view(twin, camera_id, view.track, covered, float(t))
-        image = f"images/{stem}.png"
-        if "position" in kinds:
-            cv2.imwrite(str(out / "position" / image), curtain.rectify(frame, strip))
-        rows["position"].append(
-            {
-                "image": image,
-                **common,
-                "start_m": strip.start_m,
-                "end_m": strip.end_m,
-                "metres_per_px": strip.metres_per_px,
-                "covered": list(covered),
-                "bodies": [asdict(b) for b in bodies],
+        for view, (hidden, bodies) in wanted:
+            assert view.covered is not None
+            stem = f"{camera_id}_{t:08.2f}" + (f"_v{view.index}" if view.index else "")
+            common = {
+                "camera": camera_id,
+                "track": view.view.track,
+                "view": view.index,
+                "t": round(float(t), 2),
+                "hour": round(twin.scenario.hour_of_day(float(t)), 2),
+                "infrared": light.infrared,
+                "occluders": occluders_in_view(
+                    twin, camera_id, view.view.track, view.covered, float(t)
+                ),
             }
-        )
-        for body in bodies:
-            if "model" in kinds:
-                rows["model"] += _body_sample(out, curtain, frame, body, stem, common)
-            if "plate" in kinds:
-                rows["plate"] += _plate_samples(
-                    out, twin, curtain, frame, body, covered, float(t), stem, common
-                )
+            image = f"images/{stem}.png"
+            if "position" in kinds:
+                cv2.imwrite(str(out / "position" / image), view.curtain.rectify(frame, view.strip))
+            rows["position"].append(
+                {
+                    "image": image,
+                    **common,
+                    "start_m": view.strip.start_m,
+                    "end_m": view.strip.end_m,
+                    "metres_per_px": view.strip.metres_per_px,
+                    "covered": list(view.covered),
+                    "hidden": [[round(a, 3), round(b, 3)] for a, b in hidden],
+                    "bodies": [asdict(b) for b in bodies],
+                }
+            )
+            for body in bodies:
+                if "model" in kinds:
+                    rows["model"] += _body_sample(out, view.curtain, frame, body, stem, common)
+                if "plate" in kinds:
+                    rows["plate"] += _plate_samples(
+                        out, twin, view.curtain, frame, body, view.covered, float(t), stem, common
+                    )
     return rows
+
+
+class _ViewWindows:
+    """One view of a camera: its curtain, strip and covered span, and what it sees."""
+
+    def __init__(self, twin: Twin, camera_id: str, index: int, view: TrackView) -> None:
+        self.twin, self.camera_id, self.index, self.view = twin, camera_id, index, view
+        axis = twin.layout.axis(view.track)
+        self.curtain = Curtain(twin.geometry.cameras[camera_id], axis)
+        self.strip = strip_window(view.start_m, view.end_m)
+        self.covered = self.curtain.covered_span(self.strip)
+        self.faces = EndFace(self.curtain.camera, axis)
+
+    def sight(self, t: float) -> tuple[list[Span], list[Body]]:
+        """The hidden stretches of the covered span at ``t``, and the bodies seen."""
+        assert self.covered is not None
+        hidden = hidden_in_view(self.twin, self.camera_id, self.view, self.covered, t)
+        return hidden, bodies_in_view(self.twin, self.view.track, self.covered, t, hidden)
 
 
 def _wanted(kinds: tuple[str, ...], bodies: list[Body], faces: EndFace) -> bool:

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from locowatch.facility.rectify import BODY_HALF_WIDTH_M, Curtain, EndFace, strip_window
-from sim.datasets import end_plate, plate_shows, write_dataset
+from sim.datasets import bodies_in_view, end_plate, hidden_in_view, plate_shows, write_dataset
 from sim.faults import NO_FAULTS
 from sim.fleet import SECTION_LETTERS, SERIES, SERIES_BY_NAME
+from sim.layout import LayoutSpec
 from sim.plates import random_plate_text
 from sim.scenario import ScenarioSpec
 from sim.scene import locomotive_solids
@@ -197,3 +198,36 @@ def test_plate_shows_is_the_share_of_the_plate_nothing_hides() -> None:
         assert plate is not None
         shares.append(plate_shows(twin, "cam-04", t, plate))
     assert shares[0] > 0.99 and 0.3 < shares[1] < 0.7 and shares[2] < 0.01, shares
+
+
+def test_across_strips_label_what_nearer_bodies_hide(tmp_path: Path) -> None:
+    """Wall cameras look across several tracks: every view of a camera yields strips, and
+    a strip labels the stretches a body on a nearer track hides; no body is labelled
+    there, and a body is cut where such a stretch begins (the position estimator's
+    OCCUPIED / EMPTY / HIDDEN per column)."""
+    spec = replace(SPEC, layout=LayoutSpec(family="across"))
+    twin = Twin(spec)
+    checked = 0
+    for camera in twin.facility.cameras[:4]:
+        for view in camera.views[1:]:
+            for t in np.arange(0.0, 600.0, 20.0):
+                covered = (view.start_m, view.end_m)
+                hidden = hidden_in_view(twin, camera.id, view, covered, float(t))
+                if not hidden:
+                    continue
+                for body in bodies_in_view(twin, view.track, covered, float(t), hidden):
+                    for a, b in hidden:
+                        assert body.head_m <= a + 1e-6 or body.tail_m >= b - 1e-6
+                        if abs(body.head_m - a) < 1e-3:
+                            assert body.head == "cut"
+                        if abs(body.tail_m - b) < 1e-3:
+                            assert body.tail == "cut"
+                checked += 1
+    assert checked >= 5
+    out = tmp_path / "across"
+    write_dataset(spec, out, every_s=150.0, camera_ids=[twin.camera_ids[0]], jobs=1,
+                  progress=False, kinds=("position",))  # fmt: skip
+    rows = [json.loads(line) for line in (out / "position" / "labels.jsonl").open()]
+    assert {row["view"] for row in rows} == set(range(len(twin.facility.cameras[0].views)))
+    assert len(twin.facility.cameras[0].views) >= 2
+    assert all("hidden" in row and (out / "position" / row["image"]).exists() for row in rows)
