@@ -108,8 +108,14 @@ class CameraRenderer:
             sigma: np.clip(
                 self.rng.normal(0, sigma, (camera.height + 32, camera.width + 32, 3)), -127, 127
             ).astype(np.int16)
-            for sigma in NOISE_LEVELS
+            for sigma in self._noise_levels
         }
+
+    @property
+    def _noise_levels(self) -> tuple[float, ...]:
+        """The precomputed strengths, and a noisier night where auto-gain pushes harder."""
+        extra = self.finish.noise_night
+        return NOISE_LEVELS + ((extra,) if extra > NOISE_LEVELS[-1] else ())
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -399,7 +405,7 @@ class CameraRenderer:
             sigma = self.finish.noise_day + (self.finish.noise_night - self.finish.noise_day) * max(
                 0.0, 1.0 - light.level
             )
-        level = min(NOISE_LEVELS, key=lambda candidate: abs(candidate - sigma))
+        level = min(self._noise_levels, key=lambda candidate: abs(candidate - sigma))
         oy, ox = (int(v) for v in rng.integers(0, 32, 2))
         h, w = image.shape[:2]
         noisy = cv2.add(image, self._noise[level][oy : oy + h, ox : ox + w], dtype=cv2.CV_8U)
@@ -534,7 +540,9 @@ def _columns(
     """Steel columns along each camera row (3.5 m right of each track in the classic hall)."""
     columns: list[Solid] = []
     half, lateral = hall.column_half_m, hall.column_lateral_m
-    for track in facility.tracks:
+    for index, track in enumerate(facility.tracks):
+        if index % hall.column_rows:
+            continue
         axis = axes[track.id]
         s = -6.0
         while s <= track.length_m + 6:
@@ -594,6 +602,11 @@ def _hall_background(renderer: CameraRenderer) -> tuple[np.ndarray, np.ndarray]:
     floor = which == 0
     hall = renderer.hall
     albedo[floor] = _floor_colour(hit[floor], facility, renderer.axes, texture, hall)
+    if hall.sun_patches:  # daylight through the high windows of the far wall, on the floor
+        x, y = hit[..., 0], hit[..., 1]
+        slant = (x + 0.7 * (bounds["y"][1] - y)) % 6.0
+        sun = floor & (np.abs(slant - 2.0) < 1.4) & (bounds["y"][1] - y < 14.0)
+        emissive[sun] = (120, 135, 150)
     ceiling = which == 1
     lamp = ceiling & ((np.abs((hit[..., 1] % 7.0) - 3.5) < 0.25) & ((hit[..., 0] % 6.0) < 3.0))
     albedo[ceiling] = (62, 64, 68)

@@ -77,7 +77,7 @@ class Twin:
     def renderer(self, camera_id: str) -> CameraRenderer:
         if camera_id not in self._renderers:
             index = self._camera_index[camera_id]
-            finish = Finish(jpeg_quality=60 + (index * 7) % 30)
+            finish = Finish(jpeg_quality=60 + (index * 7) % 30, noise_night=self.hall.night_noise)
             axes = {t.id: self.layout.axis(t.id) for t in self.facility.tracks}
             self._renderers[camera_id] = CameraRenderer(
                 self.geometry.cameras[camera_id],

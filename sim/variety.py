@@ -138,6 +138,7 @@ class HallLook:
     crosses_every_m: float = 0.0  # survey crosses along the track; 0: none
     hatched_zones: int = 0  # yellow-black hatched areas per track
     column_every_m: float = 10.0  # classic: every second column carries a camera
+    column_rows: int = 1  # a row of columns beside every track (1), every second one (2)
     column_half_m: float = 0.2
     column_colour: Colour = (95, 90, 85)
     column_lateral_m: float = -3.5
@@ -145,6 +146,8 @@ class HallLook:
     wall_seam: Colour = (120, 125, 120)
     wall_band: Colour = (60, 92, 62)
     windows: bool = True
+    sun_patches: bool = False  # daylight on the floor, as bright as the day
+    night_noise: float = 9.0  # sensor noise (sigma, grey levels) when the light is lowest
 
 
 @dataclass(frozen=True)
@@ -488,12 +491,15 @@ def draw_hall(seed: int, spec: VarietySpec) -> HallLook:
         hatched_zones=int(rng.integers(1, 4)) if family == "marked" else 0,
         column_every_m=float(rng.choice([6.0, 9.0, 10.0, 12.0])),
         column_half_m=float(rng.uniform(0.15, 0.3)),
+        column_rows=int(rng.integers(1, 3)),
         column_colour=_colour(rng, 30) if rng.random() < 0.4 else (95, 90, 85),
         column_lateral_m=-float(rng.uniform(3.3, 4.5)),
         wall=(wall := WALLS[int(rng.integers(len(WALLS)))]),
         wall_seam=_shade(wall, 0.72),
         wall_band=_shade(WALLS[int(rng.integers(len(WALLS)))], 0.5),
         windows=family != "dark",
+        sun_patches=family != "dark" and bool(rng.random() < 0.6),
+        night_noise=float(rng.uniform(9.0, 18.0)),
     )
 
 
