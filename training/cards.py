@@ -38,8 +38,9 @@ INPUTS = {
     "sequence": "an end-face window, float32 (N, 1, 110, 220) grey 0..255, 1 cm a pixel",
 }
 OUTPUTS = {
-    "position": "float32 (N, 3, W) logits per column: occupied, tail end, head end "
-    "(decoded by locowatch.models.position.decode)",
+    "position": "float32 (N, 4, W) logits per column: occupied, tail end, head end, hidden "
+    "behind something nearer (position@1: the first three; decoded by "
+    "locowatch.models.position.decode and hidden_spans)",
     "classifier": "float32 (N, classes) logits, classes in meta.json labels",
     "sequence": "float32 (N, T, 1 + alphabet) CTC logits over T steps, blank first "
     "(decoded by locowatch.models.attributes.decode_ctc)",

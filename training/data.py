@@ -66,11 +66,16 @@ def _strip(image: np.ndarray) -> np.ndarray:
 
 
 def position_targets(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(3, STRIP_PAD) targets and a (STRIP_PAD,) mask of the columns that count."""
+    """(4, STRIP_PAD) targets (occupied, tail, head, hidden) and a (STRIP_PAD,) mask of the
+    columns that count. A label without ``hidden`` (a set written before it, or a camera
+    that sees only its own track) has nothing hidden."""
     start = row["start_m"]
     columns = np.arange(STRIP_PAD)
     centres = start + (columns + 0.5) * pos.STRIP_METRES_PER_PX
-    target = np.zeros((3, STRIP_PAD), np.float32)
+    target = np.zeros((4, STRIP_PAD), np.float32)
+    for a, b in row.get("hidden", []):
+        target[pos.HIDDEN] += (centres >= a) & (centres <= b)
+    target[pos.HIDDEN] = np.minimum(target[pos.HIDDEN], 1)
     lo, hi = row["covered"]
     mask = ((centres > lo) & (centres < hi)).astype(np.float32)
     for body in row["bodies"]:

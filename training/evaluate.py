@@ -90,6 +90,7 @@ def _position_metrics(
     end_errors: list[float] = []
     kind_hits: list[bool] = []
     inter_union = np.zeros(2)
+    hidden_union = np.zeros(2)
     apart: list[bool] = []
     for i in np.flatnonzero(mask):
         row = samples.labels[i]
@@ -97,6 +98,7 @@ def _position_metrics(
         logits = outputs[i][:, :width]
         found = pos.decode(logits, row["start_m"], tuple(row["covered"]))
         inter_union += _occupancy_overlap(found, row, width)
+        hidden_union += _hidden_overlap(logits, row, width)
         bodies = row["bodies"]
         for body in bodies:
             match = _best_match(found, body)
@@ -123,6 +125,7 @@ def _position_metrics(
         "end_kind_accuracy": float(np.mean(kind_hits)) if kind_hits else float("nan"),
         "occupancy_iou": float(inter_union[0] / max(inter_union[1], 1)),
         "kept_apart": float(np.mean(apart)) if apart else float("nan"),
+        "hidden_iou": float(hidden_union[0] / hidden_union[1]) if hidden_union[1] else float("nan"),
         "close_pairs": len(apart),
         "real_ends": len(end_errors),
     }
@@ -137,6 +140,18 @@ def _best_match(found: list[pos.Interval], body: dict[str, Any]) -> pos.Interval
             best, best_overlap = interval, overlap
     length = body["head_m"] - body["tail_m"]
     return best if best is not None and best_overlap >= length / 3 else None
+
+
+def _hidden_overlap(logits: np.ndarray, row: dict[str, Any], width: int) -> np.ndarray:
+    """Hidden columns inside the covered span: (intersection, union) with the truth."""
+    target, cover = position_targets(row)
+    truth = target[pos.HIDDEN, :width] > 0.5
+    centres = row["start_m"] + (np.arange(width) + 0.5) * pos.STRIP_METRES_PER_PX
+    got = np.zeros(width, bool)
+    for a, b in pos.hidden_spans(logits, row["start_m"], tuple(row["covered"])):
+        got |= (centres >= a) & (centres <= b)
+    seen = cover[:width] > 0
+    return np.array([(truth & got)[seen].sum(), (truth | got)[seen].sum()], float)
 
 
 def _occupancy_overlap(found: list[pos.Interval], row: dict[str, Any], width: int) -> np.ndarray:

@@ -30,14 +30,15 @@ class _Dilated(nn.Module):
 
 
 class PositionNet(nn.Module):
-    """(N, 3, 56, W) strip -> (N, 3, W) logits: occupied, tail end, head end per column.
+    """(N, 3, 56, W) strip -> (N, outputs, W) logits per column: occupied, tail end, head
+    end, and (``outputs=4``, position@2 on) hidden behind something nearer.
 
     The 2-D part folds the 56 rows (heights) into features per column; the dilated 1-D part
     lets each column see +-6 m of track, enough to tell where a body's band really ends
     (a far end's band stops short of it, see locowatch.facility.rectify).
     """
 
-    def __init__(self, width: int = 40) -> None:
+    def __init__(self, width: int = 40, outputs: int = 4) -> None:
         super().__init__()
         self.rows = nn.Sequential(  # about 60 MFLOP per 25 m strip: cheap enough for a CPU
             _conv(3, 12, stride=(2, 1)),  # 28 rows
@@ -48,7 +49,7 @@ class PositionNet(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.columns = nn.Sequential(*[_Dilated(width, d) for d in (1, 2, 4, 8, 16, 32)])
-        self.head = nn.Conv1d(width, 3, 1)
+        self.head = nn.Conv1d(width, outputs, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.rows(x / 127.5 - 1.0).squeeze(2)

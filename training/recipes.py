@@ -46,14 +46,14 @@ def position_recipe(train: Samples, epochs: int, seed: int, device: str) -> Reci
         y, m = targets[indices].copy(), masks[indices].copy()
         flip = rng.random(len(indices)) < 0.5  # the track seen the other way round
         x[flip] = x[flip][..., ::-1]
-        y[flip] = y[flip][:, [pos.OCCUPIED, pos.HEAD, pos.TAIL], ::-1]
+        y[flip] = y[flip][:, [pos.OCCUPIED, pos.HEAD, pos.TAIL, pos.HIDDEN], ::-1]
         m[flip] = m[flip][:, ::-1]
         return torch.from_numpy(x.copy()), (torch.from_numpy(y.copy()), torch.from_numpy(m.copy()))
 
     def loss(out: torch.Tensor, target: Any) -> torch.Tensor:
         y, m = target
-        weights = torch.tensor([1.0, 4.0, 4.0], device=out.device).view(
-            1, 3, 1
+        weights = torch.tensor([1.0, 4.0, 4.0, 1.0], device=out.device).view(
+            1, 4, 1
         )  # ends are rare columns
         per = functional.binary_cross_entropy_with_logits(out, y, reduction="none") * weights
         return (per * m[:, None]).sum() / m.sum().clamp(min=1)

@@ -27,6 +27,7 @@ from locowatch.models.attributes import (
 from locowatch.v1 import common_pb2, estimation_pb2, frames_pb2
 
 REAL, CUT = estimation_pb2.END_KIND_REAL, estimation_pb2.END_KIND_CUT
+HIDDEN = estimation_pb2.BLIND_KIND_HIDDEN
 Estimation = estimation_pb2.PositionEstimation | estimation_pb2.AttributeEstimation
 
 
@@ -54,6 +55,7 @@ class PositionTask:
     ) -> estimation_pb2.PositionEstimation:
         covered = (packet.covered.start_m, packet.covered.end_m)
         intervals = pos.decode(output, packet.span.start_m, covered)
+        hidden = pos.hidden_spans(output, packet.span.start_m, covered)
         return estimation_pb2.PositionEstimation(
             camera_id=packet.camera_id,
             capture_time=packet.capture_time,
@@ -69,6 +71,7 @@ class PositionTask:
                 for i in intervals
             ],
             confidence=pos.view_confidence(output),
+            blind=[estimation_pb2.BlindSpan(start_m=a, end_m=b, kind=HIDDEN) for a, b in hidden],
         )
 
 

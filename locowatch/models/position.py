@@ -2,7 +2,9 @@
 
 The network reads a strip (heights 5.6..0 m by metres along the track, 0.1 m a column) and
 scores every column three ways: *occupied* (a body is there), *tail* and *head* (a real end
-of a body lies at this column, the start or the end of an interval in growing metres).
+of a body lies at this column, the start or the end of an interval in growing metres);
+networks from position@2 on score a fourth, *hidden* (something nearer the camera, a body
+on another track, covers the track here), which the edge reports as hidden blind spans.
 Decoding turns the scores into intervals in metres: runs of occupied columns, split where a
 head is followed by a tail inside a run (two bodies closer than the occupancy resolves),
 each end placed at its score's peak (sub-column) when the end is real, or left at the run's
@@ -17,7 +19,9 @@ import numpy as np
 
 from locowatch.facility.rectify import STRIP_METRES_PER_PX
 
-OCCUPIED, TAIL, HEAD = 0, 1, 2
+OCCUPIED, TAIL, HEAD, HIDDEN = 0, 1, 2, 3
+HIDDEN_THRESHOLD = 0.5
+MIN_HIDDEN_COLUMNS = 5  # half a metre: narrower hidden runs are noise (a post, a person)
 END_SIGMA_COLUMNS = 1.5  # width of an end's target bump in training
 OCCUPIED_THRESHOLD = 0.5
 END_PEAK = 0.3  # a local maximum of an end score above this may split a run
@@ -82,6 +86,27 @@ def decode(
             confidence = float(probs[OCCUPIED, a2:b2].mean())
             intervals.append(Interval(start, end, start_real, end_real, confidence))
     return intervals
+
+
+def hidden_spans(
+    logits: np.ndarray, start_m: float, covered: tuple[float, float] | None = None
+) -> list[tuple[float, float]]:
+    """Stretches (metres) the network says are hidden behind something nearer; none from a
+    network without the hidden score (position@1)."""
+    if logits.shape[0] <= HIDDEN:
+        return []
+    hidden = sigmoid(logits[HIDDEN].astype(np.float32)) > HIDDEN_THRESHOLD
+    lo, hi = 0, hidden.size
+    if covered is not None:
+        lo = max(0, round((covered[0] - start_m) / STRIP_METRES_PER_PX))
+        hi = min(hidden.size, round((covered[1] - start_m) / STRIP_METRES_PER_PX))
+    hidden[:lo] = False
+    hidden[hi:] = False
+    return [
+        (column_metre(a - 0.5, start_m), column_metre(b - 0.5, start_m))
+        for a, b in _runs(hidden)
+        if b - a >= MIN_HIDDEN_COLUMNS
+    ]
 
 
 def view_confidence(logits: np.ndarray) -> float:

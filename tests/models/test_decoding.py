@@ -100,3 +100,18 @@ def test_ctc_decoding_merges_repeats_and_drops_blanks() -> None:
     reading = decode_ctc(logits, PLATE_ALPHABET)
     assert reading.value == text
     assert reading.confidence > 0.5
+
+
+def test_hidden_columns_become_hidden_spans_and_three_score_networks_have_none() -> None:
+    """position@2 scores a fourth channel, hidden behind something nearer: runs of it
+    inside the covered span are the stretches the edge reports as hidden blind spans;
+    runs under half a metre are noise (a post, a person)."""
+    three = strip_logits(240, [(45.0, 59.0, True, True)], 40.0)
+    assert pos.hidden_spans(three, 40.0) == []
+    four = np.concatenate([three, np.full((1, 240), -LOGIT, np.float32)])
+    centres = 40.0 + (np.arange(240) + 0.5) * pos.STRIP_METRES_PER_PX
+    four[pos.HIDDEN, (centres > 50.0) & (centres < 55.0)] = LOGIT
+    four[pos.HIDDEN, (centres > 60.0) & (centres < 60.3)] = LOGIT  # too short to count
+    four[pos.HIDDEN, centres > 62.0] = LOGIT  # runs past the covered span's end
+    spans = pos.hidden_spans(four, 40.0, covered=(40.0, 63.0))
+    assert [(round(a, 1), round(b, 1)) for a, b in spans] == [(50.0, 55.0), (62.0, 63.0)]

@@ -94,3 +94,26 @@ def test_models_measure_rewrites_the_card(locowatch_cli, tiny_set: Path, tmp_pat
     assert meta["held_out_metrics"]["all"]["samples"] > 0
     listed = locowatch_cli("models", "list")
     assert "position@1" in listed.stdout and "sha256 ok" in listed.stdout
+
+
+def test_position_targets_mark_hidden_columns_and_nothing_occupied_there() -> None:
+    from locowatch.models import position as pos
+    from training.data import position_targets
+
+    row = {
+        "start_m": 10.0, "end_m": 34.0, "covered": [10.0, 34.0], "hidden": [[20.0, 24.0]],
+        "bodies": [
+            {"tail_m": 14.0, "head_m": 20.0, "tail": "real", "head": "cut"},
+            {"tail_m": 24.0, "head_m": 30.0, "tail": "cut", "head": "real"},
+        ],
+    }  # fmt: skip
+    target, mask = position_targets(row)
+    centres = 10.0 + (np.arange(target.shape[1]) + 0.5) * pos.STRIP_METRES_PER_PX
+    hidden = (centres > 20.05) & (centres < 23.95)
+    assert target.shape[0] == 4 and (target[pos.HIDDEN, hidden] == 1).all()
+    assert (target[pos.HIDDEN, ~((centres >= 20.0) & (centres <= 24.0))] == 0).all()
+    assert (target[pos.OCCUPIED, hidden] == 0).all()
+    assert target[pos.HEAD].max() > 0.9 and target[pos.HEAD, centres < 25].max() < 0.01
+    assert mask[centres > 34.0].sum() == 0
+    old = position_targets({k: v for k, v in row.items() if k != "hidden"})  # older sets
+    assert old[0][pos.HIDDEN].sum() == 0
