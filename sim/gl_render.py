@@ -109,10 +109,12 @@ class GlCanvas:
         if len(faces):
             self._draw(faces)
         # Decals lie on their faces: pulled towards the camera so the face does not win, and
-        # each later decal of a face a little more, so that it shows over an earlier one
-        # where they overlap (as the painter draws them, in order).
+        # drawn without writing depth, layer by layer (a decal's place among its face's
+        # decals): a later decal shows over an earlier one on the same face, as the painter
+        # draws them, while the solids' depth still hides a decal behind anything nearer.
+        ctx.polygon_offset = (-1.0, -4.0)
+        self.fbo.depth_mask = False
         for layer in sorted({d[3] for d in decals}):
-            ctx.polygon_offset = (-1.0, -4.0 - 2.0 * layer)
             here = [d for d in decals if d[3] == layer]
             flat = [d[0] for d in here if d[1] is None]
             self._uniform("textured").value = False
@@ -124,6 +126,7 @@ class GlCanvas:
                     self._texture(texture).use(0)
                     self._uniform("shade").value = shade
                     self._draw(vertices)
+        self.fbo.depth_mask = True
         ctx.polygon_offset = (0.0, 0.0)
         w, h = self.renderer.canvas_size
         drawn = np.frombuffer(self.fbo.read(components=3), np.uint8).reshape(h, w, 3)
@@ -215,7 +218,7 @@ def _shape_rows(solid: Solid, origin: np.ndarray) -> tuple[np.ndarray, list[_Dec
             rgb_d = np.tile(np.array(colour[::-1], np.float32) / 255.0, (len(fan), 1))
             uv_d = _QUAD_UV[fan] if k == 4 else np.zeros((len(fan), 2), np.float32)
             rows_d = np.concatenate([decal.corners[fan] - origin, rgb_d, uv_d], axis=1)
-            decal_rows.append((rows_d.astype(np.float32), decal.texture, shade, min(layer, 15)))
+            decal_rows.append((rows_d.astype(np.float32), decal.texture, shade, layer))
     return face_rows, decal_rows
 
 
