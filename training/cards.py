@@ -13,6 +13,7 @@ TARGETS: dict[str, dict[str, tuple[str, float, bool]]] = {
         "end_kind_accuracy": ("real end vs view cut", 0.98, True),
         "occupancy_iou": ("occupancy IoU", 0.95, True),
         "kept_apart": ("locomotives 1-3 m apart kept apart", 0.95, True),
+        "hidden_iou": ("hidden stretches IoU (wall, roof cameras)", float("nan"), True),
     },
     "classifier": {"accuracy": ("series accuracy", 0.98, True)},
     "sequence": {
@@ -85,7 +86,10 @@ def render_card(meta: dict[str, Any]) -> str:
     ]
     for d in trained["data"]:
         painted = PAINTED.get(d.get("random_plates"), "")
-        lines.append(f"- seed {d['seed']}, {d['duration_s']} s scenario{painted}: {d['counts']}")
+        drawn = _families(d)
+        lines.append(
+            f"- seed {d['seed']}, {d['duration_s']} s scenario{painted}{drawn}: {d['counts']}"
+        )
     start = f", from the weights of `{trained['init']}`" if trained.get("init") else ""
     lines += [
         "",
@@ -102,7 +106,11 @@ def render_card(meta: dict[str, Any]) -> str:
         "",
     ]
     for d in trained["held_out"]:
-        lines.append(f"- seed {d['seed']}, {d['duration_s']} s scenario: {d['counts']}")
+        lines.append(
+            f"- seed {d['seed']}, {d['duration_s']} s scenario{_families(d)}: {d['counts']}"
+        )
+    lines += _by_family(task, trained["held_out"])
+    lines += ["", "All held-out sets together:"]
     lines += ["", "| metric | target | " + " | ".join(subsets) + " |"]
     lines.append("|---|---|" + "---|" * len(subsets))
     for key, (label, target, _) in TARGETS[task].items():
@@ -114,6 +122,42 @@ def render_card(meta: dict[str, Any]) -> str:
         lines.append(f"| {label} | | {counts} |")
     lines += ["", "Reproduce:", "", "```", trained["command"], "```", ""]
     return "\n".join(lines)
+
+
+def _families(d: dict[str, Any]) -> str:
+    """`` (across; geometry hood, carbody; ...)`` for a set's families, if it recorded them."""
+    drawn = d.get("families")
+    if not drawn:
+        return ""
+    camera = drawn["camera"][0]
+    rest = "; ".join(f"{k} {', '.join(v)}" for k, v in drawn.items() if k != "camera")
+    return f" ({camera}; {rest})"
+
+
+def _by_family(task: str, held_out: list[dict[str, Any]]) -> list[str]:
+    """One row per held-out set: the families no training set held, and its numbers."""
+    rows = [d for d in held_out if "metrics" in d]
+    if not rows:
+        return []
+    keys = list(TARGETS[task])
+    lines = [
+        "",
+        "In family and held-out families: each held-out set alone, with the families of "
+        "it that no training set held (none: in family).",
+        "",
+        "| set | families never trained on | "
+        + " | ".join(TARGETS[task][k][0] for k in keys)
+        + " | samples |",
+        "|---|---|" + "---|" * (len(keys) + 1),
+    ]
+    for d in rows:
+        values = " | ".join(_fmt(d["metrics"].get(k)) for k in keys)
+        held = ", ".join(d.get("unseen", [])) or "none (in family)"
+        lines.append(
+            f"| {d['folder']} (seed {d['seed']}) | {held} | {values} | "
+            f"{d['metrics'].get('samples', '-')} |"
+        )
+    return lines
 
 
 def _fmt(value: Any) -> str:

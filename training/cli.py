@@ -175,14 +175,34 @@ def measure(folder: Path, held_out: tuple[Path, ...]) -> None:
 
 
 def _measure(folder: Path, samples: Any, held_out: list[Path]) -> dict[str, Any]:
-    """Held-out metrics of the artefact in ``folder``, written into meta.json and card.md."""
+    """Held-out metrics of the artefact in ``folder``, on all held-out sets together and
+    on each alone beside the families of it training never saw; written into meta.json
+    and card.md."""
     from locowatch.models.artefacts import Artefact
+    from training import data as datasets
     from training.evaluate import evaluate
+    from training.families import families, unseen
 
-    metrics = evaluate(Artefact.load(folder), samples)
+    artefact = Artefact.load(folder)
+    metrics = evaluate(artefact, samples)
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    kind = {"position": "position", "classifier": "model", "sequence": "plate"}[artefact.task]
+    # sets from before manifests recorded families were the classic twin's along depot
+    trained = [d.get("families") or families({}) for d in meta["trained"]["data"]]
+    per_set = []
+    for path in held_out:
+        described = _manifest(path)
+        alone = (
+            evaluate(artefact, datasets.load([path], kind, progress=False))
+            if len(held_out) > 1
+            else metrics
+        )
+        per_set.append(
+            described
+            | {"unseen": unseen(described["families"], trained), "metrics": alone.get("all", {})}
+        )
     meta["held_out_metrics"] = metrics
-    meta["trained"]["held_out"] = [_manifest(d) for d in held_out]
+    meta["trained"]["held_out"] = per_set
     (folder / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     (folder / "card.md").write_text(_card(meta), encoding="utf-8")
     return metrics
@@ -212,6 +232,8 @@ def _machine(device: str) -> str:
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
+    from training.families import families
+
     path = folder / "manifest.json"
     manifest = json.loads(path.read_text()) if path.is_file() else {}
     return {
@@ -220,6 +242,7 @@ def _manifest(folder: Path) -> dict[str, Any]:
         "duration_s": manifest.get("duration_s"),
         "counts": manifest.get("counts"),
         "random_plates": manifest.get("random_plates"),
+        "families": families(manifest),
     }
 
 

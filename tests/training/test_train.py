@@ -46,8 +46,10 @@ def test_same_seed_same_model(locowatch_cli, tiny_set: Path, tmp_path: Path) -> 
     assert first["trained"]["loss"] == second["trained"]["loss"]
     card = (tmp_path / "a" / "card.md").read_text(encoding="utf-8")
     assert first["sha256"] in card and "| occupancy IoU |" in card
+    # the card's per-set table: the held-out set is the training set, so nothing is unseen
+    assert "| tiny" in card and "none (in family)" in card
     engine = open_engine(Artefact.load(tmp_path / "a"), "cpu")
-    assert engine.infer(np.zeros((1, 3, 56, 200), np.float32)).shape == (1, 3, 200)
+    assert engine.infer(np.zeros((1, 3, 56, 200), np.float32)).shape == (1, 4, 200)
 
 
 @pytest.mark.slow
@@ -117,3 +119,27 @@ def test_position_targets_mark_hidden_columns_and_nothing_occupied_there() -> No
     assert mask[centres > 34.0].sum() == 0
     old = position_targets({k: v for k, v in row.items() if k != "hidden"})  # older sets
     assert old[0][pos.HIDDEN].sum() == 0
+
+
+def test_a_held_out_set_names_the_families_training_never_held() -> None:
+    from training.families import families, unseen
+
+    trained = [
+        families(
+            {
+                "camera_family": "across",
+                "variety": {"geometry": ["hood", "carbody"], "livery": ["plain"]},
+                "hall": "bright",
+            }
+        ),
+        families({}),  # a set from before manifests recorded families: the classic twin
+    ]
+    held = families(
+        {
+            "camera_family": "sparse",
+            "variety": {"geometry": ["centre"], "livery": ["plain"]},
+            "hall": "classic",
+        }
+    )
+    assert unseen(held, trained) == ["camera=sparse", "geometry=centre"]
+    assert unseen(families({"camera_family": "across", "hall": "bright"}), trained) == []
