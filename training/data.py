@@ -14,7 +14,12 @@ from tqdm import tqdm
 from locowatch.models import position as pos
 from locowatch.models.attributes import PLATE_ALPHABET, body_input, plate_input
 
-STRIP_PAD = 256  # strips are at most ~245 columns: pad to one width for batching
+# Strips are padded to one width for batching: 51.2 m, the widest view the TensorRT
+# profile takes (wall and roof cameras' views reach ~45 m, along cameras' ~25 m). Training
+# crops windows of TRAIN_COLUMNS from the longer ones (training.recipes); measuring reads
+# them whole.
+STRIP_PAD = 512
+TRAIN_COLUMNS = 256
 
 
 @dataclass
@@ -56,6 +61,11 @@ def _read(path: str) -> np.ndarray:
     if image is None:
         raise FileNotFoundError(f"{path}: missing or unreadable image")
     return image
+
+
+def strip_columns(row: dict[str, Any]) -> int:
+    """How many columns of a padded strip are the strip's own."""
+    return min(STRIP_PAD, round((row["end_m"] - row["start_m"]) / pos.STRIP_METRES_PER_PX))
 
 
 def _strip(image: np.ndarray) -> np.ndarray:

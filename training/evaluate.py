@@ -16,7 +16,7 @@ from edge.engines import open_engine
 from locowatch.models import position as pos
 from locowatch.models.artefacts import Artefact
 from locowatch.models.attributes import decode_class, decode_ctc
-from training.data import Samples, plate_visible, position_targets
+from training.data import Samples, plate_visible, position_targets, strip_columns
 
 BUSY_OCCLUDERS = 4  # this many occluders or more in front of the track: a busy view
 PLATE_MIN_PX = 16  # the readability bar: the plate at least this tall in the image
@@ -94,7 +94,7 @@ def _position_metrics(
     apart: list[bool] = []
     for i in np.flatnonzero(mask):
         row = samples.labels[i]
-        width = round((row["end_m"] - row["start_m"]) / pos.STRIP_METRES_PER_PX)
+        width = strip_columns(row)
         logits = outputs[i][:, :width]
         found = pos.decode(logits, row["start_m"], tuple(row["covered"]))
         inter_union += _occupancy_overlap(found, row, width)

@@ -14,11 +14,13 @@ from torch.nn import functional
 from locowatch.models import position as pos
 from locowatch.models.attributes import PLATE_ALPHABET
 from training.data import (
+    TRAIN_COLUMNS,
     Samples,
     encode_text,
     plate_visible,
     position_targets,
     series_classes,
+    strip_columns,
 )
 from training.fit import Batch, Loss, MakeBatch, Schedule, jitter
 from training.nets import PlateNet, PositionNet, SeriesNet
@@ -40,10 +42,16 @@ def position_recipe(train: Samples, epochs: int, seed: int, device: str) -> Reci
     pairs = [position_targets(row) for row in train.labels]
     targets = np.stack([target for target, _ in pairs])
     masks = np.stack([mask for _, mask in pairs])
+    widths = np.array([strip_columns(row) for row in train.labels])
 
     def make_batch(indices: np.ndarray, rng: np.random.Generator) -> Batch:
-        x = jitter(train.inputs[indices].astype(np.float32), rng)
-        y, m = targets[indices].copy(), masks[indices].copy()
+        # a window of TRAIN_COLUMNS from each strip, anywhere along the longer ones
+        starts = [int(rng.integers(0, max(1, widths[i] - TRAIN_COLUMNS + 1))) for i in indices]
+        window = [slice(a, a + TRAIN_COLUMNS) for a in starts]
+        x = np.stack([train.inputs[i][..., w] for i, w in zip(indices, window, strict=True)])
+        x = jitter(x.astype(np.float32), rng)
+        y = np.stack([targets[i][:, w] for i, w in zip(indices, window, strict=True)])
+        m = np.stack([masks[i][w] for i, w in zip(indices, window, strict=True)])
         flip = rng.random(len(indices)) < 0.5  # the track seen the other way round
         x[flip] = x[flip][..., ::-1]
         y[flip] = y[flip][:, [pos.OCCUPIED, pos.HEAD, pos.TAIL, pos.HIDDEN], ::-1]
