@@ -43,6 +43,7 @@ from locowatch.facility.visibility import Span, subtract_spans
 from sim.render import Lighting
 from sim.scene import Face, PlatePlacement, Solid, locomotive_solids, plate_decals, plates_of
 from sim.twin import Twin, TwinSpec
+from sim.variety import series_pool
 from sim.workers import per_camera
 
 KINDS = ("position", "model", "plate")
@@ -340,6 +341,7 @@ def _body_sample(
             **common,
             "loco": body.loco,
             "series": body.series,
+            "series_pool": series_pool(body.series),
             "start_m": round(start, 3),
             "end_m": round(end, 3),
         }

@@ -158,7 +158,10 @@ class VarietySpec:
     livery: tuple[str, ...] = (CLASSIC,)
     plates: tuple[str, ...] = (CLASSIC,)
     hall: tuple[str, ...] = (CLASSIC,)
-    series: Literal["known", "unknown", "any"] = "known"
+    # which series: the six ``known`` ones, the six real ``unknown`` ones the networks are
+    # never trained on, and ``other``: series built at random per twin (a series
+    # classifier's "unknown" class learns from them, never from the real unknown ones)
+    series: tuple[str, ...] = ("known",)
 
     @property
     def classic(self) -> bool:
@@ -171,7 +174,7 @@ class VarietySpec:
             "livery": list(self.livery),
             "plates": list(self.plates),
             "hall": list(self.hall),
-            "series": self.series,
+            "series": list(self.series),
             "ranges": {
                 "length_m": LENGTH_M,
                 "section_length_m": {str(k): v for k, v in SECTION_LENGTH_M.items()},
@@ -212,9 +215,12 @@ class VarietySpec:
             for part in filter(None, (p.strip() for p in text.split(","))):
                 factor, _, value = part.partition("=")
                 if factor == "series":
-                    if value not in ("known", "unknown", "any"):
-                        raise ValueError(f"series must be known, unknown or any, not {value!r}")
-                    choices["series"] = value
+                    pools = tuple(SERIES_POOLS) if value == "any" else tuple(value.split("+"))
+                    if not pools or any(p not in SERIES_POOLS for p in pools):
+                        raise ValueError(
+                            f"series must be any, or known, unknown, other joined by +: {value!r}"
+                        )
+                    choices["series"] = pools
                     continue
                 if factor not in choices:
                     raise ValueError(
@@ -347,15 +353,84 @@ def family_of(series: Series) -> GeometryFamily:
     return BUILDS[series.name].family
 
 
-def catalogue(spec: VarietySpec) -> tuple[Series, ...]:
-    """The series a varied twin's fleet is drawn from: known, unknown or both, in the
-    spec's geometry families (all four when the geometry factor is classic)."""
-    pool = {"known": SERIES, "unknown": UNKNOWN_SERIES, "any": SERIES + UNKNOWN_SERIES}[spec.series]
+SERIES_POOLS = ("known", "unknown", "other")
+OTHER_SERIES = 8  # series built at random per twin, in the ``other`` pool
+OTHER_PREFIX = "Х"  # their names start with it (no real series here does): "ХТЭ4-0042"
+
+
+def catalogue(spec: VarietySpec, seed: int = 0) -> tuple[Series, ...]:
+    """The series a varied twin's fleet is drawn from: the spec's pools, in its geometry
+    families (all four when the geometry factor is classic); ``other`` series are built
+    from ``seed``."""
     families = GEOMETRY_FAMILIES if spec.geometry == (CLASSIC,) else spec.geometry
+    pool: tuple[Series, ...] = ()
+    if "known" in spec.series:
+        pool += SERIES
+    if "unknown" in spec.series:
+        pool += UNKNOWN_SERIES
+    if "other" in spec.series:
+        rng = np.random.default_rng([seed, 41])
+        pool += tuple(other_series(rng, families[k % len(families)]) for k in range(OTHER_SERIES))  # type: ignore[arg-type]
     chosen = tuple(s for s in pool if family_of(s) in families)
     if not chosen:
-        raise ValueError(f"no {spec.series} series in geometry families {', '.join(families)}")
+        raise ValueError(
+            f"no {'+'.join(spec.series)} series in geometry families {', '.join(families)}"
+        )
     return chosen
+
+
+def series_pool(name: str) -> str:
+    """Which pool a series of the catalogue is in: known, unknown or other."""
+    if name.startswith(OTHER_PREFIX):
+        return "other"
+    return "unknown" if name in UNKNOWN_BUILDS else "known"
+
+
+def other_series(rng: np.random.Generator, family: GeometryFamily) -> Series:
+    """A series nobody built, of ``family``, drawn from the geometry ranges; its build is
+    registered in BUILDS under its name (the same seed draws the same series)."""
+    letters = "АБВГДЕЖИКЛМНПРСТУФЧЭЮ"
+    name = OTHER_PREFIX + "".join(letters[int(i)] for i in rng.integers(0, len(letters), 2))
+    name += str(int(rng.integers(1, 100)))
+    sections = 1 if family in ("hood", "centre") or rng.random() < 0.5 else 2
+    low, high = SECTION_LENGTH_M[sections]
+    if family in ("hood", "centre"):
+        low, high = 12.0, 22.0
+    length = float(rng.uniform(low, high))
+    height = float(rng.uniform(*HEIGHT_M[family]))
+    width = float(rng.uniform(*WIDTH_M))
+    cab = {"hood": "hood", "centre": "centre", "carbody": "flat", "streamlined": "streamlined"}[
+        family
+    ]
+    series = Series(
+        name,
+        sections,
+        round(length, 2),
+        round(height, 2),
+        round(width, 2),
+        cab,  # type: ignore[arg-type]
+        _colour(rng),
+        _colour(rng),
+        _colour(rng, 10),
+        int(rng.integers(3, 5)),
+    )
+    electric = family in ("carbody", "streamlined") and rng.random() < 0.5
+    BUILDS[name] = Build(
+        family,
+        nose_m=float(rng.uniform(*NOSE_M)) if family == "streamlined" else 0.0,
+        cab_length_m=float(rng.uniform(*CAB_LENGTH_M)),
+        hood_drop_m=float(rng.uniform(0.8, 1.3)),
+        wheel_diameter_m=float(rng.uniform(*WHEEL_DIAMETER_M)),
+        axles_per_bogie=int(rng.integers(AXLES_PER_BOGIE[0], AXLES_PER_BOGIE[1] + 1)),
+        side_windows=int(rng.integers(1, 6)),
+        louvre_panels=int(rng.integers(LOUVRE_PANELS[0], LOUVRE_PANELS[1] + 1)),
+        handrails=bool(rng.random() < 0.6),
+        pantographs=int(rng.integers(1, PANTOGRAPHS[1] + 1)) if electric else 0,
+        roof_boxes=int(rng.integers(ROOF_BOXES[0], ROOF_BOXES[1] + 1)),
+        skirt=bool(rng.random() < 0.4),
+        fuel_tank=not electric,
+    )
+    return series
 
 
 # -- drawing looks --------------------------------------------------------------------------
@@ -380,7 +455,7 @@ PALETTE: tuple[Colour, ...] = (  # BGR body colours seen on Russian and European
 
 def varied_fleet(seed: int, count: int, spec: VarietySpec) -> list[Locomotive]:
     """``count`` locomotives of the spec's catalogue, each with its own look."""
-    fleet = make_fleet(np.random.default_rng([seed, 29]), count, catalogue(spec))
+    fleet = make_fleet(np.random.default_rng([seed, 29]), count, catalogue(spec, seed))
     return [
         replace(loco, look=draw_look(look_rng(seed, loco.loco_id), spec, loco.series))
         for loco in fleet

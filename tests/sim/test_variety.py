@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from locowatch.cli import cli
 from sim.datasets import plate_shows
 from sim.faults import NO_FAULTS
+from sim.fleet import SERIES
 from sim.layout import LayoutSpec
 from sim.render import Lighting
 from sim.scenario import ScenarioSpec
@@ -26,8 +27,10 @@ from sim.variety import (
     PLATE_FAMILIES,
     UNKNOWN_SERIES,
     VarietySpec,
+    catalogue,
     draw_hall,
     family_of,
+    series_pool,
     varied_fleet,
 )
 
@@ -65,7 +68,7 @@ def test_every_catalogue_series_has_a_build_and_lengths_span_real_ones() -> None
 @pytest.mark.parametrize("family", GEOMETRY_FAMILIES)
 def test_a_geometry_family_left_out_never_appears(family: str) -> None:
     """Leave-one-family-out: the training spec never draws it, the held-out spec only it."""
-    train = replace(ALL, series="any").without("geometry", family)
+    train = replace(ALL, series=("known", "unknown", "other")).without("geometry", family)
     for seed in range(4):
         fleet = varied_fleet(seed, 24, train)
         assert all(family_of(loco.series) != family for loco in fleet)
@@ -74,7 +77,7 @@ def test_a_geometry_family_left_out_never_appears(family: str) -> None:
 
 
 def test_unknown_series_are_never_the_known_six() -> None:
-    fleet = varied_fleet(3, 24, replace(ALL, series="unknown"))
+    fleet = varied_fleet(3, 24, replace(ALL, series=("unknown",)))
     assert {loco.series.name for loco in fleet} <= {s.name for s in UNKNOWN_SERIES}
 
 
@@ -164,7 +167,7 @@ def test_halls_differ_by_family() -> None:
 def test_variety_specs_parse_and_refuse_what_they_do_not_know() -> None:
     spec = VarietySpec.parse("geometry=hood+centre,plates=end-low,series=any")
     assert spec.geometry == ("hood", "centre") and spec.plates == ("end-low",)
-    assert spec.livery == ALL.livery and spec.series == "any"
+    assert spec.livery == ALL.livery and spec.series == ("known", "unknown", "other")
     with pytest.raises(ValueError, match="no family 'boxy'"):
         VarietySpec.parse("geometry=boxy")
     with pytest.raises(ValueError, match="unknown factor"):
@@ -195,3 +198,20 @@ def test_a_training_set_records_the_families_it_drew_from(tmp_path: Path) -> Non
 
 def family_of_name(name: str) -> str:
     return BUILDS[name].family
+
+
+def test_other_series_are_built_at_random_and_never_a_real_one() -> None:
+    """The ``other`` pool: series nobody built, the same for the same seed, different for
+    another; what a series classifier's "unknown" learns from, so that the real unknown
+    series stay unseen."""
+    spec = VarietySpec.parse("series=other")
+    first = catalogue(spec, seed=3)
+    assert first == catalogue(spec, seed=3) and first != catalogue(spec, seed=4)
+    real = {s.name for s in SERIES} | {s.name for s in UNKNOWN_SERIES}
+    assert all(series_pool(s.name) == "other" and s.name not in real for s in first)
+    assert {family_of(s) for s in first} == set(GEOMETRY_FAMILIES)
+    assert all(12.0 <= s.length_m <= 40.0 for s in first)
+    assert series_pool("ТЭМ18") == "known" and series_pool("ЧС2") == "unknown"
+    fleet = varied_fleet(3, 12, spec)
+    twin_axis = varied(seed=3).layout.axis("T1")
+    assert all(plates_of(locomotive_solids(loco, twin_axis, 5.0), twin_axis) for loco in fleet)
