@@ -92,7 +92,10 @@ def train(
     epochs = epochs or {"position": 10, "model": 12, "plate": 12}[kind]
     device = pick_device(device)
     seed_everything(seed)  # the initial weights come from the seed too
-    recipe = RECIPES[kind](train_set, epochs, seed, device)
+    try:
+        recipe = RECIPES[kind](train_set, epochs, seed, device)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
     if init:
         recipe.net.load_state_dict(_initial_weights(init, kind))
     started = time.monotonic()

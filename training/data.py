@@ -102,8 +102,19 @@ def position_targets(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     return target, mask
 
 
+UNKNOWN_SERIES = "unknown"  # the class of every series the classifier was not taught
+
+
+def series_target(row: dict[str, Any]) -> str:
+    """What a series classifier should answer for a body window: its series, or "unknown"
+    for a series outside the known ones (the twin's ``other`` and ``unknown`` pools; a
+    facility labels a series it does not train on as ``unknown`` too)."""
+    known = row.get("series_pool", "known") == "known" and row["series"] != UNKNOWN_SERIES
+    return str(row["series"]) if known else UNKNOWN_SERIES
+
+
 def series_classes(labels: list[dict[str, Any]]) -> tuple[str, ...]:
-    return tuple(sorted({row["series"] for row in labels}))
+    return tuple(sorted({series_target(row) for row in labels}))
 
 
 PLATE_TEXTURE_MIN = 3.0  # grey levels: the text's strokes score 6..30, a bare surface 0..2

@@ -16,7 +16,14 @@ from edge.engines import open_engine
 from locowatch.models import position as pos
 from locowatch.models.artefacts import Artefact
 from locowatch.models.attributes import decode_class, decode_ctc
-from training.data import Samples, plate_visible, position_targets, strip_columns
+from training.data import (
+    UNKNOWN_SERIES,
+    Samples,
+    plate_visible,
+    position_targets,
+    series_target,
+    strip_columns,
+)
 
 BUSY_OCCLUDERS = 4  # this many occluders or more in front of the track: a busy view
 PLATE_MIN_PX = 16  # the readability bar: the plate at least this tall in the image
@@ -52,11 +59,18 @@ def evaluate(artefact: Artefact, samples: Samples) -> dict[str, dict[str, float]
 def _class_metrics(
     outputs: np.ndarray, samples: Samples, mask: np.ndarray, classes: tuple[str, ...]
 ) -> dict[str, float]:
-    hits = [
-        decode_class(outputs[i], classes).value == samples.labels[i]["series"]
-        for i in np.flatnonzero(mask)
-    ]
-    return {"accuracy": float(np.mean(hits))}
+    known: list[bool] = []
+    unknown: list[bool] = []
+    for i in np.flatnonzero(mask):
+        expected = series_target(samples.labels[i])
+        hit = decode_class(outputs[i], classes).value == expected
+        (unknown if expected == UNKNOWN_SERIES else known).append(hit)
+    return {
+        "accuracy": _mean(known),
+        "unknown_answered": _mean(unknown),
+        "known_samples": len(known),
+        "unknown_samples": len(unknown),
+    }
 
 
 def _sequence_metrics(

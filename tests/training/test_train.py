@@ -143,3 +143,20 @@ def test_a_held_out_set_names_the_families_training_never_held() -> None:
     )
     assert unseen(held, trained) == ["camera=sparse", "geometry=centre"]
     assert unseen(families({"camera_family": "across", "hall": "bright"}), trained) == []
+
+
+def test_series_outside_the_known_ones_are_taught_and_measured_as_unknown() -> None:
+    from training.data import Samples, series_classes, series_target
+    from training.recipes import series_recipe
+
+    rows = [
+        {"series": "ТЭМ18", "series_pool": "known"},
+        {"series": "ХАБ12", "series_pool": "other"},
+        {"series": "ЧС2", "series_pool": "unknown"},
+        {"series": "2ТЭ116"},  # a set written before pools: known
+    ]
+    assert [series_target(r) for r in rows] == ["ТЭМ18", "unknown", "unknown", "2ТЭ116"]
+    assert series_classes(rows[:2] + rows[3:]) == ("2ТЭ116", "ТЭМ18", "unknown")
+    inputs = np.zeros((4, 3, 92, 240), np.uint8)
+    with pytest.raises(ValueError, match="kept for the open-set test: ЧС2"):
+        series_recipe(Samples(inputs, rows), epochs=1, seed=0, device="cpu")
