@@ -35,7 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from locowatch.models.attributes import UNKNOWN_SERIES
 from locowatch.pairing import greedy_pairs
+from sim.variety import series_pool
 
 MIN_IOU = 0.3
 MAX_TIME_GAP_S = 0.75  # an estimate further than this from any truth line is not scored
@@ -79,6 +81,9 @@ class Scores:
     id_switches: int = 0
     series_accuracy: float | None = None
     series_coverage: float | None = None
+    # of locomotive-snapshots of a series outside the known ones, the share answered
+    # "unknown" (sim.variety's unknown and other pools)
+    series_unknown_answered: float | None = None
     plate_exact: float | None = None
     plate_coverage: float | None = None
     plate_cer: float | None = None
@@ -103,6 +108,7 @@ class Scores:
             ("id switches", f"{self.id_switches}"),
             ("series accuracy", format_percent(self.series_accuracy)),
             ("series coverage", format_percent(self.series_coverage)),
+            ("unknown series answered unknown", format_percent(self.series_unknown_answered)),
             ("plate exact", format_percent(self.plate_exact)),
             ("plate coverage", format_percent(self.plate_coverage)),
             ("plate character error rate", format_percent(self.plate_cer)),
@@ -179,7 +185,8 @@ class _Accumulator:
         self.end_errors: list[float] = []
         self.last_pair: dict[str, str] = {}  # true id -> estimated id it was last paired with
         self.first_paired: dict[str, float] = {}  # true id -> first time paired (per visit)
-        self.series = [0, 0, 0]  # correct, reported, paired
+        self.series = [0, 0, 0]  # correct, reported, paired (known series)
+        self.unknown = [0, 0]  # answered "unknown", paired (series no network was taught)
         self.plates = [0, 0]  # exact, reported
         self.cer: list[float] = []
         self.latencies: list[float] = []
@@ -211,10 +218,14 @@ class _Accumulator:
             self.scores_.id_switches += 1
         self.last_pair[true.id] = est.id
         self.paired_times.setdefault(true.id, []).append(time)
-        self.series[2] += 1
-        if est.series:
-            self.series[1] += 1
-            self.series[0] += est.series == true.series
+        if true.series is not None and series_pool(true.series) != "known":
+            self.unknown[1] += 1
+            self.unknown[0] += est.series == UNKNOWN_SERIES
+        else:
+            self.series[2] += 1
+            if est.series:
+                self.series[1] += 1
+                self.series[0] += est.series == true.series
         if est.plate and true.plate:
             self.plates[1] += 1
             self.plates[0] += est.plate == true.plate
@@ -250,6 +261,8 @@ class _Accumulator:
         correct, reported, paired = self.series
         s.series_accuracy = correct / reported if reported else None
         s.series_coverage = reported / paired if paired else None
+        answered, unknown = self.unknown
+        s.series_unknown_answered = answered / unknown if unknown else None
         exact, plates = self.plates
         s.plate_exact = exact / plates if plates else None
         s.plate_coverage = plates / paired if paired else None

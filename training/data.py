@@ -12,7 +12,12 @@ import numpy as np
 from tqdm import tqdm
 
 from locowatch.models import position as pos
-from locowatch.models.attributes import PLATE_ALPHABET, body_input, plate_input
+from locowatch.models.attributes import (
+    PLATE_ALPHABET,
+    UNKNOWN_SERIES,
+    body_input,
+    plate_input,
+)
 
 # Strips are padded to one width for batching: 51.2 m, the widest view the TensorRT
 # profile takes (wall and roof cameras' views reach ~45 m, along cameras' ~25 m). Training
@@ -100,9 +105,6 @@ def position_targets(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
                 target[channel] = np.maximum(target[channel], bump)
     target[pos.OCCUPIED] = np.minimum(target[pos.OCCUPIED], 1)
     return target, mask
-
-
-UNKNOWN_SERIES = "unknown"  # the class of every series the classifier was not taught
 
 
 def series_target(row: dict[str, Any]) -> str:

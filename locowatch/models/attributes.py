@@ -19,6 +19,7 @@ BODY_HEIGHT_PX = 92  # body_window: 0.6..5.2 m at 0.05 m a pixel
 BODY_WIDTH_PX = round(12.0 / BODY_METRES_PER_PX)  # windows of at most 12 m, padded to this
 PLATE_SIZE = (220, 110)  # (width, height) of an end-face window, 1 cm a pixel
 PLATE_ALPHABET = "-0123456789АБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ"  # CTC blank is class 0
+UNKNOWN_SERIES = "unknown"  # a series classifier's class for every series it was not taught
 
 
 @dataclass(frozen=True)

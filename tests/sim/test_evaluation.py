@@ -229,3 +229,23 @@ def test_a_locomotive_only_glimpsed_may_be_counted_either_way() -> None:
     assert scored(0.5, reported=True) == scored(0.5, reported=False) == 1.0
     assert scored(5.0, reported=True) == 1.0
     assert scored(5.0, reported=False) == 0.0
+
+
+def test_a_series_never_taught_is_right_only_when_answered_unknown(truth: list[Record]) -> None:
+    """A locomotive of a series outside the known six (a varied twin's unknown or other
+    pool) counts apart: right when the state says "unknown", never in series accuracy."""
+    unseen = copy.deepcopy(truth)
+    first = next(loco["id"] for r in unseen for loco in r["locomotives"])
+    for record in unseen:
+        for loco in record["locomotives"]:
+            if loco["id"] == first:
+                loco["series"] = "ЧС2"
+    estimate = _estimate(unseen)
+    scores = _score(unseen, estimate)
+    assert scores.series_unknown_answered == 0.0 and scores.series_accuracy == 1.0
+    for record in estimate:
+        for loco in record["locomotives"]:
+            if loco["id"] == f"fse-{first}":
+                loco["series"] = "unknown"
+    assert _score(unseen, estimate).series_unknown_answered == 1.0
+    assert _score(truth, _estimate(truth)).series_unknown_answered is None
