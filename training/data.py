@@ -24,7 +24,7 @@ from locowatch.models.attributes import (
 # crops windows of TRAIN_COLUMNS from the longer ones (training.recipes); measuring reads
 # them whole.
 STRIP_PAD = 512
-TRAIN_COLUMNS = 256
+TRAIN_COLUMNS = 192  # 19.2 m: every column still sees +-6 m; a third cheaper on a CPU
 
 
 @dataclass
