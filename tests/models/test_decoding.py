@@ -115,3 +115,28 @@ def test_hidden_columns_become_hidden_spans_and_three_score_networks_have_none()
     four[pos.HIDDEN, centres > 62.0] = LOGIT  # runs past the covered span's end
     spans = pos.hidden_spans(four, 40.0, covered=(40.0, 63.0))
     assert [(round(a, 1), round(b, 1)) for a, b in spans] == [(50.0, 55.0), (62.0, 63.0)]
+
+
+def test_the_position_estimator_sends_what_the_network_calls_hidden_as_blind() -> None:
+    """The edge's position task turns a four-score network's hidden runs into hidden blind
+    spans of its estimation, inside the covered span, beside the intervals."""
+    from edge.estimators.tasks import HIDDEN, PositionTask
+    from locowatch.v1 import common_pb2, frames_pb2
+
+    three = strip_logits(240, [(45.0, 50.0, True, True)], 40.0)
+    output = np.concatenate([three, np.full((1, 240), -LOGIT, np.float32)])
+    centres = 40.0 + (np.arange(240) + 0.5) * pos.STRIP_METRES_PER_PX
+    output[pos.HIDDEN, (centres > 52.0) & (centres < 58.0)] = LOGIT
+    packet = frames_pb2.Packet(
+        camera_id="cam-07",
+        span=common_pb2.TrackSpan(track_id="T2", start_m=40.0, end_m=64.0),
+        covered=common_pb2.TrackSpan(track_id="T2", start_m=41.0, end_m=64.0),
+    )
+    estimation = PositionTask().estimate(packet, output)
+    assert [(round(i.start_m, 1), round(i.end_m, 1)) for i in estimation.intervals] == [
+        (45.0, 50.0)
+    ]
+    assert [(round(b.start_m, 1), round(b.end_m, 1), b.kind) for b in estimation.blind] == [
+        (52.0, 58.0, HIDDEN)
+    ]
+    assert not PositionTask().estimate(packet, three).blind  # position@1: none
