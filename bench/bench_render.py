@@ -13,8 +13,10 @@ the lens map; no light, noise or JPEG, which both share) of the hand-written pai
 renderer against OpenGL on Mesa's software rasterizer (``sim.gl_render``), on the same
 scenes, one core each (``LP_NUM_THREADS=1``), as locomotives get more small parts (boxes
 along their sides standing in for louvres, handrails and wheels): milliseconds per frame
-side by side, and how alike the two canvases are (share of pixels within 30 levels).
-Writes bench/results/render_gl.json.
+side by side, and how alike the two canvases are (share of pixels within 30 levels); a
+last row draws the varied twin (``--variety all``: the detailed locomotives of
+``sim/locomotive.py`` and its hall) at the same instants. Writes
+bench/results/render_gl.json.
 
     LP_NUM_THREADS=1 .venv/bin/python bench/bench_render.py --compare-gl [--frames 6]
 """
@@ -27,6 +29,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -39,6 +42,7 @@ from sim.render import CameraRenderer, Lighting
 from sim.scenario import ScenarioSpec
 from sim.scene import Solid, track_box
 from sim.twin import Twin, TwinSpec
+from sim.variety import VarietySpec
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -111,20 +115,30 @@ def main() -> None:
 
 
 PARTS_PER_LOCOMOTIVE = (0, 50, 200)
+VARIED = "varied"  # the varied twin's own detailed locomotives, not boxes added to the classic
 
 
 def compare_gl(frames: int, cameras: int) -> None:
     from sim.gl_render import GlCanvas, render_gl
 
-    twin = Twin(TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS))
+    spec = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS)
+    twin = Twin(spec)
+    varied = Twin(replace(spec, variety=VarietySpec.parse("all")))
     times = 150.0 + np.arange(frames) * 0.5
     rows = []
     for camera in twin.camera_ids[:cameras]:
-        renderer = twin.renderer(camera)
-        canvas = GlCanvas(renderer)
-        for parts in PARTS_PER_LOCOMOTIVE:
+        for parts in (*PARTS_PER_LOCOMOTIVE, VARIED):
+            source = varied if parts == VARIED else twin
+            renderer = source.renderer(camera)
+            canvas = GlCanvas(renderer)
             scenes = [
-                (_detailed(twin, renderer, float(t), parts), _light(twin, float(t))) for t in times
+                (
+                    source.solids(renderer, float(t))
+                    if isinstance(parts, str)
+                    else _detailed(twin, renderer, float(t), parts),
+                    _light(twin, float(t)),
+                )
+                for t in times
             ]
             hand, hand_s = _timed(partial(renderer.render, finish=False), scenes)
             gl, gl_s = _timed(partial(render_gl, renderer, canvas, finish=False), scenes)
@@ -140,12 +154,12 @@ def compare_gl(frames: int, cameras: int) -> None:
                 }
             )
             print(rows[-1], flush=True)
-        canvas.release()
+            canvas.release()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "render_gl.json").write_text(json.dumps(rows, indent=2) + "\n")
     print("| parts per locomotive | solids (mean) | hand-written, ms/frame | OpenGL, ms/frame |")
     print("| --- | --- | --- | --- |")
-    for parts in PARTS_PER_LOCOMOTIVE:
+    for parts in (*PARTS_PER_LOCOMOTIVE, VARIED):
         of = [r for r in rows if r["parts_per_locomotive"] == parts]
         mean = {k: np.mean([r[k] for r in of]) for k in ("solids", "hand_ms", "gl_ms")}
         print(f"| {parts} | {mean['solids']:.0f} | {mean['hand_ms']:.0f} | {mean['gl_ms']:.0f} |")
