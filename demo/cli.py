@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from demo.status import StatusLine
     from locowatch.facility.config import FacilityConfig
     from sim.streaming import TwinStreamer
-    from sim.twin import Twin
+    from sim.twin import Twin, TwinSpec
 
 STATUS_EVERY_S = 10.0  # a new status line this often (a terminal gets it redrawn each second)
 DRAIN_TIMEOUT_S = 60.0
@@ -54,6 +54,13 @@ SETTLE_S = 3.0  # after every camera streams, the FSE's observations are this ol
     show_default=True,
     help="How the twin's cameras hang (docs/twin.md): along each track, across the tracks "
     "from the walls, sparse on one wall, or from the roof.",
+)
+@click.option(
+    "--variety",
+    metavar="SPEC",
+    help="Draw the twin's locomotives, liveries, plates and hall from these families "
+    "(docs/twin.md, Variety): 'all', or e.g. 'geometry=centre,hall=dark,series=unknown'. "
+    "Drawn with OpenGL. Default: the classic twin.",
 )
 @click.option(
     "--cameras",
@@ -100,6 +107,7 @@ def demo(
     home: Path | None,
     seed: int,
     family: CameraFamily,
+    variety: str | None,
     cameras: int,
     duration: float,
     start: float | None,
@@ -118,7 +126,7 @@ def demo(
         coverage,
     )
     from locowatch.facility import load_facility
-    from sim.twin import Twin, TwinSpec
+    from sim.twin import Twin
 
     _stop_on_signals()
     home = home or default_home()
@@ -129,7 +137,7 @@ def demo(
     click.echo(f"      TimescaleDB ready: {_shown(url)}")
 
     click.echo("[2/6] facility twin")
-    twin = Twin(TwinSpec(seed=seed, layout=family_spec(family)))
+    twin = Twin(_twin_spec(seed, family, variety))
     tracks, camera_ids = choose_cameras(twin.facility, cameras)
     day = twin.spec.scenario.duration_s
     if start is None:
@@ -163,6 +171,20 @@ def demo(
             raise click.BadParameter(f"{cut} is not among {', '.join(scope.cameras)}")
     with _demo_database(url, managed=db_url is None) as demo_url:
         _run(twin, scope, installer, recording, folder, demo_url, dashboard_port, serve, cut)
+
+
+def _twin_spec(seed: int, family: CameraFamily, variety: str | None) -> TwinSpec:
+    """The demo's twin; a varied one is drawn with OpenGL (docs/twin.md, Renderer)."""
+    from sim.twin import TwinSpec
+    from sim.variety import VarietySpec
+
+    if variety is None:
+        return TwinSpec(seed=seed, layout=family_spec(family))
+    try:
+        spec = VarietySpec.parse(variety)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--variety") from error
+    return TwinSpec(seed=seed, layout=family_spec(family), variety=spec, renderer="gl")
 
 
 def _run(

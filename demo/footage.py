@@ -25,6 +25,9 @@ def footage_folder(
     cameras_key = hashlib.sha256(",".join(cameras).encode()).hexdigest()[:8]
     start, end = window
     family = "" if spec.layout.family == "along" else f"-{spec.layout.family}"
+    if not spec.variety.classic:  # a varied twin: its spec and renderer name the footage
+        drawn = repr((spec.variety, spec.renderer)).encode()
+        family += f"-varied{hashlib.sha256(drawn).hexdigest()[:8]}"
     return root / (
         f"v{FORMAT}-seed{spec.seed}{family}-{start:.0f}-{end:.0f}s-{len(cameras)}cams-{cameras_key}"
     )
