@@ -63,6 +63,12 @@ SETTLE_S = 3.0  # after every camera streams, the FSE's observations are this ol
     "Drawn with OpenGL. Default: the classic twin.",
 )
 @click.option(
+    "--dev-models",
+    metavar="ESTIMATOR=MODEL,...",
+    help="Run the dev flow on these models, e.g. 'position=position@2' (prod keeps the "
+    "facility's): the run then scores both side by side.",
+)
+@click.option(
     "--cameras",
     type=click.IntRange(min=1),
     default=16,
@@ -108,6 +114,7 @@ def demo(
     seed: int,
     family: CameraFamily,
     variety: str | None,
+    dev_models: str | None,
     cameras: int,
     duration: float,
     start: float | None,
@@ -128,6 +135,7 @@ def demo(
     from locowatch.facility import load_facility
     from sim.twin import Twin
 
+    models = _dev_models(dev_models)  # refused before anything starts
     _stop_on_signals()
     home = home or default_home()
     folder = home / "demo"
@@ -170,7 +178,32 @@ def demo(
         if cut not in scope.cameras:
             raise click.BadParameter(f"{cut} is not among {', '.join(scope.cameras)}")
     with _demo_database(url, managed=db_url is None) as demo_url:
-        _run(twin, scope, installer, recording, folder, demo_url, dashboard_port, serve, cut)
+        _run(
+            twin, scope, installer, recording, folder, demo_url, dashboard_port, serve, cut, models
+        )
+
+
+def _dev_models(spec: str | None) -> dict[str, str] | None:
+    """``--dev-models``: estimator -> model, each model one this checkout holds."""
+    from locowatch.errors import UsageError
+    from locowatch.models.artefacts import resolve
+
+    if not spec:
+        return None
+    models = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        estimator, _, model = part.partition("=")
+        try:
+            artefact = resolve(model)
+        except (UsageError, ValueError) as error:
+            raise click.BadParameter(str(error), param_hint="--dev-models") from error
+        if artefact.name != estimator:
+            raise click.BadParameter(
+                f"{model} is a {artefact.name} model, not a {estimator} one",
+                param_hint="--dev-models",
+            )
+        models[estimator] = model
+    return models
 
 
 def _twin_spec(seed: int, family: CameraFamily, variety: str | None) -> TwinSpec:
@@ -197,6 +230,7 @@ def _run(
     dashboard_port: int,
     serve: bool,
     cut: str | None,
+    dev_models: dict[str, str] | None = None,
 ) -> None:
     from cloud.schema import migrate
     from demo import stack
@@ -207,7 +241,7 @@ def _run(
     streamer = TwinStreamer(
         list(scope.cameras), recording=recording, fps=2.0, port=free_port(), loop_recording=False
     )
-    files = stack.write_configs(folder, installer, scope, streamer.urls())
+    files = stack.write_configs(folder, installer, scope, streamer.urls(), dev_models)
     flows = files.flows
     for chatty in ("yoyo", "cloud.schema", "sim.streaming"):  # the demo prints its own lines
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -93,7 +93,11 @@ class DemoFiles:
 
 
 def write_configs(
-    folder: Path, installer: FacilityConfig, scope: DemoScope, camera_urls: dict[str, str]
+    folder: Path,
+    installer: FacilityConfig,
+    scope: DemoScope,
+    camera_urls: dict[str, str],
+    dev_models: dict[str, str] | None = None,
 ) -> DemoFiles:
     """The facility file of the demo's gateway, and the cloud's config that accepts it."""
     token = secrets.token_urlsafe(24)
@@ -101,7 +105,7 @@ def write_configs(
     token_file.write_text(token + "\n", encoding="utf-8")
     token_file.chmod(0o600)
     ingest_port, metrics_port, fse_metrics_port = free_port(), free_port(), free_port()
-    facility = _with_demo_flows(scoped_facility(installer, scope))
+    facility = _with_demo_flows(scoped_facility(installer, scope), dev_models)
     cameras = [c.model_copy(update={"source": camera_urls[c.id]}) for c in facility.cameras]
     gateway = {
         "id": GATEWAY_ID,
@@ -149,13 +153,21 @@ def write_configs(
     )
 
 
-def _with_demo_flows(facility: FacilityConfig) -> FacilityConfig:
+def _with_demo_flows(
+    facility: FacilityConfig, dev_models: dict[str, str] | None = None
+) -> FacilityConfig:
     """prod as the twin's layout has it in this checkout (a cached recording's facility file
     keeps the models of the day it was rendered); dev with the first plate reader, to
-    compare the two."""
+    compare the two, or with ``dev_models`` (estimator -> model, ``demo --dev-models``)."""
     prod = default_flows()[0].model_copy(update={"name": "prod"})
-    attributes = {**prod.attributes, "plate": EstimatorRef(model="plate@1")}
-    dev = Flow(name="dev", position=prod.position, attributes=attributes, fse=prod.fse)
+    if dev_models is None:
+        dev_models = {"plate": "plate@1"}
+    position = EstimatorRef(model=dev_models.get("position", prod.position.model))
+    attributes = {
+        name: EstimatorRef(model=dev_models[name]) if name in dev_models else ref
+        for name, ref in prod.attributes.items()
+    }
+    dev = Flow(name="dev", position=position, attributes=attributes, fse=prod.fse)
     return facility.model_copy(update={"flows": [prod, dev]})
 
 

@@ -26,3 +26,23 @@ def test_prod_is_the_layouts_flow_not_the_cached_recordings() -> None:
     assert prod.attributes["plate"].model != "plate@3"
     assert dev.attributes["plate"].model == "plate@1"
     assert dev.position == prod.position and dev.attributes["model"] == prod.attributes["model"]
+
+
+def test_dev_models_put_other_versions_beside_prod() -> None:
+    """``demo --dev-models position=...,model=...``: dev runs those, prod stays; a model
+    this checkout lacks, or of another estimator, is refused before anything starts."""
+    import click
+    import pytest
+
+    from demo.cli import _dev_models
+
+    models = _dev_models("position=position@1, plate=plate@3")
+    assert models == {"position": "position@1", "plate": "plate@3"}
+    prod, dev = _with_demo_flows(load_facility(EXAMPLE), models).flows
+    assert prod.attributes == default_flows()[0].attributes
+    assert dev.attributes["plate"].model == "plate@3" and dev.position.model == "position@1"
+    assert dev.attributes["model"] == prod.attributes["model"]
+    with pytest.raises(click.BadParameter, match="position@9"):
+        _dev_models("position=position@9")
+    with pytest.raises(click.BadParameter, match="is a plate model, not a model one"):
+        _dev_models("model=plate@4")
