@@ -30,6 +30,7 @@ from locowatch.models.artefacts import Artefact, resolve
 RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = ("position@1", "position@2", "model@1", "plate@4")
 BATCHES = (1, 8, 32)
+POSITION_1 = {"width": 40, "outputs": 3, "channels": (12, 16, 24)}  # before meta kept them
 STRIP_WIDTH = 240  # a typical camera's view of its track: 24 m
 
 
@@ -49,20 +50,19 @@ def rate(run: Callable[[], object], batch: int, seconds: float) -> float:
     return calls * batch / elapsed
 
 
-def torch_net(artefact: Artefact, expected: tuple[int, ...]) -> torch.nn.Module:
+def torch_net(artefact: Artefact) -> torch.nn.Module:
     """The artefact's network as ``locowatch train`` builds it, in eval mode.
 
     Freshly initialised, for every artefact alike (only those since plate@4 keep their
     ``weights.pt``): a dense network's speed does not depend on its weights. Its output
     shape is checked against the artefact's, so the baseline cannot quietly time another
-    network. A position network has as many scores per column as the ONNX model
-    (``expected``: its output shape; position@1 three, position@2 on four).
+    network. Position networks keep their settings in meta.json since position@2.
     """
     from training.nets import PlateNet, PositionNet, SeriesNet
 
     classes = len(artefact.labels)
     build: dict[str, Callable[[], torch.nn.Module]] = {
-        "position": lambda: PositionNet(outputs=expected[1]),
+        "position": lambda: PositionNet(**artefact.extra.get("architecture", POSITION_1)),
         "classifier": lambda: SeriesNet(classes),
         "sequence": lambda: PlateNet(classes + 1),
     }
@@ -73,7 +73,7 @@ def torch_runner(
     artefact: Artefact, x: np.ndarray, device: str, half: bool, expected: tuple[int, ...]
 ) -> Callable[[], object]:
     """``expected``: the ONNX model's output shape on ``x``."""
-    net = torch_net(artefact, expected).to(device)
+    net = torch_net(artefact).to(device)
     tensor = torch.from_numpy(x).to(device)
     with torch.inference_mode():
         shape = tuple(net(tensor).shape)

@@ -126,6 +126,7 @@ def train(
             "input_shape": list(recipe.input_shape),
             "output_shape": output_shape,
             "labels": list(recipe.labels),
+            "extra": {"architecture": recipe.architecture} if recipe.architecture else {},
             "trained": {
                 "command": "locowatch " + " ".join(sys.argv[1:]),
                 "data": [_manifest(d) for d in data],

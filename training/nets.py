@@ -38,14 +38,17 @@ class PositionNet(nn.Module):
     (a far end's band stops short of it, see locowatch.facility.rectify).
     """
 
-    def __init__(self, width: int = 40, outputs: int = 4) -> None:
+    def __init__(
+        self, width: int = 40, outputs: int = 4, channels: tuple[int, int, int] = (12, 16, 24)
+    ) -> None:
         super().__init__()
-        self.rows = nn.Sequential(  # about 60 MFLOP per 25 m strip: cheap enough for a CPU
-            _conv(3, 12, stride=(2, 1)),  # 28 rows
-            _conv(12, 16, stride=(2, 1)),  # 14
-            _conv(16, 24),
+        a, b, c = channels
+        self.rows = nn.Sequential(  # position@1: about 60 MFLOP per 25 m strip
+            _conv(3, a, stride=(2, 1)),  # 28 rows
+            _conv(a, b, stride=(2, 1)),  # 14
+            _conv(b, c),
             nn.MaxPool2d((2, 1)),  # 7
-            nn.Conv2d(24, width, (7, 3), padding=(0, 1)),  # 1 row
+            nn.Conv2d(c, width, (7, 3), padding=(0, 1)),  # 1 row
             nn.ReLU(inplace=True),
         )
         self.columns = nn.Sequential(*[_Dilated(width, d) for d in (1, 2, 4, 8, 16, 32)])

@@ -37,6 +37,12 @@ class Recipe:
     labels: tuple[str, ...]
     input_shape: tuple[int | None, ...]
     inputs_to_loss: bool = False  # the loss runs the net itself (more than one output)
+    architecture: dict[str, Any] | None = None  # the net's settings, kept in meta.json
+
+
+# position@2 on: wider than position@1 (width 40, channels 12, 16, 24, three scores): the
+# varied twin's strips (other tracks, halls, liveries) underfit that one (docs/models.md)
+POSITION_ARCHITECTURE: dict[str, Any] = {"width": 64, "outputs": 4, "channels": (16, 24, 32)}
 
 
 def position_recipe(train: Samples, epochs: int, seed: int, device: str) -> Recipe:
@@ -68,13 +74,14 @@ def position_recipe(train: Samples, epochs: int, seed: int, device: str) -> Reci
         return (per * m[:, None]).sum() / m.sum().clamp(min=1)
 
     return Recipe(
-        PositionNet(),
+        PositionNet(**POSITION_ARCHITECTURE),
         make_batch,
         loss,
         Schedule(epochs=epochs, batch_size=32, learning_rate=3e-3, seed=seed, device=device),
         "position",
         (),
         (None, 3, 56, None),
+        architecture=POSITION_ARCHITECTURE,
     )
 
 
