@@ -89,8 +89,12 @@ class CameraRenderer:
         self.axes = {t.id: TrackAxis.from_config(t) for t in facility.tracks}
         self._setup_canvas()
         self._setup_lens_map()
-        self.background, emissive = _hall_background(self)
+        self.background, emissive, sun = _hall_background(self)
         self.emissive = self._to_output(emissive)
+        # Sun patches lie on the floor: they light it only where nothing stands on it, so
+        # the bare hall is kept to tell, per frame, where the floor still shows.
+        self._sun = sun
+        self._bare = self.background.copy() if sun is not None else None
         # Things that never move (columns, equipment) are painted into the background once;
         # per frame, only those whose outline overlaps a moving solid's are painted again, in
         # order with it, which is all that occlusion needs.
@@ -220,8 +224,12 @@ class CameraRenderer:
         blurred = [solid for solid in drawn if self._blur_px(solid, light) >= 1.5]
         if blurred:
             self._motion_blur(canvas, blurred, light)
+        sun = None
+        if self._sun is not None and self._bare is not None and light.daylight > 0:
+            floor_shows = (canvas == self._bare).all(axis=2)
+            sun = self._to_output(np.where(floor_shows[..., None], self._sun, 0).astype(np.uint8))
         frame = self._to_output(canvas)
-        return self._develop(frame, light, rng) if finish else frame
+        return self._develop(frame, light, rng, sun) if finish else frame
 
     def silhouette(self, solids: list[Solid]) -> np.ndarray:
         """A mask (255 where any of ``solids`` covers the output image), through the lens.
@@ -389,7 +397,13 @@ class CameraRenderer:
         alpha = cv2.filter2D(mask[y0:y1, x0:x1], -1, kernel).astype(np.float32)[:, :, None] / 255
         roi[:] = (smeared * alpha + roi * (1 - alpha)).astype(np.uint8)
 
-    def _develop(self, frame: np.ndarray, light: Lighting, rng: np.random.Generator) -> np.ndarray:
+    def _develop(
+        self,
+        frame: np.ndarray,
+        light: Lighting,
+        rng: np.random.Generator,
+        sun: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Light of the hour, IR mode, sensor noise and JPEG: what the camera delivers."""
         if light.infrared:
             grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
@@ -402,6 +416,8 @@ class CameraRenderer:
             tint = np.diag([gain * (1 - 0.08 * warm), gain, gain * (1 + 0.06 * warm)])
             image = cv2.transform(frame, tint.astype(np.float32))
             image = cv2.addWeighted(image, 1.0, self.emissive, light.daylight, 0)
+            if sun is not None:
+                image = cv2.addWeighted(image, 1.0, sun, light.daylight, 0)
             sigma = self.finish.noise_day + (self.finish.noise_night - self.finish.noise_day) * max(
                 0.0, 1.0 - light.level
             )
@@ -562,8 +578,11 @@ def _columns(
     return columns
 
 
-def _hall_background(renderer: CameraRenderer) -> tuple[np.ndarray, np.ndarray]:
-    """Ray cast the static hall into the canvas: albedo image and daylight (window) image."""
+def _hall_background(
+    renderer: CameraRenderer,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Ray cast the static hall into the canvas: albedo image, daylight (window) image, and
+    the sun patches' image on the floor (None in a hall without them)."""
     w, h = renderer.canvas_size
     k = renderer.canvas_matrix
     us, vs = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
@@ -602,11 +621,6 @@ def _hall_background(renderer: CameraRenderer) -> tuple[np.ndarray, np.ndarray]:
     floor = which == 0
     hall = renderer.hall
     albedo[floor] = _floor_colour(hit[floor], facility, renderer.axes, texture, hall)
-    if hall.sun_patches:  # daylight through the high windows of the far wall, on the floor
-        x, y = hit[..., 0], hit[..., 1]
-        slant = (x + 0.7 * (bounds["y"][1] - y)) % 6.0
-        sun = floor & (np.abs(slant - 2.0) < 1.4) & (bounds["y"][1] - y < 14.0)
-        emissive[sun] = (120, 135, 150)
     ceiling = which == 1
     lamp = ceiling & ((np.abs((hit[..., 1] % 7.0) - 3.5) < 0.25) & ((hit[..., 0] % 6.0) < 3.0))
     albedo[ceiling] = (62, 64, 68)
@@ -623,7 +637,27 @@ def _hall_background(renderer: CameraRenderer) -> tuple[np.ndarray, np.ndarray]:
     window &= hall.windows
     albedo[window] = (40, 38, 36)
     emissive[window] = (215, 205, 190)
-    return albedo.clip(0, 255).astype(np.uint8), emissive.clip(0, 255).astype(np.uint8)
+    emissive, sun = _daylight(hit, floor, bounds["y"][1], hall, emissive)
+    return albedo.clip(0, 255).astype(np.uint8), emissive.clip(0, 255).astype(np.uint8), sun
+
+
+def _daylight(
+    hit: np.ndarray, floor: np.ndarray, far_wall_y: float, hall: HallLook, emissive: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The daylight images: what lights everything (the classic hall's windows) and what
+    lights only the bare hall where it still shows (a varied hall's windows and its sun
+    patches on the floor, through the high windows of the far wall)."""
+    sun = None
+    if hall.sun_patches:
+        x, y = hit[..., 0], hit[..., 1]
+        slant = (x + 0.7 * (far_wall_y - y)) % 6.0
+        patch = floor & (np.abs(slant - 2.0) < 1.4) & (far_wall_y - y < 14.0)
+        sun = np.zeros(emissive.shape, np.float32)
+        sun[patch] = (120, 135, 150)
+    if hall == HallLook():  # the classic hall keeps its frames as they were: windows over all
+        return emissive, sun
+    masked = emissive + (0 if sun is None else sun)
+    return np.zeros_like(emissive), masked.clip(0, 255).astype(np.uint8)
 
 
 def _concrete_texture(rng: np.random.Generator) -> np.ndarray:

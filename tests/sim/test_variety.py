@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -215,3 +216,38 @@ def test_other_series_are_built_at_random_and_never_a_real_one() -> None:
     fleet = varied_fleet(3, 12, spec)
     twin_axis = varied(seed=3).layout.axis("T1")
     assert all(plates_of(locomotive_solids(loco, twin_axis, 5.0), twin_axis) for loco in fleet)
+
+
+def test_daylight_patches_light_the_floor_not_what_stands_on_it() -> None:
+    """Sun patches and a varied hall's windows light only the bare hall where it shows: a
+    locomotive standing in a patch is not striped by it."""
+    from sim.render import CameraRenderer
+    from sim.scene import track_box
+    from sim.variety import HallLook
+
+    twin = varied(seed=1)
+    far = max(twin.facility.tracks, key=lambda t: t.origin[1])  # patches lie near that wall
+    index, cam = next(
+        (i, c) for i, c in enumerate(twin.facility.cameras) if c.views[0].track == far.id
+    )
+    camera, track = twin.facility.cameras[index].id, far.id
+    lit, plain = (
+        HallLook(family="bright", floor=(170, 170, 165), sun_patches=sun) for sun in (True, False)
+    )
+    renderers = [
+        CameraRenderer(twin.geometry.cameras[camera], twin.facility, seed=3, hall=h)
+        for h in (lit, plain)
+    ]
+    axis = renderers[0].axes[track]
+    view = twin.facility.cameras[index].views[0]
+    body = track_box(
+        axis, (view.start_m, view.start_m + 12.0), (-1.6, 1.6), (0.0, 4.5), (90, 60, 40)
+    )
+    noon = Lighting.at_hour(12.0)
+    frames = [r.render([body], noon, np.random.default_rng(0)).astype(np.int16) for r in renderers]
+    inside = renderers[0].silhouette([body]) > 127
+    inside = cv2.erode(inside.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    differs = np.abs(frames[0] - frames[1]).max(axis=2) > 12
+    assert inside.sum() > 5000
+    assert differs[inside].mean() < 0.01  # the body is the same with or without sun
+    assert differs[~inside].mean() > 0.03  # the floor shows the patches
