@@ -227,9 +227,7 @@ def test_daylight_patches_light_the_floor_not_what_stands_on_it() -> None:
 
     twin = varied(seed=1)
     far = max(twin.facility.tracks, key=lambda t: t.origin[1])  # patches lie near that wall
-    index, cam = next(
-        (i, c) for i, c in enumerate(twin.facility.cameras) if c.views[0].track == far.id
-    )
+    index = next(i for i, c in enumerate(twin.facility.cameras) if c.views[0].track == far.id)
     camera, track = twin.facility.cameras[index].id, far.id
     lit, plain = (
         HallLook(family="bright", floor=(170, 170, 165), sun_patches=sun) for sun in (True, False)
