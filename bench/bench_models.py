@@ -28,7 +28,7 @@ from edge.engines import open_engine
 from locowatch.models.artefacts import Artefact, resolve
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MODELS = ("position@1", "model@1", "plate@4")
+MODELS = ("position@1", "position@2", "model@1", "plate@4")
 BATCHES = (1, 8, 32)
 POSITION_1 = {"width": 40, "outputs": 3, "channels": (12, 16, 24)}  # before meta kept them
 STRIP_WIDTH = 240  # a typical camera's view of its track: 24 m

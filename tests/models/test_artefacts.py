@@ -16,7 +16,7 @@ from locowatch.models.artefacts import Artefact, file_sha256, models_root, resol
 from training.data import load
 from training.evaluate import evaluate
 
-REFS = ("position@1", "model@1", "plate@1", "plate@2", "plate@3", "plate@4")
+REFS = ("position@1", "position@2", "model@1", "plate@1", "plate@2", "plate@3", "plate@4")
 
 
 @pytest.mark.parametrize("ref", REFS)
