@@ -20,7 +20,7 @@ from locowatch.facility.geometry import TrackAxis
 from sim.fleet import SECTION_GAP_M, Colour, Locomotive
 from sim.plates import plate_texture
 from sim.scene import WINDOW, Decal, Face, Solid, nose_wedge, track_box
-from sim.variety import BUILDS, Build, Livery, Look, PlatePlace
+from sim.variety import BUILDS, Build, Livery, Look, PlatePlace, shade
 
 DARK: Colour = (28, 28, 30)
 BOGIE: Colour = (38, 40, 42)
@@ -239,19 +239,7 @@ class _Section:
             self.s0 + 0.4, -1, (self.deck + 0.7, hood_top - 0.6), high=True, half_width=side
         )
         solids += self._end_plates(self.s1, 1, (self.deck + 0.1, self.h - 1.7), high=True)
-        for end, sign in ((self.s0, -1), (self.s1, 1)):
-            solids += self._end_plates(end, sign, (0.95, 1.5), high=False)
-        solids += self._side_plates(
-            cab, (self.h - 1.5, self.h - 0.6), cab_edges=(None, None), on_cab=True
-        )
-        solids += self._side_plates(
-            (self.s0 + 0.4, cab[0]),
-            (hood_top, hood_top),
-            cab_edges=(None, None),
-            half_width=side,
-            body_only=True,
-        )
-        return solids
+        return solids + self._cab_unit_plates(cab, hood_top, side)
 
     def _centre_unit(self) -> list[Solid]:
         lv, w, b = self.livery, self.w, self.build
@@ -278,9 +266,17 @@ class _Section:
             solids += self._end_plates(
                 end, sign, (self.deck + 0.7, hood_top - 0.6), high=True, half_width=side
             )
+        solids.append(self._cab(cab))
+        return solids + self._cab_unit_plates(cab, hood_top, side)
+
+    def _cab_unit_plates(
+        self, cab: tuple[float, float], hood_top: float, side: float
+    ) -> list[Solid]:
+        """Hood and centre units alike: numbers low on both buffer beams, beside the cab
+        windows, and along the hood before the cab."""
+        solids: list[Solid] = []
         for end, sign in ((self.s0, -1), (self.s1, 1)):
             solids += self._end_plates(end, sign, (0.95, 1.5), high=False)
-        solids.append(self._cab(cab))
         solids += self._side_plates(
             cab, (self.h - 1.5, self.h - 0.6), cab_edges=(None, None), on_cab=True
         )
@@ -309,7 +305,7 @@ class _Section:
             )
             door = (span[0] + 0.45 * length, span[0] + 0.45 * length + 0.75)
             face.decals.append(
-                Decal(self._rect(door, d, (self.deck + 0.1, self.h - 0.4)), _shade(lv.body, 0.8))
+                Decal(self._rect(door, d, (self.deck + 0.1, self.h - 0.4)), shade(lv.body, 0.8))
             )
             face.decals.append(
                 Decal(self._rect((door[0] + 0.12, door[1] - 0.12), d, windows_z), WINDOW)
@@ -353,7 +349,7 @@ class _Section:
         for k in range(b.louvre_panels):
             a = span[0] + gap + k * (panel + gap)
             face.decals.append(
-                Decal(self._rect((a, a + panel), d, (bottom, top)), _shade(self.livery.body, 0.7))
+                Decal(self._rect((a, a + panel), d, (bottom, top)), shade(self.livery.body, 0.7))
             )
             pitch = (top - bottom) / b.louvre_slats
             for j in range(b.louvre_slats):
@@ -361,7 +357,7 @@ class _Section:
                 face.decals.append(
                     Decal(
                         self._rect((a + 0.05, a + panel - 0.05), d, (y, y + 0.35 * pitch)),
-                        _shade(self.livery.body, 0.35),
+                        shade(self.livery.body, 0.35),
                     )
                 )
 
@@ -369,7 +365,7 @@ class _Section:
         self, face: Face, span: tuple[float, float], d: float, z: tuple[float, float]
     ) -> None:
         lv, rng = self.livery, self.rng
-        grime = _shade(lv.lower, 1 - 0.45 * lv.wear)
+        grime = shade(lv.lower, 1 - 0.45 * lv.wear)
         face.decals.append(Decal(self._rect(span, d, (z[0], z[0] + 0.15 + 0.5 * lv.wear)), grime))
         for _ in range(int(lv.wear * 8)):
             a = float(rng.uniform(span[0] + 0.3, span[1] - 0.5))
@@ -377,7 +373,7 @@ class _Section:
             face.decals.append(
                 Decal(
                     self._rect((a, a + float(rng.uniform(0.05, 0.2))), d, (z[0] + 0.2, top)),
-                    _shade(lv.body, 0.75),
+                    shade(lv.body, 0.75),
                 )
             )
         for _ in range(int(lv.wear * 5)):
@@ -400,7 +396,7 @@ class _Section:
         face.decals.append(
             Decal(
                 self._rect(door, d, (self.deck + 0.15, self.h - 0.45)),
-                _shade(self.livery.body, 0.82),
+                shade(self.livery.body, 0.82),
             )
         )
         face.decals.append(Decal(self._rect((door[0] + 0.12, door[1] - 0.12), d, z), WINDOW))
@@ -726,8 +722,3 @@ def pantograph(axis: TrackAxis, s: float, roof: float, tag: str, lean: int = 1) 
         )
     )
     return parts
-
-
-def _shade(colour: Colour, factor: float) -> Colour:
-    b, g, r = (min(255, max(0, int(c * factor))) for c in colour)
-    return (b, g, r)

@@ -570,14 +570,15 @@ def draw_hall(seed: int, spec: VarietySpec) -> HallLook:
         column_colour=_colour(rng, 30) if rng.random() < 0.4 else (95, 90, 85),
         column_lateral_m=-float(rng.uniform(3.3, 4.5)),
         wall=(wall := WALLS[int(rng.integers(len(WALLS)))]),
-        wall_seam=_shade(wall, 0.72),
-        wall_band=_shade(WALLS[int(rng.integers(len(WALLS)))], 0.5),
+        wall_seam=shade(wall, 0.72),
+        wall_band=shade(WALLS[int(rng.integers(len(WALLS)))], 0.5),
         windows=family != "dark",
         sun_patches=family != "dark" and bool(rng.random() < 0.6),
         night_noise=float(rng.uniform(9.0, 18.0)),
     )
 
 
-def _shade(colour: Colour, factor: float) -> Colour:
+def shade(colour: Colour, factor: float) -> Colour:
+    """``colour`` darkened (or lightened) by ``factor``, kept inside 0..255."""
     b, g, r = (min(255, max(0, int(c * factor))) for c in colour)
     return (b, g, r)
