@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.render import NEAR_M, CameraRenderer, Lighting, _shaded, face_shading
+from sim import variety
+from sim.render import NEAR_M, CameraRenderer, Lighting, face_shading
 from sim.scene import Solid
 
 if TYPE_CHECKING:
@@ -214,7 +215,7 @@ def _shape_rows(solid: Solid, origin: np.ndarray) -> tuple[np.ndarray, list[_Dec
                 continue
             k = len(decal.corners)
             fan = np.array([[0, i, i + 1] for i in range(1, k - 1)]).ravel()
-            colour = (0, 0, 0) if decal.colour is None else _shaded(decal.colour, shade)
+            colour = (0, 0, 0) if decal.colour is None else variety.shade(decal.colour, shade)
             rgb_d = np.tile(np.array(colour[::-1], np.float32) / 255.0, (len(fan), 1))
             uv_d = _QUAD_UV[fan] if k == 4 else np.zeros((len(fan), 2), np.float32)
             rows_d = np.concatenate([decal.corners[fan] - origin, rgb_d, uv_d], axis=1)

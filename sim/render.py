@@ -25,6 +25,7 @@ import numpy as np
 
 from locowatch.facility.config import FacilityConfig
 from locowatch.facility.geometry import CameraModel, TrackAxis, undistort_normalized
+from sim import variety
 from sim.scene import Decal, Solid, track_box
 from sim.variety import HallLook
 
@@ -256,7 +257,7 @@ class CameraRenderer:
         for index in np.flatnonzero(facing):
             face = solid.faces[index]
             shade = float(shades[index])
-            self._fill_camera(canvas, cam_pts[index], _shaded(face.colour, shade))
+            self._fill_camera(canvas, cam_pts[index], variety.shade(face.colour, shade))
             for decal in face.decals:
                 self._draw_decal(canvas, decal, shade)
 
@@ -322,7 +323,7 @@ class CameraRenderer:
     def _draw_decal(self, canvas: np.ndarray, decal: Decal, shade: float) -> None:
         if decal.texture is None:
             if decal.colour is not None:
-                self._fill(canvas, decal.corners, _shaded(decal.colour, shade))
+                self._fill(canvas, decal.corners, variety.shade(decal.colour, shade))
             return
         px, z = self.project_canvas(decal.corners)
         if (z <= NEAR_M).any():
@@ -537,14 +538,6 @@ def _clip_near(points: np.ndarray, near: float) -> np.ndarray:
             t = (near - a[2]) / (b[2] - a[2])
             out.append(a + t * (b - a))
     return np.array(out) if out else np.zeros((0, 3))
-
-
-def _shaded(colour: tuple[int, int, int], shade: float) -> tuple[int, int, int]:
-    return (
-        min(255, int(colour[0] * shade)),
-        min(255, int(colour[1] * shade)),
-        min(255, int(colour[2] * shade)),
-    )
 
 
 def _columns(

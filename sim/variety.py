@@ -28,8 +28,9 @@ painted boxes, frames byte-identical to before this module.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Literal, get_args
+from typing import Literal, TypeVar, cast, get_args
 
 import numpy as np
 
@@ -38,11 +39,18 @@ from sim.fleet import SERIES, Colour, Locomotive, Series, make_fleet
 GeometryFamily = Literal["hood", "centre", "carbody", "streamlined"]
 LiveryFamily = Literal["plain", "striped", "two-tone", "banded"]
 PlateFamily = Literal["end-high", "end-low", "cab-side", "body-side"]
+T = TypeVar("T")
 HallFamily = Literal["classic", "bright", "dark", "marked"]
 GEOMETRY_FAMILIES: tuple[GeometryFamily, ...] = get_args(GeometryFamily)
 LIVERY_FAMILIES: tuple[LiveryFamily, ...] = get_args(LiveryFamily)
 PLATE_FAMILIES: tuple[PlateFamily, ...] = get_args(PlateFamily)
 HALL_FAMILIES: tuple[HallFamily, ...] = get_args(HallFamily)
+FACTOR_FAMILIES: dict[str, tuple[str, ...]] = {  # the factors a --variety text names
+    "geometry": GEOMETRY_FAMILIES,
+    "livery": LIVERY_FAMILIES,
+    "plates": PLATE_FAMILIES,
+    "hall": HALL_FAMILIES,
+}
 CLASSIC = "classic"
 
 # -- ranges of the knobs (metres unless named otherwise) ----------------------------------
@@ -205,12 +213,7 @@ class VarietySpec:
         """
         if text.strip() == CLASSIC:
             return cls()
-        choices: dict[str, object] = {
-            "geometry": GEOMETRY_FAMILIES,
-            "livery": LIVERY_FAMILIES,
-            "plates": PLATE_FAMILIES,
-            "hall": HALL_FAMILIES,
-        }
+        choices: dict[str, tuple[str, ...]] = dict(FACTOR_FAMILIES)
         if text.strip() != "all":
             for part in filter(None, (p.strip() for p in text.split(","))):
                 factor, _, value = part.partition("=")
@@ -222,31 +225,24 @@ class VarietySpec:
                         )
                     choices["series"] = pools
                     continue
-                if factor not in choices:
+                if factor not in FACTOR_FAMILIES:
                     raise ValueError(
-                        f"unknown factor {factor!r}: geometry, livery, plates, hall, series"
+                        f"unknown factor {factor!r}: {', '.join(FACTOR_FAMILIES)}, series"
                     )
-                allowed = {
-                    "geometry": GEOMETRY_FAMILIES,
-                    "livery": LIVERY_FAMILIES,
-                    "plates": PLATE_FAMILIES,
-                    "hall": HALL_FAMILIES,
-                }[factor]
                 picked = tuple(value.split("+"))
-                bad = [p for p in picked if p not in allowed]
+                bad = [p for p in picked if p not in FACTOR_FAMILIES[factor]]
                 if bad:
-                    raise ValueError(f"{factor} has no family {bad[0]!r}: {', '.join(allowed)}")
+                    allowed = ", ".join(FACTOR_FAMILIES[factor])
+                    raise ValueError(f"{factor} has no family {bad[0]!r}: {allowed}")
                 choices[factor] = picked
-        return cls(**choices)  # type: ignore[arg-type]
+        return cls(**choices)
 
     def without(self, factor: str, family: str) -> VarietySpec:
         """This spec with one family left out (leave-one-family-out training)."""
         kept = tuple(f for f in getattr(self, factor) if f != family)
         if not kept:
             raise ValueError(f"leaving {family!r} out leaves no {factor} family")
-        return VarietySpec(
-            **{**{f.name: getattr(self, f.name) for f in fields(self)}, factor: kept}
-        )
+        return replace(self, **{factor: kept})
 
 
 # -- the catalogue of series ----------------------------------------------------------------
@@ -485,7 +481,7 @@ def draw_look(rng: np.random.Generator, spec: VarietySpec, series: Series) -> Lo
 
 
 def _colour(rng: np.random.Generator, jitter: int = 18) -> Colour:
-    base = np.array(PALETTE[int(rng.integers(len(PALETTE)))])
+    base = np.array(pick(rng, PALETTE))
     b, g, r = (base + rng.integers(-jitter, jitter + 1, 3)).clip(0, 255).tolist()
     return (int(b), int(g), int(r))
 
@@ -494,7 +490,7 @@ def _draw_livery(rng: np.random.Generator, spec: VarietySpec, series: Series) ->
     if spec.livery == (CLASSIC,):  # the series' own colours and stripe, as on the classic twin
         body, stripe, roof = series.body, series.stripe, series.roof
         return Livery("striped", body, body, stripe, ((0.3, 0.38),), roof, stripe, 0.2)
-    family: LiveryFamily = spec.livery[int(rng.integers(len(spec.livery)))]  # type: ignore[assignment]
+    family = cast(LiveryFamily, pick(rng, spec.livery))
     body, stripe, roof = _colour(rng), _colour(rng), _colour(rng, 10)
     lower = _colour(rng) if family == "two-tone" else body
     stripes: tuple[tuple[float, float], ...] = ()
@@ -520,7 +516,7 @@ def _draw_plates(rng: np.random.Generator, spec: VarietySpec) -> tuple[PlatePlac
     if spec.plates == (CLASSIC,):
         return CLASSIC_PLATES
     count = int(rng.integers(PLATES_PER_LOCO[0], PLATES_PER_LOCO[1] + 1))
-    places = sorted({spec.plates[int(rng.integers(len(spec.plates)))] for _ in range(count)})
+    places = sorted({pick(rng, spec.plates) for _ in range(count)})
     return tuple(_draw_plate(rng, place) for place in places)  # type: ignore[arg-type]
 
 
@@ -544,21 +540,21 @@ def draw_hall(seed: int, spec: VarietySpec) -> HallLook:
     if spec.hall == (CLASSIC,):
         return HallLook()
     rng = np.random.default_rng([seed, 37])
-    family: HallFamily = spec.hall[int(rng.integers(len(spec.hall)))]  # type: ignore[assignment]
+    family = cast(HallFamily, pick(rng, spec.hall))
     if family == "classic":
         return HallLook()
     tone = {"bright": (150, 190), "dark": (60, 95), "marked": (110, 150)}[family]
     grey = float(rng.uniform(*tone))
     tint = rng.uniform(-8, 8, 3)
     floor = tuple(int(v) for v in np.clip(grey + tint, 0, 255))
-    line: Colour | None = ((20, 190, 225), (235, 235, 235), (40, 40, 210))[int(rng.integers(3))]
+    line: Colour | None = pick(rng, ((20, 190, 225), (235, 235, 235), (40, 40, 210)))
     if family == "dark" and rng.random() < 0.5:
         line = None
     return HallLook(
         family=family,
         floor=(floor[0], floor[1], floor[2]),
         grain=float(rng.uniform(4, 16)),
-        pit=("open", "covered", "none")[int(rng.integers(3))],
+        pit=pick(rng, ("open", "covered", "none")),
         walkway_line=line,
         walkway_offset_m=float(rng.uniform(1.8, 2.6)),
         station_lines=bool(rng.random() < 0.7),
@@ -569,13 +565,18 @@ def draw_hall(seed: int, spec: VarietySpec) -> HallLook:
         column_rows=int(rng.integers(1, 3)),
         column_colour=_colour(rng, 30) if rng.random() < 0.4 else (95, 90, 85),
         column_lateral_m=-float(rng.uniform(3.3, 4.5)),
-        wall=(wall := WALLS[int(rng.integers(len(WALLS)))]),
+        wall=(wall := pick(rng, WALLS)),
         wall_seam=shade(wall, 0.72),
-        wall_band=shade(WALLS[int(rng.integers(len(WALLS)))], 0.5),
+        wall_band=shade(pick(rng, WALLS), 0.5),
         windows=family != "dark",
         sun_patches=family != "dark" and bool(rng.random() < 0.6),
         night_noise=float(rng.uniform(9.0, 18.0)),
     )
+
+
+def pick(rng: np.random.Generator, options: Sequence[T]) -> T:
+    """One of ``options``, drawn uniformly (one integer from ``rng``)."""
+    return options[int(rng.integers(len(options)))]
 
 
 def shade(colour: Colour, factor: float) -> Colour:

@@ -100,9 +100,15 @@ def pick_device(name: str) -> str:
 
 
 def jitter(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Lighting changes per sample: gain, offset and noise, clipped to pixel range."""
+    """Lighting changes per sample: gain, offset and noise, clipped to pixel range.
+
+    Colour images (n, 3, h, w) also get a gain per channel: cameras differ in white balance
+    and lamps in colour, and a network that keys on one livery's hue fails on the next.
+    """
     n = x.shape[0]
     gain = rng.uniform(0.6, 1.4, (n,) + (1,) * (x.ndim - 1))
+    if x.ndim == 4 and x.shape[1] == 3:
+        gain = gain * rng.uniform(0.85, 1.15, (n, 3, 1, 1))
     offset = rng.uniform(-30, 30, (n,) + (1,) * (x.ndim - 1))
     noise = rng.normal(0, 4, x.shape)
     return np.clip(x * gain + offset + noise, 0, 255).astype(np.float32)
