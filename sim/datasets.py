@@ -14,7 +14,8 @@ same folders from its own labelled footage and trains with the same command.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,19 +25,22 @@ import numpy as np
 
 from locowatch import __version__
 from locowatch.facility.config import TrackView
-from locowatch.facility.geometry import TrackAxis
+from locowatch.facility.geometry import CameraModel, TrackAxis
 from locowatch.facility.rectify import (
     BODY_MAX_M,
     BODY_METRES_PER_PX,
     BODY_MIN_M,
     PLATE_FACE,
     PLATE_METRES_PER_PX,
+    PLATE_SIDE,
     STRIP_HEIGHT,
     STRIP_METRES_PER_PX,
     Curtain,
     EndFace,
+    Maps,
     body_span,
     body_window,
+    remap,
     strip_window,
 )
 from locowatch.facility.visibility import Span, subtract_spans
@@ -120,6 +124,51 @@ def occluders_in_view(
     return len(tags)
 
 
+@dataclass(frozen=True)
+class SidePlate:
+    """A plate on a body side facing the camera, and where the camera sees it on the curtain."""
+
+    plate: PlatePlacement
+    loco: str
+    start_m: float
+    end_m: float
+    bottom_m: float
+    top_m: float
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.start_m + self.end_m) / 2, (self.bottom_m + self.top_m) / 2
+
+
+def side_plates_in_view(
+    twin: Twin, curtain: Curtain, covered: tuple[float, float], t: float, hidden: Sequence[Span]
+) -> list[SidePlate]:
+    """Plates on the body sides that face the camera, wholly inside what it sees of the
+    track, where the strip shows them (on the curtain: a side nearer the track than the
+    curtain shows shifted along it)."""
+    seen = subtract_spans([covered], list(hidden))
+    found = []
+    for loco, plate in _facing_side_plates(twin, curtain, t):
+        metres, heights = curtain.seen_at(plate.corners)
+        start, end = float(metres.min()), float(metres.max())
+        if any(lo <= start and end <= hi for lo, hi in seen):
+            bottom, top = float(heights.min()), float(heights.max())
+            found.append(SidePlate(plate, loco, start, end, bottom, top))
+    return sorted(found, key=lambda side: side.start_m)
+
+
+def side_plate_label(curtain: Curtain, side: SidePlate) -> dict[str, Any]:
+    """A strip label's entry for a side plate (docs/datasets.md)."""
+    return {
+        "text": side.plate.text,
+        "start_m": round(side.start_m, 3),
+        "end_m": round(side.end_m, 3),
+        "bottom_m": round(side.bottom_m, 3),
+        "top_m": round(side.top_m, 3),
+        "plate_px": plate_height_px(curtain, side.plate),
+    }
+
+
 def plate_height_px(curtain: Curtain, plate: PlatePlacement) -> float:
     """How tall the plate is in the camera's own image (readability depends on it)."""
     pixels = curtain.camera.project(plate.corners)
@@ -132,7 +181,7 @@ def end_plate(
     """The number plate painted on the end face of ``loco`` at ``end_m``, if any."""
     state = next(s for s in twin.scenario.at(t) if s.loco.loco_id == loco)
     solids = locomotive_solids(state.loco, axis, state.tail_m)
-    plates = [p for p in plates_of(solids, axis) if p.end_m - p.start_m < 0.05]  # end plates
+    plates = [p for p in plates_of(solids, axis) if not p.on_side]
     return next((p for p in plates if abs(p.start_m - end_m) < 0.6), None)
 
 
@@ -163,14 +212,13 @@ def plate_shows(twin: Twin, camera_id: str, t: float, plate: PlatePlacement) -> 
     return round(float((changed & area).sum() / max(int(area.sum()), 1)), 3)
 
 
-def plate_box(
-    faces: EndFace, plate: PlatePlacement, end_m: float, direction: int
-) -> dict[str, Any]:
-    """Where the plate lies in the end-face window: its box in window pixels, and whether
-    all of it is inside (the window's plane is a guess at the face: hood ends stand back)."""
-    map_x, map_y, _ = faces.maps(end_m, direction)
+def plate_box(maps: Maps, camera: CameraModel, plate: PlatePlacement) -> dict[str, Any]:
+    """Where the plate lies in a window (remap ``maps`` of an end face or a side): its box in
+    window pixels, and whether all of it is inside (an end window's plane is a guess at the
+    face: hood ends stand back)."""
+    map_x, map_y = maps
     grid = np.stack([map_x.ravel(), map_y.ravel()], axis=1)
-    corners = faces.camera.project(plate.corners)
+    corners = camera.project(plate.corners)
     distance = ((grid[None] - corners[:, None]) ** 2).sum(axis=2)
     nearest = distance.argmin(axis=1)
     rows, cols = np.divmod(nearest, map_x.shape[1])
@@ -269,6 +317,7 @@ def _camera_samples(
                     twin, camera_id, view.view.track, view.covered, float(t)
                 ),
             }
+            sides = side_plates_in_view(twin, view.curtain, view.covered, float(t), hidden)
             image = f"images/{stem}.png"
             if "position" in kinds:
                 cv2.imwrite(str(out / "position" / image), view.curtain.rectify(frame, view.strip))
@@ -282,6 +331,7 @@ def _camera_samples(
                     "covered": list(view.covered),
                     "hidden": [[round(a, 3), round(b, 3)] for a, b in hidden],
                     "bodies": [asdict(b) for b in bodies],
+                    "plates": [side_plate_label(view.curtain, side) for side in sides],
                 }
             )
             for body in bodies:
@@ -289,7 +339,11 @@ def _camera_samples(
                     rows["model"] += _body_sample(out, view.curtain, frame, body, stem, common)
                 if "plate" in kinds:
                     rows["plate"] += _plate_samples(
-                        out, twin, view.curtain, frame, body, view.covered, float(t), stem, common
+                        out, twin, view.curtain, frame, body, float(t), stem, common
+                    )
+                    own = [side for side in sides if side.loco == body.loco]
+                    rows["plate"] += _side_samples(
+                        out, twin, view.curtain, frame, body, own, float(t), stem, common
                     )
     return rows
 
@@ -318,11 +372,7 @@ def _wanted(kinds: tuple[str, ...], bodies: list[Body], faces: EndFace) -> bool:
         return True
     if "model" in kinds and any(b.head_m - b.tail_m >= BODY_MIN_M for b in bodies):
         return True
-    return "plate" in kinds and any(
-        kind == "real" and faces.faces_camera(end, direction)
-        for b in bodies
-        for end, kind, direction in ((b.tail_m, b.tail, -1), (b.head_m, b.head, 1))
-    )
+    return "plate" in kinds and bool(bodies)  # end faces, side plates or a bare side
 
 
 def _body_sample(
@@ -354,7 +404,6 @@ def _plate_samples(
     curtain: Curtain,
     frame: np.ndarray,
     body: Body,
-    covered: tuple[float, float],
     t: float,
     stem: str,
     common: dict[str, Any],
@@ -376,9 +425,88 @@ def _plate_samples(
                 "text": plate.text if plate else "",
                 "plate_px": plate_height_px(curtain, plate) if plate else 0.0,
                 "plate_shows": plate_shows(twin, common["camera"], t, plate) if plate else 0.0,
-                "plate_box": plate_box(faces, plate, end, direction) if plate else None,
+                "plate_box": plate_box(faces.maps(end, direction)[:2], faces.camera, plate)
+                if plate
+                else None,
+                "place": "end",
                 "end_m": round(end, 3),
                 "direction": direction,
+            }
+        )
+    return rows
+
+
+def _facing_side_plates(
+    twin: Twin, curtain: Curtain, t: float, loco: str | None = None
+) -> Iterator[tuple[str, PlatePlacement]]:
+    """(locomotive, plate) of the plates at ``t`` on the body sides facing the camera."""
+    for state in twin.scenario.at(t):
+        if state.track != curtain.axis.track_id or loco not in (None, state.loco.loco_id):
+            continue
+        solids = locomotive_solids(state.loco, curtain.axis, state.tail_m)
+        for plate in plates_of(solids, curtain.axis):
+            if plate.on_side and np.sign(plate.lateral_m) == np.sign(curtain.lateral_m):
+                yield state.loco.loco_id, plate
+
+
+def _side_plate_centres(
+    twin: Twin, curtain: Curtain, loco: str, t: float
+) -> list[tuple[float, float]]:
+    """Where the camera sees the centres of every plate on the side of ``loco`` facing it."""
+    centres = []
+    for _, plate in _facing_side_plates(twin, curtain, t, loco):
+        metres, heights = curtain.seen_at(plate.corners)
+        centres.append((float(metres.mean()), float(heights.mean())))
+    return centres
+
+
+SIDE_JITTER_M = (0.6, 0.25)  # along, up: a finder points near a plate, the reader finds it
+
+
+def _side_samples(
+    out: Path,
+    twin: Twin,
+    curtain: Curtain,
+    frame: np.ndarray,
+    body: Body,
+    sides: list[SidePlate],
+    t: float,
+    stem: str,
+    common: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Windows on the body side: one near each of its plates (off centre, as a finder on
+    the strip would point), and one on a bare stretch, labelled with no text."""
+    rng = np.random.default_rng(zlib.crc32(f"{stem}_{body.loco}".encode()))
+    centres: list[tuple[float, float, SidePlate | None]] = []
+    for side in sides:
+        (metre, height), (along, up) = side.centre, SIDE_JITTER_M
+        centres.append((metre + rng.uniform(-along, along), height + rng.uniform(-up, up), side))
+    half, half_height = PLATE_SIDE
+    if body.head_m - body.tail_m > 2 * half:
+        metre, height = rng.uniform(body.tail_m + half, body.head_m - half), rng.uniform(1.0, 3.6)
+        if not any(  # bare: away from every plate on this side, seen whole or not
+            abs(a - metre) < half + 0.8 and abs(b - height) < half_height + 0.3
+            for a, b in _side_plate_centres(twin, curtain, body.loco, t)
+        ):
+            centres.append((metre, height, None))
+    rows = []
+    for index, (metre, height, near) in enumerate(centres):
+        maps = curtain.side_maps(metre, height)
+        image = f"images/{stem}_{body.loco}_side{index}.png"
+        cv2.imwrite(str(out / "plate" / image), remap(frame, maps))
+        plate = near.plate if near else None
+        rows.append(
+            {
+                "image": image,
+                **common,
+                "loco": body.loco,
+                "text": plate.text if plate else "",
+                "plate_px": plate_height_px(curtain, plate) if plate else 0.0,
+                "plate_shows": plate_shows(twin, common["camera"], t, plate) if plate else 0.0,
+                "plate_box": plate_box(maps, curtain.camera, plate) if plate else None,
+                "place": "side",
+                "centre_m": round(float(metre), 3),
+                "height_m": round(float(height), 3),
             }
         )
     return rows

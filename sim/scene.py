@@ -574,6 +574,12 @@ class PlatePlacement:
     bottom_m: float
     top_m: float
     corners: np.ndarray  # world corners (4, 3), to say how large the plate looks to a camera
+    lateral_m: float = 0.0  # mean offset from the track's centreline (its sign: the side)
+
+    @property
+    def on_side(self) -> bool:
+        """On a body side (cab or body), not across an end face."""
+        return self.end_m - self.start_m >= 0.05
 
 
 def plate_decals(solids: list[Solid]) -> Iterator[Decal]:
@@ -587,7 +593,7 @@ def plates_of(solids: list[Solid], axis: TrackAxis) -> list[PlatePlacement]:
     """Where the plates among ``solids`` are, in track metres and heights."""
     placements = []
     for decal in plate_decals(solids):
-        s, _ = axis.to_track(decal.corners)
+        s, lateral = axis.to_track(decal.corners)
         z = decal.corners[:, 2]
         placements.append(
             PlatePlacement(
@@ -597,6 +603,7 @@ def plates_of(solids: list[Solid], axis: TrackAxis) -> list[PlatePlacement]:
                 float(z.min()),
                 float(z.max()),
                 decal.corners,
+                float(lateral.mean()),
             )
         )
     return placements

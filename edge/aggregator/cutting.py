@@ -14,7 +14,6 @@ import math
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-import cv2
 import numpy as np
 
 from locowatch.facility.config import Camera, FacilityConfig, TrackView
@@ -25,12 +24,13 @@ from locowatch.facility.rectify import (
     Curtain,
     CurtainWindow,
     EndFace,
+    Maps,
     body_span,
     body_window,
+    remap,
     strip_window,
 )
 
-Maps = tuple[np.ndarray, np.ndarray]
 PLATE_SNAP_M = 0.05
 
 
@@ -42,12 +42,6 @@ class Crop:
     start_m: float
     end_m: float
     anchor_m: float
-
-
-def remap(image: np.ndarray, maps: Maps) -> np.ndarray:
-    return np.asarray(
-        cv2.remap(image, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    )
 
 
 @dataclass(frozen=True, eq=False)

@@ -29,6 +29,16 @@ import numpy as np
 
 from locowatch.facility.geometry import CameraModel, TrackAxis
 
+Maps = tuple[np.ndarray, np.ndarray]  # cv2.remap's x and y tables of a window
+
+
+def remap(image: np.ndarray, maps: Maps) -> np.ndarray:
+    """A window's pixels from a camera image; what the camera does not see stays black."""
+    return np.asarray(
+        cv2.remap(image, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    )
+
+
 BODY_HALF_WIDTH_M = 1.72  # just outside the side of the widest (3.4 m) bodies
 
 
@@ -61,6 +71,7 @@ STRIP_HEIGHT = (0.0, 5.6)
 BODY_METRES_PER_PX = 0.05  # series: a body window of up to 12 m
 PLATE_METRES_PER_PX = 0.01  # plate: 1 cm per pixel, a 1.2 m end plate is 120 px wide
 PLATE_FACE = (1.1, 1.6, 2.7)  # half width, bottom, top (m) of the end-face window
+PLATE_SIDE = (1.1, 0.55)  # half width, half height (m) of a window on a body side
 PLATE_INSET_M = 0.5  # end faces of hood units stand back from the body's real end
 
 
@@ -122,11 +133,44 @@ class Curtain:
 
     def rectify(self, image: np.ndarray, window: CurtainWindow) -> np.ndarray:
         map_x, map_y, _ = self.maps(window)
-        return np.asarray(
-            cv2.remap(
-                image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-            )
+        return remap(image, (map_x, map_y))
+
+    @property
+    def reads_reversed(self) -> bool:
+        """Whether text on the side facing the camera reads against growing metres (seen
+        from the left of the track, as the axis runs): such windows are mirrored back."""
+        return self.lateral_m > 0
+
+    def side_maps(self, centre_m: float, height_m: float) -> Maps:
+        """Remap maps of a plate window on the body side centred at ``centre_m``,
+        ``height_m``: as large as an end-face window, text upright and left to right."""
+        half, half_height = PLATE_SIDE
+        window = CurtainWindow(
+            centre_m - half,
+            centre_m + half,
+            height_m - half_height,
+            height_m + half_height,
+            PLATE_METRES_PER_PX,
         )
+        map_x, map_y, _ = self.maps(window)
+        if self.reads_reversed:
+            map_x, map_y = map_x[:, ::-1].copy(), map_y[:, ::-1].copy()
+        return map_x, map_y
+
+    def seen_at(self, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where the camera sees world points ``(n, 3)`` on the curtain: (metres, heights).
+
+        A side nearer the track than the curtain (a narrow hood) shows shifted along it,
+        away from the camera, as in the strip.
+        """
+        points = np.asarray(world, dtype=np.float64).reshape(-1, 3)
+        camera = self.camera.position.reshape(1, 3)
+        _, camera_lateral = self.axis.to_track(camera)
+        _, lateral = self.axis.to_track(points)
+        k = (self.lateral_m - camera_lateral[0]) / (lateral - camera_lateral[0])
+        on = camera + k[:, None] * (points - camera)
+        metres, _ = self.axis.to_track(on)
+        return metres, on[:, 2] - self.axis.rail_z
 
     def covered_span(self, window: CurtainWindow) -> tuple[float, float] | None:
         """Metres of the window whose whole height (rail to roof) is in view."""
@@ -181,8 +225,4 @@ class EndFace:
 
     def rectify(self, image: np.ndarray, end_m: float, direction: int) -> np.ndarray:
         map_x, map_y, _ = self.maps(end_m, direction)
-        return np.asarray(
-            cv2.remap(
-                image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-            )
-        )
+        return remap(image, (map_x, map_y))

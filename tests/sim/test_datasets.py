@@ -11,14 +11,23 @@ import numpy as np
 import pytest
 
 from locowatch.facility.rectify import BODY_HALF_WIDTH_M, Curtain, EndFace, strip_window
-from sim.datasets import bodies_in_view, end_plate, hidden_in_view, plate_shows, write_dataset
+from sim.datasets import (
+    bodies_in_view,
+    end_plate,
+    hidden_in_view,
+    plate_shows,
+    side_plate_label,
+    side_plates_in_view,
+    write_dataset,
+)
 from sim.faults import NO_FAULTS
 from sim.fleet import SECTION_LETTERS, SERIES, SERIES_BY_NAME
 from sim.layout import LayoutSpec
 from sim.plates import random_plate_text
 from sim.scenario import ScenarioSpec
-from sim.scene import locomotive_solids
+from sim.scene import Face, Solid, locomotive_solids
 from sim.twin import Twin, TwinSpec
+from sim.variety import VarietySpec
 
 SPEC = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS)
 
@@ -132,8 +141,14 @@ def test_dataset_files_and_labels(tmp_path: Path) -> None:
     assert all(row["series"] in SERIES_BY_NAME for row in models)
     plates = [json.loads(line) for line in (out / "plate/labels.jsonl").read_text().splitlines()]
     for row in plates:
+        if row["place"] == "side" and row["plate_box"] is None:
+            assert row["text"] == ""  # a bare stretch of the side: nothing to read
+            continue
         series = next(s for s in SERIES_BY_NAME if row["text"].startswith(s))
         assert row["text"].startswith(SERIES_BY_NAME[series].name + "-")
+    assert {row["place"] for row in plates} == {"end", "side"}
+    assert any(row["place"] == "side" and row["text"] for row in plates)
+    assert any(row["plates"] for row in positions)  # the classic cab sides carry numbers
     assert all(np.array([row["infrared"] for row in positions[:1]]) == [True])  # 05:00 is dark
 
 
@@ -151,21 +166,26 @@ def test_random_plates_repaint_only_the_plates(tmp_path: Path) -> None:
         for name in ("real", "painted")
     )
     assert len(real) == len(painted) >= 4
-    texts = {row["text"] for row in painted}
-    assert len(texts) == len(painted)  # a new text at every sample
-    assert not texts & {row["text"] for row in real}
+    read = [row for row in painted if row["plate_box"]]  # not the bare stretches of a side
+    texts = {row["text"] for row in read}
+    assert len(texts) == len({(row["t"], row["loco"]) for row in read})  # one per instant
+    assert not texts & {row["text"] for row in real}  # a new text at every sample
     for a, b in zip(real, painted, strict=True):
         assert (a["image"], a["plate_box"], a["plate_px"]) == (
             b["image"],
             b["plate_box"],
             b["plate_px"],
         )
+        if a["plate_box"] is None:
+            continue
         before = cv2.imread(str(tmp_path / "real/plate" / a["image"])).astype(int)
         after = cv2.imread(str(tmp_path / "painted/plate" / b["image"])).astype(int)
         changed = np.abs(before - after).max(axis=2) > 40
         x0, y0, x1, y1 = a["plate_box"]["box"]
         inside = changed[max(y0 - 3, 0) : y1 + 3, max(x0 - 3, 0) : x1 + 3].sum()
-        assert inside > 0 and changed.sum() == inside, a["image"]
+        # side windows magnify the image (1 cm a pixel, plates seen from metres away): a
+        # stray pixel of the plate's blurred edge may fall just outside its box
+        assert inside > 0 and changed.sum() - inside <= 0.01 * inside, a["image"]
 
 
 def test_near_plates_change_one_character_of_a_real_series() -> None:
@@ -231,3 +251,44 @@ def test_across_strips_label_what_nearer_bodies_hide(tmp_path: Path) -> None:
     assert {row["view"] for row in rows} == set(range(len(twin.facility.cameras[0].views)))
     assert len(twin.facility.cameras[0].views) >= 2
     assert all("hidden" in row and (out / "position" / row["image"]).exists() for row in rows)
+
+
+def test_side_plates_are_labelled_where_the_strip_shows_them_and_read_left_to_right() -> None:
+    """Plates on the cab and body sides: a strip labels each one facing the camera at the
+    metres and heights where the camera sees it on the curtain (a narrow hood's side shows
+    shifted along it), and a side window centred there holds the plate with its text
+    running left to right, from either side of the track."""
+    spec = replace(
+        SPEC,
+        seed=31,
+        layout=LayoutSpec(family="across"),
+        variety=VarietySpec.parse("plates=cab-side+body-side"),
+    )
+    twin = Twin(spec)
+    sides_seen = set()
+    for t in (300.0,):
+        for camera_id in ("cam-01", "cam-10", "cam-12"):  # both walls (seen on this day)
+            renderer = twin.renderer(camera_id)
+            for view in twin.facility.camera_by_id[camera_id].views:
+                curtain = Curtain(twin.geometry.cameras[camera_id], twin.layout.axis(view.track))
+                covered = curtain.covered_span(strip_window(view.start_m, view.end_m))
+                if covered is None:
+                    continue
+                hidden = hidden_in_view(twin, camera_id, view, covered, t)
+                for side in side_plates_in_view(twin, curtain, covered, t, hidden):
+                    if side_plate_label(curtain, side)["plate_px"] < 20:
+                        continue
+                    map_x, map_y = curtain.side_maps(*side.centre)
+                    area = renderer.silhouette([Solid([Face(side.plate.corners, (0, 0, 0))], "p")])
+                    window = cv2.remap(area, map_x, map_y, cv2.INTER_LINEAR) > 127
+                    rows, cols = np.nonzero(window)
+                    assert len(cols) > 100, (camera_id, side.plate.text)
+                    height, width = window.shape
+                    assert abs(cols.mean() - width / 2) < 8 and abs(rows.mean() - height / 2) < 8
+                    grid = np.stack([map_x.ravel(), map_y.ravel()], axis=1)
+                    corners = curtain.camera.project(side.plate.corners[:2])  # text's top edge
+                    nearest = ((grid[None] - corners[:, None]) ** 2).sum(axis=2).argmin(axis=1)
+                    left, right = nearest % width
+                    assert left < right, (camera_id, side.plate.text, curtain.reads_reversed)
+                    sides_seen.add(curtain.reads_reversed)
+    assert sides_seen == {False, True}
