@@ -14,6 +14,8 @@ TARGETS: dict[str, dict[str, tuple[str, float, bool]]] = {
         "occupancy_iou": ("occupancy IoU", 0.95, True),
         "kept_apart": ("locomotives 1-3 m apart kept apart", 0.95, True),
         "hidden_iou": ("hidden stretches IoU (wall, roof cameras)", float("nan"), True),
+        "plates_found": ("side plates marked within 0.6 m, 0.25 m", float("nan"), True),
+        "plate_marks_right": ("plate marks on a side plate", float("nan"), True),
     },
     "classifier": {
         "accuracy": ("series accuracy, known series", 0.95, True),
@@ -29,6 +31,7 @@ TARGETS: dict[str, dict[str, tuple[str, float, bool]]] = {
     },
 }
 COUNTS = {  # sample counts behind a metric, where it is measured on a part of the samples
+    "position": {"side_plates": "side plates labelled (sets with plate labels)"},
     "classifier": {
         "known_samples": "samples of known series",
         "unknown_samples": "samples of series never trained on",
@@ -46,9 +49,10 @@ INPUTS = {
     "sequence": "an end-face window, float32 (N, 1, 110, 220) grey 0..255, 1 cm a pixel",
 }
 OUTPUTS = {
-    "position": "float32 (N, 4, W) logits per column: occupied, tail end, head end, hidden "
-    "behind something nearer (position@1: the first three; decoded by "
-    "locowatch.models.position.decode and hidden_spans)",
+    "position": "float32 (N, 6, W) logits per column: occupied, tail end, head end, hidden "
+    "behind something nearer, a side plate's centre, its height (position@1: the first "
+    "three, position@2: four; decoded by locowatch.models.position.decode, hidden_spans "
+    "and plate_marks)",
     "classifier": "float32 (N, classes) logits, classes in meta.json labels",
     "sequence": "float32 (N, T, 1 + alphabet) CTC logits over T steps, blank first "
     "(decoded by locowatch.models.attributes.decode_ctc)",

@@ -97,7 +97,9 @@ def train(
     except ValueError as error:
         raise UsageError(str(error)) from error
     if init:
-        recipe.net.load_state_dict(_initial_weights(init, kind))
+        grown = start_from(recipe.net, _initial_weights(init, kind))
+        if grown:
+            log.info("--init: %s grew; its new outputs start from random weights", ", ".join(grown))
     started = time.monotonic()
     history = fit(
         recipe.net,
@@ -225,6 +227,28 @@ def _initial_weights(folder: Path, kind: str) -> dict[str, Any]:
         raise UsageError(f"{folder} holds a {artefact.name!r} model, not a {kind!r} one")
     state: dict[str, Any] = torch.load(artefact.weights, map_location="cpu", weights_only=True)
     return state
+
+
+def start_from(net: Any, state: dict[str, Any]) -> list[str]:
+    """Load ``state`` into ``net``; a tensor that grew along its first axis (an output layer
+    with more outputs, position@2's four scores to six) keeps its new rows as initialised.
+    Returns the names of the tensors that grew; any other mismatch is refused."""
+    import torch
+
+    own = net.state_dict()
+    grown = []
+    for name, value in state.items():
+        if name in own and own[name].shape != value.shape:
+            target = own[name]
+            if target.shape[1:] != value.shape[1:] or target.shape[0] < value.shape[0]:
+                raise UsageError(f"--init: {name} is {tuple(value.shape)}, the net needs "
+                                 f"{tuple(target.shape)}")  # fmt: skip
+            with torch.no_grad():
+                target[: value.shape[0]] = value
+            state = {**state, name: target}
+            grown.append(name)
+    net.load_state_dict(state)
+    return grown
 
 
 def _machine(device: str) -> str:

@@ -81,18 +81,23 @@ def _strip(image: np.ndarray) -> np.ndarray:
 
 
 def position_targets(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(4, STRIP_PAD) targets (occupied, tail, head, hidden) and a (STRIP_PAD,) mask of the
-    columns that count. A label without ``hidden`` (a set written before it, or a camera
-    that sees only its own track) has nothing hidden."""
+    """(6, STRIP_PAD) targets (occupied, tail, head, hidden, plate, plate height) and
+    (3, STRIP_PAD) masks of the columns that count: for the first four scores, for the
+    plate score, and for the plate height.
+
+    A label without ``hidden`` (a set written before it, or a camera that sees only its own
+    track) has nothing hidden. A label without ``plates`` (a set written before it) says
+    nothing about plates: the plate score does not learn from it."""
     start = row["start_m"]
     columns = np.arange(STRIP_PAD)
     centres = start + (columns + 0.5) * pos.STRIP_METRES_PER_PX
-    target = np.zeros((4, STRIP_PAD), np.float32)
+    target = np.zeros((6, STRIP_PAD), np.float32)
     for a, b in row.get("hidden", []):
         target[pos.HIDDEN] += (centres >= a) & (centres <= b)
     target[pos.HIDDEN] = np.minimum(target[pos.HIDDEN], 1)
     lo, hi = row["covered"]
-    mask = ((centres > lo) & (centres < hi)).astype(np.float32)
+    mask = np.zeros((3, STRIP_PAD), np.float32)
+    mask[0] = (centres > lo) & (centres < hi)
     for body in row["bodies"]:
         target[pos.OCCUPIED] += (centres >= body["tail_m"]) & (centres <= body["head_m"])
         for channel, metre, kind in (
@@ -104,6 +109,16 @@ def position_targets(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
                 bump = np.exp(-0.5 * ((columns - c) / pos.END_SIGMA_COLUMNS) ** 2)
                 target[channel] = np.maximum(target[channel], bump)
     target[pos.OCCUPIED] = np.minimum(target[pos.OCCUPIED], 1)
+    if "plates" in row:
+        mask[1] = mask[0]
+        for plate in row["plates"]:
+            c = pos.end_column((plate["start_m"] + plate["end_m"]) / 2, start)
+            bump = np.exp(-0.5 * ((columns - c) / pos.PLATE_SIGMA_COLUMNS) ** 2)
+            target[pos.PLATE] = np.maximum(target[pos.PLATE], bump)
+            near = np.abs(columns - c) <= 3  # where a mark may fall, the height is taught
+            height = (plate["bottom_m"] + plate["top_m"]) / 2 / pos.STRIP_HEIGHT[1]
+            target[pos.PLATE_HEIGHT, near] = height
+            mask[2, near] = mask[0, near]
     return target, mask
 
 

@@ -106,11 +106,18 @@ def _position_metrics(
     inter_union = np.zeros(2)
     hidden_union = np.zeros(2)
     apart: list[bool] = []
+    plates_found: list[bool] = []  # labelled side plates with a mark near them
+    marks_right: list[bool] = []  # marks near a labelled side plate
     for i in np.flatnonzero(mask):
         row = samples.labels[i]
         width = strip_columns(row)
         logits = outputs[i][:, :width]
         found = pos.decode(logits, row["start_m"], tuple(row["covered"]))
+        if "plates" in row and logits.shape[0] > pos.PLATE_HEIGHT:
+            marks = pos.plate_marks(logits, row["start_m"], tuple(row["covered"]))
+            centres = [_plate_centre(plate) for plate in row["plates"]]
+            plates_found += [any(_near(m, c) for m in marks) for c in centres]
+            marks_right += [any(_near(m, c) for c in centres) for m in marks]
         inter_union += _occupancy_overlap(found, row, width)
         hidden_union += _hidden_overlap(logits, row, width)
         bodies = row["bodies"]
@@ -142,7 +149,25 @@ def _position_metrics(
         "hidden_iou": float(hidden_union[0] / hidden_union[1]) if hidden_union[1] else float("nan"),
         "close_pairs": len(apart),
         "real_ends": len(end_errors),
+        "plates_found": _mean(plates_found),
+        "plate_marks_right": _mean(marks_right),
+        "side_plates": len(plates_found),
     }
+
+
+PLATE_NEAR_M = (0.6, 0.25)  # a mark this near a plate's centre (along, up) puts the reader
+# window (2.2 x 1.1 m) over the whole plate
+
+
+def _plate_centre(plate: dict[str, Any]) -> tuple[float, float]:
+    return (plate["start_m"] + plate["end_m"]) / 2, (plate["bottom_m"] + plate["top_m"]) / 2
+
+
+def _near(mark: pos.PlateMark, centre: tuple[float, float]) -> bool:
+    return (
+        abs(mark.metre - centre[0]) <= PLATE_NEAR_M[0]
+        and abs(mark.height_m - centre[1]) <= PLATE_NEAR_M[1]
+    )
 
 
 def _best_match(found: list[pos.Interval], body: dict[str, Any]) -> pos.Interval | None:
@@ -164,7 +189,7 @@ def _hidden_overlap(logits: np.ndarray, row: dict[str, Any], width: int) -> np.n
     got = np.zeros(width, bool)
     for a, b in pos.hidden_spans(logits, row["start_m"], tuple(row["covered"])):
         got |= (centres >= a) & (centres <= b)
-    seen = cover[:width] > 0
+    seen = cover[0, :width] > 0
     return np.array([(truth & got)[seen].sum(), (truth | got)[seen].sum()], float)
 
 
@@ -176,5 +201,5 @@ def _occupancy_overlap(found: list[pos.Interval], row: dict[str, Any], width: in
     got = np.zeros(width, bool)
     for interval in found:
         got |= (centres >= interval.start_m) & (centres <= interval.end_m)
-    seen = cover[:width] > 0
+    seen = cover[0, :width] > 0
     return np.array([(truth & got)[seen].sum(), (truth | got)[seen].sum()], float)

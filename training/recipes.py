@@ -41,8 +41,11 @@ class Recipe:
 
 
 # position@2 on: wider than position@1 (width 40, channels 12, 16, 24, three scores): the
-# varied twin's strips (other tracks, halls, liveries) underfit that one (docs/models.md)
-POSITION_ARCHITECTURE: dict[str, Any] = {"width": 64, "outputs": 4, "channels": (16, 24, 32)}
+# varied twin's strips (other tracks, halls, liveries) underfit that one (docs/models.md);
+# position@3 on: six scores, the plate and its height added (locowatch.models.position)
+POSITION_ARCHITECTURE: dict[str, Any] = {"width": 64, "outputs": 6, "channels": (16, 24, 32)}
+POSITION_LOSS_WEIGHTS = (1.0, 4.0, 4.0, 1.0, 4.0, 1.0)  # ends and plate centres are rare
+FLIPPED = [pos.OCCUPIED, pos.HEAD, pos.TAIL, pos.HIDDEN, pos.PLATE, pos.PLATE_HEIGHT]
 
 
 def position_recipe(train: Samples, epochs: int, seed: int, device: str) -> Recipe:
@@ -58,20 +61,24 @@ def position_recipe(train: Samples, epochs: int, seed: int, device: str) -> Reci
         x = np.stack([train.inputs[i][..., w] for i, w in zip(indices, window, strict=True)])
         x = jitter(x.astype(np.float32), rng)
         y = np.stack([targets[i][:, w] for i, w in zip(indices, window, strict=True)])
-        m = np.stack([masks[i][w] for i, w in zip(indices, window, strict=True)])
+        m = np.stack([masks[i][:, w] for i, w in zip(indices, window, strict=True)])
         flip = rng.random(len(indices)) < 0.5  # the track seen the other way round
         x[flip] = x[flip][..., ::-1]
-        y[flip] = y[flip][:, [pos.OCCUPIED, pos.HEAD, pos.TAIL, pos.HIDDEN], ::-1]
-        m[flip] = m[flip][:, ::-1]
+        y[flip] = y[flip][:, FLIPPED, ::-1]  # a tail seen the other way round is a head
+        m[flip] = m[flip][..., ::-1]
         return torch.from_numpy(x.copy()), (torch.from_numpy(y.copy()), torch.from_numpy(m.copy()))
+
+    weights = torch.tensor(POSITION_LOSS_WEIGHTS).view(1, -1, 1)
 
     def loss(out: torch.Tensor, target: Any) -> torch.Tensor:
         y, m = target
-        weights = torch.tensor([1.0, 4.0, 4.0, 1.0], device=out.device).view(
-            1, 4, 1
-        )  # ends are rare columns
-        per = functional.binary_cross_entropy_with_logits(out, y, reduction="none") * weights
-        return (per * m[:, None]).sum() / m.sum().clamp(min=1)
+        per = functional.binary_cross_entropy_with_logits(out, y, reduction="none")
+        per = per * weights.to(out.device)
+        # scores 0-3 count inside the covered span, the plate score where plates were
+        # labelled, the plate height next to each plate
+        counted = (per[:, :4] * m[:, :1]).sum() + (per[:, 4] * m[:, 1]).sum()
+        counted = counted + (per[:, 5] * m[:, 2]).sum()
+        return counted / m[:, 0].sum().clamp(min=1)
 
     return Recipe(
         PositionNet(**POSITION_ARCHITECTURE),

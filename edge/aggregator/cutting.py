@@ -21,6 +21,7 @@ from locowatch.facility.geometry import CameraModel, TrackAxis
 from locowatch.facility.rectify import (
     ANCHOR_INSET_M,
     BODY_METRES_PER_PX,
+    PLATE_SIDE,
     Curtain,
     CurtainWindow,
     EndFace,
@@ -104,6 +105,15 @@ class ViewCutter:
             crops.append(Crop(remap(image, maps), snapped, snapped, anchor))
         return crops
 
+    def cut_side_plate(self, image: np.ndarray, metre: float, height_m: float) -> Crop:
+        """The window on the body side where the position network saw a plate."""
+        # on the 5 cm grid, as end faces: the reader finds the plate inside the window
+        snapped = round(round(metre / PLATE_SNAP_M) * PLATE_SNAP_M, 3)
+        height = round(round(height_m / PLATE_SNAP_M) * PLATE_SNAP_M, 3)
+        half, _ = PLATE_SIDE
+        crop = remap(image, self._side_maps(snapped, height))
+        return Crop(crop, snapped - half, snapped + half, snapped)
+
     @cached_property
     def _body_grid(self) -> tuple[int, int]:
         """First 0.05 m column of the view (in metres / 0.05) and the number of columns."""
@@ -119,6 +129,10 @@ class ViewCutter:
         window = body_window(first * BODY_METRES_PER_PX, (first + columns) * BODY_METRES_PER_PX)
         map_x, map_y, _ = self.curtain.maps(window)
         return map_x, map_y
+
+    @lru_cache(maxsize=512)  # noqa: B019 (one cutter per view, alive for the process)
+    def _side_maps(self, metre: float, height_m: float) -> Maps:
+        return self.curtain.side_maps(metre, height_m)
 
     @lru_cache(maxsize=512)  # noqa: B019 (one cutter per view, alive for the process)
     def _plate_maps(self, end_m: float, direction: int) -> Maps:

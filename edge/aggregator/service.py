@@ -181,6 +181,11 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
             for plate in view.cut_plates(cached.image, *ends):
                 packets.append(self._crop(position, cached, frames_pb2.PACKET_KIND_PLATE_CROP,
                                           track, plate))  # fmt: skip
+        for mark in position.plates:  # on a body side, as the position network saw them
+            if any(i.start_m <= mark.metre <= i.end_m for i in position.intervals):
+                side = view.cut_side_plate(cached.image, mark.metre, mark.height_m)
+                packets.append(self._crop(position, cached, frames_pb2.PACKET_KIND_PLATE_CROP,
+                                          track, side))  # fmt: skip
         return packets
 
     def _crops_due(self, key: tuple[str, str], position: estimation_pb2.PositionEstimation) -> bool:

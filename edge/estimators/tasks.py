@@ -72,6 +72,12 @@ class PositionTask:
             ],
             confidence=pos.view_confidence(output),
             blind=[estimation_pb2.BlindSpan(start_m=a, end_m=b, kind=HIDDEN) for a, b in hidden],
+            plates=[
+                estimation_pb2.PlateMark(
+                    metre=m.metre, height_m=m.height_m, confidence=m.confidence
+                )
+                for m in pos.plate_marks(output, packet.span.start_m, covered)
+            ],
         )
 
 

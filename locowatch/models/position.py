@@ -9,6 +9,10 @@ Decoding turns the scores into intervals in metres: runs of occupied columns, sp
 head is followed by a tail inside a run (two bodies closer than the occupancy resolves),
 each end placed at its score's peak (sub-column) when the end is real, or left at the run's
 edge, marked cut, when the body runs on past the view or behind an occluder.
+
+From position@3 on, two more scores point the plate reader at numbers on the body sides:
+*plate* (a plate's centre lies at this column) and *plate height* (how high it is, as a
+share of the strip's height); ``plate_marks`` turns them into places on the curtain.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from locowatch.facility.rectify import STRIP_METRES_PER_PX
+from locowatch.facility.rectify import STRIP_HEIGHT, STRIP_METRES_PER_PX
 
-OCCUPIED, TAIL, HEAD, HIDDEN = 0, 1, 2, 3
+OCCUPIED, TAIL, HEAD, HIDDEN, PLATE, PLATE_HEIGHT = 0, 1, 2, 3, 4, 5
 HIDDEN_THRESHOLD = 0.5
 MIN_HIDDEN_COLUMNS = 5  # half a metre: narrower hidden runs are noise (a post, a person)
 END_SIGMA_COLUMNS = 1.5  # width of an end's target bump in training
 OCCUPIED_THRESHOLD = 0.5
+PLATE_SIGMA_COLUMNS = 2.0  # width of a plate centre's target bump in training
+PLATE_PEAK = 0.3  # a plate score's local maximum above this is a place worth reading
+PLATE_APART_COLUMNS = 12  # two marks closer than 1.2 m are one plate
 END_PEAK = 0.3  # a local maximum of an end score above this may split a run
 # An end is real when its score summed over +-END_SEARCH_COLUMNS reaches this. A trained
 # bump sums to about 3.8; on held-out twin scenes 98.5 % of real ends sum above 0.5 and
@@ -109,6 +116,45 @@ def hidden_spans(
     ]
 
 
+@dataclass(frozen=True)
+class PlateMark:
+    """Where the network says a plate's centre is on the strip's curtain."""
+
+    metre: float
+    height_m: float
+    confidence: float
+
+
+def plate_marks(
+    logits: np.ndarray, start_m: float, covered: tuple[float, float] | None = None
+) -> list[PlateMark]:
+    """Plate centres from one strip's logits, strongest first, at least 1.2 m apart; none
+    from a network without the plate scores (before position@3)."""
+    if logits.shape[0] <= PLATE_HEIGHT:
+        return []
+    score = sigmoid(logits[PLATE].astype(np.float32))
+    lo, hi = 0, score.size
+    if covered is not None:
+        lo = max(0, round((covered[0] - start_m) / STRIP_METRES_PER_PX))
+        hi = min(score.size, round((covered[1] - start_m) / STRIP_METRES_PER_PX))
+    peaks = sorted(
+        (c for c in _peaks(score, max(lo - 1, 0), min(hi + 1, score.size), PLATE_PEAK)),
+        key=lambda c: -score[c],
+    )
+    kept: list[int] = []
+    for column in peaks:
+        if all(abs(column - k) >= PLATE_APART_COLUMNS for k in kept):
+            kept.append(column)
+    top = STRIP_HEIGHT[1]
+    heights = sigmoid(logits[PLATE_HEIGHT].astype(np.float32)) * top
+    return [
+        PlateMark(
+            column_metre(c + _parabola(score, c), start_m), float(heights[c]), float(score[c])
+        )
+        for c in kept
+    ]
+
+
 def view_confidence(logits: np.ndarray) -> float:
     """How sure the network is about the strip as a whole: mean certainty of occupancy."""
     p = sigmoid(logits[OCCUPIED].astype(np.float32))
@@ -122,12 +168,12 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def _peaks(score: np.ndarray, a: int, b: int) -> list[int]:
-    """Local maxima above the end threshold within [a, b)."""
+def _peaks(score: np.ndarray, a: int, b: int, floor: float = END_PEAK) -> list[int]:
+    """Local maxima above ``floor`` within [a, b)."""
     seg = score[a:b]
     if seg.size < 3:
         return []
-    inner = (seg[1:-1] > END_PEAK) & (seg[1:-1] >= seg[:-2]) & (seg[1:-1] > seg[2:])
+    inner = (seg[1:-1] > floor) & (seg[1:-1] >= seg[:-2]) & (seg[1:-1] > seg[2:])
     return (np.flatnonzero(inner) + a + 1).tolist()
 
 

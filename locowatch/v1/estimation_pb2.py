@@ -26,27 +26,29 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from locowatch.v1 import common_pb2 as locowatch_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dlocowatch/v1/estimation.proto\x12\x0clocowatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19locowatch/v1/common.proto\"\x9a\x01\n\x10OccupiedInterval\x12\x0f\n\x07start_m\x18\x01 \x01(\x01\x12\r\n\x05\x65nd_m\x18\x02 \x01(\x01\x12)\n\nstart_kind\x18\x03 \x01(\x0e\x32\x15.locowatch.v1.EndKind\x12\'\n\x08\x65nd_kind\x18\x04 \x01(\x0e\x32\x15.locowatch.v1.EndKind\x12\x12\n\nconfidence\x18\x05 \x01(\x02\"R\n\tBlindSpan\x12\x0f\n\x07start_m\x18\x01 \x01(\x01\x12\r\n\x05\x65nd_m\x18\x02 \x01(\x01\x12%\n\x04kind\x18\x03 \x01(\x0e\x32\x17.locowatch.v1.BlindKind\"\xa0\x02\n\x12PositionEstimation\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x30\n\x0c\x63\x61pture_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\nprovenance\x18\x03 \x01(\x0b\x32\x18.locowatch.v1.Provenance\x12(\n\x07\x63overed\x18\x04 \x01(\x0b\x32\x17.locowatch.v1.TrackSpan\x12\x31\n\tintervals\x18\x05 \x03(\x0b\x32\x1e.locowatch.v1.OccupiedInterval\x12\x12\n\nconfidence\x18\x06 \x01(\x02\x12&\n\x05\x62lind\x18\x07 \x03(\x0b\x32\x17.locowatch.v1.BlindSpan\"7\n\x12\x41ttributeCandidate\x12\r\n\x05value\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\x97\x02\n\x13\x41ttributeEstimation\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x30\n\x0c\x63\x61pture_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\nprovenance\x18\x03 \x01(\x0b\x32\x18.locowatch.v1.Provenance\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\t\x12\x12\n\nconfidence\x18\x06 \x01(\x02\x12\x10\n\x08track_id\x18\x07 \x01(\t\x12\x12\n\nposition_m\x18\x08 \x01(\x01\x12\x36\n\x0c\x61lternatives\x18\t \x03(\x0b\x32 .locowatch.v1.AttributeCandidate\"}\n\x0f\x45stimationBatch\x12\x33\n\tpositions\x18\x01 \x03(\x0b\x32 .locowatch.v1.PositionEstimation\x12\x35\n\nattributes\x18\x02 \x03(\x0b\x32!.locowatch.v1.AttributeEstimation*H\n\x07\x45ndKind\x12\x18\n\x14\x45ND_KIND_UNSPECIFIED\x10\x00\x12\x11\n\rEND_KIND_REAL\x10\x01\x12\x10\n\x0c\x45ND_KIND_CUT\x10\x02*Z\n\tBlindKind\x12\x1a\n\x16\x42LIND_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x42LIND_KIND_HIDDEN\x10\x01\x12\x1a\n\x16\x42LIND_KIND_OUT_OF_VIEW\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dlocowatch/v1/estimation.proto\x12\x0clocowatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19locowatch/v1/common.proto\"\x9a\x01\n\x10OccupiedInterval\x12\x0f\n\x07start_m\x18\x01 \x01(\x01\x12\r\n\x05\x65nd_m\x18\x02 \x01(\x01\x12)\n\nstart_kind\x18\x03 \x01(\x0e\x32\x15.locowatch.v1.EndKind\x12\'\n\x08\x65nd_kind\x18\x04 \x01(\x0e\x32\x15.locowatch.v1.EndKind\x12\x12\n\nconfidence\x18\x05 \x01(\x02\"@\n\tPlateMark\x12\r\n\x05metre\x18\x01 \x01(\x01\x12\x10\n\x08height_m\x18\x02 \x01(\x02\x12\x12\n\nconfidence\x18\x03 \x01(\x02\"R\n\tBlindSpan\x12\x0f\n\x07start_m\x18\x01 \x01(\x01\x12\r\n\x05\x65nd_m\x18\x02 \x01(\x01\x12%\n\x04kind\x18\x03 \x01(\x0e\x32\x17.locowatch.v1.BlindKind\"\xc9\x02\n\x12PositionEstimation\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x30\n\x0c\x63\x61pture_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\nprovenance\x18\x03 \x01(\x0b\x32\x18.locowatch.v1.Provenance\x12(\n\x07\x63overed\x18\x04 \x01(\x0b\x32\x17.locowatch.v1.TrackSpan\x12\x31\n\tintervals\x18\x05 \x03(\x0b\x32\x1e.locowatch.v1.OccupiedInterval\x12\x12\n\nconfidence\x18\x06 \x01(\x02\x12&\n\x05\x62lind\x18\x07 \x03(\x0b\x32\x17.locowatch.v1.BlindSpan\x12\'\n\x06plates\x18\x08 \x03(\x0b\x32\x17.locowatch.v1.PlateMark\"7\n\x12\x41ttributeCandidate\x12\r\n\x05value\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\x97\x02\n\x13\x41ttributeEstimation\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x30\n\x0c\x63\x61pture_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\nprovenance\x18\x03 \x01(\x0b\x32\x18.locowatch.v1.Provenance\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\t\x12\x12\n\nconfidence\x18\x06 \x01(\x02\x12\x10\n\x08track_id\x18\x07 \x01(\t\x12\x12\n\nposition_m\x18\x08 \x01(\x01\x12\x36\n\x0c\x61lternatives\x18\t \x03(\x0b\x32 .locowatch.v1.AttributeCandidate\"}\n\x0f\x45stimationBatch\x12\x33\n\tpositions\x18\x01 \x03(\x0b\x32 .locowatch.v1.PositionEstimation\x12\x35\n\nattributes\x18\x02 \x03(\x0b\x32!.locowatch.v1.AttributeEstimation*H\n\x07\x45ndKind\x12\x18\n\x14\x45ND_KIND_UNSPECIFIED\x10\x00\x12\x11\n\rEND_KIND_REAL\x10\x01\x12\x10\n\x0c\x45ND_KIND_CUT\x10\x02*Z\n\tBlindKind\x12\x1a\n\x16\x42LIND_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x42LIND_KIND_HIDDEN\x10\x01\x12\x1a\n\x16\x42LIND_KIND_OUT_OF_VIEW\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'locowatch.v1.estimation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ENDKIND']._serialized_start=1105
-  _globals['_ENDKIND']._serialized_end=1177
-  _globals['_BLINDKIND']._serialized_start=1179
-  _globals['_BLINDKIND']._serialized_end=1269
+  _globals['_ENDKIND']._serialized_start=1212
+  _globals['_ENDKIND']._serialized_end=1284
+  _globals['_BLINDKIND']._serialized_start=1286
+  _globals['_BLINDKIND']._serialized_end=1376
   _globals['_OCCUPIEDINTERVAL']._serialized_start=108
   _globals['_OCCUPIEDINTERVAL']._serialized_end=262
-  _globals['_BLINDSPAN']._serialized_start=264
-  _globals['_BLINDSPAN']._serialized_end=346
-  _globals['_POSITIONESTIMATION']._serialized_start=349
-  _globals['_POSITIONESTIMATION']._serialized_end=637
-  _globals['_ATTRIBUTECANDIDATE']._serialized_start=639
-  _globals['_ATTRIBUTECANDIDATE']._serialized_end=694
-  _globals['_ATTRIBUTEESTIMATION']._serialized_start=697
-  _globals['_ATTRIBUTEESTIMATION']._serialized_end=976
-  _globals['_ESTIMATIONBATCH']._serialized_start=978
-  _globals['_ESTIMATIONBATCH']._serialized_end=1103
+  _globals['_PLATEMARK']._serialized_start=264
+  _globals['_PLATEMARK']._serialized_end=328
+  _globals['_BLINDSPAN']._serialized_start=330
+  _globals['_BLINDSPAN']._serialized_end=412
+  _globals['_POSITIONESTIMATION']._serialized_start=415
+  _globals['_POSITIONESTIMATION']._serialized_end=744
+  _globals['_ATTRIBUTECANDIDATE']._serialized_start=746
+  _globals['_ATTRIBUTECANDIDATE']._serialized_end=801
+  _globals['_ATTRIBUTEESTIMATION']._serialized_start=804
+  _globals['_ATTRIBUTEESTIMATION']._serialized_end=1083
+  _globals['_ESTIMATIONBATCH']._serialized_start=1085
+  _globals['_ESTIMATIONBATCH']._serialized_end=1210
 # @@protoc_insertion_point(module_scope)

@@ -43,6 +43,16 @@ class OccupiedInterval(_message.Message):
     confidence: float
     def __init__(self, start_m: _Optional[float] = ..., end_m: _Optional[float] = ..., start_kind: _Optional[_Union[EndKind, str]] = ..., end_kind: _Optional[_Union[EndKind, str]] = ..., confidence: _Optional[float] = ...) -> None: ...
 
+class PlateMark(_message.Message):
+    __slots__ = ("metre", "height_m", "confidence")
+    METRE_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_M_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    metre: float
+    height_m: float
+    confidence: float
+    def __init__(self, metre: _Optional[float] = ..., height_m: _Optional[float] = ..., confidence: _Optional[float] = ...) -> None: ...
+
 class BlindSpan(_message.Message):
     __slots__ = ("start_m", "end_m", "kind")
     START_M_FIELD_NUMBER: _ClassVar[int]
@@ -54,7 +64,7 @@ class BlindSpan(_message.Message):
     def __init__(self, start_m: _Optional[float] = ..., end_m: _Optional[float] = ..., kind: _Optional[_Union[BlindKind, str]] = ...) -> None: ...
 
 class PositionEstimation(_message.Message):
-    __slots__ = ("camera_id", "capture_time", "provenance", "covered", "intervals", "confidence", "blind")
+    __slots__ = ("camera_id", "capture_time", "provenance", "covered", "intervals", "confidence", "blind", "plates")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     CAPTURE_TIME_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +72,7 @@ class PositionEstimation(_message.Message):
     INTERVALS_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     BLIND_FIELD_NUMBER: _ClassVar[int]
+    PLATES_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     capture_time: _timestamp_pb2.Timestamp
     provenance: _common_pb2.Provenance
@@ -69,7 +80,8 @@ class PositionEstimation(_message.Message):
     intervals: _containers.RepeatedCompositeFieldContainer[OccupiedInterval]
     confidence: float
     blind: _containers.RepeatedCompositeFieldContainer[BlindSpan]
-    def __init__(self, camera_id: _Optional[str] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., covered: _Optional[_Union[_common_pb2.TrackSpan, _Mapping]] = ..., intervals: _Optional[_Iterable[_Union[OccupiedInterval, _Mapping]]] = ..., confidence: _Optional[float] = ..., blind: _Optional[_Iterable[_Union[BlindSpan, _Mapping]]] = ...) -> None: ...
+    plates: _containers.RepeatedCompositeFieldContainer[PlateMark]
+    def __init__(self, camera_id: _Optional[str] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., covered: _Optional[_Union[_common_pb2.TrackSpan, _Mapping]] = ..., intervals: _Optional[_Iterable[_Union[OccupiedInterval, _Mapping]]] = ..., confidence: _Optional[float] = ..., blind: _Optional[_Iterable[_Union[BlindSpan, _Mapping]]] = ..., plates: _Optional[_Iterable[_Union[PlateMark, _Mapping]]] = ...) -> None: ...
 
 class AttributeCandidate(_message.Message):
     __slots__ = ("value", "confidence")

@@ -15,7 +15,7 @@ from edge.aggregator.service import SERVICE_NAME, Aggregator
 from edge.service import EdgeServer, channel
 from locowatch.facility.config import ChangeGating, FacilityConfig
 from locowatch.v1 import edge_pb2_grpc, estimation_pb2, frames_pb2
-from sim.datasets import bodies_in_view
+from sim.datasets import bodies_in_view, side_plates_in_view
 from sim.twin import Twin
 from tests.edge.conftest import twin_frame
 
@@ -176,3 +176,49 @@ def test_locate_cuts_crops_from_the_very_frame_the_positions_came_from(
 
 def _counter(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_plate_mark_on_a_body_side_cuts_a_plate_window_there(
+    aggregator: tuple[Aggregator, edge_pb2_grpc.AggregatorStub], twin_day: Twin
+) -> None:
+    """position@3 on marks plates on body sides; the aggregator cuts the reader's window
+    centred there (a mark off every body it reported cuts nothing)."""
+    service, stub = aggregator
+    crops = subscribe(service, PLATE)
+    camera, t, side, view = next(
+        (camera, t, sides[0], view)
+        for camera in CAMERAS
+        for t in (100.0, 200.0, 300.0, 400.0)
+        for view in service.cutter.views[camera][:1]
+        if view.covered is not None
+        and (sides := side_plates_in_view(twin_day, view.curtain, view.covered, t, ()))
+    )
+    body = next(
+        b
+        for b in bodies_in_view(twin_day, view.view.track, view.covered, t)
+        if b.tail_m <= side.centre[0] <= b.head_m
+    )
+    located = twin_frame(twin_day, camera, t, seq=1)
+    stub.PushFrames(iter([located]))
+    metre, height = side.centre
+    position = estimation_pb2.PositionEstimation(
+        camera_id=camera,
+        capture_time=located.capture_time,
+        covered={"track_id": view.view.track, "start_m": view.covered[0], "end_m": view.covered[1]},
+        intervals=[
+            estimation_pb2.OccupiedInterval(
+                start_m=body.tail_m, end_m=body.head_m, start_kind=CUT, end_kind=CUT
+            )
+        ],
+        plates=[
+            estimation_pb2.PlateMark(metre=metre, height_m=height, confidence=0.9),
+            estimation_pb2.PlateMark(metre=body.head_m + 5.0, height_m=height, confidence=0.9),
+        ],
+    )
+    stub.Locate(estimation_pb2.EstimationBatch(positions=[position]))
+    (packet,) = crops.take(1)  # type: ignore[attr-defined]  # one window: the mark on the body
+    assert packet.kind == PLATE and abs(packet.anchor_m - metre) <= 0.05
+    window = images.decode(packet.image)
+    assert window.shape == (110, 220, 3)
+    expected = view.cut_side_plate(twin_day.frame(camera, t), metre, height)
+    assert np.array_equal(window, expected.image)

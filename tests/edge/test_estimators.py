@@ -168,3 +168,27 @@ def _series_at(twin: Twin, crop: frames_pb2.Packet) -> str:
         if state.track == crop.span.track_id and state.tail_m <= crop.anchor_m <= state.head_m:
             return str(state.loco.series.name)
     return "?"
+
+
+def test_plate_scores_become_plate_marks_on_the_estimation() -> None:
+    """A six-score position network (position@3 on) marks side plates; the estimation
+    carries them for the aggregator; a four-score one marks none."""
+    from edge.estimators.tasks import PositionTask
+    from locowatch.models import position as pos
+    from locowatch.v1 import common_pb2, frames_pb2
+
+    packet = frames_pb2.Packet(
+        camera_id="cam-01",
+        kind=frames_pb2.PACKET_KIND_TRACK_STRIP,
+        span=common_pb2.TrackSpan(track_id="T1", start_m=10.0, end_m=30.0),
+        covered=common_pb2.TrackSpan(track_id="T1", start_m=10.0, end_m=30.0),
+    )
+    logits = np.full((6, 200), -8.0, np.float32)
+    logits[pos.OCCUPIED, 20:150] = 8.0
+    logits[pos.PLATE, 55:58] = (1.0, 3.0, 1.0)  # a peak at column 56: metre 15.65
+    logits[pos.PLATE_HEIGHT] = 0.0  # half the strip: 2.8 m
+    estimation = PositionTask().estimate(packet, logits)
+    (mark,) = estimation.plates
+    assert abs(mark.metre - 15.65) < 0.05 and abs(mark.height_m - 2.8) < 0.01
+    assert mark.confidence > 0.9
+    assert not PositionTask().estimate(packet, logits[:4]).plates

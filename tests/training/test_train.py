@@ -49,7 +49,8 @@ def test_same_seed_same_model(locowatch_cli, tiny_set: Path, tmp_path: Path) -> 
     # the card's per-set table: the held-out set is the training set, so nothing is unseen
     assert "| tiny" in card and "none (in family)" in card
     engine = open_engine(Artefact.load(tmp_path / "a"), "cpu")
-    assert engine.infer(np.zeros((1, 3, 56, 200), np.float32)).shape == (1, 4, 200)
+    scores = engine.infer(np.zeros((1, 3, 56, 200), np.float32))
+    assert scores.shape == (1, 6, 200)  # occupied, tail, head, hidden, plate, plate height
 
 
 @pytest.mark.slow
@@ -112,13 +113,39 @@ def test_position_targets_mark_hidden_columns_and_nothing_occupied_there() -> No
     target, mask = position_targets(row)
     centres = 10.0 + (np.arange(target.shape[1]) + 0.5) * pos.STRIP_METRES_PER_PX
     hidden = (centres > 20.05) & (centres < 23.95)
-    assert target.shape[0] == 4 and (target[pos.HIDDEN, hidden] == 1).all()
+    assert target.shape[0] == 6 and (target[pos.HIDDEN, hidden] == 1).all()
     assert (target[pos.HIDDEN, ~((centres >= 20.0) & (centres <= 24.0))] == 0).all()
     assert (target[pos.OCCUPIED, hidden] == 0).all()
     assert target[pos.HEAD].max() > 0.9 and target[pos.HEAD, centres < 25].max() < 0.01
-    assert mask[centres > 34.0].sum() == 0
+    assert mask[0, centres > 34.0].sum() == 0
     old = position_targets({k: v for k, v in row.items() if k != "hidden"})  # older sets
     assert old[0][pos.HIDDEN].sum() == 0
+    assert mask[1].sum() == 0  # a set without plate labels teaches nothing about plates
+
+
+def test_position_targets_point_at_side_plates_with_their_height() -> None:
+    from locowatch.models import position as pos
+    from training.data import position_targets
+
+    row = {
+        "start_m": 10.0, "end_m": 34.0, "covered": [12.0, 34.0],
+        "bodies": [{"tail_m": 14.0, "head_m": 30.0, "tail": "real", "head": "real"}],
+        "plates": [{"text": "ТЭМ18-0001", "start_m": 15.0, "end_m": 16.2, "bottom_m": 2.4,
+                    "top_m": 2.7}],
+    }  # fmt: skip
+    target, mask = position_targets(row)
+    centres = 10.0 + (np.arange(target.shape[1]) + 0.5) * pos.STRIP_METRES_PER_PX
+    peak = int(np.argmax(target[pos.PLATE]))
+    assert abs(centres[peak] - 15.6) <= 0.05 and target[pos.PLATE].max() > 0.95
+    assert target[pos.PLATE, np.abs(centres - 15.6) > 1.0].max() < 0.01
+    taught = mask[2] > 0
+    assert taught.sum() == 6 and np.allclose(target[pos.PLATE_HEIGHT, taught], 2.55 / 5.6)
+    assert mask[1].sum() == mask[0].sum() == 220  # covered: 12..34 m
+    logits = np.full((6, target.shape[1]), -8.0, np.float32)
+    logits[pos.PLATE] = np.log(target[pos.PLATE] + 1e-6) - np.log(1 - target[pos.PLATE] + 1e-6)
+    logits[pos.PLATE_HEIGHT] = np.log(2.55 / 5.6) - np.log(1 - 2.55 / 5.6)
+    (mark,) = pos.plate_marks(logits, 10.0, (12.0, 34.0))
+    assert abs(mark.metre - 15.6) < 0.05 and abs(mark.height_m - 2.55) < 0.01
 
 
 def test_a_held_out_set_names_the_families_training_never_held() -> None:
