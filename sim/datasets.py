@@ -31,6 +31,7 @@ from locowatch.facility.rectify import (
     BODY_METRES_PER_PX,
     BODY_MIN_M,
     PLATE_FACE,
+    PLATE_FACE_BANDS,
     PLATE_METRES_PER_PX,
     PLATE_SIDE,
     STRIP_HEIGHT,
@@ -176,12 +177,18 @@ def plate_height_px(curtain: Curtain, plate: PlatePlacement) -> float:
 
 
 def end_plate(
-    twin: Twin, axis: TrackAxis, loco: str, t: float, end_m: float
+    twin: Twin, axis: TrackAxis, loco: str, t: float, end_m: float, band: str = "high"
 ) -> PlatePlacement | None:
-    """The number plate painted on the end face of ``loco`` at ``end_m``, if any."""
+    """The number plate painted on the end face of ``loco`` at ``end_m`` whose middle is in
+    the window ``band`` (PLATE_FACE_BANDS), if any."""
     state = next(s for s in twin.scenario.at(t) if s.loco.loco_id == loco)
     solids = locomotive_solids(state.loco, axis, state.tail_m)
-    plates = [p for p in plates_of(solids, axis) if not p.on_side]
+    bottom, top = PLATE_FACE_BANDS[band]
+    plates = [
+        p
+        for p in plates_of(solids, axis)
+        if not p.on_side and bottom <= (p.bottom_m + p.top_m) / 2 - axis.rail_z <= top
+    ]
     return next((p for p in plates if abs(p.start_m - end_m) < 0.6), None)
 
 
@@ -274,6 +281,8 @@ def write_dataset(
             "plate": {
                 "metres_per_px": PLATE_METRES_PER_PX,
                 "half_width_bottom_top_m": list(PLATE_FACE),
+                "end_bands_m": {band: list(z) for band, z in PLATE_FACE_BANDS.items()},
+                "side_half_width_height_m": list(PLATE_SIDE),
             },
         },
     }
@@ -414,25 +423,27 @@ def _plate_samples(
     for end, kind, direction in ((body.tail_m, body.tail, -1), (body.head_m, body.head, 1)):
         if kind != "real" or not faces.faces_camera(end, direction):
             continue
-        plate = end_plate(twin, curtain.axis, body.loco, t, end)
-        image = f"images/{stem}_{body.loco}_{'head' if direction > 0 else 'tail'}.png"
-        cv2.imwrite(str(out / "plate" / image), faces.rectify(frame, end, direction))
-        rows.append(
-            {
-                "image": image,
-                **common,
-                "loco": body.loco,
-                "text": plate.text if plate else "",
-                "plate_px": plate_height_px(curtain, plate) if plate else 0.0,
-                "plate_shows": plate_shows(twin, common["camera"], t, plate) if plate else 0.0,
-                "plate_box": plate_box(faces.maps(end, direction)[:2], faces.camera, plate)
-                if plate
-                else None,
-                "place": "end",
-                "end_m": round(end, 3),
-                "direction": direction,
-            }
-        )
+        for band in PLATE_FACE_BANDS:
+            plate = end_plate(twin, curtain.axis, body.loco, t, end, band)
+            image = f"images/{stem}_{body.loco}_{'head' if direction > 0 else 'tail'}"
+            image += ".png" if band == "high" else f"_{band}.png"
+            maps = faces.maps(end, direction, band)[:2]
+            cv2.imwrite(str(out / "plate" / image), remap(frame, maps))
+            rows.append(
+                {
+                    "image": image,
+                    **common,
+                    "loco": body.loco,
+                    "text": plate.text if plate else "",
+                    "plate_px": plate_height_px(curtain, plate) if plate else 0.0,
+                    "plate_shows": plate_shows(twin, common["camera"], t, plate) if plate else 0.0,
+                    "plate_box": plate_box(maps, faces.camera, plate) if plate else None,
+                    "place": "end",
+                    "band": band,
+                    "end_m": round(end, 3),
+                    "direction": direction,
+                }
+            )
     return rows
 
 

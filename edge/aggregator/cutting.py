@@ -100,8 +100,10 @@ class ViewCutter:
             # 5 cm steps: the face window is 2.2 m wide and the reader finds the plate in it;
             # estimated ends jitter by centimetres, and each new step costs a projection.
             snapped = round(round(end / PLATE_SNAP_M) * PLATE_SNAP_M, 3)
-            maps = self._plate_maps(snapped, direction)
             anchor = end - direction * ANCHOR_INSET_M
+            # the window under the cab windows only: readers to plate@4 never saw the
+            # buffer beam's (PLATE_FACE_BANDS["low"]); cutting it waits for one that did
+            maps = self._plate_maps(snapped, direction, "high")
             crops.append(Crop(remap(image, maps), snapped, snapped, anchor))
         return crops
 
@@ -135,8 +137,8 @@ class ViewCutter:
         return self.curtain.side_maps(metre, height_m)
 
     @lru_cache(maxsize=512)  # noqa: B019 (one cutter per view, alive for the process)
-    def _plate_maps(self, end_m: float, direction: int) -> Maps:
-        map_x, map_y, _ = self.faces.maps(end_m, direction)
+    def _plate_maps(self, end_m: float, direction: int, band: str) -> Maps:
+        map_x, map_y, _ = self.faces.maps(end_m, direction, band)
         return map_x, map_y
 
 

@@ -71,6 +71,9 @@ STRIP_HEIGHT = (0.0, 5.6)
 BODY_METRES_PER_PX = 0.05  # series: a body window of up to 12 m
 PLATE_METRES_PER_PX = 0.01  # plate: 1 cm per pixel, a 1.2 m end plate is 120 px wide
 PLATE_FACE = (1.1, 1.6, 2.7)  # half width, bottom, top (m) of the end-face window
+# an end face is read in two windows of the same size: under the cab windows (``high``,
+# PLATE_FACE) and on the buffer beam (``low``); both are 1.1 m tall
+PLATE_FACE_BANDS: dict[str, tuple[float, float]] = {"high": (1.6, 2.7), "low": (0.6, 1.7)}
 PLATE_SIDE = (1.1, 0.55)  # half width, half height (m) of a window on a body side
 PLATE_INSET_M = 0.5  # end faces of hood units stand back from the body's real end
 
@@ -203,10 +206,13 @@ class EndFace:
         half, bottom, top = PLATE_FACE
         return round(2 * half / PLATE_METRES_PER_PX), round((top - bottom) / PLATE_METRES_PER_PX)
 
-    def maps(self, end_m: float, direction: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Remap maps of the face window on the plane just inside the end, text upright and
-        left to right as read from in front of that end."""
-        half, _, top = PLATE_FACE
+    def maps(
+        self, end_m: float, direction: int, band: str = "high"
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Remap maps of the face window (``band`` of PLATE_FACE_BANDS) on the plane just
+        inside the end, text upright and left to right as read from in front of that end."""
+        half = PLATE_FACE[0]
+        _, top = PLATE_FACE_BANDS[band]
         width, height = self.window_size()
         lateral = (np.arange(width) + 0.5) * PLATE_METRES_PER_PX - half
         if direction < 0:  # in front of a tail one looks along growing metres: left is +lateral
@@ -223,6 +229,8 @@ class EndFace:
         map_y[~visible] = -1.0
         return map_x, map_y, visible
 
-    def rectify(self, image: np.ndarray, end_m: float, direction: int) -> np.ndarray:
-        map_x, map_y, _ = self.maps(end_m, direction)
+    def rectify(
+        self, image: np.ndarray, end_m: float, direction: int, band: str = "high"
+    ) -> np.ndarray:
+        map_x, map_y, _ = self.maps(end_m, direction, band)
         return remap(image, (map_x, map_y))

@@ -15,6 +15,7 @@ from sim.datasets import (
     bodies_in_view,
     end_plate,
     hidden_in_view,
+    plate_box,
     plate_shows,
     side_plate_label,
     side_plates_in_view,
@@ -141,12 +142,13 @@ def test_dataset_files_and_labels(tmp_path: Path) -> None:
     assert all(row["series"] in SERIES_BY_NAME for row in models)
     plates = [json.loads(line) for line in (out / "plate/labels.jsonl").read_text().splitlines()]
     for row in plates:
-        if row["place"] == "side" and row["plate_box"] is None:
-            assert row["text"] == ""  # a bare stretch of the side: nothing to read
+        if row["plate_box"] is None:  # a bare side, a buffer beam without a number
+            assert row["text"] == ""
             continue
         series = next(s for s in SERIES_BY_NAME if row["text"].startswith(s))
         assert row["text"].startswith(SERIES_BY_NAME[series].name + "-")
     assert {row["place"] for row in plates} == {"end", "side"}
+    assert {row["band"] for row in plates if row["place"] == "end"} == {"high", "low"}
     assert any(row["place"] == "side" and row["text"] for row in plates)
     assert any(row["plates"] for row in positions)  # the classic cab sides carry numbers
     assert all(np.array([row["infrared"] for row in positions[:1]]) == [True])  # 05:00 is dark
@@ -292,3 +294,25 @@ def test_side_plates_are_labelled_where_the_strip_shows_them_and_read_left_to_ri
                     assert left < right, (camera_id, side.plate.text, curtain.reads_reversed)
                     sides_seen.add(curtain.reads_reversed)
     assert sides_seen == {False, True}
+
+
+def test_a_buffer_beam_number_lies_in_the_low_end_window() -> None:
+    """Numbers low on the cab front (``end-low``) fall in the end face's low window, not
+    in the one under the cab windows; both windows are labelled apart."""
+    spec = replace(SPEC, seed=33, variety=VarietySpec.parse("plates=end-low"))
+    twin = Twin(spec)
+    inside = 0
+    for state in twin.scenario.at(300.0):
+        axis = twin.layout.axis(state.track)
+        for camera in twin.facility.cameras[:12]:
+            faces = EndFace(twin.geometry.cameras[camera.id], axis)
+            for end, direction in ((state.tail_m, -1), (state.head_m, 1)):
+                if not faces.faces_camera(end, direction):
+                    continue
+                low = end_plate(twin, axis, state.loco.loco_id, 300.0, end, "low")
+                assert end_plate(twin, axis, state.loco.loco_id, 300.0, end, "high") is None
+                if low is None:
+                    continue
+                box = plate_box(faces.maps(end, direction, "low")[:2], faces.camera, low)
+                inside += box["inside"]
+    assert inside >= 3
