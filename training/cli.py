@@ -128,7 +128,7 @@ def train(
             "input_shape": list(recipe.input_shape),
             "output_shape": output_shape,
             "labels": list(recipe.labels),
-            "extra": {"architecture": recipe.architecture} if recipe.architecture else {},
+            "extra": _extra(recipe),
             "trained": {
                 "command": "locowatch " + " ".join(sys.argv[1:]),
                 "data": [_manifest(d) for d in data],
@@ -227,6 +227,16 @@ def _initial_weights(folder: Path, kind: str) -> dict[str, Any]:
         raise UsageError(f"{folder} holds a {artefact.name!r} model, not a {kind!r} one")
     state: dict[str, Any] = torch.load(artefact.weights, map_location="cpu", weights_only=True)
     return state
+
+
+def _extra(recipe: Any) -> dict[str, Any]:
+    """What the edge needs beyond the tensors: the net's settings, a reader's windows."""
+    extra: dict[str, Any] = {}
+    if recipe.architecture:
+        extra["architecture"] = recipe.architecture
+    if recipe.reads:
+        extra["reads"] = list(recipe.reads)
+    return extra
 
 
 def start_from(net: Any, state: dict[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional
 
 from locowatch.models import position as pos
-from locowatch.models.attributes import PLATE_ALPHABET
+from locowatch.models.attributes import PLATE_ALPHABET, PLATE_WINDOWS
 from training.data import (
     TRAIN_COLUMNS,
     Samples,
@@ -38,6 +38,7 @@ class Recipe:
     input_shape: tuple[int | None, ...]
     inputs_to_loss: bool = False  # the loss runs the net itself (more than one output)
     architecture: dict[str, Any] | None = None  # the net's settings, kept in meta.json
+    reads: tuple[str, ...] = ()  # a plate reader's windows (meta.json extra.reads)
 
 
 # position@2 on: wider than position@1 (width 40, channels 12, 16, 24, three scores): the
@@ -162,7 +163,21 @@ def plate_recipe(train: Samples, epochs: int, seed: int, device: str) -> Recipe:
         tuple(PLATE_ALPHABET),
         (None, 1, 110, 220),
         inputs_to_loss=True,
+        reads=plate_windows(train.labels),
     )
+
+
+def plate_window(row: dict[str, Any]) -> str:
+    """Which plate window a label is of (sets before side windows hold end-high ones)."""
+    if row.get("place") == "side":
+        return "side"
+    return f"end-{row.get('band', 'high')}"
+
+
+def plate_windows(labels: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The windows a reader trained on ``labels`` has seen, in PLATE_WINDOWS order."""
+    seen = {plate_window(row) for row in labels}
+    return tuple(w for w in PLATE_WINDOWS if w in seen)
 
 
 BOX_MARGIN_PX = 3

@@ -21,6 +21,7 @@ from locowatch.facility.geometry import CameraModel, TrackAxis
 from locowatch.facility.rectify import (
     ANCHOR_INSET_M,
     BODY_METRES_PER_PX,
+    PLATE_FACE_BANDS,
     PLATE_SIDE,
     Curtain,
     CurtainWindow,
@@ -43,6 +44,7 @@ class Crop:
     start_m: float
     end_m: float
     anchor_m: float
+    window: str = ""  # plate crops: which window (locowatch.models.attributes.PLATE_WINDOWS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,7 +94,8 @@ class ViewCutter:
     def cut_plates(
         self, image: np.ndarray, start_m: float, end_m: float, tail_real: bool, head_real: bool
     ) -> list[Crop]:
-        """The end faces of a body that face this camera (where its number is painted)."""
+        """The end faces of a body that face this camera (where its number is painted), each
+        in two windows (``end-high``, ``end-low``)."""
         crops = []
         for end, real, direction in ((start_m, tail_real, -1), (end_m, head_real, 1)):
             if not real or not self.faces.faces_camera(end, direction):
@@ -101,10 +104,9 @@ class ViewCutter:
             # estimated ends jitter by centimetres, and each new step costs a projection.
             snapped = round(round(end / PLATE_SNAP_M) * PLATE_SNAP_M, 3)
             anchor = end - direction * ANCHOR_INSET_M
-            # the window under the cab windows only: readers to plate@4 never saw the
-            # buffer beam's (PLATE_FACE_BANDS["low"]); cutting it waits for one that did
-            maps = self._plate_maps(snapped, direction, "high")
-            crops.append(Crop(remap(image, maps), snapped, snapped, anchor))
+            for band in PLATE_FACE_BANDS:  # under the cab windows, and the buffer beam
+                maps = self._plate_maps(snapped, direction, band)
+                crops.append(Crop(remap(image, maps), snapped, snapped, anchor, f"end-{band}"))
         return crops
 
     def cut_side_plate(self, image: np.ndarray, metre: float, height_m: float) -> Crop:
@@ -114,7 +116,7 @@ class ViewCutter:
         height = round(round(height_m / PLATE_SNAP_M) * PLATE_SNAP_M, 3)
         half, _ = PLATE_SIDE
         crop = remap(image, self._side_maps(snapped, height))
-        return Crop(crop, snapped - half, snapped + half, snapped)
+        return Crop(crop, snapped - half, snapped + half, snapped, "side")
 
     @cached_property
     def _body_grid(self) -> tuple[int, int]:

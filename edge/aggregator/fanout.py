@@ -23,13 +23,16 @@ class Subscriber:
         self.flow = request.flow
         self.kinds = frozenset(request.kinds)
         self.cameras = frozenset(request.camera_ids)
+        self.windows = frozenset(request.windows)
         self.queue: deque[frames_pb2.Packet] = deque(maxlen=request.max_queue or DEFAULT_QUEUE)
         self.dropped = 0
         self._ready = threading.Condition()
 
     def wants(self, packet: frames_pb2.Packet) -> bool:
-        return (not self.kinds or packet.kind in self.kinds) and (
-            not self.cameras or packet.camera_id in self.cameras
+        return (
+            (not self.kinds or packet.kind in self.kinds)
+            and (not self.cameras or packet.camera_id in self.cameras)
+            and (not self.windows or not packet.window or packet.window in self.windows)
         )
 
     def offer(self, packet: frames_pb2.Packet) -> None:

@@ -229,6 +229,7 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
             span=common_pb2.TrackSpan(track_id=track, start_m=crop.start_m, end_m=crop.end_m),
             image=images.encode(crop.image),
             anchor_m=crop.anchor_m,
+            window=crop.window,
         )
 
 

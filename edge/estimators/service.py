@@ -266,6 +266,7 @@ class Pipeline:
             subscriber=self.estimator.plan.name,
             flow=",".join(self.estimator.plan.flows),
             kinds=[self.estimator.task.kind],  # type: ignore[list-item]
+            windows=self.estimator.artefact.reads,  # a reader gets the windows it learnt
         )
         stream: Iterator[frames_pb2.Packet] = stub.Subscribe(request, wait_for_ready=True)
         self._call = stream

@@ -55,6 +55,16 @@ class Artefact:
         return self.folder / "model.fp16.onnx"
 
     @property
+    def reads(self) -> tuple[str, ...]:
+        """Plate windows a sequence reader was trained on (all windows for other tasks:
+        an empty tuple)."""
+        if self.task != "sequence":
+            return ()
+        from locowatch.models.attributes import READS_BEFORE
+
+        return tuple(self.extra.get("reads", READS_BEFORE))
+
+    @property
     def weights(self) -> Path:
         """The PyTorch weights ``locowatch train --init`` starts from (since plate@4)."""
         return self.folder / WEIGHTS

@@ -20,6 +20,11 @@ BODY_WIDTH_PX = round(12.0 / BODY_METRES_PER_PX)  # windows of at most 12 m, pad
 PLATE_SIZE = (220, 110)  # (width, height) of an end-face window, 1 cm a pixel
 PLATE_ALPHABET = "-0123456789АБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ"  # CTC blank is class 0
 UNKNOWN_SERIES = "unknown"  # a series classifier's class for every series it was not taught
+# Plate windows the aggregator cuts (Packet.window): an end face under the cab windows, the
+# buffer beam, and a body side where the position network marked a plate. A reader reads
+# those its artefact lists (meta.json extra.reads); readers to plate@4 read end-high only.
+PLATE_WINDOWS = ("end-high", "end-low", "side")
+READS_BEFORE = ("end-high",)
 
 
 @dataclass(frozen=True)

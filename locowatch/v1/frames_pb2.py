@@ -26,27 +26,27 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from locowatch.v1 import common_pb2 as locowatch_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19locowatch/v1/frames.proto\x12\x0clocowatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19locowatch/v1/common.proto\"c\n\x05Image\x12-\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x1b.locowatch.v1.ImageEncoding\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"\x83\x01\n\x05\x46rame\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tframe_seq\x18\x02 \x01(\x04\x12\x30\n\x0c\x63\x61pture_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x05image\x18\x04 \x01(\x0b\x32\x13.locowatch.v1.Image\"\xb8\x02\n\x06Packet\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tframe_seq\x18\x02 \x01(\x04\x12\x30\n\x0c\x63\x61pture_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x04kind\x18\x04 \x01(\x0e\x32\x18.locowatch.v1.PacketKind\x12%\n\x04span\x18\x05 \x01(\x0b\x32\x17.locowatch.v1.TrackSpan\x12\"\n\x05image\x18\x06 \x01(\x0b\x32\x13.locowatch.v1.Image\x12\x11\n\tunchanged\x18\x07 \x01(\x08\x12\x14\n\x0c\x63hange_score\x18\x08 \x01(\x02\x12(\n\x07\x63overed\x18\t \x01(\x0b\x32\x17.locowatch.v1.TrackSpan\x12\x10\n\x08\x61nchor_m\x18\n \x01(\x01\"4\n\x0bPacketBatch\x12%\n\x07packets\x18\x01 \x03(\x0b\x32\x14.locowatch.v1.Packet\"F\n\x12PushFramesResponse\x12\x17\n\x0f\x66rames_received\x18\x01 \x01(\x04\x12\x17\n\x0f\x66rames_rejected\x18\x02 \x01(\x04\"\x84\x01\n\x10SubscribeRequest\x12\x12\n\nsubscriber\x18\x01 \x01(\t\x12\x0c\n\x04\x66low\x18\x02 \x01(\t\x12\'\n\x05kinds\x18\x03 \x03(\x0e\x32\x18.locowatch.v1.PacketKind\x12\x12\n\ncamera_ids\x18\x04 \x03(\t\x12\x11\n\tmax_queue\x18\x05 \x01(\r*\x9b\x01\n\rImageEncoding\x12\x1e\n\x1aIMAGE_ENCODING_UNSPECIFIED\x10\x00\x12\x17\n\x13IMAGE_ENCODING_JPEG\x10\x01\x12\x16\n\x12IMAGE_ENCODING_PNG\x10\x02\x12\x1b\n\x17IMAGE_ENCODING_RAW_BGR8\x10\x03\x12\x1c\n\x18IMAGE_ENCODING_RAW_GRAY8\x10\x04*}\n\nPacketKind\x12\x1b\n\x17PACKET_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17PACKET_KIND_TRACK_STRIP\x10\x01\x12\x19\n\x15PACKET_KIND_BODY_CROP\x10\x02\x12\x1a\n\x16PACKET_KIND_PLATE_CROP\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19locowatch/v1/frames.proto\x12\x0clocowatch.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19locowatch/v1/common.proto\"c\n\x05Image\x12-\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x1b.locowatch.v1.ImageEncoding\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"\x83\x01\n\x05\x46rame\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tframe_seq\x18\x02 \x01(\x04\x12\x30\n\x0c\x63\x61pture_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x05image\x18\x04 \x01(\x0b\x32\x13.locowatch.v1.Image\"\xc8\x02\n\x06Packet\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x11\n\tframe_seq\x18\x02 \x01(\x04\x12\x30\n\x0c\x63\x61pture_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x04kind\x18\x04 \x01(\x0e\x32\x18.locowatch.v1.PacketKind\x12%\n\x04span\x18\x05 \x01(\x0b\x32\x17.locowatch.v1.TrackSpan\x12\"\n\x05image\x18\x06 \x01(\x0b\x32\x13.locowatch.v1.Image\x12\x11\n\tunchanged\x18\x07 \x01(\x08\x12\x14\n\x0c\x63hange_score\x18\x08 \x01(\x02\x12(\n\x07\x63overed\x18\t \x01(\x0b\x32\x17.locowatch.v1.TrackSpan\x12\x10\n\x08\x61nchor_m\x18\n \x01(\x01\x12\x0e\n\x06window\x18\x0b \x01(\t\"4\n\x0bPacketBatch\x12%\n\x07packets\x18\x01 \x03(\x0b\x32\x14.locowatch.v1.Packet\"F\n\x12PushFramesResponse\x12\x17\n\x0f\x66rames_received\x18\x01 \x01(\x04\x12\x17\n\x0f\x66rames_rejected\x18\x02 \x01(\x04\"\x95\x01\n\x10SubscribeRequest\x12\x12\n\nsubscriber\x18\x01 \x01(\t\x12\x0c\n\x04\x66low\x18\x02 \x01(\t\x12\'\n\x05kinds\x18\x03 \x03(\x0e\x32\x18.locowatch.v1.PacketKind\x12\x12\n\ncamera_ids\x18\x04 \x03(\t\x12\x11\n\tmax_queue\x18\x05 \x01(\r\x12\x0f\n\x07windows\x18\x06 \x03(\t*\x9b\x01\n\rImageEncoding\x12\x1e\n\x1aIMAGE_ENCODING_UNSPECIFIED\x10\x00\x12\x17\n\x13IMAGE_ENCODING_JPEG\x10\x01\x12\x16\n\x12IMAGE_ENCODING_PNG\x10\x02\x12\x1b\n\x17IMAGE_ENCODING_RAW_BGR8\x10\x03\x12\x1c\n\x18IMAGE_ENCODING_RAW_GRAY8\x10\x04*}\n\nPacketKind\x12\x1b\n\x17PACKET_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17PACKET_KIND_TRACK_STRIP\x10\x01\x12\x19\n\x15PACKET_KIND_BODY_CROP\x10\x02\x12\x1a\n\x16PACKET_KIND_PLATE_CROP\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'locowatch.v1.frames_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_IMAGEENCODING']._serialized_start=915
-  _globals['_IMAGEENCODING']._serialized_end=1070
-  _globals['_PACKETKIND']._serialized_start=1072
-  _globals['_PACKETKIND']._serialized_end=1197
+  _globals['_IMAGEENCODING']._serialized_start=948
+  _globals['_IMAGEENCODING']._serialized_end=1103
+  _globals['_PACKETKIND']._serialized_start=1105
+  _globals['_PACKETKIND']._serialized_end=1230
   _globals['_IMAGE']._serialized_start=103
   _globals['_IMAGE']._serialized_end=202
   _globals['_FRAME']._serialized_start=205
   _globals['_FRAME']._serialized_end=336
   _globals['_PACKET']._serialized_start=339
-  _globals['_PACKET']._serialized_end=651
-  _globals['_PACKETBATCH']._serialized_start=653
-  _globals['_PACKETBATCH']._serialized_end=705
-  _globals['_PUSHFRAMESRESPONSE']._serialized_start=707
-  _globals['_PUSHFRAMESRESPONSE']._serialized_end=777
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=780
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=912
+  _globals['_PACKET']._serialized_end=667
+  _globals['_PACKETBATCH']._serialized_start=669
+  _globals['_PACKETBATCH']._serialized_end=721
+  _globals['_PUSHFRAMESRESPONSE']._serialized_start=723
+  _globals['_PUSHFRAMESRESPONSE']._serialized_end=793
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=796
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=945
 # @@protoc_insertion_point(module_scope)

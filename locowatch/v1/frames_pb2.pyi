@@ -60,7 +60,7 @@ class Frame(_message.Message):
     def __init__(self, camera_id: _Optional[str] = ..., frame_seq: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
 
 class Packet(_message.Message):
-    __slots__ = ("camera_id", "frame_seq", "capture_time", "kind", "span", "image", "unchanged", "change_score", "covered", "anchor_m")
+    __slots__ = ("camera_id", "frame_seq", "capture_time", "kind", "span", "image", "unchanged", "change_score", "covered", "anchor_m", "window")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_SEQ_FIELD_NUMBER: _ClassVar[int]
     CAPTURE_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,7 @@ class Packet(_message.Message):
     CHANGE_SCORE_FIELD_NUMBER: _ClassVar[int]
     COVERED_FIELD_NUMBER: _ClassVar[int]
     ANCHOR_M_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     frame_seq: int
     capture_time: _timestamp_pb2.Timestamp
@@ -81,7 +82,8 @@ class Packet(_message.Message):
     change_score: float
     covered: _common_pb2.TrackSpan
     anchor_m: float
-    def __init__(self, camera_id: _Optional[str] = ..., frame_seq: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[PacketKind, str]] = ..., span: _Optional[_Union[_common_pb2.TrackSpan, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., unchanged: _Optional[bool] = ..., change_score: _Optional[float] = ..., covered: _Optional[_Union[_common_pb2.TrackSpan, _Mapping]] = ..., anchor_m: _Optional[float] = ...) -> None: ...
+    window: str
+    def __init__(self, camera_id: _Optional[str] = ..., frame_seq: _Optional[int] = ..., capture_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[_Union[PacketKind, str]] = ..., span: _Optional[_Union[_common_pb2.TrackSpan, _Mapping]] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., unchanged: _Optional[bool] = ..., change_score: _Optional[float] = ..., covered: _Optional[_Union[_common_pb2.TrackSpan, _Mapping]] = ..., anchor_m: _Optional[float] = ..., window: _Optional[str] = ...) -> None: ...
 
 class PacketBatch(_message.Message):
     __slots__ = ("packets",)
@@ -98,15 +100,17 @@ class PushFramesResponse(_message.Message):
     def __init__(self, frames_received: _Optional[int] = ..., frames_rejected: _Optional[int] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("subscriber", "flow", "kinds", "camera_ids", "max_queue")
+    __slots__ = ("subscriber", "flow", "kinds", "camera_ids", "max_queue", "windows")
     SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
     FLOW_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
     CAMERA_IDS_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
     subscriber: str
     flow: str
     kinds: _containers.RepeatedScalarFieldContainer[PacketKind]
     camera_ids: _containers.RepeatedScalarFieldContainer[str]
     max_queue: int
-    def __init__(self, subscriber: _Optional[str] = ..., flow: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[PacketKind, str]]] = ..., camera_ids: _Optional[_Iterable[str]] = ..., max_queue: _Optional[int] = ...) -> None: ...
+    windows: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, subscriber: _Optional[str] = ..., flow: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[PacketKind, str]]] = ..., camera_ids: _Optional[_Iterable[str]] = ..., max_queue: _Optional[int] = ..., windows: _Optional[_Iterable[str]] = ...) -> None: ...

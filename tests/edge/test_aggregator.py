@@ -39,9 +39,13 @@ def aggregator(
         yield service, edge_pb2_grpc.AggregatorStub(ch)
 
 
-def subscribe(service: Aggregator, *kinds: int, max_queue: int = 1000) -> object:
+def subscribe(
+    service: Aggregator, *kinds: int, max_queue: int = 1000, windows: tuple[str, ...] = ()
+) -> object:
     return service.fanout.subscribe(
-        frames_pb2.SubscribeRequest(subscriber="test", kinds=list(kinds), max_queue=max_queue)
+        frames_pb2.SubscribeRequest(
+            subscriber="test", kinds=list(kinds), max_queue=max_queue, windows=windows
+        )
     )
 
 
@@ -154,6 +158,8 @@ def test_locate_cuts_crops_from_the_very_frame_the_positions_came_from(
     assert reply.crops == len(packets) and packets
     kinds = [p.kind for p in packets]
     assert BODY in kinds and PLATE in kinds
+    windows = [p.window for p in packets if p.kind == PLATE]  # each end face in two windows
+    assert sorted(set(windows)) == ["end-high", "end-low"] and len(windows) % 2 == 0
     frame = twin_day.frame(camera, t)
     for packet in packets:
         assert packet.capture_time == located.capture_time and packet.frame_seq == 1
@@ -185,6 +191,7 @@ def test_a_plate_mark_on_a_body_side_cuts_a_plate_window_there(
     centred there (a mark off every body it reported cuts nothing)."""
     service, stub = aggregator
     crops = subscribe(service, PLATE)
+    end_faces_only = subscribe(service, PLATE, windows=("end-high",))  # a reader to plate@4
     camera, t, side, view = next(
         (camera, t, sides[0], view)
         for camera in CAMERAS
@@ -217,7 +224,8 @@ def test_a_plate_mark_on_a_body_side_cuts_a_plate_window_there(
     )
     stub.Locate(estimation_pb2.EstimationBatch(positions=[position]))
     (packet,) = crops.take(1)  # type: ignore[attr-defined]  # one window: the mark on the body
-    assert packet.kind == PLATE and abs(packet.anchor_m - metre) <= 0.05
+    assert packet.kind == PLATE and packet.window == "side" and abs(packet.anchor_m - metre) <= 0.05
+    assert not end_faces_only.take(0)  # type: ignore[attr-defined]  # never trained on sides
     window = images.decode(packet.image)
     assert window.shape == (110, 220, 3)
     expected = view.cut_side_plate(twin_day.frame(camera, t), metre, height)

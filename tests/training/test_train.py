@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge.engines import open_engine
-from locowatch.models.artefacts import Artefact, file_sha256
+from locowatch.models.artefacts import REPO_MODELS, Artefact, file_sha256
 from sim.datasets import write_dataset
 from sim.faults import NO_FAULTS
 from sim.scenario import ScenarioSpec
@@ -82,6 +82,10 @@ def test_plate_training_exports_fp32_and_fp16(
     assert file_sha256(tmp_path / "plate" / "model.onnx") == meta["sha256"]
     assert (tmp_path / "plate" / "model.fp16.onnx").stat().st_size < meta["size_bytes"]
     assert "exact_readable" in meta["held_out_metrics"]["all"]
+    # the classic twin's windows: end faces in both bands, cab sides: the edge sends it those
+    assert meta["extra"]["reads"] == ["end-high", "end-low", "side"]
+    assert Artefact.load(tmp_path / "plate").reads == ("end-high", "end-low", "side")
+    assert Artefact.load(REPO_MODELS / "plate" / "4").reads == ("end-high",)  # before sides
 
 
 def test_models_measure_rewrites_the_card(locowatch_cli, tiny_set: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
