@@ -326,7 +326,11 @@ def _camera_samples(
                     twin, camera_id, view.view.track, view.covered, float(t)
                 ),
             }
-            sides = side_plates_in_view(twin, view.curtain, view.covered, float(t), hidden)
+            sides = (
+                side_plates_in_view(twin, view.curtain, view.covered, float(t), hidden)
+                if "position" in kinds or "plate" in kinds
+                else []
+            )
             image = f"images/{stem}.png"
             if "position" in kinds:
                 cv2.imwrite(str(out / "position" / image), view.curtain.rectify(frame, view.strip))
