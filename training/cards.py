@@ -14,7 +14,12 @@ TARGETS: dict[str, dict[str, tuple[str, float, bool]]] = {
         "occupancy_iou": ("occupancy IoU", 0.95, True),
         "kept_apart": ("locomotives 1-3 m apart kept apart", 0.95, True),
         "hidden_iou": ("hidden stretches IoU (wall, roof cameras)", float("nan"), True),
-        "plates_found": ("side plates marked within 0.6 m, 0.25 m", float("nan"), True),
+        "readable_plates_found": (
+            "side plates >= 16 px marked within 0.6 m, 0.25 m",
+            float("nan"),
+            True,
+        ),
+        "plates_found": ("side plates marked, all sizes", float("nan"), True),
         "plate_marks_right": ("plate marks on a side plate", float("nan"), True),
     },
     "classifier": {
@@ -31,7 +36,10 @@ TARGETS: dict[str, dict[str, tuple[str, float, bool]]] = {
     },
 }
 COUNTS = {  # sample counts behind a metric, where it is measured on a part of the samples
-    "position": {"side_plates": "side plates labelled (sets with plate labels)"},
+    "position": {
+        "readable_side_plates": "side plates >= 16 px labelled",
+        "side_plates": "side plates labelled (sets with plate labels)",
+    },
     "classifier": {
         "known_samples": "samples of known series",
         "unknown_samples": "samples of series never trained on",
@@ -84,7 +92,9 @@ def render_card(meta: dict[str, Any]) -> str:
         f"- output: {OUTPUTS[task]}",
     ]
     if meta.get("output_shape"):
-        shape = ", ".join("N" if d is None else str(d) for d in meta["output_shape"])
+        dims = meta["output_shape"]  # dynamic: the batch first, a strip's width last
+        names = ["N", *("W" if d is None else str(d) for d in dims[1:])]
+        shape = ", ".join(names[: len(dims)])
         lines.append(f"- output shape: ({shape})")
     if meta.get("labels"):
         lines.append(f"- labels: {' '.join(meta['labels'])}")

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from locowatch.models import position as pos
 from locowatch.models.attributes import (
     PLATE_ALPHABET,
+    PLATE_WINDOWS,
     UNKNOWN_SERIES,
     body_input,
     plate_input,
@@ -176,3 +177,16 @@ def encode_text(text: str) -> list[int]:
     if unknown:
         raise ValueError(f"plate text {text!r} has letters outside the alphabet: {unknown}")
     return [PLATE_ALPHABET.index(c) + 1 for c in text]
+
+
+def plate_window(row: dict[str, Any]) -> str:
+    """Which plate window a label is of (sets before side windows hold end-high ones)."""
+    if row.get("place") == "side":
+        return "side"
+    return f"end-{row.get('band', 'high')}"
+
+
+def plate_windows(labels: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The windows a reader trained on ``labels`` has seen, in PLATE_WINDOWS order."""
+    seen = {plate_window(row) for row in labels}
+    return tuple(w for w in PLATE_WINDOWS if w in seen)

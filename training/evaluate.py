@@ -20,6 +20,7 @@ from training.data import (
     UNKNOWN_SERIES,
     Samples,
     plate_visible,
+    plate_window,
     position_targets,
     series_target,
     strip_columns,
@@ -42,6 +43,8 @@ def subsets(labels: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 
 def evaluate(artefact: Artefact, samples: Samples) -> dict[str, dict[str, float]]:
+    if artefact.task == "sequence":  # a reader is measured on the windows it reads
+        samples = _windows(samples, artefact.reads)
     outputs = run(artefact, samples)
     score: Callable[[np.ndarray, Samples, np.ndarray, tuple[str, ...]], dict[str, float]] = {
         "position": _position_metrics,
@@ -54,6 +57,11 @@ def evaluate(artefact: Artefact, samples: Samples) -> dict[str, dict[str, float]
             metrics = score(outputs, samples, mask, artefact.labels)
             results[name] = metrics | {"samples": int(mask.sum())}
     return results
+
+
+def _windows(samples: Samples, reads: tuple[str, ...]) -> Samples:
+    keep = [i for i, row in enumerate(samples.labels) if plate_window(row) in reads]
+    return Samples(samples.inputs[keep], [samples.labels[i] for i in keep])
 
 
 def _class_metrics(
@@ -107,6 +115,7 @@ def _position_metrics(
     hidden_union = np.zeros(2)
     apart: list[bool] = []
     plates_found: list[bool] = []  # labelled side plates with a mark near them
+    readable_found: list[bool] = []  # the same, of plates >= PLATE_MIN_PX in the image
     marks_right: list[bool] = []  # marks near a labelled side plate
     for i in np.flatnonzero(mask):
         row = samples.labels[i]
@@ -116,7 +125,13 @@ def _position_metrics(
         if "plates" in row and logits.shape[0] > pos.PLATE_HEIGHT:
             marks = pos.plate_marks(logits, row["start_m"], tuple(row["covered"]))
             centres = [_plate_centre(plate) for plate in row["plates"]]
-            plates_found += [any(_near(m, c) for m in marks) for c in centres]
+            hits = [any(_near(m, c) for m in marks) for c in centres]
+            plates_found += hits
+            readable_found += [
+                hit
+                for hit, plate in zip(hits, row["plates"], strict=True)
+                if plate["plate_px"] >= PLATE_MIN_PX
+            ]
             marks_right += [any(_near(m, c) for c in centres) for m in marks]
         inter_union += _occupancy_overlap(found, row, width)
         hidden_union += _hidden_overlap(logits, row, width)
@@ -150,6 +165,8 @@ def _position_metrics(
         "close_pairs": len(apart),
         "real_ends": len(end_errors),
         "plates_found": _mean(plates_found),
+        "readable_plates_found": _mean(readable_found),
+        "readable_side_plates": len(readable_found),
         "plate_marks_right": _mean(marks_right),
         "side_plates": len(plates_found),
     }

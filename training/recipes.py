@@ -12,12 +12,13 @@ from torch import nn
 from torch.nn import functional
 
 from locowatch.models import position as pos
-from locowatch.models.attributes import PLATE_ALPHABET, PLATE_WINDOWS
+from locowatch.models.attributes import PLATE_ALPHABET
 from training.data import (
     TRAIN_COLUMNS,
     Samples,
     encode_text,
     plate_visible,
+    plate_windows,
     position_targets,
     series_classes,
     series_target,
@@ -165,19 +166,6 @@ def plate_recipe(train: Samples, epochs: int, seed: int, device: str) -> Recipe:
         inputs_to_loss=True,
         reads=plate_windows(train.labels),
     )
-
-
-def plate_window(row: dict[str, Any]) -> str:
-    """Which plate window a label is of (sets before side windows hold end-high ones)."""
-    if row.get("place") == "side":
-        return "side"
-    return f"end-{row.get('band', 'high')}"
-
-
-def plate_windows(labels: list[dict[str, Any]]) -> tuple[str, ...]:
-    """The windows a reader trained on ``labels`` has seen, in PLATE_WINDOWS order."""
-    seen = {plate_window(row) for row in labels}
-    return tuple(w for w in PLATE_WINDOWS if w in seen)
 
 
 BOX_MARGIN_PX = 3
