@@ -367,7 +367,9 @@ class _Section:
         lv, rng = self.livery, self.rng
         grime = shade(lv.lower, 1 - 0.45 * lv.wear)
         face.decals.append(Decal(self._rect(span, d, (z[0], z[0] + 0.15 + 0.5 * lv.wear)), grime))
-        for _ in range(int(lv.wear * 8)):
+        width, height = span[1] - span[0], z[1] - z[0]
+        streaks = int(lv.wear * 8) if width > 0.8 and height > 1.1 else 0  # room for them
+        for _ in range(streaks):
             a = float(rng.uniform(span[0] + 0.3, span[1] - 0.5))
             top = float(rng.uniform(z[0] + 0.8, z[1] - 0.3))
             face.decals.append(
@@ -376,7 +378,7 @@ class _Section:
                     shade(lv.body, 0.75),
                 )
             )
-        for _ in range(int(lv.wear * 5)):
+        for _ in range(int(lv.wear * 5) if width > 1.0 and height > 0.5 else 0):
             c = (
                 float(rng.uniform(span[0] + 0.5, span[1] - 0.5)),
                 float(rng.uniform(z[0] + 0.2, z[1] - 0.3)),
