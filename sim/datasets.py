@@ -432,21 +432,9 @@ def _plate_samples(
             image = f"images/{stem}_{body.loco}_{'head' if direction > 0 else 'tail'}"
             image += ".png" if band == "high" else f"_{band}.png"
             maps = faces.maps(end, direction, band)[:2]
-            cv2.imwrite(str(out / "plate" / image), remap(frame, maps))
+            where = {"place": "end", "band": band, "end_m": round(end, 3), "direction": direction}
             rows.append(
-                {
-                    "image": image,
-                    **common,
-                    "loco": body.loco,
-                    "text": plate.text if plate else "",
-                    "plate_px": plate_height_px(curtain, plate) if plate else 0.0,
-                    "plate_shows": plate_shows(twin, common["camera"], t, plate) if plate else 0.0,
-                    "plate_box": plate_box(maps, faces.camera, plate) if plate else None,
-                    "place": "end",
-                    "band": band,
-                    "end_m": round(end, 3),
-                    "direction": direction,
-                }
+                _plate_row(out, twin, curtain, frame, maps, image, plate, t, common, body, where)
             )
     return rows
 
@@ -508,20 +496,40 @@ def _side_samples(
     for index, (metre, height, near) in enumerate(centres):
         maps = curtain.side_maps(metre, height)
         image = f"images/{stem}_{body.loco}_side{index}.png"
-        cv2.imwrite(str(out / "plate" / image), remap(frame, maps))
         plate = near.plate if near else None
+        where = {
+            "place": "side",
+            "centre_m": round(float(metre), 3),
+            "height_m": round(float(height), 3),
+        }
         rows.append(
-            {
-                "image": image,
-                **common,
-                "loco": body.loco,
-                "text": plate.text if plate else "",
-                "plate_px": plate_height_px(curtain, plate) if plate else 0.0,
-                "plate_shows": plate_shows(twin, common["camera"], t, plate) if plate else 0.0,
-                "plate_box": plate_box(maps, curtain.camera, plate) if plate else None,
-                "place": "side",
-                "centre_m": round(float(metre), 3),
-                "height_m": round(float(height), 3),
-            }
+            _plate_row(out, twin, curtain, frame, maps, image, plate, t, common, body, where)
         )
     return rows
+
+
+def _plate_row(
+    out: Path,
+    twin: Twin,
+    curtain: Curtain,
+    frame: np.ndarray,
+    maps: Maps,
+    image: str,
+    plate: PlatePlacement | None,
+    t: float,
+    common: dict[str, Any],
+    body: Body,
+    where: dict[str, Any],
+) -> dict[str, Any]:
+    """Write one plate window and its label: the number in it (none: empty text)."""
+    cv2.imwrite(str(out / "plate" / image), remap(frame, maps))
+    return {
+        "image": image,
+        **common,
+        "loco": body.loco,
+        "text": plate.text if plate else "",
+        "plate_px": plate_height_px(curtain, plate) if plate else 0.0,
+        "plate_shows": plate_shows(twin, common["camera"], t, plate) if plate else 0.0,
+        "plate_box": plate_box(maps, curtain.camera, plate) if plate else None,
+        **where,
+    }
