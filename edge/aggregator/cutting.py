@@ -11,6 +11,7 @@ projecting a window's grid through the lens model costs far more than the remap 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -92,28 +93,32 @@ class ViewCutter:
         return Crop(crop, a, b, (a + b) / 2)
 
     def cut_plates(
-        self, image: np.ndarray, start_m: float, end_m: float, tail_real: bool, head_real: bool
+        self,
+        image: np.ndarray,
+        start_m: float,
+        end_m: float,
+        tail_real: bool,
+        head_real: bool,
+        windows: Collection[str] = ("end-high", "end-low"),
     ) -> list[Crop]:
-        """The end faces of a body that face this camera (where its number is painted), each
-        in two windows (``end-high``, ``end-low``)."""
+        """The end faces of a body that face this camera (where its number is painted), in
+        the ``windows`` asked for (``end-high``, ``end-low``)."""
         crops = []
         for end, real, direction in ((start_m, tail_real, -1), (end_m, head_real, 1)):
             if not real or not self.faces.faces_camera(end, direction):
                 continue
-            # 5 cm steps: the face window is 2.2 m wide and the reader finds the plate in it;
-            # estimated ends jitter by centimetres, and each new step costs a projection.
-            snapped = round(round(end / PLATE_SNAP_M) * PLATE_SNAP_M, 3)
+            snapped = _snap(end)
             anchor = end - direction * ANCHOR_INSET_M
             for band in PLATE_FACE_BANDS:  # under the cab windows, and the buffer beam
-                maps = self._plate_maps(snapped, direction, band)
-                crops.append(Crop(remap(image, maps), snapped, snapped, anchor, f"end-{band}"))
+                if f"end-{band}" in windows:
+                    maps = self._plate_maps(snapped, direction, band)
+                    crop = remap(image, maps)
+                    crops.append(Crop(crop, snapped, snapped, anchor, f"end-{band}"))
         return crops
 
     def cut_side_plate(self, image: np.ndarray, metre: float, height_m: float) -> Crop:
         """The window on the body side where the position network saw a plate."""
-        # on the 5 cm grid, as end faces: the reader finds the plate inside the window
-        snapped = round(round(metre / PLATE_SNAP_M) * PLATE_SNAP_M, 3)
-        height = round(round(height_m / PLATE_SNAP_M) * PLATE_SNAP_M, 3)
+        snapped, height = _snap(metre), _snap(height_m)
         half, _ = PLATE_SIDE
         crop = remap(image, self._side_maps(snapped, height))
         return Crop(crop, snapped - half, snapped + half, snapped, "side")
@@ -142,6 +147,13 @@ class ViewCutter:
     def _plate_maps(self, end_m: float, direction: int, band: str) -> Maps:
         map_x, map_y, _ = self.faces.maps(end_m, direction, band)
         return map_x, map_y
+
+
+def _snap(metre: float) -> float:
+    """A plate window's place on the 5 cm grid: the window is 2.2 m wide and the reader
+    finds the plate in it; estimated places jitter by centimetres, and each new place
+    costs a projection."""
+    return round(round(metre / PLATE_SNAP_M) * PLATE_SNAP_M, 3)
 
 
 class FrameCutter:

@@ -71,6 +71,11 @@ class Fanout:
                 self._subscribers.remove(subscriber)
             metrics.SUBSCRIBERS.set(len(self._subscribers))
 
+    def wanted(self, packet: frames_pb2.Packet) -> bool:
+        """Whether any subscriber would take ``packet`` (so that nobody's window is cut)."""
+        with self._lock:
+            return any(subscriber.wants(packet) for subscriber in self._subscribers)
+
     def publish(self, packets: Iterable[frames_pb2.Packet]) -> None:
         with self._lock:
             subscribers = list(self._subscribers)

@@ -30,6 +30,7 @@ from edge.aggregator.gating import ChangeGate
 from edge.plan import GatewayPlan
 from edge.service import EdgeServer, wait_for_signal
 from locowatch.facility.config import ChangeGating, FacilityConfig
+from locowatch.models.attributes import PLATE_WINDOWS
 from locowatch.v1 import (
     common_pb2,
     edge_pb2,
@@ -171,6 +172,7 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
         if not self._crops_due((position.camera_id, track), position):
             return []
         packets = []
+        windows = self._plate_windows_read(position.camera_id)
         for interval in position.intervals:
             ends = (interval.start_m, interval.end_m,
                     interval.start_kind == REAL, interval.end_kind == REAL)  # fmt: skip
@@ -178,15 +180,27 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
             if body is not None:
                 packets.append(self._crop(position, cached, frames_pb2.PACKET_KIND_BODY_CROP,
                                           track, body))  # fmt: skip
-            for plate in view.cut_plates(cached.image, *ends):
+            for plate in view.cut_plates(cached.image, *ends, windows=windows):
                 packets.append(self._crop(position, cached, frames_pb2.PACKET_KIND_PLATE_CROP,
                                           track, plate))  # fmt: skip
-        for mark in position.plates:  # on a body side, as the position network saw them
+        for mark in position.plates if "side" in windows else ():  # marks on body sides
             if any(i.start_m <= mark.metre <= i.end_m for i in position.intervals):
                 side = view.cut_side_plate(cached.image, mark.metre, mark.height_m)
                 packets.append(self._crop(position, cached, frames_pb2.PACKET_KIND_PLATE_CROP,
                                           track, side))  # fmt: skip
         return packets
+
+    def _plate_windows_read(self, camera_id: str) -> set[str]:
+        """The plate windows some reader subscribes to: the others are not cut at all."""
+        return {
+            window
+            for window in PLATE_WINDOWS
+            if self.fanout.wanted(
+                frames_pb2.Packet(
+                    camera_id=camera_id, kind=frames_pb2.PACKET_KIND_PLATE_CROP, window=window
+                )
+            )
+        }
 
     def _crops_due(self, key: tuple[str, str], position: estimation_pb2.PositionEstimation) -> bool:
         """Whether this view's bodies moved (or its crops are old) since they were last cut."""

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
 from edge import images
+from edge.aggregator.cutting import ViewCutter
 from edge.aggregator.fanout import Fanout
 from edge.aggregator.service import SERVICE_NAME, Aggregator
 from edge.service import EdgeServer, channel
 from locowatch.facility.config import ChangeGating, FacilityConfig
 from locowatch.v1 import edge_pb2_grpc, estimation_pb2, frames_pb2
-from sim.datasets import bodies_in_view, side_plates_in_view
+from sim.datasets import Body, bodies_in_view, side_plates_in_view
 from sim.twin import Twin
 from tests.edge.conftest import twin_frame
 
@@ -139,20 +141,7 @@ def test_locate_cuts_crops_from_the_very_frame_the_positions_came_from(
     assert view.covered is not None
     bodies = bodies_in_view(twin_day, view.view.track, view.covered, t)
     assert bodies, "the twin has a locomotive in view at this time"
-    position = estimation_pb2.PositionEstimation(
-        camera_id=camera,
-        capture_time=located.capture_time,
-        covered={"track_id": view.view.track, "start_m": view.covered[0], "end_m": view.covered[1]},
-        intervals=[
-            estimation_pb2.OccupiedInterval(
-                start_m=b.tail_m,
-                end_m=b.head_m,
-                start_kind=REAL if b.tail == "real" else CUT,
-                end_kind=REAL if b.head == "real" else CUT,
-            )
-            for b in bodies
-        ],
-    )
+    position = _located(located, view, bodies)
     reply = stub.Locate(estimation_pb2.EstimationBatch(positions=[position]))
     packets = crops.take(1)  # type: ignore[attr-defined]
     assert reply.crops == len(packets) and packets
@@ -208,15 +197,11 @@ def test_a_plate_mark_on_a_body_side_cuts_a_plate_window_there(
     located = twin_frame(twin_day, camera, t, seq=1)
     stub.PushFrames(iter([located]))
     metre, height = side.centre
-    position = estimation_pb2.PositionEstimation(
-        camera_id=camera,
-        capture_time=located.capture_time,
-        covered={"track_id": view.view.track, "start_m": view.covered[0], "end_m": view.covered[1]},
-        intervals=[
-            estimation_pb2.OccupiedInterval(
-                start_m=body.tail_m, end_m=body.head_m, start_kind=CUT, end_kind=CUT
-            )
-        ],
+    cut = replace(body, tail="cut", head="cut")
+    position = _located(
+        located,
+        view,
+        [cut],
         plates=[
             estimation_pb2.PlateMark(metre=metre, height_m=height, confidence=0.9),
             estimation_pb2.PlateMark(metre=body.head_m + 5.0, height_m=height, confidence=0.9),
@@ -230,3 +215,28 @@ def test_a_plate_mark_on_a_body_side_cuts_a_plate_window_there(
     assert window.shape == (110, 220, 3)
     expected = view.cut_side_plate(twin_day.frame(camera, t), metre, height)
     assert np.array_equal(window, expected.image)
+
+
+def _located(
+    frame: frames_pb2.Frame,
+    view: ViewCutter,
+    bodies: list[Body],
+    plates: list[estimation_pb2.PlateMark] | None = None,
+) -> estimation_pb2.PositionEstimation:
+    """The position estimation of ``frame`` that reports ``bodies`` as they are."""
+    assert view.covered is not None
+    return estimation_pb2.PositionEstimation(
+        camera_id=frame.camera_id,
+        capture_time=frame.capture_time,
+        covered={"track_id": view.view.track, "start_m": view.covered[0], "end_m": view.covered[1]},
+        intervals=[
+            estimation_pb2.OccupiedInterval(
+                start_m=b.tail_m,
+                end_m=b.head_m,
+                start_kind=REAL if b.tail == "real" else CUT,
+                end_kind=REAL if b.head == "real" else CUT,
+            )
+            for b in bodies
+        ],
+        plates=plates or [],
+    )
