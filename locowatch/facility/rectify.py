@@ -70,10 +70,10 @@ STRIP_METRES_PER_PX = 0.1  # position: 31 m of track -> 310 columns
 STRIP_HEIGHT = (0.0, 5.6)
 BODY_METRES_PER_PX = 0.05  # series: a body window of up to 12 m
 PLATE_METRES_PER_PX = 0.01  # plate: 1 cm per pixel, a 1.2 m end plate is 120 px wide
-PLATE_FACE = (1.1, 1.6, 2.7)  # half width, bottom, top (m) of the end-face window
-# an end face is read in two windows of the same size: under the cab windows (``high``,
-# PLATE_FACE) and on the buffer beam (``low``); both are 1.1 m tall
+# an end face is read in two windows of the same size: under the cab windows (``high``)
+# and on the buffer beam (``low``); both are 1.1 m tall
 PLATE_FACE_BANDS: dict[str, tuple[float, float]] = {"high": (1.6, 2.7), "low": (0.6, 1.7)}
+PLATE_FACE = (1.1, *PLATE_FACE_BANDS["high"])  # half width, bottom, top (m): the high one
 PLATE_SIDE = (1.1, 0.55)  # half width, half height (m) of a window on a body side
 PLATE_INSET_M = 0.5  # end faces of hood units stand back from the body's real end
 

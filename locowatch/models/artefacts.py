@@ -28,6 +28,9 @@ def models_root() -> Path:
     return Path(os.environ.get(MODELS_ENV, REPO_MODELS))
 
 
+READS_BEFORE = ("end-high",)  # readers up to plate@4 list no windows: end faces, high
+
+
 @dataclass(frozen=True)
 class Artefact:
     """One trained model version and what its tensors mean."""
@@ -60,8 +63,6 @@ class Artefact:
         an empty tuple)."""
         if self.task != "sequence":
             return ()
-        from locowatch.models.attributes import READS_BEFORE
-
         return tuple(self.extra.get("reads", READS_BEFORE))
 
     @property

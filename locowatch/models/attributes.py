@@ -22,9 +22,8 @@ PLATE_ALPHABET = "-0123456789АБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШ�
 UNKNOWN_SERIES = "unknown"  # a series classifier's class for every series it was not taught
 # Plate windows the aggregator cuts (Packet.window): an end face under the cab windows, the
 # buffer beam, and a body side where the position network marked a plate. A reader reads
-# those its artefact lists (meta.json extra.reads); readers to plate@4 read end-high only.
+# those its artefact lists (meta.json extra.reads; Artefact.reads).
 PLATE_WINDOWS = ("end-high", "end-low", "side")
-READS_BEFORE = ("end-high",)
 
 
 @dataclass(frozen=True)

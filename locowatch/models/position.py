@@ -76,10 +76,7 @@ def decode(
     """Intervals from one strip's (3, W) logits; ``covered`` limits them to the seen span."""
     probs = sigmoid(logits.astype(np.float32))
     width = probs.shape[1]
-    lo, hi = 0, width
-    if covered is not None:
-        lo = max(0, round((covered[0] - start_m) / STRIP_METRES_PER_PX))
-        hi = min(width, round((covered[1] - start_m) / STRIP_METRES_PER_PX))
+    lo, hi = _covered_columns(width, start_m, covered)
     occupied = probs[OCCUPIED] > OCCUPIED_THRESHOLD
     occupied[:lo] = False
     occupied[hi:] = False
@@ -103,10 +100,7 @@ def hidden_spans(
     if logits.shape[0] <= HIDDEN:
         return []
     hidden = sigmoid(logits[HIDDEN].astype(np.float32)) > HIDDEN_THRESHOLD
-    lo, hi = 0, hidden.size
-    if covered is not None:
-        lo = max(0, round((covered[0] - start_m) / STRIP_METRES_PER_PX))
-        hi = min(hidden.size, round((covered[1] - start_m) / STRIP_METRES_PER_PX))
+    lo, hi = _covered_columns(hidden.size, start_m, covered)
     hidden[:lo] = False
     hidden[hi:] = False
     return [
@@ -133,12 +127,9 @@ def plate_marks(
     if logits.shape[0] <= PLATE_HEIGHT:
         return []
     score = sigmoid(logits[PLATE].astype(np.float32))
-    lo, hi = 0, score.size
-    if covered is not None:
-        lo = max(0, round((covered[0] - start_m) / STRIP_METRES_PER_PX))
-        hi = min(score.size, round((covered[1] - start_m) / STRIP_METRES_PER_PX))
+    lo, hi = _covered_columns(score.size, start_m, covered)
     peaks = sorted(
-        (c for c in _peaks(score, max(lo - 1, 0), min(hi + 1, score.size), PLATE_PEAK)),
+        _peaks(score, max(lo - 1, 0), min(hi + 1, score.size), PLATE_PEAK),
         key=lambda c: -score[c],
     )
     kept: list[int] = []
@@ -159,6 +150,17 @@ def view_confidence(logits: np.ndarray) -> float:
     """How sure the network is about the strip as a whole: mean certainty of occupancy."""
     p = sigmoid(logits[OCCUPIED].astype(np.float32))
     return float(np.abs(p - 0.5).mean() * 2)
+
+
+def _covered_columns(
+    width: int, start_m: float, covered: tuple[float, float] | None
+) -> tuple[int, int]:
+    """[lo, hi) columns of a strip ``width`` columns wide inside the covered span."""
+    if covered is None:
+        return 0, width
+    lo = max(0, round((covered[0] - start_m) / STRIP_METRES_PER_PX))
+    hi = min(width, round((covered[1] - start_m) / STRIP_METRES_PER_PX))
+    return lo, hi
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
