@@ -182,8 +182,10 @@ def _seen_span(
 ) -> tuple[float, float, int, int]:
     tail_kind = REAL if tail > start + END_MARGIN_M else CUT
     head_kind = REAL if head < end - END_MARGIN_M else CUT
-    a = _noisy(tail, noise, rng) if tail_kind == REAL else start
-    b = _noisy(head, noise, rng) if head_kind == REAL else end
+    # a cut end is where the body leaves the seen stretch, or the body's own end when
+    # that lies just inside it (END_MARGIN_M): the floor there is seen empty
+    a = _noisy(tail, noise, rng) if tail_kind == REAL else max(tail, start)
+    b = _noisy(head, noise, rng) if head_kind == REAL else min(head, end)
     if rng.random() < noise.kind_flip_rate:
         tail_kind = CUT if tail_kind == REAL else REAL
     return a, b, tail_kind, head_kind

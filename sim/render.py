@@ -101,7 +101,7 @@ class CameraRenderer:
         # order with it, which is all that occlusion needs.
         self.statics = [
             c
-            for c in (*_columns(facility, self.axes, camera.position, self.hall), *statics)
+            for c in (*hall_columns(facility, self.axes, camera.position, self.hall), *statics)
             if self.sees(c.corners.reshape(-1, 3))
         ]
         self._static_boxes = np.array([self._screen_box(c) for c in self.statics]).reshape(-1, 4)
@@ -540,7 +540,7 @@ def _clip_near(points: np.ndarray, near: float) -> np.ndarray:
     return np.array(out) if out else np.zeros((0, 3))
 
 
-def _columns(
+def hall_columns(
     facility: FacilityConfig,
     axes: dict[str, TrackAxis],
     camera_position: np.ndarray,

@@ -15,11 +15,19 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from locowatch.facility.config import FacilityConfig, TrackView
-from locowatch.facility.geometry import FacilityGeometry
-from locowatch.facility.visibility import FacilityVisibility, Span, subtract_spans
+from locowatch.facility.geometry import FacilityGeometry, FloatArray, TrackAxis
+from locowatch.facility.rectify import BODY_HALF_WIDTH_M
+from locowatch.facility.visibility import (
+    GRID_M,
+    FacilityVisibility,
+    Span,
+    flag_spans,
+    merge_spans,
+    subtract_spans,
+)
 from sim.faults import FaultPlan, FaultSpec
 from sim.layout import LayoutSpec, TwinLayout, build_layout
-from sim.render import CameraRenderer, Finish, Lighting
+from sim.render import CameraRenderer, Finish, Lighting, hall_columns
 from sim.scenario import LocoState, Scenario, ScenarioSpec, build_scenario
 from sim.scene import Solid, locomotive_solids, make_props
 from sim.variety import VarietySpec, draw_hall, varied_fleet
@@ -149,21 +157,20 @@ class Twin:
         seen stretches, and the blind ones as (start, end, hidden) (the rest is out of view).
 
         Hidden is what the bodies on nearer tracks cover (``Shadow`` with the generic
-        body size, a little more than a real body hides); slivers under 0.5 m at a view's
-        edge are not worth a blind span.
+        body size, a little more than a real body hides) and what the hall's columns
+        cover; slivers under 0.5 m at a view's edge are not worth a blind span.
         """
         span = (view.start_m, view.end_m)
         camera = self.visibility.cameras[camera_id]
         out = self._out_of_view(camera_id, view)
-        if view.track not in camera.shadows and not out:
+        columns = self._behind_columns(camera_id, view)
+        if view.track not in camera.shadows and not out and not columns:
             return [span], []  # the common case of cameras along a track: all of it seen
         bodies: dict[str, list[Span]] = {}
         for state in states:
             bodies.setdefault(state.track, []).append((state.tail_m, state.head_m))
-        hidden = subtract_spans(
-            [h for h in camera.hidden(view.track, bodies) if h[1] > span[0] and h[0] < span[1]],
-            out,
-        )
+        behind = [h for h in camera.hidden(view.track, bodies) if h[1] > span[0] and h[0] < span[1]]
+        hidden = subtract_spans(merge_spans(behind + columns), out)
         hidden = [(max(a, span[0]), min(b, span[1])) for a, b in hidden]
         blind = [(a, b, False) for a, b in out] + [(a, b, True) for a, b in hidden]
         return subtract_spans([span], out + hidden), sorted(blind)
@@ -173,6 +180,14 @@ class Twin:
         span = (view.start_m, view.end_m)
         low = self.visibility.track(camera_id, view.track).low_spans(span)
         return [b for b in subtract_spans([span], low) if b[1] - b[0] >= MIN_BLIND_M]
+
+    @cache  # noqa: B019 (a twin lives as long as its process uses it)
+    def _behind_columns(self, camera_id: str, view: TrackView) -> list[Span]:
+        position = self.geometry.cameras[camera_id].position
+        axes = {t.id: self.layout.axis(t.id) for t in self.facility.tracks}
+        columns = hall_columns(self.facility, axes, position, self.hall)
+        corners = [c.corners.reshape(-1, 3) for c in columns]
+        return column_shadows(position, axes[view.track], (view.start_m, view.end_m), corners)
 
     def truth(self, t: float) -> dict[str, Any]:
         """The ground truth record of scenario time ``t`` (one line of ground_truth.jsonl)."""
@@ -230,3 +245,32 @@ def _bounding_box(twin: Twin, state: LocoState) -> np.ndarray:
         np.tile(np.repeat([-half, half], 2), 2),
         np.tile([0.0, state.loco.series.height_m + 2.0], 4),  # pantographs stand above
     )
+
+
+def column_shadows(
+    camera: FloatArray, axis: TrackAxis, span: Span, columns: list[FloatArray]
+) -> list[Span]:
+    """Stretches of ``span`` that columns (their corners, world metres) hide from a camera.
+
+    A column stands floor to roof, so it hides a metre of the track at every height when,
+    seen from above, it stands on the line from the camera to the side of a body there
+    nearest the camera; shadows under MIN_BLIND_M are slivers, not blind spans."""
+    metres = np.arange(span[0] + GRID_M / 2, span[1], GRID_M)
+    _, camera_lateral = axis.to_track(camera.reshape(1, 3))
+    side = float(np.clip(camera_lateral[0], -BODY_HALF_WIDTH_M, BODY_HALF_WIDTH_M))
+    points = axis.to_world(metres, np.full_like(metres, side), np.zeros_like(metres))
+    rays = points[:, :2] - camera[:2]
+    bearing, reach = np.arctan2(rays[:, 1], rays[:, 0]), np.hypot(rays[:, 0], rays[:, 1])
+    hidden = np.zeros(len(metres), dtype=bool)
+    for corners in columns:
+        offsets = corners[:, :2] - camera[:2]
+        ahead = float(np.hypot(offsets[:, 0], offsets[:, 1]).min())
+        middle = float(np.arctan2(*offsets.mean(axis=0)[::-1]))
+        turns = _wrapped(np.arctan2(offsets[:, 1], offsets[:, 0]) - middle)
+        along = _wrapped(bearing - middle)
+        hidden |= (along >= turns.min()) & (along <= turns.max()) & (reach > ahead)
+    return flag_spans(metres, hidden, span, min_m=MIN_BLIND_M)
+
+
+def _wrapped(angles: FloatArray) -> FloatArray:
+    return (angles + np.pi) % (2 * np.pi) - np.pi

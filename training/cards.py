@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from locowatch.models.attributes import PLATE_WINDOWS
+
 # Per task: metric key -> (label, target as the issue states it, True when higher is better).
 TARGETS: dict[str, dict[str, tuple[str, float, bool]]] = {
     "position": {
@@ -32,7 +34,7 @@ TARGETS: dict[str, dict[str, tuple[str, float, bool]]] = {
         # in the image"; the next row counts hidden plates too, which no reader can read
         "exact_visible": ("exact plate, >= 16 px high, showing whole", 0.95, True),
         "exact_readable": ("exact plate, >= 16 px, hidden ones counted", float("nan"), True),
-        "exact": ("exact plate, all end faces", float("nan"), True),
+        "exact": ("exact plate, all windows", float("nan"), True),
     },
 }
 COUNTS = {  # sample counts behind a metric, where it is measured on a part of the samples
@@ -79,7 +81,7 @@ def render_card(meta: dict[str, Any]) -> str:
     task = meta["task"]
     trained = meta["trained"]
     metrics = meta.get("held_out_metrics", {})
-    subsets = [s for s in ("all", "day", "night", "busy") if s in metrics]
+    subsets = [s for s in ("all", "day", "night", "busy", *PLATE_WINDOWS) if s in metrics]
     lines = [
         f"# {meta['name']}@{meta['version']}",
         "",
@@ -123,7 +125,7 @@ def render_card(meta: dict[str, Any]) -> str:
         "Scenes the model never saw (other seeds: another layout, day, fleet and faults), "
         "measured through the CPU engine and the edge's own decoder. `night`: infrared "
         "frames; `busy`: four or more people, machines or the crane hook between camera "
-        "and track.",
+        "and track; `end-high`, `end-low`, `side`: a reader's windows (docs/datasets.md).",
         "",
     ]
     for d in trained["held_out"]:

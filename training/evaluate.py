@@ -15,7 +15,7 @@ import numpy as np
 from edge.engines import open_engine
 from locowatch.models import position as pos
 from locowatch.models.artefacts import Artefact
-from locowatch.models.attributes import decode_class, decode_ctc
+from locowatch.models.attributes import PLATE_WINDOWS, decode_class, decode_ctc
 from training.data import (
     UNKNOWN_SERIES,
     Samples,
@@ -37,9 +37,15 @@ def run(artefact: Artefact, samples: Samples, batch: int = 32) -> np.ndarray:
 
 
 def subsets(labels: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """All samples, day, night and busy ones; for a plate set with more than one window,
+    each window too (end-high, end-low, side)."""
     night = np.array([bool(row["infrared"]) for row in labels])
     busy = np.array([row.get("occluders", 0) >= BUSY_OCCLUDERS for row in labels])
-    return {"all": np.ones(len(labels), bool), "day": ~night, "night": night, "busy": busy}
+    masks = {"all": np.ones(len(labels), bool), "day": ~night, "night": night, "busy": busy}
+    windows = np.array([plate_window(row) if "text" in row else "" for row in labels])
+    if len(set(windows) - {""}) > 1:
+        masks |= {window: windows == window for window in PLATE_WINDOWS}
+    return masks
 
 
 def evaluate(artefact: Artefact, samples: Samples) -> dict[str, dict[str, float]]:

@@ -244,8 +244,11 @@ def _bodies(
         a, b = cuts[i], cuts[j]
         tail_open = i == 0 or not known[i - 1]
         head_open = j == m or not known[j]
-        tail = _snap(a * GRID_M, real_tails)
-        head = _snap(min(b * GRID_M, length_m), real_heads)
+        edge_a, edge_b = a * GRID_M, min(b * GRID_M, length_m)
+        # a real end snaps only to a run it lies inside of: one just beyond a sliver's far
+        # edge belongs to the next run and would turn the sliver inside out
+        tail = _snap(edge_a, [r for r in real_tails if r.position_m < edge_b])
+        head = _snap(edge_b, [r for r in real_heads if r.position_m > edge_a])
         short = head.position_m - tail.position_m < MIN_BODY_M
         at_door = at_track_end(tail.position_m, head.position_m, length_m)
         if short and not (tail_open or head_open or at_door):

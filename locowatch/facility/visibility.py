@@ -50,10 +50,10 @@ class TrackVisibility:
     full: np.ndarray  # (n,) bool: the whole body height is in frame
 
     def low_spans(self, within: Span | None = None) -> list[Span]:
-        return _spans(self.metres, self.low, within)
+        return flag_spans(self.metres, self.low, within)
 
     def full_spans(self, within: Span | None = None) -> list[Span]:
-        return _spans(self.metres, self.full, within)
+        return flag_spans(self.metres, self.full, within)
 
     def low_metres(self, within: Span) -> float:
         return sum(b - a for a, b in self.low_spans(within))
@@ -80,7 +80,7 @@ class Shadow:
         for a, b in near_bodies:
             with np.errstate(invalid="ignore"):
                 blocked |= (self.near_lo < b) & (self.near_hi > a)
-        return _spans(self.metres, blocked, None, min_m=0.0)
+        return flag_spans(self.metres, blocked, None, min_m=0.0)
 
 
 @dataclass
@@ -233,7 +233,7 @@ def subtract_spans(spans: Iterable[Span], holes: Iterable[Span]) -> list[Span]:
     return out
 
 
-def _spans(
+def flag_spans(
     metres: FloatArray, flags: np.ndarray, within: Span | None, min_m: float = MIN_SPAN_M
 ) -> list[Span]:
     """Runs of True cells as metre spans (cell edges), clipped to ``within``."""

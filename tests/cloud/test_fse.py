@@ -565,3 +565,21 @@ def test_a_locomotive_whose_faces_are_hidden_stops_where_last_seen_moving() -> N
     )
     _ticks(tracker, [cut], 30)
     assert loco.speed_mps == 0.0 and 35.0 <= loco.head_m <= 40.0
+
+
+def test_a_real_end_beyond_a_sliver_does_not_turn_it_inside_out() -> None:
+    """One camera sees the 1 m gap between two locomotives; another has a column in front
+    of it (blind there) and reports the far one from the column's edge, cut, which leaves
+    a sliver of votes in the gap. The far locomotive's real tail, just beyond the sliver,
+    belongs to the far body: snapped onto the sliver it made a body with its tail ahead of
+    its head, which the tracker took for a third locomotive."""
+    gap = _record(
+        (0, 36), Interval(29.75, 33.53, False, True, 0.9), Interval(34.53, 36, True, False, 0.9)
+    )
+    column = _record((0, 37.8), Interval(34.25, 37.8, False, False, 0.9))._replace(
+        blind=(Blind(0.0, 34.25, True),)
+    )
+    bodies = fuse_track(120, 0.0, [gap, column]).bodies
+    assert all(b.tail_m < b.head_m for b in bodies)
+    far = next(b for b in bodies if b.head_m > 37)
+    assert far.tail_real and far.tail_m == pytest.approx(34.53)

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from locowatch.facility.geometry import TrackAxis
 from locowatch.facility.rectify import BODY_HALF_WIDTH_M, Curtain, EndFace, strip_window
 from sim.datasets import (
     bodies_in_view,
@@ -26,8 +27,8 @@ from sim.fleet import SECTION_LETTERS, SERIES, SERIES_BY_NAME
 from sim.layout import LayoutSpec
 from sim.plates import random_plate_text
 from sim.scenario import ScenarioSpec
-from sim.scene import Face, Solid, locomotive_solids
-from sim.twin import Twin, TwinSpec
+from sim.scene import Face, Solid, locomotive_solids, track_box
+from sim.twin import Twin, TwinSpec, column_shadows
 from sim.variety import VarietySpec
 
 SPEC = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS)
@@ -253,6 +254,38 @@ def test_across_strips_label_what_nearer_bodies_hide(tmp_path: Path) -> None:
     assert {row["view"] for row in rows} == set(range(len(twin.facility.cameras[0].views)))
     assert len(twin.facility.cameras[0].views) >= 2
     assert all("hidden" in row and (out / "position" / row["image"]).exists() for row in rows)
+
+
+def test_a_column_between_camera_and_track_hides_the_metres_behind_it() -> None:
+    """A column stands floor to roof: between a camera and a track it hides the metres
+    behind it at every height; beyond the track it hides nothing."""
+    axis = TrackAxis("T1", 100.0, np.array([0.0, 0.0]), np.array([1.0, 0.0]))
+    camera = np.array([50.0, 12.0, 6.0])  # 12 m to the left of the track, 6 m up
+
+    def column(lateral: float) -> np.ndarray:
+        box = track_box(axis, (49.8, 50.2), (lateral - 0.2, lateral + 0.2), (0, 12), (90, 90, 90))
+        return box.corners.reshape(-1, 3)
+
+    # halfway, its shadow on the body's near side (1.72 m) is 49.57-50.43 m
+    ((a, b),) = column_shadows(camera, axis, (0.0, 100.0), [column(7.0)])
+    assert 49.3 < a < 49.7 and 50.3 < b < 50.7
+    assert column_shadows(camera, axis, (0.0, 100.0), [column(-5.0)]) == []
+    assert column_shadows(camera, axis, (60.0, 100.0), [column(7.0)]) == []  # not in the view
+
+
+def test_columns_hide_track_from_wall_cameras_but_not_from_cameras_along_it() -> None:
+    """The twin's truth counts the hall's columns: a wall camera looking across the tracks
+    has stretches hidden on an empty depot; a camera along its track, none."""
+    for family, hidden_somewhere in (("across", True), ("along", False)):
+        twin = Twin(replace(SPEC, layout=LayoutSpec(family=family)))
+        blind = [
+            (a, b)
+            for camera in twin.facility.cameras
+            for view in camera.views
+            for a, b, hidden in twin.seen(camera.id, view, [])[1]
+            if hidden
+        ]
+        assert bool(blind) == hidden_somewhere, family
 
 
 def test_side_plates_are_labelled_where_the_strip_shows_them_and_read_left_to_right() -> None:

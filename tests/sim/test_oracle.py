@@ -4,7 +4,7 @@ A perfect position network reports what each camera really sees: bodies clipped 
 is in frame, cut where a locomotive on a nearer track hides the track, and says which
 stretches it could not judge. Whatever the FSE then gets wrong is geometry and fusion.
 ``locowatch sim oracle`` prints the table for any families and seeds; docs/twin.md has
-it for seeds 1-12 of every family (all at 99.5 % or more over 300 s). The seeds here are
+it for seeds 1-12 of every family (all at 99 % or more over 300 s). The seeds here are
 the hardest of those, each chosen for what it exercises.
 """
 
@@ -44,6 +44,10 @@ DURATION_S = 300.0
 )
 def test_perfect_estimations_give_the_count(family: CameraFamily, seed: int) -> None:
     scores = oracle_run(family, seed, DURATION_S).scores
-    assert scores.count_exact >= 0.995, scores.table()
-    assert scores.end_error_median_m is not None and scores.end_error_median_m <= 0.1
+    # 99 %: since the truth counts the hall's columns as hiding, a sparse hall leaves a
+    # locomotive at a door behind a column unseen for a few snapshots (sparse 10: 99.3 %)
+    assert scores.count_exact >= 0.99, scores.table()
+    # an end standing behind one of the hall's columns is seen by no camera: it is placed
+    # where the column's shadow ends, up to half a metre out (the sparse family's halls)
+    assert scores.end_error_median_m is not None and scores.end_error_median_m <= 0.3
     assert scores.id_switches == 0, scores.table()
