@@ -89,6 +89,7 @@ def fuse_track(
     real_tails: list[RealEnd] = []
     real_heads: list[RealEnd] = []
     in_view: list[tuple[float, float]] = []
+    seen: list[tuple[float, float]] = []  # every interval some camera reported
     for obs in observations:
         if obs.confidence < min_confidence:
             continue
@@ -99,6 +100,7 @@ def fuse_track(
         age = now - obs.time
         for i in intervals:
             spans.append((i.start_m, i.end_m, 2 * w, 0))
+            seen.append((i.start_m, i.end_m))
             # A "real" end right at the camera's own view edge cannot be told from a cut.
             if i.start_real and i.start_m > obs.covered_start_m + VIEW_EDGE_M:
                 real_tails.append(RealEnd(i.start_m, w * i.confidence, age))
@@ -113,6 +115,9 @@ def fuse_track(
     occupied = [x > VOTE_EPS for x in scores]
     occupied = _bridge_hidden(cuts, occupied, known, max_occluded_m, real_tails, real_heads)
     bodies = _bodies(cuts, occupied, known, length_m, real_tails, real_heads)
+    # A run no camera reported any of is a residue of votes taken back next to a cut end
+    # inside a blind stretch (a column's shadow beside a nose at a door): nothing seen.
+    bodies = [b for b in bodies if any(a < b.head_m and z > b.tail_m for a, z in seen)]
     known_cells = [(cuts[i], cuts[j]) for i, j in _runs(known)]
     extent = (min(a for a, _ in in_view), max(b for _, b in in_view)) if in_view else None
     return TrackView(length_m, bodies, known_cells, n, extent)

@@ -583,3 +583,15 @@ def test_a_real_end_beyond_a_sliver_does_not_turn_it_inside_out() -> None:
     assert all(b.tail_m < b.head_m for b in bodies)
     far = next(b for b in bodies if b.head_m > 37)
     assert far.tail_real and far.tail_m == pytest.approx(34.53)
+
+
+def test_a_nose_at_a_door_beside_a_column_shadow_is_one_body() -> None:
+    """A nose 0.3 m into the hall: one camera sees its real head, another sees it cut by a
+    column's shadow just beyond. That camera's votes taken back next to its cut end and in
+    its blind stretch left a residue there that became a second body, which nobody saw."""
+    clear = _record((0, 18), Interval(0, 0.333, False, True, 0.9))
+    column = _record((0, 39.5), Interval(0, 0.375, False, False, 0.9))._replace(
+        blind=(Blind(0.5, 3.25, True),), confidence=0.95
+    )
+    bodies = fuse_track(120, 0.0, [clear, column]).bodies
+    assert [(b.tail_m, round(b.head_m, 3)) for b in bodies] == [(0.0, 0.333)]
