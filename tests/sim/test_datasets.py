@@ -30,6 +30,7 @@ from sim.scenario import ScenarioSpec
 from sim.scene import Face, Solid, locomotive_solids, track_box
 from sim.twin import Twin, TwinSpec, column_shadows
 from sim.variety import VarietySpec
+from training.data import PLATE_SHOWS_MIN
 
 SPEC = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS)
 
@@ -210,17 +211,21 @@ def test_near_plates_change_one_character_of_a_real_series() -> None:
         assert digits.isdigit() and any(len(digits) == s.number_digits for s in close), text
 
 
-def test_plate_shows_is_the_share_of_the_plate_nothing_hides() -> None:
+@pytest.mark.parametrize("renderer", ["painter", "gl"])
+def test_plate_shows_is_the_share_of_the_plate_nothing_hides(renderer: str) -> None:
     """Seed 100, cam-04: L002's tail plate over ten seconds, as a body moves in front of
-    it: whole, about half (what the texture check took for visible), then none of it."""
-    twin = Twin(TwinSpec(seed=100, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS))
+    it: whole, about half (what the texture check took for visible), then none of it; the
+    same through OpenGL, which blends a plate's rim with what is around it (counted over
+    all its pixels, a whole plate showed 0.9 there, and readers were taught it was hidden)."""
+    spec = TwinSpec(seed=100, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS)
+    twin = Twin(replace(spec, renderer=renderer))
     axis = twin.layout.axis("T1")
     shares = []
     for t, end_m in ((200.0, 64.559), (205.0, 65.314), (210.0, 69.571)):
         plate = end_plate(twin, axis, "L002", t, end_m)
         assert plate is not None
         shares.append(plate_shows(twin, "cam-04", t, plate))
-    assert shares[0] > 0.99 and 0.3 < shares[1] < 0.7 and shares[2] < 0.01, shares
+    assert shares[0] > PLATE_SHOWS_MIN + 0.02 and 0.3 < shares[1] < 0.7 and shares[2] < 0.01, shares
 
 
 def test_across_strips_label_what_nearer_bodies_hide(tmp_path: Path) -> None:
