@@ -86,13 +86,12 @@ class Twin:
         if camera_id not in self._renderers:
             index = self._camera_index[camera_id]
             finish = Finish(jpeg_quality=60 + (index * 7) % 30, noise_night=self.hall.night_noise)
-            axes = {t.id: self.layout.axis(t.id) for t in self.facility.tracks}
             self._renderers[camera_id] = CameraRenderer(
                 self.geometry.cameras[camera_id],
                 self.facility,
                 finish,
                 seed=self.spec.seed * 1000 + index,
-                statics=tuple(self.props.static_solids(axes)),
+                statics=tuple(self.props.static_solids(self.axes)),
                 hall=self.hall,
             )
         return self._renderers[camera_id]
@@ -146,6 +145,11 @@ class Twin:
         return solids
 
     @cached_property
+    def axes(self) -> dict[str, TrackAxis]:
+        """Every track's axis, by track id."""
+        return {t.id: self.layout.axis(t.id) for t in self.facility.tracks}
+
+    @cached_property
     def visibility(self) -> FacilityVisibility:
         """The product's visibility model on the true poses."""
         return FacilityVisibility(self.facility)
@@ -184,10 +188,9 @@ class Twin:
     @cache  # noqa: B019 (a twin lives as long as its process uses it)
     def _behind_columns(self, camera_id: str, view: TrackView) -> list[Span]:
         position = self.geometry.cameras[camera_id].position
-        axes = {t.id: self.layout.axis(t.id) for t in self.facility.tracks}
-        columns = hall_columns(self.facility, axes, position, self.hall)
+        columns = hall_columns(self.facility, self.axes, position, self.hall)
         corners = [c.corners.reshape(-1, 3) for c in columns]
-        return column_shadows(position, axes[view.track], (view.start_m, view.end_m), corners)
+        return column_shadows(position, self.axes[view.track], (view.start_m, view.end_m), corners)
 
     def truth(self, t: float) -> dict[str, Any]:
         """The ground truth record of scenario time ``t`` (one line of ground_truth.jsonl)."""

@@ -30,7 +30,6 @@ from sim.scenario import ScenarioSpec
 from sim.scene import Face, Solid, locomotive_solids, track_box
 from sim.twin import Twin, TwinSpec, column_shadows
 from sim.variety import VarietySpec
-from training.data import PLATE_SHOWS_MIN
 
 SPEC = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600), faults=NO_FAULTS)
 
@@ -211,8 +210,8 @@ def test_near_plates_change_one_character_of_a_real_series() -> None:
         assert digits.isdigit() and any(len(digits) == s.number_digits for s in close), text
 
 
-@pytest.mark.parametrize("renderer", ["painter", "gl"])
-def test_plate_shows_is_the_share_of_the_plate_nothing_hides(renderer: str) -> None:
+@pytest.mark.parametrize(("renderer", "whole"), [("painter", 0.99), ("gl", 0.98)])
+def test_plate_shows_is_the_share_of_the_plate_nothing_hides(renderer: str, whole: float) -> None:
     """Seed 100, cam-04: L002's tail plate over ten seconds, as a body moves in front of
     it: whole, about half (what the texture check took for visible), then none of it; the
     same through OpenGL, which blends a plate's rim with what is around it (counted over
@@ -225,7 +224,7 @@ def test_plate_shows_is_the_share_of_the_plate_nothing_hides(renderer: str) -> N
         plate = end_plate(twin, axis, "L002", t, end_m)
         assert plate is not None
         shares.append(plate_shows(twin, "cam-04", t, plate))
-    assert shares[0] > PLATE_SHOWS_MIN + 0.02 and 0.3 < shares[1] < 0.7 and shares[2] < 0.01, shares
+    assert shares[0] > whole and 0.3 < shares[1] < 0.7 and shares[2] < 0.01, shares
 
 
 def test_across_strips_label_what_nearer_bodies_hide(tmp_path: Path) -> None:
