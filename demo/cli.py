@@ -28,7 +28,8 @@ from locowatch.db.cli import db_url_option, home_option
 from locowatch.db.location import default_home
 from locowatch.db.managed import ManagedServer
 from sim.evaluation import format_metres, format_percent, format_seconds
-from sim.layout import CAMERA_FAMILIES, CameraFamily, family_spec
+from sim.layout import CAMERA_FAMILIES, CameraFamily, LayoutSpec, family_spec
+from sim.options import resolution_option
 
 if TYPE_CHECKING:
     from demo.scope import DemoScope
@@ -62,6 +63,7 @@ SETTLE_S = 3.0  # after every camera streams, the FSE's observations are this ol
     "(docs/twin.md, Variety): 'all', or e.g. 'geometry=centre,hall=dark,series=unknown'. "
     "Drawn with OpenGL. Default: the classic twin.",
 )
+@resolution_option
 @click.option(
     "--dev-models",
     metavar="ESTIMATOR=MODEL,...",
@@ -114,6 +116,7 @@ def demo(
     seed: int,
     family: CameraFamily,
     variety: str | None,
+    resolutions: tuple[str, ...],
     dev_models: str | None,
     cameras: int,
     duration: float,
@@ -145,7 +148,7 @@ def demo(
     click.echo(f"      TimescaleDB ready: {_shown(url)}")
 
     click.echo("[2/6] facility twin")
-    twin = Twin(_twin_spec(seed, family, variety))
+    twin = Twin(_twin_spec(seed, family_spec(family, resolutions=resolutions), variety))
     tracks, camera_ids = choose_cameras(twin.facility, cameras)
     day = twin.spec.scenario.duration_s
     if start is None:
@@ -206,18 +209,18 @@ def _dev_models(spec: str | None) -> dict[str, str] | None:
     return models
 
 
-def _twin_spec(seed: int, family: CameraFamily, variety: str | None) -> TwinSpec:
+def _twin_spec(seed: int, layout: LayoutSpec, variety: str | None) -> TwinSpec:
     """The demo's twin; a varied one is drawn with OpenGL (docs/twin.md, Renderer)."""
     from sim.twin import TwinSpec
     from sim.variety import VarietySpec
 
     if variety is None:
-        return TwinSpec(seed=seed, layout=family_spec(family))
+        return TwinSpec(seed=seed, layout=layout)
     try:
         spec = VarietySpec.parse(variety)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--variety") from error
-    return TwinSpec(seed=seed, layout=family_spec(family), variety=spec, renderer="gl")
+    return TwinSpec(seed=seed, layout=layout, variety=spec, renderer="gl")
 
 
 def _run(

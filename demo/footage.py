@@ -12,6 +12,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
+from sim.layout import LayoutSpec
 from sim.recording import record
 from sim.twin import TwinSpec
 
@@ -28,6 +29,8 @@ def footage_folder(
     if not spec.variety.classic:  # a varied twin: its spec and renderer name the footage
         drawn = repr((spec.variety, spec.renderer)).encode()
         family += f"-varied{hashlib.sha256(drawn).hexdigest()[:8]}"
+    if spec.layout.resolutions != LayoutSpec.resolutions:
+        family += "-" + "+".join(spec.layout.resolutions)
     return root / (
         f"v{FORMAT}-seed{spec.seed}{family}-{start:.0f}-{end:.0f}s-{len(cameras)}cams-{cameras_key}"
     )

@@ -23,6 +23,7 @@ from sim.datasets import KINDS, write_dataset
 from sim.evaluation import evaluate, read_snapshots, read_snapshots_from_db
 from sim.faults import NO_FAULTS, FaultSpec
 from sim.layout import CAMERA_FAMILIES, CameraFamily, LayoutSpec
+from sim.options import resolution_option
 from sim.plates import PLATE_STYLES, PlateStyle
 from sim.recording import record, write_facility
 from sim.scenario import ScenarioSpec
@@ -40,11 +41,12 @@ def _spec(
     renderer: RendererKind = "painter",
     family: CameraFamily = "along",
     variety: VarietySpec | None = None,
+    resolutions: tuple[str, ...] = LayoutSpec.resolutions,
 ) -> TwinSpec:
     scenario = ScenarioSpec(duration_s=duration, random_plates=random_plates)
     return TwinSpec(
         seed=seed,
-        layout=LayoutSpec(family=family),
+        layout=LayoutSpec(family=family, resolutions=resolutions),
         scenario=scenario if start is None else replace(scenario, start_time=start),
         faults=FaultSpec() if faults else NO_FAULTS,
         renderer=renderer,
@@ -68,6 +70,8 @@ family_option = click.option(
     show_default=True,
     help="How the depot hangs its cameras (docs/twin.md, Camera families).",
 )
+
+
 variety_option = click.option(
     "--variety",
     callback=_parse_variety,
@@ -176,6 +180,7 @@ def sim() -> None:
 )
 @renderer_option
 @family_option
+@resolution_option
 @variety_option
 def render(
     out: Path,
@@ -189,11 +194,19 @@ def render(
     window: tuple[float, float] | None,
     renderer: RendererKind,
     family: CameraFamily,
+    resolutions: tuple[str, ...],
     variety: VarietySpec | None,
 ) -> None:
     """Render every camera to H.264 files with ground truth, faults and calibration."""
     spec = _spec(
-        seed, duration, faults, start=start, renderer=renderer, family=family, variety=variety
+        seed,
+        duration,
+        faults,
+        start=start,
+        renderer=renderer,
+        family=family,
+        variety=variety,
+        resolutions=resolutions,
     )
     twin = Twin(spec)
     try:
@@ -230,6 +243,7 @@ def layout(out: Path, seed: int, truth: bool) -> None:
 @duration_option
 @renderer_option
 @family_option
+@resolution_option
 @variety_option
 def frame(
     camera_id: str,
@@ -239,10 +253,19 @@ def frame(
     duration: float,
     renderer: RendererKind,
     family: CameraFamily,
+    resolutions: tuple[str, ...],
     variety: VarietySpec | None,
 ) -> None:
     """Render one frame of one camera (for a look, or the docs)."""
-    spec = _spec(seed, duration, False, renderer=renderer, family=family, variety=variety)
+    spec = _spec(
+        seed,
+        duration,
+        False,
+        renderer=renderer,
+        family=family,
+        variety=variety,
+        resolutions=resolutions,
+    )
     twin = Twin(spec)
     if camera_id not in twin.camera_ids:
         raise click.BadParameter(f"unknown camera {camera_id!r}", param_hint="--camera")
@@ -402,6 +425,7 @@ def serve(
 )
 @renderer_option
 @family_option
+@resolution_option
 @variety_option
 def dataset(
     out: Path,
@@ -414,6 +438,7 @@ def dataset(
     random_plates: PlateStyle | None,
     renderer: RendererKind,
     family: CameraFamily,
+    resolutions: tuple[str, ...],
     variety: VarietySpec | None,
 ) -> None:
     """Write training sets for the position, model and plate estimators (docs/datasets.md)."""
@@ -425,6 +450,7 @@ def dataset(
         renderer=renderer,
         family=family,
         variety=variety,
+        resolutions=resolutions,
     )
     wanted = tuple(k for k in KINDS if k in kinds.split(","))
     counts = write_dataset(spec, out, every, _cameras(Twin(spec), cameras), jobs=jobs, kinds=wanted)

@@ -167,13 +167,26 @@ def side_plate_label(curtain: Curtain, side: SidePlate) -> dict[str, Any]:
         "bottom_m": round(side.bottom_m, 3),
         "top_m": round(side.top_m, 3),
         "plate_px": plate_height_px(curtain, side.plate),
+        "plate_char_px": plate_char_px(curtain, side.plate),
     }
 
 
 def plate_height_px(curtain: Curtain, plate: PlatePlacement) -> float:
-    """How tall the plate is in the camera's own image (readability depends on it)."""
-    pixels = curtain.camera.project(plate.corners)
-    return round(float(np.ptp(pixels[:, 1])), 1)
+    """How tall the plate is in the camera's own image: the shorter of its two upright
+    edges (readability depends on it). Not the plate's extent up the image: seen from the
+    roof or at a slant, a long plate spans many rows with letters a few pixels tall."""
+    top_left, top_right, bottom_right, bottom_left = curtain.camera.project(plate.corners)[:4]
+    height = min(np.linalg.norm(bottom_left - top_left), np.linalg.norm(bottom_right - top_right))
+    return round(float(height), 1)
+
+
+def plate_char_px(curtain: Curtain, plate: PlatePlacement) -> float:
+    """How wide one letter of the plate is in the camera's own image: the shorter of its
+    top and bottom edges over its letters. A cab-side plate seen along the track can be
+    tall enough and still a few pixels wide: no window cut from it can be read."""
+    top_left, top_right, bottom_right, bottom_left = curtain.camera.project(plate.corners)[:4]
+    width = min(np.linalg.norm(top_right - top_left), np.linalg.norm(bottom_right - bottom_left))
+    return round(float(width) / max(len(plate.text), 1), 1)
 
 
 def end_plate(
@@ -282,6 +295,7 @@ def write_dataset(
         "random_plates": spec.scenario.random_plates,
         "renderer": spec.renderer,
         "camera_family": spec.layout.family,
+        "resolution": list(spec.layout.resolutions),
         "variety": spec.variety.describe(),
         "hall": twin.hall.family,
         "series": sorted({loco.series.name for loco in twin.scenario.fleet}),
@@ -541,6 +555,7 @@ def _plate_row(
         "loco": body.loco,
         "text": plate.text if plate else "",
         "plate_px": plate_height_px(curtain, plate) if plate else 0.0,
+        "plate_char_px": plate_char_px(curtain, plate) if plate else 0.0,
         "plate_shows": plate_shows(twin, common["camera"], t, plate) if plate else 0.0,
         "plate_box": plate_box(maps, curtain.camera, plate) if plate else None,
         **where,

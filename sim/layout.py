@@ -53,6 +53,14 @@ from locowatch.facility.geometry import CameraModel, TrackAxis, pose_looking_at
 
 CameraFamily = Literal["along", "across", "sparse", "roof"]
 CAMERA_FAMILIES: tuple[CameraFamily, ...] = ("along", "across", "sparse", "roof")
+# Sensor families a depot's cameras are drawn from (depots mix camera generations): the
+# lens keeps its field of view, so a larger sensor sees the same scene with more pixels,
+# which is what decides whether a number plate can be read (docs/twin.md, Resolution).
+RESOLUTIONS: dict[str, tuple[int, int]] = {
+    "720p": (1280, 720),
+    "1080p": (1920, 1080),
+    "1440p": (2560, 1440),
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,7 @@ class LayoutSpec:
     roof_height_m: tuple[float, float] = (11.0, 13.0)
     view_range_m: float = 40.0  # across, sparse, roof: ``config views --max-range``
     dead_ends: bool = False  # the tracks' far ends are buffers: one door, at metre 0
+    resolutions: tuple[str, ...] = ("720p",)  # RESOLUTIONS each camera draws its sensor from
 
 
 def family_spec(family: CameraFamily, **changes: object) -> LayoutSpec:
@@ -134,6 +143,8 @@ def build_layout(seed: int = 0, spec: LayoutSpec | None = None) -> TwinLayout:
             cameras += _cameras_along(track, rng, spec, first_index=len(cameras) + 1)
     else:
         cameras = _hall_cameras(tracks, rng, spec)
+    if spec.resolutions != LayoutSpec.resolutions:
+        cameras = _with_sensors(cameras, np.random.default_rng([seed, 41]), spec.resolutions)
     config = FacilityConfig(
         version=1,
         facility=FacilityInfo(
@@ -153,6 +164,25 @@ def build_layout(seed: int = 0, spec: LayoutSpec | None = None) -> TwinLayout:
     if spec.family != "along":
         config = _with_proposed_views(config, spec)
     return TwinLayout(config=config, spec=spec)
+
+
+def _with_sensors(
+    cameras: list[Camera], rng: np.random.Generator, resolutions: tuple[str, ...]
+) -> list[Camera]:
+    """Each camera with a sensor drawn from ``resolutions``: the same lens and field of
+    view (the intrinsics scale with the width; the distortion is in normalised units)."""
+    unknown = set(resolutions) - set(RESOLUTIONS)
+    if unknown or not resolutions:
+        raise ValueError(f"resolutions must be some of {', '.join(RESOLUTIONS)}: {resolutions}")
+    out = []
+    for camera in cameras:
+        width, height = RESOLUTIONS[resolutions[int(rng.integers(len(resolutions)))]]
+        scale = width / camera.resolution.width
+        k = camera.intrinsics
+        lens = Intrinsics(fx=k.fx * scale, fy=k.fy * scale, cx=k.cx * scale, cy=k.cy * scale)
+        sensor = Resolution(width=width, height=height)
+        out.append(camera.model_copy(update={"resolution": sensor, "intrinsics": lens}))
+    return out
 
 
 def _track_length(rng: np.random.Generator, spec: LayoutSpec) -> float:

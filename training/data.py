@@ -157,6 +157,21 @@ def plate_texture(window: np.ndarray, box: list[int] | tuple[int, ...]) -> float
     return float(min(part.mean() for part in np.array_split(patch, 4, axis=1)))
 
 
+LETTER_PER_HEIGHT = 0.25  # a plate seen square-on is ~2.6 heights wide for ~10 letters
+
+
+def plate_large_enough(row: dict[str, Any], height_px: float) -> bool:
+    """Whether the plate is large enough in the camera's own image to be read: at least
+    ``height_px`` tall and its letters at least a quarter of that wide (a plate seen
+    square-on 16 px tall has ~4 px a letter; a cab side seen along the track can be 40 px
+    tall and 1-2 px a letter, which no window cut from the frame can read). Labels
+    without the letter width (older sets) are judged by height alone."""
+    if row.get("plate_px", 0) < height_px:
+        return False
+    letter = row.get("plate_char_px")
+    return letter is None or letter >= height_px * LETTER_PER_HEIGHT
+
+
 def plate_visible(window: np.ndarray, row: dict[str, Any]) -> bool:
     """Whether the labelled plate shows in the window: inside it and not hidden.
 

@@ -19,6 +19,7 @@ from locowatch.models.attributes import PLATE_WINDOWS, decode_class, decode_ctc
 from training.data import (
     UNKNOWN_SERIES,
     Samples,
+    plate_large_enough,
     plate_visible,
     plate_window,
     position_targets,
@@ -28,6 +29,7 @@ from training.data import (
 
 BUSY_OCCLUDERS = 4  # this many occluders or more in front of the track: a busy view
 PLATE_MIN_PX = 16  # the readability bar: the plate at least this tall in the image
+# (and its letters a quarter of that wide: training.data.plate_large_enough)
 APART_GAP_M = (1.0, 3.0)
 
 
@@ -95,7 +97,7 @@ def _sequence_metrics(
         row = samples.labels[i]
         hit = decode_ctc(outputs[i], alphabet).value == row["text"]
         exact.append(hit)
-        if row.get("plate_px", 0) >= PLATE_MIN_PX:
+        if plate_large_enough(row, PLATE_MIN_PX):
             exact_readable.append(hit)
             if plate_visible(samples.inputs[i], row):
                 exact_visible.append(hit)
@@ -136,7 +138,7 @@ def _position_metrics(
             readable_found += [
                 hit
                 for hit, plate in zip(hits, row["plates"], strict=True)
-                if plate["plate_px"] >= PLATE_MIN_PX
+                if plate_large_enough(plate, PLATE_MIN_PX)
             ]
             marks_right += [any(_near(m, c) for c in centres) for m in marks]
         inter_union += _occupancy_overlap(found, row, width)

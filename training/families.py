@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-FACTORS = ("camera", "geometry", "livery", "hall")
+FACTORS = ("camera", "resolution", "geometry", "livery", "hall")
 
 
 def families(manifest: dict[str, Any]) -> dict[str, list[str]]:
@@ -18,6 +18,7 @@ def families(manifest: dict[str, Any]) -> dict[str, list[str]]:
     variety = manifest.get("variety") or {}
     return {
         "camera": [manifest.get("camera_family") or "along"],
+        "resolution": list(manifest.get("resolution") or ["720p"]),
         "geometry": list(variety.get("geometry") or ["classic"]),
         "livery": list(variety.get("livery") or ["classic"]),
         "hall": [manifest.get("hall") or "classic"],

@@ -17,6 +17,7 @@ from training.data import (
     TRAIN_COLUMNS,
     Samples,
     encode_text,
+    plate_large_enough,
     plate_visible,
     plate_windows,
     position_targets,
@@ -187,12 +188,12 @@ def _box_target(row: dict[str, Any]) -> np.ndarray:
 
 
 def _legible_text(row: dict[str, Any], window: np.ndarray) -> str:
-    """The text to learn: none where the plate is too small, not wholly in the window, or
-    hidden behind something (training.data.plate_visible): a reader taught to name a plate
-    it cannot see learns to guess."""
-    box, px = row.get("plate_box"), row.get("plate_px")
+    """The text to learn: none where the plate is too small or its letters too narrow, not
+    wholly in the window, or hidden behind something (training.data.plate_visible): a
+    reader taught to name a plate it cannot see learns to guess."""
+    box = row.get("plate_box")
     shows = not box or plate_visible(window, row)
-    legible = shows and (px is None or px >= PLATE_READABLE_PX)
+    legible = shows and ("plate_px" not in row or plate_large_enough(row, PLATE_READABLE_PX))
     return str(row["text"]) if legible else ""
 
 

@@ -17,6 +17,8 @@ from sim.datasets import (
     end_plate,
     hidden_in_view,
     plate_box,
+    plate_char_px,
+    plate_height_px,
     plate_shows,
     side_plate_label,
     side_plates_in_view,
@@ -27,7 +29,7 @@ from sim.fleet import SECTION_LETTERS, SERIES, SERIES_BY_NAME
 from sim.layout import LayoutSpec
 from sim.plates import random_plate_text
 from sim.scenario import ScenarioSpec
-from sim.scene import Face, Solid, locomotive_solids, track_box
+from sim.scene import Face, PlatePlacement, Solid, locomotive_solids, track_box
 from sim.twin import Twin, TwinSpec, column_shadows
 from sim.variety import VarietySpec
 
@@ -116,6 +118,30 @@ def test_end_face_window_holds_the_plate(twin: Twin) -> None:
                 assert (window > 127).mean() > 0.5, (camera.id, state.loco.loco_id)
                 seen += 1
     assert seen >= 2
+
+
+def test_a_plate_is_as_large_as_its_letters_look_not_as_its_extent(twin: Twin) -> None:
+    """The same 1.2 x 0.3 m plate 12 m down the track from an along camera: across the
+    track (on an end face, square-on) its letters are 4 px wide or more; along it (on the
+    body side, at a grazing angle) they are under that, and its height is
+    its upright edges, not how many image rows the slanted plate spans."""
+    camera = twin.facility.cameras[0]
+    view = camera.views[0]
+    curtain = Curtain(twin.geometry.cameras[camera.id], twin.layout.axis(view.track))
+    axis = curtain.axis
+    s, _ = axis.to_track(curtain.camera.position)
+    ahead = float(s[0]) + 12.0 * (1 if view.end_m > float(s[0]) + 12 else -1)
+    rows = np.array([[0.0, 2.3], [0.0, 2.3], [0.0, 2.0], [0.0, 2.0]])  # TL TR BR BL heights
+
+    def plate(along: np.ndarray, lateral: np.ndarray) -> PlatePlacement:
+        corners = axis.to_world(along, lateral, rows[:, 1] + axis.rail_z)
+        return PlatePlacement("ТЭМ18-1234", 0, 0, 0, 0, corners)
+
+    square_on = plate(np.full(4, ahead), np.array([-0.6, 0.6, 0.6, -0.6]))
+    grazing = plate(ahead + np.array([0.0, 1.2, 1.2, 0.0]), np.full(4, curtain.lateral_m))
+    assert plate_char_px(curtain, square_on) >= 4.0 > plate_char_px(curtain, grazing)
+    extent = float(np.ptp(curtain.camera.project(grazing.corners)[:, 1]))
+    assert plate_height_px(curtain, grazing) < extent
 
 
 def test_dataset_files_and_labels(tmp_path: Path) -> None:
@@ -315,7 +341,7 @@ def test_side_plates_are_labelled_where_the_strip_shows_them_and_read_left_to_ri
                     continue
                 hidden = hidden_in_view(twin, camera_id, view, covered, t)
                 for side in side_plates_in_view(twin, curtain, covered, t, hidden):
-                    if side_plate_label(curtain, side)["plate_px"] < 20:
+                    if side_plate_label(curtain, side)["plate_px"] < 10:
                         continue
                     map_x, map_y = curtain.side_maps(*side.centre)
                     area = renderer.silhouette([Solid([Face(side.plate.corners, (0, 0, 0))], "p")])

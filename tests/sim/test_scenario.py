@@ -10,7 +10,7 @@ import pytest
 
 from locowatch.facility import FacilityGeometry
 from sim.fleet import SERIES
-from sim.layout import TwinLayout, build_layout
+from sim.layout import LayoutSpec, TwinLayout, build_layout, family_spec
 from sim.scenario import MIN_GAP_M, Scenario, ScenarioSpec, build_scenario, recent_start
 
 
@@ -53,6 +53,25 @@ def test_layout_is_a_depot_worth_watching(layout: TwinLayout) -> None:
             assert start < end, f"{track.id}: nothing sees {end}..{start}"
         # no camera sees a whole locomotive of the longer series
         assert max(e - s for s, e in spans) < max(s.length_m for s in SERIES)
+
+
+@pytest.mark.parametrize("family", ["along", "across"])
+def test_a_larger_sensor_sees_the_same_depot_with_more_pixels(family: str) -> None:
+    """Cameras drawn from 720p and 1440p sensors: the same poses, lenses and views as the
+    720p depot, each point of the scene landing at the same place scaled to the sensor
+    (a plate 8 px tall at 720p is 16 px at 1440p)."""
+    base = build_layout(7, family_spec(family))  # type: ignore[arg-type]
+    mixed = build_layout(7, family_spec(family, resolutions=("720p", "1440p")))  # type: ignore[arg-type]
+    widths = {c.resolution.width for c in mixed.config.cameras}
+    assert widths == {1280, 2560}
+    point = np.array([[20.0, 0.0, 2.0], [40.0, 6.0, 3.5]])
+    for old, new in zip(base.config.cameras, mixed.config.cameras, strict=True):
+        assert (old.views, old.pose) == (new.views, new.pose)
+        scale = new.resolution.width / old.resolution.width
+        old_px = FacilityGeometry(base.config).cameras[old.id].project(point)
+        new_px = FacilityGeometry(mixed.config).cameras[new.id].project(point)
+        np.testing.assert_allclose(new_px, old_px * scale, rtol=1e-6, atol=1e-6)
+    assert LayoutSpec().resolutions == ("720p",)
 
 
 def test_installer_calibration_solves_close_to_the_true_pose(layout: TwinLayout) -> None:

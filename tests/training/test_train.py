@@ -174,6 +174,8 @@ def test_a_held_out_set_names_the_families_training_never_held() -> None:
     )
     assert unseen(held, trained) == ["camera=sparse", "geometry=centre"]
     assert unseen(families({"camera_family": "across", "hall": "bright"}), trained) == []
+    sharper = families({"camera_family": "across", "hall": "bright", "resolution": ["1440p"]})
+    assert unseen(sharper, trained) == ["resolution=1440p"]
 
 
 def test_series_outside_the_known_ones_are_taught_and_measured_as_unknown() -> None:
