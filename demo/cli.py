@@ -452,8 +452,9 @@ def _report(url: str, truth: Path, flows: list[str], start: float, end: float, t
         rows.append(
             (flow, s.snapshots, format_percent(s.count_exact), format_metres(s.end_error_median_m),
              format_metres(s.end_error_p95_m), s.id_switches, format_percent(s.series_accuracy),
-             format_percent(s.plate_exact), format_percent(s.plate_coverage))
+             format_percent(s.plate_exact), format_percent(s.plate_read_where_shown))
         )  # fmt: skip
+    # plates read: of locomotive-snapshots a camera had shown a plate of readable this visit
     columns = ["flow", "snapshots", "exact count", "head/tail median", "p95", "id switches",
                "series", "plate exact", "plates read"]  # fmt: skip
     for line in table(columns, rows).splitlines()[:-1]:

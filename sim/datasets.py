@@ -166,27 +166,8 @@ def side_plate_label(curtain: Curtain, side: SidePlate) -> dict[str, Any]:
         "end_m": round(side.end_m, 3),
         "bottom_m": round(side.bottom_m, 3),
         "top_m": round(side.top_m, 3),
-        "plate_px": plate_height_px(curtain, side.plate),
-        "plate_char_px": plate_char_px(curtain, side.plate),
+        **_plate_size(curtain, side.plate),
     }
-
-
-def plate_height_px(curtain: Curtain, plate: PlatePlacement) -> float:
-    """How tall the plate is in the camera's own image: the shorter of its two upright
-    edges (readability depends on it). Not the plate's extent up the image: seen from the
-    roof or at a slant, a long plate spans many rows with letters a few pixels tall."""
-    top_left, top_right, bottom_right, bottom_left = curtain.camera.project(plate.corners)[:4]
-    height = min(np.linalg.norm(bottom_left - top_left), np.linalg.norm(bottom_right - top_right))
-    return round(float(height), 1)
-
-
-def plate_char_px(curtain: Curtain, plate: PlatePlacement) -> float:
-    """How wide one letter of the plate is in the camera's own image: the shorter of its
-    top and bottom edges over its letters. A cab-side plate seen along the track can be
-    tall enough and still a few pixels wide: no window cut from it can be read."""
-    top_left, top_right, bottom_right, bottom_left = curtain.camera.project(plate.corners)[:4]
-    width = min(np.linalg.norm(top_right - top_left), np.linalg.norm(bottom_right - bottom_left))
-    return round(float(width) / max(len(plate.text), 1), 1)
 
 
 def end_plate(
@@ -238,6 +219,12 @@ def shown_share(changed: np.ndarray, area: np.ndarray) -> float:
     inner = cv2.erode(area.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     inner = inner if inner.any() else area  # a plate a pixel or two tall: all of it
     return float((changed & inner).sum() / max(int(inner.sum()), 1))
+
+
+def _plate_size(curtain: Curtain, plate: PlatePlacement | None) -> dict[str, float]:
+    """A label's ``plate_px`` and ``plate_char_px`` (PlatePlacement.size_px; none: 0)."""
+    height, letter = plate.size_px(curtain.camera) if plate else (0.0, 0.0)
+    return {"plate_px": height, "plate_char_px": letter}
 
 
 def _flat(plate: PlatePlacement) -> Solid:
@@ -554,8 +541,7 @@ def _plate_row(
         **common,
         "loco": body.loco,
         "text": plate.text if plate else "",
-        "plate_px": plate_height_px(curtain, plate) if plate else 0.0,
-        "plate_char_px": plate_char_px(curtain, plate) if plate else 0.0,
+        **_plate_size(curtain, plate),
         "plate_shows": plate_shows(twin, common["camera"], t, plate) if plate else 0.0,
         "plate_box": plate_box(maps, curtain.camera, plate) if plate else None,
         **where,

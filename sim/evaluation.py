@@ -59,6 +59,11 @@ class Loco:
     seen_m: float | None = None  # truth only: the longest stretch of it a camera sees
     in_door: bool = False  # truth only: partly outside, through a door at a track end
     glimpsed: bool = False  # truth only: no camera has seen DOOR_M of it yet this visit
+    # truth only: a camera shows one of its plates whole and large enough to read now
+    # (Twin.sightings' plate_cameras; None: the truth does not say), and did so at some
+    # moment of this visit up to now (set by ``evaluate``)
+    plate_in_sight: bool | None = None
+    plate_shown: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,10 @@ class Scores:
     plate_exact: float | None = None
     plate_coverage: float | None = None
     plate_cer: float | None = None
+    # of locomotive-snapshots whose plate a camera showed readable earlier in the visit:
+    # the share with a plate read, and the share of those read exactly
+    plate_read_where_shown: float | None = None
+    plate_exact_where_shown: float | None = None
     detection_delay_median_s: float | None = None
     detection_delay_p95_s: float | None = None
     latency_median_s: float | None = None
@@ -112,6 +121,8 @@ class Scores:
             ("plate exact", format_percent(self.plate_exact)),
             ("plate coverage", format_percent(self.plate_coverage)),
             ("plate character error rate", format_percent(self.plate_cer)),
+            ("plate read, where one showed", format_percent(self.plate_read_where_shown)),
+            ("  of those, exact", format_percent(self.plate_exact_where_shown)),
             ("arrival detection delay median", format_seconds(self.detection_delay_median_s)),
             ("arrival detection delay p95", format_seconds(self.detection_delay_p95_s)),
             ("latency median", format_seconds(self.latency_median_s)),
@@ -162,6 +173,7 @@ def evaluate(
     truth_list = sorted(truth, key=lambda s: s.time)
     if track_lengths:
         truth_list = [_clip(s, track_lengths) for s in truth_list]
+    truth_list = list(_plates_shown(truth_list))
     truth_times = np.array([s.time for s in truth_list])
     tracks = sorted({loco.track for s in truth_list for loco in s.locos} | set(track_lengths or {}))
     state = _Accumulator(tracks)
@@ -176,6 +188,17 @@ def evaluate(
     return state.scores()
 
 
+def _plates_shown(truth: Iterable[Snapshot]) -> Iterator[Snapshot]:
+    """The truth with ``plate_shown`` set on each locomotive a camera has shown a plate of
+    readable so far in this visit (a visit: the snapshots in a row that hold its id)."""
+    shown: set[str] = set()
+    for snapshot in truth:
+        inside = {loco.id for loco in snapshot.locos}
+        shown = (shown & inside) | {loco.id for loco in snapshot.locos if loco.plate_in_sight}
+        locos = tuple(replace(loco, plate_shown=loco.id in shown) for loco in snapshot.locos)
+        yield replace(snapshot, locos=locos)
+
+
 class _Accumulator:
     def __init__(self, tracks: list[str]) -> None:
         self.tracks = tracks
@@ -188,6 +211,7 @@ class _Accumulator:
         self.series = [0, 0, 0]  # correct, reported, paired (known series)
         self.unknown = [0, 0]  # answered "unknown", paired (series no network was taught)
         self.plates = [0, 0]  # exact, reported
+        self.shown_plates = [0, 0, 0]  # exact, reported, paired with a plate shown readable
         self.cer: list[float] = []
         self.latencies: list[float] = []
         self.delays: list[float] = []
@@ -226,6 +250,10 @@ class _Accumulator:
             if est.series:
                 self.series[1] += 1
                 self.series[0] += est.series == true.series
+        if true.plate_shown:
+            self.shown_plates[2] += 1
+            self.shown_plates[1] += bool(est.plate)
+            self.shown_plates[0] += bool(est.plate) and est.plate == true.plate
         if est.plate and true.plate:
             self.plates[1] += 1
             self.plates[0] += est.plate == true.plate
@@ -267,6 +295,9 @@ class _Accumulator:
         s.plate_exact = exact / plates if plates else None
         s.plate_coverage = plates / paired if paired else None
         s.plate_cer = float(np.mean(self.cer)) if self.cer else None
+        exact, read, shown = self.shown_plates
+        s.plate_read_where_shown = read / shown if shown else None
+        s.plate_exact_where_shown = exact / read if read else None
         s.detection_delay_median_s, s.detection_delay_p95_s = _median_p95(self.delays)
         s.latency_median_s, s.latency_p95_s = _median_p95(self.latencies)
         return s
@@ -411,6 +442,7 @@ def snapshot_from_record(record: dict[str, Any]) -> Snapshot:
                 loco.get("plate"),
                 loco.get("seen_m"),
                 glimpsed=bool(loco.get("glimpsed", False)),
+                plate_in_sight=bool(loco["plate_cameras"]) if "plate_cameras" in loco else None,
             )
             for loco in record["locomotives"]
         ),

@@ -18,7 +18,7 @@ from functools import cache, cached_property
 import numpy as np
 
 from locowatch.facility.config import FacilityConfig
-from locowatch.facility.geometry import TrackAxis
+from locowatch.facility.geometry import CameraModel, TrackAxis
 from sim.fleet import SECTION_GAP_M, Colour, Locomotive, Series
 from sim.plates import plate_texture
 
@@ -580,6 +580,25 @@ class PlatePlacement:
     def on_side(self) -> bool:
         """On a body side (cab or body), not across an end face."""
         return self.end_m - self.start_m >= 0.05
+
+    def size_px(self, camera: CameraModel) -> tuple[float, float]:
+        """How large the plate looks in ``camera``'s image: its height (the shorter of its
+        upright edges, not how many rows it spans: a long plate seen at a slant spans
+        many rows with short letters) and the width of one letter (the shorter of its top
+        and bottom edges over its letters), in pixels."""
+        top_left, top_right, bottom_right, bottom_left = camera.project(self.corners)[:4]
+        height = min(_length(bottom_left - top_left), _length(bottom_right - top_right))
+        width = min(_length(top_right - top_left), _length(bottom_right - bottom_left))
+        return round(height, 1), round(width / max(len(self.text), 1), 1)
+
+    def faces(self, camera: CameraModel) -> bool:
+        """Whether the plate's front faces the camera (its text reads left to right)."""
+        x, y = camera.project(self.corners)[:4].T
+        return float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) > 0
+
+
+def _length(vector: np.ndarray) -> float:
+    return float(np.hypot(vector[0], vector[1]))
 
 
 def plate_decals(solids: list[Solid]) -> Iterator[Decal]:

@@ -8,7 +8,7 @@ Frames are reproducible: each one draws its noise from (seed, camera, frame time
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,11 +25,12 @@ from locowatch.facility.visibility import (
     merge_spans,
     subtract_spans,
 )
+from locowatch.models.attributes import large_enough_to_read
 from sim.faults import FaultPlan, FaultSpec
 from sim.layout import LayoutSpec, TwinLayout, build_layout
 from sim.render import CameraRenderer, Finish, Lighting, hall_columns
 from sim.scenario import LocoState, Scenario, ScenarioSpec, build_scenario
-from sim.scene import Solid, locomotive_solids, make_props
+from sim.scene import PlatePlacement, Solid, locomotive_solids, make_props, plates_of
 from sim.variety import VarietySpec, draw_hall, varied_fleet
 
 if TYPE_CHECKING:
@@ -221,9 +222,11 @@ class Twin:
     ) -> dict[str, Any]:
         """``cameras``: those that deliver a live image and see part of the body (in
         their view of its track, in frame, not hidden behind a body on a nearer track);
-        ``seen_m``: the longest stretch of the body one of them sees."""
-        seeing, longest = [], 0.0
+        ``seen_m``: the longest stretch of the body one of them sees; ``plate_cameras``:
+        those of them that show one of its plates whole and large enough to read."""
+        seeing, longest, reading = [], 0.0, []
         states = self.scenario.at(t) if states is None else states
+        plates = self.plates(state)
         for camera in self.facility.cameras:
             fault = self.faults.active(camera.id, t)
             if fault is not None:
@@ -236,7 +239,54 @@ class Twin:
                 if any(part > 0 for part in parts):
                     seeing.append(camera.id)
                     longest = max(longest, *parts)
-        return {"cameras": seeing, "seen_m": round(longest, 2)}
+                    if any(self._shows(camera.id, p, seen, state, states) for p in plates):
+                        reading.append(camera.id)
+        return {"cameras": seeing, "seen_m": round(longest, 2), "plate_cameras": reading}
+
+    def plates(self, state: LocoState) -> list[PlatePlacement]:
+        """The plates of a locomotive where it stands (built once, then moved along)."""
+        axis = self.axes[state.track]
+        shift = np.array([*axis.direction, 0.0]) * state.tail_m
+        return [
+            replace(
+                p,
+                start_m=p.start_m + state.tail_m,
+                end_m=p.end_m + state.tail_m,
+                corners=p.corners + shift,
+            )
+            for p in self._plates_at_zero(state.loco.loco_id, state.track)
+        ]
+
+    @cache  # noqa: B019 (a twin lives as long as its process uses it)
+    def _plates_at_zero(self, loco_id: str, track: str) -> tuple[PlatePlacement, ...]:
+        loco = next(loco for loco in self.scenario.fleet if loco.loco_id == loco_id)
+        axis = self.axes[track]
+        return tuple(plates_of(locomotive_solids(loco, axis, 0.0), axis))
+
+    def _shows(
+        self,
+        camera_id: str,
+        plate: PlatePlacement,
+        seen: list[Span],
+        state: LocoState,
+        states: list[LocoState],
+    ) -> bool:
+        """Whether the camera shows the plate whole and large enough to read: in frame,
+        facing it, in a stretch it sees (a plate on an end face: with no other body on
+        the track between it and the camera). People and the crane hook are not judged."""
+        camera = self.geometry.cameras[camera_id]
+        if not camera.visible(plate.corners).all() or not plate.faces(camera):
+            return False
+        if not large_enough_to_read(*plate.size_px(camera)):
+            return False
+        if plate.on_side:
+            return any(a <= plate.start_m and plate.end_m <= b for a, b in seen)
+        if not any(a <= plate.start_m <= b for a, b in seen):
+            return False
+        metre = float(self.axes[state.track].to_track(camera.position)[0][0])
+        lo, hi = sorted((plate.start_m, metre))
+        others = (o for o in states if o.track == state.track and o is not state)
+        return not any(o.tail_m < hi and o.head_m > lo for o in others)
 
 
 def _bounding_box(twin: Twin, state: LocoState) -> np.ndarray:

@@ -17,6 +17,7 @@ from locowatch.models.attributes import (
     PLATE_WINDOWS,
     UNKNOWN_SERIES,
     body_input,
+    large_enough_to_read,
     plate_input,
 )
 
@@ -157,19 +158,11 @@ def plate_texture(window: np.ndarray, box: list[int] | tuple[int, ...]) -> float
     return float(min(part.mean() for part in np.array_split(patch, 4, axis=1)))
 
 
-LETTER_PER_HEIGHT = 0.25  # a plate seen square-on is ~2.6 heights wide for ~10 letters
-
-
 def plate_large_enough(row: dict[str, Any], height_px: float) -> bool:
-    """Whether the plate is large enough in the camera's own image to be read: at least
-    ``height_px`` tall and its letters at least a quarter of that wide (a plate seen
-    square-on 16 px tall has ~4 px a letter; a cab side seen along the track can be 40 px
-    tall and 1-2 px a letter, which no window cut from the frame can read). Labels
-    without the letter width (older sets) are judged by height alone."""
-    if row.get("plate_px", 0) < height_px:
-        return False
-    letter = row.get("plate_char_px")
-    return letter is None or letter >= height_px * LETTER_PER_HEIGHT
+    """Whether a labelled plate is large enough in the camera's own image to be read
+    (``locowatch.models.attributes.large_enough_to_read``): labels without the letter
+    width (older sets) are judged by height alone."""
+    return large_enough_to_read(row.get("plate_px", 0.0), row.get("plate_char_px"), height_px)
 
 
 def plate_visible(window: np.ndarray, row: dict[str, Any]) -> bool:

@@ -15,7 +15,12 @@ import numpy as np
 from edge.engines import open_engine
 from locowatch.models import position as pos
 from locowatch.models.artefacts import Artefact
-from locowatch.models.attributes import PLATE_WINDOWS, decode_class, decode_ctc
+from locowatch.models.attributes import (
+    PLATE_WINDOWS,
+    READABLE_PLATE_PX,
+    decode_class,
+    decode_ctc,
+)
 from training.data import (
     UNKNOWN_SERIES,
     Samples,
@@ -28,8 +33,6 @@ from training.data import (
 )
 
 BUSY_OCCLUDERS = 4  # this many occluders or more in front of the track: a busy view
-PLATE_MIN_PX = 16  # the readability bar: the plate at least this tall in the image
-# (and its letters a quarter of that wide: training.data.plate_large_enough)
 APART_GAP_M = (1.0, 3.0)
 
 
@@ -97,7 +100,7 @@ def _sequence_metrics(
         row = samples.labels[i]
         hit = decode_ctc(outputs[i], alphabet).value == row["text"]
         exact.append(hit)
-        if plate_large_enough(row, PLATE_MIN_PX):
+        if plate_large_enough(row, READABLE_PLATE_PX):
             exact_readable.append(hit)
             if plate_visible(samples.inputs[i], row):
                 exact_visible.append(hit)
@@ -123,7 +126,7 @@ def _position_metrics(
     hidden_union = np.zeros(2)
     apart: list[bool] = []
     plates_found: list[bool] = []  # labelled side plates with a mark near them
-    readable_found: list[bool] = []  # the same, of plates >= PLATE_MIN_PX in the image
+    readable_found: list[bool] = []  # the same, of plates >= READABLE_PLATE_PX in the image
     marks_right: list[bool] = []  # marks near a labelled side plate
     for i in np.flatnonzero(mask):
         row = samples.labels[i]
@@ -138,7 +141,7 @@ def _position_metrics(
             readable_found += [
                 hit
                 for hit, plate in zip(hits, row["plates"], strict=True)
-                if plate_large_enough(plate, PLATE_MIN_PX)
+                if plate_large_enough(plate, READABLE_PLATE_PX)
             ]
             marks_right += [any(_near(m, c) for c in centres) for m in marks]
         inter_union += _occupancy_overlap(found, row, width)

@@ -24,6 +24,22 @@ UNKNOWN_SERIES = "unknown"  # a series classifier's class for every series it wa
 # buffer beam, and a body side where the position network marked a plate. A reader reads
 # those its artefact lists (meta.json extra.reads; Artefact.reads).
 PLATE_WINDOWS = ("end-high", "end-low", "side")
+# How large a plate must look in the camera's own image to be read: this tall, with letters
+# a quarter of that wide (a plate seen square-on 16 px tall has ~4 px a letter; a cab side
+# seen along the track can be 40 px tall and 1-2 px a letter). The twin's truth, training
+# sets and model cards judge "a plate one can read" by it (docs/datasets.md).
+READABLE_PLATE_PX = 16.0
+LETTER_PER_HEIGHT = 0.25
+
+
+def large_enough_to_read(
+    height_px: float, letter_px: float | None, height_bar: float = READABLE_PLATE_PX
+) -> bool:
+    """Whether a plate ``height_px`` tall with letters ``letter_px`` wide (None: not
+    measured, judged by height alone) in the camera's image clears ``height_bar``."""
+    if height_px < height_bar:
+        return False
+    return letter_px is None or letter_px >= height_bar * LETTER_PER_HEIGHT
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,6 @@ from sim.datasets import (
     end_plate,
     hidden_in_view,
     plate_box,
-    plate_char_px,
-    plate_height_px,
     plate_shows,
     side_plate_label,
     side_plates_in_view,
@@ -123,25 +121,31 @@ def test_end_face_window_holds_the_plate(twin: Twin) -> None:
 def test_a_plate_is_as_large_as_its_letters_look_not_as_its_extent(twin: Twin) -> None:
     """The same 1.2 x 0.3 m plate 12 m down the track from an along camera: across the
     track (on an end face, square-on) its letters are 4 px wide or more; along it (on the
-    body side, at a grazing angle) they are under that, and its height is
-    its upright edges, not how many image rows the slanted plate spans."""
+    body side, at a grazing angle) they are under that, and its height is its upright
+    edges, not how many image rows the slanted plate spans. Turned away, it faces the
+    camera no more."""
     camera = twin.facility.cameras[0]
     view = camera.views[0]
-    curtain = Curtain(twin.geometry.cameras[camera.id], twin.layout.axis(view.track))
-    axis = curtain.axis
-    s, _ = axis.to_track(curtain.camera.position)
-    ahead = float(s[0]) + 12.0 * (1 if view.end_m > float(s[0]) + 12 else -1)
-    rows = np.array([[0.0, 2.3], [0.0, 2.3], [0.0, 2.0], [0.0, 2.0]])  # TL TR BR BL heights
+    model = twin.geometry.cameras[camera.id]
+    axis = twin.layout.axis(view.track)
+    s, lateral = axis.to_track(model.position)
+    ahead = float(s[0]) + 12.0
+    heights = np.array([2.3, 2.3, 2.0, 2.0])  # top-left, top-right, bottom-right, bottom-left
 
-    def plate(along: np.ndarray, lateral: np.ndarray) -> PlatePlacement:
-        corners = axis.to_world(along, lateral, rows[:, 1] + axis.rail_z)
+    def plate(along: np.ndarray, across: np.ndarray) -> PlatePlacement:
+        corners = axis.to_world(along, across, heights + axis.rail_z)
         return PlatePlacement("ТЭМ18-1234", 0, 0, 0, 0, corners)
 
-    square_on = plate(np.full(4, ahead), np.array([-0.6, 0.6, 0.6, -0.6]))
-    grazing = plate(ahead + np.array([0.0, 1.2, 1.2, 0.0]), np.full(4, curtain.lateral_m))
-    assert plate_char_px(curtain, square_on) >= 4.0 > plate_char_px(curtain, grazing)
-    extent = float(np.ptp(curtain.camera.project(grazing.corners)[:, 1]))
-    assert plate_height_px(curtain, grazing) < extent
+    # the end face turned towards the camera: seen from it, +lateral is on the left
+    square_on = plate(np.full(4, ahead), np.array([0.6, -0.6, -0.6, 0.6]))
+    side = float(np.sign(lateral[0])) * 1.6  # the body side facing the camera
+    grazing = plate(ahead + np.array([0.0, 1.2, 1.2, 0.0]) * -np.sign(side), np.full(4, side))
+    (_, letter), (height, grazing_letter) = square_on.size_px(model), grazing.size_px(model)
+    assert letter >= 4.0 > grazing_letter
+    assert height < float(np.ptp(model.project(grazing.corners)[:, 1]))
+    assert square_on.faces(model) and grazing.faces(model)
+    turned = replace(square_on, corners=square_on.corners[[1, 0, 3, 2]])
+    assert not turned.faces(model)
 
 
 def test_dataset_files_and_labels(tmp_path: Path) -> None:

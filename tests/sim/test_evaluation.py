@@ -249,3 +249,58 @@ def test_a_series_never_taught_is_right_only_when_answered_unknown(truth: list[R
                 loco["series"] = "unknown"
     assert _score(unseen, estimate).series_unknown_answered == 1.0
     assert _score(truth, _estimate(truth)).series_unknown_answered is None
+
+
+def test_a_plate_counts_as_missed_only_once_a_camera_showed_it_readable(
+    truth: list[Record],
+) -> None:
+    """The plate score counts the locomotive-snapshots after a camera first showed one of
+    the locomotive's plates large enough to read in this visit (``plate_cameras``): a
+    state that reads each plate the moment it shows scores 100 %; one that never reads
+    scores 0 %; before a plate showed, no plate is expected."""
+    assert any(loco["plate_cameras"] for r in truth for loco in r["locomotives"])
+    shown: set[str] = set()
+    on_time = _estimate(truth)
+    for record, estimated in zip(truth, on_time, strict=True):
+        shown &= {loco["id"] for loco in record["locomotives"]}
+        shown |= {loco["id"] for loco in record["locomotives"] if loco["plate_cameras"]}
+        for true, loco in zip(record["locomotives"], estimated["locomotives"], strict=True):
+            loco["plate"] = true["plate"] if true["id"] in shown else None
+    scores = _score(truth, on_time)
+    assert scores.plate_read_where_shown == 1.0 and scores.plate_exact_where_shown == 1.0
+    assert scores.plate_coverage is not None and scores.plate_coverage < 1.0  # not before
+    never = _estimate(truth)
+    for record in never:
+        for loco in record["locomotives"]:
+            loco["plate"] = None
+    assert _score(truth, never).plate_read_where_shown == 0.0
+    late = copy.deepcopy(on_time)  # each plate read one snapshot after it showed
+    for record, previous in zip(late[1:], on_time, strict=False):
+        before = {loco["id"]: loco["plate"] for loco in previous["locomotives"]}
+        for loco in record["locomotives"]:
+            loco["plate"] = before.get(loco["id"])
+    assert 0.9 < _score(truth, late).plate_read_where_shown < 1.0  # type: ignore[operator]
+
+
+def test_the_truth_says_which_cameras_show_a_plate_one_can_read() -> None:
+    """``plate_cameras``: cameras that see the locomotive and show one of its plates
+    facing them (the plate's front towards the camera), whole and large enough to read:
+    some of the time, not all of it."""
+    twin = Twin(TwinSpec(seed=4, scenario=ScenarioSpec(duration_s=300), faults=NO_FAULTS))
+    lines = [
+        loco for t in np.arange(0.0, 300.0, 5.0) for loco in twin.truth(float(t))["locomotives"]
+    ]
+    assert all(set(loco["plate_cameras"]) <= set(loco["cameras"]) for loco in lines)
+    seen = [loco for loco in lines if loco["cameras"]]
+    readable = [loco for loco in seen if loco["plate_cameras"]]
+    assert 0.2 < len(readable) / len(seen) < 0.9
+    state = next(s for t in np.arange(0.0, 300.0, 5.0) for s in twin.scenario.at(float(t)))
+    for plate in twin.plates(state):
+        for camera_id in twin.camera_ids:
+            camera = twin.geometry.cameras[camera_id]
+            if plate.faces(camera):
+                away = plate.corners.mean(axis=0) - camera.position
+                towards = np.cross(
+                    plate.corners[1] - plate.corners[0], plate.corners[3] - plate.corners[0]
+                )
+                assert float(np.dot(towards, away)) > 0 or not camera.visible(plate.corners).all()
