@@ -38,6 +38,7 @@ END_GAIN_STILL = 0.4  # weight of a new real-end measurement against the predict
 END_GAIN_MOVING = 0.8  # ... more while moving: speed changes make predictions drift
 SPEED_GAIN = 0.6
 MIN_SPEED_BASE_S = 0.3  # measurements closer in time than this give no speed
+HIDE_SHARE = 0.75  # unseen track this share of the shortest locomotive can hide one
 STANDSTILL_MPS = 0.08
 EDGE_ZONE_M = 3.0  # a body this close to a track end may be arriving or leaving
 CONFIRM_TICKS = 3
@@ -436,10 +437,23 @@ class TrackTracker:
         if loco.range_m is not None and view.known_fraction(*loco.range_m) >= 1.0:
             return False
         loco.range_m = _still_unjudged(view, loco)
+        if not self._room_to_hide(view, loco.range_m):
+            return False
         if t - loco.last_seen > COAST_S and not self._exiting(loco, view):
             loco.speed_mps = 0.0
         loco.stale = t - loco.last_seen >= self.settings.stale_after_s
         return True
+
+    def _room_to_hide(self, view: TrackView, stretch: tuple[float, float]) -> bool:
+        """Whether the track no camera judges in ``stretch`` can hold a locomotive: a run
+        of it as long as the shortest one (less a margin for blind spans' edges), or one
+        that reaches a track end (a locomotive can stand in the door). A column's shadow
+        or a person cannot: a body kept "out of sight" there is a false one."""
+        need = HIDE_SHARE * self.settings.min_locomotive_m
+        return any(
+            b - a >= need or a <= GRID_M or b >= self.length_m - GRID_M
+            for a, b in _unjudged(view, *stretch)
+        )
 
     def _missing(self, loco: Locomotive, t: float) -> list[Event]:
         """In sight and not there: estimators miss bodies, so it lingers a while."""
