@@ -36,7 +36,7 @@ def write_truth(twin: Twin, scope: DemoScope, played_at: float, path: Path) -> P
     start, end = scope.window
     with path.open("w", encoding="utf-8") as out:
         for t in np.arange(start, end, TRUTH_STEP_S):
-            record = twin.truth(float(t))
+            record = twin.truth(float(t), scope.cameras)  # what the demo's cameras see
             locos = [_clipped(loco, scope) for loco in record["locomotives"]]
             line = {
                 "time": played_at + (float(t) - start),

@@ -8,6 +8,7 @@ Frames are reproducible: each one draws its noise from (seed, camera, frame time
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -193,8 +194,9 @@ class Twin:
         corners = [c.corners.reshape(-1, 3) for c in columns]
         return column_shadows(position, self.axes[view.track], (view.start_m, view.end_m), corners)
 
-    def truth(self, t: float) -> dict[str, Any]:
-        """The ground truth record of scenario time ``t`` (one line of ground_truth.jsonl)."""
+    def truth(self, t: float, camera_ids: Collection[str] | None = None) -> dict[str, Any]:
+        """The ground truth record of scenario time ``t`` (one line of ground_truth.jsonl);
+        with ``camera_ids``, what those cameras see (a run that streams only some)."""
         records = []
         states = self.scenario.at(t)
         for state in sorted(states, key=lambda s: (s.track, s.tail_m)):
@@ -208,7 +210,7 @@ class Twin:
                     "plate": state.loco.plate,
                     "speed_mps": round(state.speed_mps, 3),
                     "station": self.facility.station_of(state.track, state.tail_m, state.head_m),
-                    **self.sightings(state, t, states),
+                    **self.sightings(state, t, states, camera_ids),
                 }
             )
         return {
@@ -218,7 +220,11 @@ class Twin:
         }
 
     def sightings(
-        self, state: LocoState, t: float, states: list[LocoState] | None = None
+        self,
+        state: LocoState,
+        t: float,
+        states: list[LocoState] | None = None,
+        camera_ids: Collection[str] | None = None,
     ) -> dict[str, Any]:
         """``cameras``: those that deliver a live image and see part of the body (in
         their view of its track, in frame, not hidden behind a body on a nearer track);
@@ -228,6 +234,8 @@ class Twin:
         states = self.scenario.at(t) if states is None else states
         plates = self.plates(state)
         for camera in self.facility.cameras:
+            if camera_ids is not None and camera.id not in camera_ids:
+                continue
             fault = self.faults.active(camera.id, t)
             if fault is not None:
                 continue

@@ -291,6 +291,11 @@ def test_the_truth_says_which_cameras_show_a_plate_one_can_read() -> None:
         loco for t in np.arange(0.0, 300.0, 5.0) for loco in twin.truth(float(t))["locomotives"]
     ]
     assert all(set(loco["plate_cameras"]) <= set(loco["cameras"]) for loco in lines)
+    some = twin.camera_ids[::2]  # a run that streams only some cameras scores what they see
+    partial = twin.truth(150.0, some)["locomotives"]
+    assert any(loco["cameras"] for loco in partial)
+    for loco in partial:
+        assert set(loco["cameras"]) <= set(some) and set(loco["plate_cameras"]) <= set(some)
     seen = [loco for loco in lines if loco["cameras"]]
     readable = [loco for loco in seen if loco["plate_cameras"]]
     assert 0.2 < len(readable) / len(seen) < 0.9
