@@ -586,15 +586,26 @@ class PlatePlacement:
         upright edges, not how many rows it spans: a long plate seen at a slant spans
         many rows with short letters) and the width of one letter (the shorter of its top
         and bottom edges over its letters), in pixels."""
-        top_left, top_right, bottom_right, bottom_left = camera.project(self.corners)[:4]
+        return self.size_in(camera.project(self.corners))
+
+    def size_in(self, pixels: np.ndarray) -> tuple[float, float]:
+        """``size_px`` from the plate's corners already projected into the image."""
+        top_left, top_right, bottom_right, bottom_left = pixels[:4]
         height = min(_length(bottom_left - top_left), _length(bottom_right - top_right))
         width = min(_length(top_right - top_left), _length(bottom_right - bottom_left))
         return round(height, 1), round(width / max(len(self.text), 1), 1)
 
     def faces(self, camera: CameraModel) -> bool:
         """Whether the plate's front faces the camera (its text reads left to right)."""
-        x, y = camera.project(self.corners)[:4].T
-        return float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) > 0
+        return faces_in(camera.project(self.corners))
+
+
+def faces_in(pixels: np.ndarray) -> bool:
+    """Whether 4 corners (top-left, top-right, bottom-right, bottom-left as seen from the
+    front) projected into an image run clockwise there: the front faces the camera."""
+    x, y = pixels[:4, 0], pixels[:4, 1]
+    turn = [1, 2, 3, 0]
+    return float(x @ y[turn] - x[turn] @ y) > 0
 
 
 def _length(vector: np.ndarray) -> float:

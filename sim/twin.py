@@ -31,7 +31,7 @@ from sim.faults import FaultPlan, FaultSpec
 from sim.layout import LayoutSpec, TwinLayout, build_layout
 from sim.render import CameraRenderer, Finish, Lighting, hall_columns
 from sim.scenario import LocoState, Scenario, ScenarioSpec, build_scenario
-from sim.scene import PlatePlacement, Solid, locomotive_solids, make_props, plates_of
+from sim.scene import PlatePlacement, Solid, faces_in, locomotive_solids, make_props, plates_of
 from sim.variety import VarietySpec, draw_hall, varied_fleet
 
 if TYPE_CHECKING:
@@ -282,19 +282,27 @@ class Twin:
         """Whether the camera shows the plate whole and large enough to read: in frame,
         facing it, in a stretch it sees (a plate on an end face: with no other body on
         the track between it and the camera). People and the crane hook are not judged."""
-        camera = self.geometry.cameras[camera_id]
-        if not camera.visible(plate.corners).all() or not plate.faces(camera):
-            return False
-        if not large_enough_to_read(*plate.size_px(camera)):
-            return False
+        # the cheap tests first: most plates are out of a camera's seen stretches
         if plate.on_side:
-            return any(a <= plate.start_m and plate.end_m <= b for a, b in seen)
-        if not any(a <= plate.start_m <= b for a, b in seen):
+            if not any(a <= plate.start_m and plate.end_m <= b for a, b in seen):
+                return False
+        else:
+            if not any(a <= plate.start_m <= b for a, b in seen):
+                return False
+            metre = float(self.axes[state.track].to_track(self._positions[camera_id])[0][0])
+            lo, hi = sorted((plate.start_m, metre))
+            others = (o for o in states if o.track == state.track and o is not state)
+            if any(o.tail_m < hi and o.head_m > lo for o in others):
+                return False
+        camera = self.geometry.cameras[camera_id]
+        if not camera.visible(plate.corners).all():
             return False
-        metre = float(self.axes[state.track].to_track(camera.position)[0][0])
-        lo, hi = sorted((plate.start_m, metre))
-        others = (o for o in states if o.track == state.track and o is not state)
-        return not any(o.tail_m < hi and o.head_m > lo for o in others)
+        pixels = camera.project(plate.corners)
+        return faces_in(pixels) and large_enough_to_read(*plate.size_in(pixels))
+
+    @cached_property
+    def _positions(self) -> dict[str, FloatArray]:
+        return {c: self.geometry.cameras[c].position.reshape(1, 3) for c in self.camera_ids}
 
 
 def _bounding_box(twin: Twin, state: LocoState) -> np.ndarray:
