@@ -283,26 +283,22 @@ class Twin:
         facing it, in a stretch it sees (a plate on an end face: with no other body on
         the track between it and the camera). People and the crane hook are not judged."""
         # the cheap tests first: most plates are out of a camera's seen stretches
+        camera = self.geometry.cameras[camera_id]
         if plate.on_side:
             if not any(a <= plate.start_m and plate.end_m <= b for a, b in seen):
                 return False
         else:
             if not any(a <= plate.start_m <= b for a, b in seen):
                 return False
-            metre = float(self.axes[state.track].to_track(self._positions[camera_id])[0][0])
+            metre = float(self.axes[state.track].to_track(camera.position)[0][0])
             lo, hi = sorted((plate.start_m, metre))
             others = (o for o in states if o.track == state.track and o is not state)
             if any(o.tail_m < hi and o.head_m > lo for o in others):
                 return False
-        camera = self.geometry.cameras[camera_id]
         if not camera.visible(plate.corners).all():
             return False
         pixels = camera.project(plate.corners)
         return faces_in(pixels) and large_enough_to_read(*plate.size_in(pixels))
-
-    @cached_property
-    def _positions(self) -> dict[str, FloatArray]:
-        return {c: self.geometry.cameras[c].position.reshape(1, 3) for c in self.camera_ids}
 
 
 def _bounding_box(twin: Twin, state: LocoState) -> np.ndarray:
