@@ -360,18 +360,35 @@ def _camera_samples(
                     "plates": [side_plate_label(view.curtain, side) for side in sides],
                 }
             )
-            for body in bodies:
+            for body, name in zip(bodies, piece_names(bodies), strict=True):
+                body_stem = f"{stem}_{name}"
                 if "model" in kinds:
-                    rows["model"] += _body_sample(out, view.curtain, frame, body, stem, common)
+                    rows["model"] += _body_sample(out, view.curtain, frame, body, body_stem, common)
                 if "plate" in kinds:
                     rows["plate"] += _plate_samples(
-                        out, twin, view.curtain, frame, body, float(t), stem, common
+                        out, twin, view.curtain, frame, body, float(t), body_stem, common
                     )
-                    own = [side for side in sides if side.loco == body.loco]
+                    own = [side for side in sides if on_piece(side, body)]
                     rows["plate"] += _side_samples(
-                        out, twin, view.curtain, frame, body, own, float(t), stem, common
+                        out, twin, view.curtain, frame, body, own, float(t), body_stem, common
                     )
     return rows
+
+
+def piece_names(bodies: list[Body]) -> list[str]:
+    """A file name per body: its locomotive, and ``-2``, ``-3``.. for the further pieces of
+    one that something nearer cuts into several (each piece has its own windows)."""
+    seen: dict[str, int] = {}
+    names = []
+    for body in bodies:
+        seen[body.loco] = seen.get(body.loco, 0) + 1
+        names.append(body.loco + (f"-{seen[body.loco]}" if seen[body.loco] > 1 else ""))
+    return names
+
+
+def on_piece(side: SidePlate, body: Body) -> bool:
+    """Whether a side plate belongs to this piece of its locomotive: its middle is on it."""
+    return side.loco == body.loco and body.tail_m <= side.centre[0] <= body.head_m
 
 
 class _ViewWindows:
@@ -409,7 +426,7 @@ def _body_sample(
         return []
     start, end = span
     window = body_window(start, end)
-    image = f"images/{stem}_{body.loco}.png"
+    image = f"images/{stem}.png"
     cv2.imwrite(str(out / "model" / image), curtain.rectify(frame, window))
     return [
         {
@@ -442,7 +459,7 @@ def _plate_samples(
             continue
         for band in PLATE_FACE_BANDS:
             plate = end_plate(twin, curtain.axis, body.loco, t, end, band)
-            image = f"images/{stem}_{body.loco}_{'head' if direction > 0 else 'tail'}"
+            image = f"images/{stem}_{'head' if direction > 0 else 'tail'}"
             image += ".png" if band == "high" else f"_{band}.png"
             maps = faces.maps(end, direction, band)[:2]
             where = {"place": "end", "band": band, "end_m": round(end, 3), "direction": direction}
@@ -492,7 +509,7 @@ def _side_samples(
 ) -> list[dict[str, Any]]:
     """Windows on the body side: one near each of its plates (off centre, as a finder on
     the strip would point), and one on a bare stretch, labelled with no text."""
-    rng = np.random.default_rng(zlib.crc32(f"{stem}_{body.loco}".encode()))
+    rng = np.random.default_rng(zlib.crc32(stem.encode()))  # stem: camera, time, piece
     centres: list[tuple[float, float, SidePlate | None]] = []
     for side in sides:
         (metre, height), (along, up) = side.centre, SIDE_JITTER_M
@@ -508,7 +525,7 @@ def _side_samples(
     rows = []
     for index, (metre, height, near) in enumerate(centres):
         maps = curtain.side_maps(metre, height)
-        image = f"images/{stem}_{body.loco}_side{index}.png"
+        image = f"images/{stem}_side{index}.png"
         plate = near.plate if near else None
         where = {
             "place": "side",

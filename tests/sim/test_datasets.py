@@ -290,6 +290,22 @@ def test_across_strips_label_what_nearer_bodies_hide(tmp_path: Path) -> None:
     assert all("hidden" in row and (out / "position" / row["image"]).exists() for row in rows)
 
 
+def test_each_piece_of_a_body_cut_by_nearer_ones_has_its_own_windows(tmp_path: Path) -> None:
+    """A wall camera sees a far locomotive in pieces between nearer ones: each piece gets
+    its own series and plate windows, and no label points at another piece's image."""
+    spec = replace(SPEC, layout=LayoutSpec(family="across"))
+    out = tmp_path / "pieces"
+    write_dataset(spec, out, every_s=600.0, camera_ids=["cam-01"], jobs=1, progress=False,
+                  kinds=("model", "plate"))  # fmt: skip
+    for kind in ("model", "plate"):
+        rows = [json.loads(line) for line in (out / kind / "labels.jsonl").open()]
+        images = [row["image"] for row in rows]
+        assert len(images) == len(set(images)), kind
+    models = [json.loads(line) for line in (out / "model" / "labels.jsonl").open()]
+    per_body = {(row["t"], row["view"], row["loco"]) for row in models}
+    assert len(per_body) < len(models)  # some locomotive was seen in pieces
+
+
 def test_a_column_between_camera_and_track_hides_the_metres_behind_it() -> None:
     """A column stands floor to roof: between a camera and a track it hides the metres
     behind it at every height; beyond the track it hides nothing."""
