@@ -24,6 +24,7 @@ from sim.evaluation import evaluate, read_snapshots, read_snapshots_from_db
 from sim.faults import NO_FAULTS, FaultSpec
 from sim.layout import CAMERA_FAMILIES, CameraFamily, LayoutSpec
 from sim.options import resolution_option
+from sim.pasted_plates import write_pasted_plates
 from sim.plates import PLATE_STYLES, PlateStyle
 from sim.recording import record, write_facility
 from sim.scenario import ScenarioSpec
@@ -455,6 +456,30 @@ def dataset(
     wanted = tuple(k for k in KINDS if k in kinds.split(","))
     counts = write_dataset(spec, out, every, _cameras(Twin(spec), cameras), jobs=jobs, kinds=wanted)
     click.echo(f"wrote {out}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+
+
+@sim.command(name="paste-plates")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--backgrounds",
+    required=True,
+    help="Rendered sets (comma separated folders) whose bare plate windows are pasted on.",
+)
+@click.option("--count", type=click.IntRange(min=1), default=20000, show_default=True)
+@seed_option
+@click.option(
+    "--style",
+    type=click.Choice(PLATE_STYLES),
+    default="any",
+    show_default=True,
+    help="Made-up texts: 'any' plate-like text, 'near' a twin series with one character changed.",
+)
+def paste_plates(out: Path, backgrounds: str, count: int, seed: int, style: PlateStyle) -> None:
+    """Write plate windows made by pasting made-up numbers onto bare windows of rendered
+    sets, at the sizes cameras see them (reader training; sim/pasted_plates.py)."""
+    folders = [Path(p) for p in backgrounds.split(",") if p]
+    written = write_pasted_plates(folders, out, count, seed, style)
+    click.echo(f"wrote {out}: {written} plate")
 
 
 @sim.command()

@@ -517,10 +517,10 @@ def _draw_plates(rng: np.random.Generator, spec: VarietySpec) -> tuple[PlatePlac
         return CLASSIC_PLATES
     count = int(rng.integers(PLATES_PER_LOCO[0], PLATES_PER_LOCO[1] + 1))
     places = sorted({pick(rng, spec.plates) for _ in range(count)})
-    return tuple(_draw_plate(rng, place) for place in places)  # type: ignore[arg-type]
+    return tuple(draw_plate(rng, place) for place in places)  # type: ignore[arg-type]
 
 
-def _draw_plate(rng: np.random.Generator, place: PlateFamily) -> PlatePlace:
+def draw_plate(rng: np.random.Generator, place: PlateFamily) -> PlatePlace:
     length = float(rng.uniform(*PLATE_LENGTH_M))
     height = length / float(rng.uniform(*PLATE_ASPECT))
     painted = rng.random() < 0.35

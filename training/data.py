@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from locowatch.models.attributes import (
     large_enough_to_read,
     plate_input,
 )
+
+log = logging.getLogger(__name__)
 
 # Strips are padded to one width for batching: 51.2 m, the widest view the TensorRT
 # profile takes (wall and roof cameras' views reach ~45 m, along cameras' ~25 m). Training
@@ -49,7 +53,25 @@ def read_labels(folder: Path, kind: str) -> list[dict[str, Any]]:
         row = json.loads(line)
         row["image"] = str(folder / kind / row["image"])
         rows.append(row)
-    return rows
+    return _one_row_per_image(rows, path)
+
+
+def _one_row_per_image(rows: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:
+    """Rows that alone name their image. Sets written before each piece of a body had its
+    own windows (a locomotive seen in pieces between nearer ones) name one image in
+    several rows, and it shows only the last piece: the others' labels are wrong, and so
+    are all of them as far as anyone can tell."""
+    named = Counter(row["image"] for row in rows)
+    shared = sum(1 for row in rows if named[row["image"]] > 1)
+    if shared:
+        log.warning(
+            "%s: %d of %d rows share an image with another row (a set written before "
+            "76e7731); left out",
+            path,
+            shared,
+            len(rows),
+        )
+    return [row for row in rows if named[row["image"]] == 1]
 
 
 def load(folders: list[Path], kind: str, progress: bool = True) -> Samples:

@@ -14,7 +14,14 @@ FACTORS = ("camera", "resolution", "geometry", "livery", "hall")
 
 
 def families(manifest: dict[str, Any]) -> dict[str, list[str]]:
-    """Per factor, the families a set drew from (its manifest, docs/datasets.md)."""
+    """Per factor, the families a set drew from (its manifest, docs/datasets.md); a set
+    of pasted plates (``locowatch sim paste-plates``) drew from its backgrounds'."""
+    if manifest.get("source") == "pasted":
+        merged: dict[str, list[str]] = {factor: [] for factor in FACTORS}
+        for background in manifest.get("backgrounds", []):
+            for factor, drawn in families(background).items():
+                merged[factor] += [f for f in drawn if f not in merged[factor]]
+        return merged
     variety = manifest.get("variety") or {}
     return {
         "camera": [manifest.get("camera_family") or "along"],
