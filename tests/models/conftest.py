@@ -16,8 +16,8 @@ HELD_OUT = TwinSpec(seed=100, scenario=ScenarioSpec(duration_s=600), faults=NO_F
 
 @pytest.fixture(scope="session")
 def held_out_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every 15 s of the held-out day on eight cameras: morning to night, all three kinds."""
+    """Every 20 s of the held-out day on eight cameras: morning to night, all three kinds."""
     out = tmp_path_factory.mktemp("held-out")
     cameras = [f"cam-{n:02d}" for n in (1, 3, 5, 7, 11, 13, 17, 21)]
-    write_dataset(HELD_OUT, out, every_s=15.0, camera_ids=cameras, progress=False)
+    write_dataset(HELD_OUT, out, every_s=20.0, camera_ids=cameras, progress=False)
     return out

@@ -192,7 +192,7 @@ def test_random_plates_repaint_only_the_plates(tmp_path: Path) -> None:
     painted_spec = replace(SPEC, scenario=replace(SPEC.scenario, random_plates="any"))
     for spec, name in ((SPEC, "real"), (painted_spec, "painted")):
         write_dataset(
-            spec, tmp_path / name, 60.0, cameras, jobs=2, progress=False, kinds=("plate",)
+            spec, tmp_path / name, 120.0, cameras, jobs=2, progress=False, kinds=("plate",)
         )
     real, painted = (
         [json.loads(line) for line in (tmp_path / name / "plate/labels.jsonl").open()]
