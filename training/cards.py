@@ -106,15 +106,18 @@ def render_card(meta: dict[str, Any]) -> str:
         "",
         "## Training data",
         "",
-        "Twin scenes (`locowatch sim dataset`, docs/datasets.md):",
+        "Twin scenes (`locowatch sim dataset`) and plates pasted on their bare windows "
+        "(`locowatch sim paste-plates`), docs/datasets.md:",
         "",
     ]
     for d in trained["data"]:
         painted = PAINTED.get(d.get("random_plates"), "")
         drawn = _families(d)
-        lines.append(
-            f"- seed {d['seed']}, {d['duration_s']} s scenario{painted}{drawn}: {d['counts']}"
-        )
+        if "pasted_on" in d:
+            source = f"windows pasted on bare ones of {d['pasted_on']} sets, seed {d['seed']}"
+        else:
+            source = f"seed {d['seed']}, {d['duration_s']} s scenario"
+        lines.append(f"- {source}{painted}{drawn}: {d['counts']}")
     start = f", from the weights of `{trained['init']}`" if trained.get("init") else ""
     lines += [
         "",

@@ -281,6 +281,11 @@ def _manifest(folder: Path) -> dict[str, Any]:
         "counts": manifest.get("counts"),
         "random_plates": manifest.get("random_plates"),
         "families": families(manifest),
+        **(
+            {"pasted_on": len(manifest["backgrounds"])}
+            if manifest.get("source") == "pasted"
+            else {}
+        ),
     }
 
 
