@@ -55,9 +55,6 @@ class PasteRanges:
     shear: float = 0.08
     bare_share: float = 0.15  # windows left without a plate
     outside_share: float = 0.08  # plates reaching out of the window
-    # plates touching the window's top or bottom: a fixed band of an end face cuts many
-    # real ones there (the end-high band is 1.6-2.7 m; cab-front plates vary in height)
-    edge_share: float = 0.3
     hidden_share: float = 0.08  # plates partly behind a patch of another window
 
 
@@ -161,8 +158,6 @@ def _paste_plate(
             rng.uniform(margin_y, max(margin_y, WINDOW[1] - margin_y)),
         ]
     )
-    if not outside and rng.random() < ranges.edge_share:
-        centre[1] = margin_y if rng.random() < 0.5 else WINDOW[1] - margin_y
     local = _surface_colour(window, centre, width, height)
     # the light on the window: its brightest surfaces are near white when lit (a dark body
     # is dark paint, not dim light, so the plate's own colours are scaled by this alone)
