@@ -8,11 +8,13 @@ come out as timezone-aware datetimes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from cloud.reports import ReportRange, report_rows
@@ -103,6 +105,14 @@ ORDER BY flow, time_bucket(%(bucket)s::interval, time), time DESC
 """
 
 
+# How long a query waits for a pooled connection: while the database answers, long enough
+# to ride out a busy pool; once the pool failed to connect since the last answer, short, so
+# that every panel of a page says the database is away within a second instead of each
+# waiting out the pool (which keeps reconnecting in the background).
+POOL_WAIT_S = 5.0
+AWAY_WAIT_S = 0.5
+
+
 class DashboardReader:
     """The dashboard's connection pool and its queries (run in worker threads)."""
 
@@ -113,26 +123,35 @@ class DashboardReader:
             max_size=max_connections,
             open=False,
             name="dashboard",
-            timeout=5.0,  # a page waits this long for a connection, then shows what it has
+            timeout=POOL_WAIT_S,
             # Read-only by construction: a bug here can never write the facility's history.
             kwargs={"autocommit": True, "options": "-c default_transaction_read_only=on"},
         )
+        self._failed_connects = 0  # the pool's count of failed connects at the last answer
 
     def open(self, wait: bool = False, timeout_s: float = 30.0) -> None:
         """Open the pool; without ``wait`` it connects in the background (the app starts
         and its health check says 503 until the database answers)."""
         self.pool.open(wait=wait, timeout=timeout_s)
 
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        failed = self.pool.get_stats().get("connections_errors", 0)
+        away = failed > self._failed_connects
+        with self.pool.connection(timeout=AWAY_WAIT_S if away else POOL_WAIT_S) as conn:
+            yield conn
+        self._failed_connects = failed
+
     def close(self) -> None:
         self.pool.close()
 
     def check(self) -> None:
         """Raise when the database cannot answer (the health endpoint's probe)."""
-        with self.pool.connection(timeout=5) as conn:
+        with self._connection() as conn:
             conn.execute("SELECT 1")
 
     def version(self, facility: str, flows: Sequence[str]) -> Version:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 "SELECT (SELECT max(time) FROM state_snapshots "
                 "        WHERE facility_id = %(facility)s AND flow = ANY(%(flows)s)), "
@@ -142,13 +161,13 @@ class DashboardReader:
         return Version(row[0], row[1]) if row else Version(None, None)
 
     def latest_state(self, facility: str, flow: str) -> StateRow | None:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(LATEST_SNAPSHOT_SQL, (facility, flow)).fetchone()
         return StateRow(row[0], list(row[1])) if row else None
 
     def series(self, facility: str) -> list[str]:
         """Every series the facility's locomotives were ever identified as (for colours)."""
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(
                 "SELECT DISTINCT series FROM locomotive_events WHERE facility_id = %s "
                 "AND kind = 'identified' AND series IS NOT NULL",
@@ -158,7 +177,7 @@ class DashboardReader:
 
     def moves(self, facility: str, flow: str, start: datetime, end: datetime) -> tuple[int, int]:
         """Arrivals and departures in [start, end)."""
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 "SELECT count(*) FILTER (WHERE kind = 'arrived'), "
                 "       count(*) FILTER (WHERE kind = 'departed') "
@@ -170,7 +189,7 @@ class DashboardReader:
 
     def cameras(self, facility: str, camera_ids: Sequence[str], since: datetime) -> list[CameraRow]:
         """The newest health row of each camera since ``since`` (one index probe each)."""
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(
                 "SELECT c.id, h.time, h.state, h.fps, h.last_frame_time, h.reconnects, "
                 "       h.decode_errors, h.message "
@@ -203,13 +222,13 @@ class DashboardReader:
             "to": end,
             "lookback": REST_LOOKBACK,
         }
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(STAYS_SQL, params).fetchall()
         return [Stay(*row) for row in rows]
 
     def report(self, name: str, where: ReportRange) -> tuple[list[str], list[dict[str, Any]]]:
         """A report of cloud/reports (the same SQL as ``locowatch report``) as dict rows."""
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             columns, rows = report_rows(conn, name, where)
         return columns, [dict(zip(columns, row, strict=True)) for row in rows]
 
@@ -230,7 +249,7 @@ class DashboardReader:
             "bucket": bucket,
         }
         out: dict[str, dict[datetime, list[dict[str, Any]]]] = {flow: {} for flow in flows}
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             for flow, at, locos in conn.execute(SAMPLED_SQL, params):
                 out[flow][at] = list(locos)
         return out
