@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -172,14 +172,29 @@ class Twin:
         columns = self._behind_columns(camera_id, view)
         if view.track not in camera.shadows and not out and not columns:
             return [span], []  # the common case of cameras along a track: all of it seen
+        near = {shadow.near_track for shadow in camera.shadows.get(view.track, [])}
+        in_the_way = tuple(sorted((s.track, s.tail_m, s.head_m) for s in states if s.track in near))
+        seen, blind = self._seen_past(camera_id, view, in_the_way)
+        return list(seen), list(blind)
+
+    @lru_cache(maxsize=8192)  # noqa: B019 (bodies stand still far more often than they move)
+    def _seen_past(
+        self, camera_id: str, view: TrackView, in_the_way: tuple[tuple[str, float, float], ...]
+    ) -> tuple[tuple[Span, ...], tuple[tuple[float, float, bool], ...]]:
+        """``seen`` with the bodies on the tracks that can hide ``view`` as (track, tail,
+        head)."""
+        span = (view.start_m, view.end_m)
+        out = self._out_of_view(camera_id, view)
         bodies: dict[str, list[Span]] = {}
-        for state in states:
-            bodies.setdefault(state.track, []).append((state.tail_m, state.head_m))
+        for track, tail_m, head_m in in_the_way:
+            bodies.setdefault(track, []).append((tail_m, head_m))
+        camera = self.visibility.cameras[camera_id]
         behind = [h for h in camera.hidden(view.track, bodies) if h[1] > span[0] and h[0] < span[1]]
+        columns = self._behind_columns(camera_id, view)
         hidden = subtract_spans(merge_spans(behind + columns), out)
         hidden = [(max(a, span[0]), min(b, span[1])) for a, b in hidden]
         blind = [(a, b, False) for a, b in out] + [(a, b, True) for a, b in hidden]
-        return subtract_spans([span], out + hidden), sorted(blind)
+        return tuple(subtract_spans([span], out + hidden)), tuple(sorted(blind))
 
     @cache  # noqa: B019 (a twin lives as long as its process uses it)
     def _out_of_view(self, camera_id: str, view: TrackView) -> list[Span]:
@@ -199,6 +214,7 @@ class Twin:
         with ``camera_ids``, what those cameras see (a run that streams only some)."""
         records = []
         states = self.scenario.at(t)
+        seen: dict[tuple[str, str], list[Span]] = {}  # what each view sees, for every body
         for state in sorted(states, key=lambda s: (s.track, s.tail_m)):
             records.append(
                 {
@@ -210,7 +226,7 @@ class Twin:
                     "plate": state.loco.plate,
                     "speed_mps": round(state.speed_mps, 3),
                     "station": self.facility.station_of(state.track, state.tail_m, state.head_m),
-                    **self.sightings(state, t, states, camera_ids),
+                    **self.sightings(state, t, states, camera_ids, seen),
                 }
             )
         return {
@@ -225,13 +241,16 @@ class Twin:
         t: float,
         states: list[LocoState] | None = None,
         camera_ids: Collection[str] | None = None,
+        seen_by_view: dict[tuple[str, str], list[Span]] | None = None,
     ) -> dict[str, Any]:
         """``cameras``: those that deliver a live image and see part of the body (in
         their view of its track, in frame, not hidden behind a body on a nearer track);
         ``seen_m``: the longest stretch of the body one of them sees; ``plate_cameras``:
-        those of them that show one of its plates whole and large enough to read."""
+        those of them that show one of its plates whole and large enough to read.
+        ``seen_by_view`` keeps each view's seen stretches for the other bodies of ``t``."""
         seeing, longest, reading = [], 0.0, []
         states = self.scenario.at(t) if states is None else states
+        seen_by_view = {} if seen_by_view is None else seen_by_view
         plates = self.plates(state)
         for camera in self.facility.cameras:
             if camera_ids is not None and camera.id not in camera_ids:
@@ -242,12 +261,15 @@ class Twin:
             for view in camera.views:
                 if view.track != state.track:
                     continue
-                seen, _ = self.seen(camera.id, view, states)
+                key = (camera.id, view.track)
+                if key not in seen_by_view:
+                    seen_by_view[key] = self.seen(camera.id, view, states)[0]
+                seen = seen_by_view[key]
                 parts = [min(b, state.head_m) - max(a, state.tail_m) for a, b in seen]
                 if any(part > 0 for part in parts):
                     seeing.append(camera.id)
                     longest = max(longest, *parts)
-                    if any(self._shows(camera.id, p, seen, state, states) for p in plates):
+                    if self._shows_one(camera.id, plates, seen, state, states):
                         reading.append(camera.id)
         return {"cameras": seeing, "seen_m": round(longest, 2), "plate_cameras": reading}
 
@@ -271,7 +293,32 @@ class Twin:
         axis = self.axes[track]
         return tuple(plates_of(locomotive_solids(loco, axis, 0.0), axis))
 
-    def _shows(
+    def _shows_one(
+        self,
+        camera_id: str,
+        plates: list[PlatePlacement],
+        seen: list[Span],
+        state: LocoState,
+        states: list[LocoState],
+    ) -> bool:
+        """Whether the camera shows one of the plates whole and large enough to read: in
+        frame, facing it, in a stretch it sees (a plate on an end face: with no other body
+        on the track between it and the camera). People and the crane hook are not judged."""
+        # the cheap tests first (most plates are out of a camera's seen stretches), then
+        # one projection of the plates left (cv2's cost is mostly per call)
+        camera = self.geometry.cameras[camera_id]
+        left = [p for p in plates if self._in_seen_stretch(camera_id, p, seen, state, states)]
+        if not left:
+            return False
+        pixels, inside = camera.image_points(np.concatenate([p.corners for p in left]))
+        return any(
+            inside[4 * k : 4 * k + 4].all()
+            and faces_in(pixels[4 * k : 4 * k + 4])
+            and large_enough_to_read(*plate.size_in(pixels[4 * k : 4 * k + 4]))
+            for k, plate in enumerate(left)
+        )
+
+    def _in_seen_stretch(
         self,
         camera_id: str,
         plate: PlatePlacement,
@@ -279,26 +326,20 @@ class Twin:
         state: LocoState,
         states: list[LocoState],
     ) -> bool:
-        """Whether the camera shows the plate whole and large enough to read: in frame,
-        facing it, in a stretch it sees (a plate on an end face: with no other body on
-        the track between it and the camera). People and the crane hook are not judged."""
-        # the cheap tests first: most plates are out of a camera's seen stretches
-        camera = self.geometry.cameras[camera_id]
         if plate.on_side:
-            if not any(a <= plate.start_m and plate.end_m <= b for a, b in seen):
-                return False
-        else:
-            if not any(a <= plate.start_m <= b for a, b in seen):
-                return False
-            metre = float(self.axes[state.track].to_track(camera.position)[0][0])
-            lo, hi = sorted((plate.start_m, metre))
-            others = (o for o in states if o.track == state.track and o is not state)
-            if any(o.tail_m < hi and o.head_m > lo for o in others):
-                return False
-        if not camera.visible(plate.corners).all():
+            return any(a <= plate.start_m and plate.end_m <= b for a, b in seen)
+        if not any(a <= plate.start_m <= b for a, b in seen):
             return False
-        pixels = camera.project(plate.corners)
-        return faces_in(pixels) and large_enough_to_read(*plate.size_in(pixels))
+        metre = self._camera_metre(camera_id, state.track)
+        lo, hi = sorted((plate.start_m, metre))
+        others = (o for o in states if o.track == state.track and o is not state)
+        return not any(o.tail_m < hi and o.head_m > lo for o in others)
+
+    @cache  # noqa: B019 (a twin lives as long as its process uses it)
+    def _camera_metre(self, camera_id: str, track: str) -> float:
+        """Where along ``track`` the camera stands."""
+        position = self.geometry.cameras[camera_id].position
+        return float(self.axes[track].to_track(position)[0][0])
 
 
 def _bounding_box(twin: Twin, state: LocoState) -> np.ndarray:

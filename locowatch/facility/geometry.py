@@ -229,12 +229,17 @@ class CameraModel:
 
     def visible(self, world: ArrayLike) -> NDArray[np.bool_]:
         """Whether each world point appears in the image (in front, in the field, in frame)."""
+        return self.image_points(world)[1]
+
+    def image_points(self, world: ArrayLike) -> tuple[FloatArray, NDArray[np.bool_]]:
+        """Pixels ``(n, 2)`` of world points ``(n, 3)`` and whether each appears in the
+        image (in front, in the field, in frame): ``project`` and ``visible`` in one go."""
         xyz = _points(world, 3, "world points")
         cam = xyz @ self.rotation.T + self.tvec
         with np.errstate(divide="ignore", invalid="ignore"):
             radius = np.linalg.norm(cam[:, :2] / cam[:, 2:3], axis=1)
         pixels = self.project(xyz)
-        return np.asarray(
+        inside = np.asarray(
             (cam[:, 2] > 0)
             & (radius <= self.field_radius * 1.01)
             & (pixels[:, 0] >= 0)
@@ -242,6 +247,7 @@ class CameraModel:
             & (pixels[:, 1] >= 0)
             & (pixels[:, 1] < self.height)
         )
+        return pixels, inside
 
     def in_front(self, world: ArrayLike) -> NDArray[np.bool_]:
         """Whether each world point lies in front of the camera."""
