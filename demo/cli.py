@@ -293,7 +293,7 @@ def _run(
         end = min(time.time(), played_at + scope.duration_s)
         _wait_for_state(url, end - 2.0)
         ingest.stop()
-        delay = _camera_delay(url, twin, scope, played_at)
+        delay = _camera_delay(url, twin, scope, played_at, flows)
         truth = write_truth(twin, scope, played_at + delay, folder / "ground_truth.jsonl")
         _report(url, truth, flows, _scored_from(status, played_at, end), end, twin)
         if cut and dark:
@@ -401,17 +401,20 @@ def _report_dark(
     )
 
 
-def _camera_delay(url: str, twin: Twin, scope: DemoScope, played_at: float) -> float:
+def _camera_delay(
+    url: str, twin: Twin, scope: DemoScope, played_at: float, flows: list[str]
+) -> float:
     from demo.scoring import DELAYS_S, stream_delay
 
-    delay, ends = stream_delay(url, twin, scope, played_at)
+    fit = stream_delay(url, twin, scope, played_at, flows)
     click.echo(
-        f"      camera delay (twin frame shown -> gateway stamp), fitted on {ends} real "
-        f"ends the gateway saw: {delay:.2f} s"
+        f"      camera delay (twin frame shown -> gateway stamp), fitted on the {fit.ends} "
+        f"real ends the {fit.flow} flow saw (mean {fit.error_m:.2f} m from a true end): "
+        f"{fit.seconds:.2f} s"
     )
-    if delay <= DELAYS_S[0] or delay >= DELAYS_S[-1]:
+    if fit.seconds <= DELAYS_S[0] or fit.seconds >= DELAYS_S[-1]:
         click.echo("      (the end of the searched range: truth and state may not line up)")
-    return delay
+    return fit.seconds
 
 
 def _scored_from(status: StatusLine, played_at: float, end: float) -> float:

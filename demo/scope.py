@@ -3,7 +3,10 @@
 A demo with fewer cameras than the depot has runs whole tracks, so that every locomotive
 on them is seen and the score against ground truth means something. When not even one
 track fits, it runs the first cameras of the first track and scores only the metres they
-cover.
+cover; the track its gateway and FSE are given then ends where those cameras stop seeing
+it, in a door: beyond, the depot goes on under cameras the demo does not run, and a
+locomotive that drives on there has left the demo (as the truth, clipped to the same
+metres, says).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from locowatch.facility.config import Camera, FacilityConfig
+from locowatch.facility.config import TRACK_ENDS, Camera, FacilityConfig, Station, Track
 from sim.twin import Twin
 
 
@@ -94,13 +97,31 @@ def scoped_facility(facility: FacilityConfig, scope: DemoScope) -> FacilityConfi
         camera = by_id[camera_id]
         views = [v for v in camera.views if v.track in scope.tracks]
         cameras.append(camera.model_copy(update={"views": views}))
+    tracks = [_cut(t, scope.coverage.get(t.id)) for t in facility.tracks if t.id in scope.tracks]
+    lengths = {t.id: t.length_m for t in tracks}
+    stations = [_on(s, lengths[s.track]) for s in facility.stations if s.track in lengths]
     return facility.model_copy(
         update={
-            "tracks": [t for t in facility.tracks if t.id in scope.tracks],
-            "stations": [s for s in facility.stations if s.track in scope.tracks],
+            "tracks": tracks,
+            "stations": [s for s in stations if s is not None],
             "cameras": cameras,
         }
     )
+
+
+def _cut(track: Track, covered: tuple[float, float] | None) -> Track:
+    """``track`` ending, in a door, where the scope's cameras stop seeing it."""
+    if covered is None or covered[1] >= track.length_m:
+        return track
+    doors = [end for end in TRACK_ENDS if end in track.doors or end == "end"]
+    return track.model_copy(update={"length_m": covered[1], "doors": doors})
+
+
+def _on(station: Station, length_m: float) -> Station | None:
+    """``station`` as far as it lies on a track cut at ``length_m``."""
+    if station.start_m >= length_m:
+        return None
+    return station.model_copy(update={"end_m": min(station.end_m, length_m)})
 
 
 def _sees(camera: Camera, track_id: str) -> bool:

@@ -57,7 +57,8 @@ class Loco:
     series: str | None = None
     plate: str | None = None
     seen_m: float | None = None  # truth only: the longest stretch of it a camera sees
-    in_door: bool = False  # truth only: partly outside, through a door at a track end
+    in_door: bool = False  # truth only: partly outside, through a door at a track end (or
+    # past the metres a demo's cameras cover, where its track ends: demo.scoring)
     glimpsed: bool = False  # truth only: no camera has seen DOOR_M of it yet this visit
     # truth only: a camera shows one of its plates whole and large enough to read now
     # (Twin.sightings' plate_cameras; None: the truth does not say), and did so at some
@@ -342,7 +343,7 @@ def _clip(snapshot: Snapshot, lengths: dict[str, float]) -> Snapshot:
             continue
         tail, head = max(loco.tail_m, 0.0), min(loco.head_m, length)
         if head > tail:
-            in_door = tail > loco.tail_m or head < loco.head_m
+            in_door = loco.in_door or tail > loco.tail_m or head < loco.head_m
             locos.append(replace(loco, tail_m=tail, head_m=head, in_door=in_door))
     return Snapshot(snapshot.time, tuple(locos), snapshot.written_at)
 
@@ -443,6 +444,7 @@ def snapshot_from_record(record: dict[str, Any]) -> Snapshot:
                 loco.get("seen_m"),
                 glimpsed=bool(loco.get("glimpsed", False)),
                 plate_in_sight=bool(loco["plate_cameras"]) if "plate_cameras" in loco else None,
+                in_door=bool(loco.get("in_door", False)),
             )
             for loco in record["locomotives"]
         ),
