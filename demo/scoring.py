@@ -57,6 +57,7 @@ def write_truth(twin: Twin, scope: DemoScope, played_at: float, path: Path) -> P
 # some cameras beat by a little.
 DELAYS_S = np.arange(-1.0, 10.001, 0.05)
 END_ERROR_CAP_M = 2.0  # an end further than this from every true end is an outlier
+MIN_FIT_ENDS = 100  # a flow with fewer real ends in a run does not choose the delay
 REAL_ENDS_SQL = """
     SELECT extract(epoch FROM time), track_id, interval_start_m, interval_end_m,
            start_real, end_real
@@ -85,7 +86,8 @@ def stream_delay(
     steps = np.arange(start, end, TRUTH_STEP_S)
     true_ends = [_true_ends(twin.truth(float(t)), scope) for t in steps]
     fits = [_fit_delay(db_url, flow, played_at, scope, true_ends) for flow in flows]
-    return min(fits, key=lambda fit: (fit.error_m, -fit.ends))
+    enough = [fit for fit in fits if fit.ends >= MIN_FIT_ENDS] or fits
+    return min(enough, key=lambda fit: (fit.error_m, -fit.ends))
 
 
 def _fit_delay(
