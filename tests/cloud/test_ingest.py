@@ -607,16 +607,14 @@ def test_sim_feed_plays_the_gateway(
 
 
 def test_a_database_restart_under_load_loses_and_doubles_nothing(
-    ingest_factory: IngestFactory, envelopes: list[uplink_pb2.Envelope]
-) -> None:
+    ingest_factory: IngestFactory, envelopes: list[uplink_pb2.Envelope], locowatch_cli
+) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL itself restarts while a gateway streams: ingest retries, acks only what
     was committed, and the gateway's resends fill the gap exactly."""
-    from locowatch.db.location import default_home, external_db_url
-    from locowatch.db.managed import ManagedServer
+    from locowatch.db.location import external_db_url
 
     if external_db_url() is not None:
         pytest.skip("restarts the managed server; LOCOWATCH_DB names another one")
-    server = ManagedServer(default_home())
     ingest = ingest_factory()
     batch = numbered(envelopes[:20_000])
     outcome: dict[str, object] = {}
@@ -624,9 +622,15 @@ def test_a_database_restart_under_load_loses_and_doubles_nothing(
     sender = threading.Thread(target=lambda: outcome.update(report=gateway.send(batch)))
     sender.start()
     _wait_until(lambda: stored_counts(ingest.db_url)[0] > 2_000)
-    assert server.down()
-    time.sleep(2.0)  # the database is gone for a while
-    server.up()
+    # As a user would, from a process of its own: pg_ctl runs as the database user, which
+    # a fork from this process (gRPC's threads running) once crashed (pg_ctl start: -11),
+    # and every later test then found no server.
+    try:
+        assert locowatch_cli("db", "down").returncode == 0
+        time.sleep(2.0)  # the database is gone for a while
+    finally:
+        up = locowatch_cli("db", "up")
+    assert up.returncode == 0, up.stderr
     sender.join(timeout=180)
     assert not sender.is_alive(), ingest.log.read_text()[-3000:]
     assert stored_counts(ingest.db_url) == (len(batch), len(batch))
