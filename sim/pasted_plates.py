@@ -26,7 +26,6 @@ they are for training, and a reader is judged on rendered held-out sets.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from locowatch.datasets import read_image, read_labels
 from sim.fleet import Colour
 from sim.plates import PlateStyle, plate_texture, random_plate_text
 from sim.variety import PLATE_FAMILIES, draw_plate
@@ -59,20 +59,14 @@ class PasteRanges:
 
 
 def bare_windows(folders: list[Path]) -> list[dict[str, Any]]:
-    """The rows of ``folders``' plate sets with no number in the window (docs/datasets.md)."""
-    rows = []
-    for folder in folders:
-        path = folder / "plate" / "labels.jsonl"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: not a plate set (see docs/datasets.md)")
-        labels = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        # sets written before each piece of a body had its own windows name one image in
-        # several rows, and the image is the last piece's: not known to be bare
-        named = Counter(row["image"] for row in labels)
-        for row in labels:
-            if not row["text"] and not row.get("plate_box") and named[row["image"]] == 1:
-                rows.append({**row, "image": str(folder / "plate" / row["image"])})
-    return rows
+    """The rows of ``folders``' plate sets with no number in the window (docs/datasets.md);
+    never a row that shares its image (the image is another piece's: not known bare)."""
+    return [
+        row
+        for folder in folders
+        for row in read_labels(folder, "plate")
+        if not row["text"] and not row.get("plate_box")
+    ]
 
 
 def write_pasted_plates(
@@ -253,9 +247,8 @@ def _box(corners: np.ndarray) -> dict[str, Any]:
 
 
 def _read(path: str) -> np.ndarray:
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f"{path}: missing or unreadable image")
+    """A plate window at ``WINDOW``'s size."""
+    image = read_image(path)
     if image.shape[1::-1] != WINDOW:
         image = cv2.resize(image, WINDOW)
     return image

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from locowatch.datasets import read_image, read_labels
 from locowatch.models import position as pos
 from locowatch.models.attributes import (
     PLATE_ALPHABET,
@@ -44,52 +43,15 @@ class Samples:
         return len(self.labels)
 
 
-def read_labels(folder: Path, kind: str) -> list[dict[str, Any]]:
-    path = folder / kind / "labels.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not a dataset folder (see docs/datasets.md)")
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        row["image"] = str(folder / kind / row["image"])
-        rows.append(row)
-    return _one_row_per_image(rows, path)
-
-
-def _one_row_per_image(rows: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:
-    """Rows that alone name their image. Sets written before each piece of a body had its
-    own windows (a locomotive seen in pieces between nearer ones) name one image in
-    several rows, and it shows only the last piece: the others' labels are wrong, and so
-    are all of them as far as anyone can tell."""
-    named = Counter(row["image"] for row in rows)
-    shared = sum(1 for row in rows if named[row["image"]] > 1)
-    if shared:
-        log.warning(
-            "%s: %d of %d rows share an image with another row (a set written before "
-            "76e7731); left out",
-            path,
-            shared,
-            len(rows),
-        )
-    return [row for row in rows if named[row["image"]] == 1]
-
-
 def load(folders: list[Path], kind: str, progress: bool = True) -> Samples:
     """Read every image of ``kind`` from the folders into one uint8 array."""
     labels = [row for folder in folders for row in read_labels(folder, kind)]
     convert = {"position": _strip, "model": body_input, "plate": plate_input}[kind]
-    first = convert(_read(labels[0]["image"])) if labels else np.zeros((0,), np.uint8)
+    first = convert(read_image(labels[0]["image"])) if labels else np.zeros((0,), np.uint8)
     inputs = np.zeros((len(labels), *first.shape), np.uint8)
     for i, row in enumerate(tqdm(labels, desc=f"read {kind}", unit="img", disable=not progress)):
-        inputs[i] = convert(_read(row["image"]))
+        inputs[i] = convert(read_image(row["image"]))
     return Samples(inputs, labels)
-
-
-def _read(path: str) -> np.ndarray:
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f"{path}: missing or unreadable image")
-    return image
 
 
 def strip_columns(row: dict[str, Any]) -> int:

@@ -12,12 +12,12 @@ import cv2
 import numpy as np
 import pytest
 
+from locowatch.datasets import read_labels
 from sim.datasets import write_dataset
 from sim.faults import NO_FAULTS
 from sim.pasted_plates import PasteRanges, bare_windows, write_pasted_plates
 from sim.scenario import ScenarioSpec
 from sim.twin import TwinSpec
-from training.data import read_labels
 from training.families import families
 
 
