@@ -136,6 +136,21 @@ class Scores:
         return asdict(self)
 
 
+class SoFarThisVisit:
+    """The ids flagged at some snapshot of their current visit so far (a visit: the
+    snapshots in a row that hold the id; one that leaves and comes back starts afresh)."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    def update(self, inside: set[str], flagged: Iterable[str]) -> None:
+        """The next snapshot: ``inside`` holds every id in it, ``flagged`` those flagged now."""
+        self.ids = (self.ids & inside) | set(flagged)
+
+    def __contains__(self, loco_id: object) -> bool:
+        return loco_id in self.ids
+
+
 def seen_once(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Ground-truth records with only the locomotives some camera has seen by then.
 
@@ -144,13 +159,12 @@ def seen_once(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     until its first sighting of this visit (``_sighted``). One only glimpsed so far (a
     sliver, in sight now or before) stays in, marked ``glimpsed``: counting it or not is
     no error, since a sliver may or may not be enough to tell a locomotive is there."""
-    seen: set[str] = set()
-    glimpsed: set[str] = set()
+    seen, glimpsed = SoFarThisVisit(), SoFarThisVisit()
     for record in records:
         locos = record["locomotives"]
         inside = {loco["id"] for loco in locos}
-        seen = (seen & inside) | {loco["id"] for loco in locos if _sighted(loco)}
-        glimpsed = (glimpsed & inside) | {loco["id"] for loco in locos if loco.get("cameras")}
+        seen.update(inside, (loco["id"] for loco in locos if _sighted(loco)))
+        glimpsed.update(inside, (loco["id"] for loco in locos if loco.get("cameras")))
         # (every one seen well was glimpsed too)
         kept = [
             {**loco, "glimpsed": loco["id"] not in seen} for loco in locos if loco["id"] in glimpsed
@@ -192,10 +206,10 @@ def evaluate(
 def _plates_shown(truth: Iterable[Snapshot]) -> Iterator[Snapshot]:
     """The truth with ``plate_shown`` set on each locomotive a camera has shown a plate of
     readable so far in this visit (a visit: the snapshots in a row that hold its id)."""
-    shown: set[str] = set()
+    shown = SoFarThisVisit()
     for snapshot in truth:
         inside = {loco.id for loco in snapshot.locos}
-        shown = (shown & inside) | {loco.id for loco in snapshot.locos if loco.plate_in_sight}
+        shown.update(inside, (loco.id for loco in snapshot.locos if loco.plate_in_sight))
         locos = tuple(replace(loco, plate_shown=loco.id in shown) for loco in snapshot.locos)
         yield replace(snapshot, locos=locos)
 
