@@ -58,6 +58,7 @@ def write_truth(twin: Twin, scope: DemoScope, played_at: float, path: Path) -> P
 DELAYS_S = np.arange(-1.0, 10.001, 0.05)
 END_ERROR_CAP_M = 2.0  # an end further than this from every true end is an outlier
 MIN_FIT_ENDS = 100  # a flow with fewer real ends in a run does not choose the delay
+DELAY_TIE_M = 0.01  # delays whose mean end error is this close to the best fit as well
 REAL_ENDS_SQL = """
     SELECT extract(epoch FROM time), track_id, interval_start_m, interval_end_m,
            start_real, end_real
@@ -104,27 +105,46 @@ def _fit_delay(
     }
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(REAL_ENDS_SQL, params).fetchall()
+    # the ends the truth can judge at every delay searched, so each delay is judged on
+    # the same ends (dropping the ends a delay pushes out of the truth's window favoured
+    # the longest delays by a hair when nothing moved)
+    first, last = played_at + DELAYS_S[-1], played_at + scope.duration_s + DELAYS_S[0]
     observed = [
         (float(stamp), track, float(metre))
         for stamp, track, starts, ends, starts_real, ends_real in rows
+        if first <= float(stamp) < last
         for metres, real in ((starts, starts_real), (ends, ends_real))
         for metre, is_real in zip(metres, real, strict=True)
         if is_real
     ]
     if not observed:
         return StreamDelay(0.0, flow, 0, END_ERROR_CAP_M)
-    costs = []
-    for delay in DELAYS_S:
-        errors = []
-        for stamp, track, metre in observed:
-            index = round((stamp - delay - played_at) / TRUTH_STEP_S)
-            if 0 <= index < len(true_ends):
-                candidates = true_ends[index].get(track, [])
-                nearest = min((abs(metre - e) for e in candidates), default=END_ERROR_CAP_M)
-                errors.append(min(nearest, END_ERROR_CAP_M))
-        costs.append(float(np.mean(errors)) if errors else np.inf)
-    best = int(np.argmin(costs))
-    return StreamDelay(float(DELAYS_S[best]), flow, len(observed), costs[best])
+    costs = np.array([_mean_end_error(observed, delay, played_at, true_ends) for delay in DELAYS_S])
+    best = best_delay(costs)
+    return StreamDelay(float(DELAYS_S[best]), flow, len(observed), float(costs[best]))
+
+
+def best_delay(costs: np.ndarray) -> int:
+    """Index into DELAYS_S of the delay to take, from each delay's mean end error. Ends of
+    standing locomotives fit every delay alike: of the delays within DELAY_TIE_M of the
+    best, the one nearest the twin's own clock (0 s)."""
+    near_best = np.flatnonzero(costs <= costs.min() + DELAY_TIE_M)
+    return int(near_best[np.argmin(np.abs(DELAYS_S[near_best]))])
+
+
+def _mean_end_error(
+    observed: list[tuple[float, str, float]],
+    delay: float,
+    played_at: float,
+    true_ends: list[dict[str, list[float]]],
+) -> float:
+    errors = []
+    for stamp, track, metre in observed:
+        index = min(max(round((stamp - delay - played_at) / TRUTH_STEP_S), 0), len(true_ends) - 1)
+        candidates = true_ends[index].get(track, [])
+        nearest = min((abs(metre - e) for e in candidates), default=END_ERROR_CAP_M)
+        errors.append(min(nearest, END_ERROR_CAP_M))
+    return float(np.mean(errors))
 
 
 def _true_ends(record: dict[str, object], scope: DemoScope) -> dict[str, list[float]]:
