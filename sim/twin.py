@@ -214,7 +214,6 @@ class Twin:
         with ``camera_ids``, what those cameras see (a run that streams only some)."""
         records = []
         states = self.scenario.at(t)
-        seen: dict[tuple[str, str], list[Span]] = {}  # what each view sees, for every body
         for state in sorted(states, key=lambda s: (s.track, s.tail_m)):
             records.append(
                 {
@@ -226,7 +225,7 @@ class Twin:
                     "plate": state.loco.plate,
                     "speed_mps": round(state.speed_mps, 3),
                     "station": self.facility.station_of(state.track, state.tail_m, state.head_m),
-                    **self.sightings(state, t, states, camera_ids, seen),
+                    **self.sightings(state, t, states, camera_ids),
                 }
             )
         return {
@@ -241,16 +240,13 @@ class Twin:
         t: float,
         states: list[LocoState] | None = None,
         camera_ids: Collection[str] | None = None,
-        seen_by_view: dict[tuple[str, str], list[Span]] | None = None,
     ) -> dict[str, Any]:
         """``cameras``: those that deliver a live image and see part of the body (in
         their view of its track, in frame, not hidden behind a body on a nearer track);
         ``seen_m``: the longest stretch of the body one of them sees; ``plate_cameras``:
-        those of them that show one of its plates whole and large enough to read.
-        ``seen_by_view`` keeps each view's seen stretches for the other bodies of ``t``."""
+        those of them that show one of its plates whole and large enough to read."""
         seeing, longest, reading = [], 0.0, []
         states = self.scenario.at(t) if states is None else states
-        seen_by_view = {} if seen_by_view is None else seen_by_view
         plates = self.plates(state)
         for camera in self.facility.cameras:
             if camera_ids is not None and camera.id not in camera_ids:
@@ -261,10 +257,7 @@ class Twin:
             for view in camera.views:
                 if view.track != state.track:
                     continue
-                key = (camera.id, view.track)
-                if key not in seen_by_view:
-                    seen_by_view[key] = self.seen(camera.id, view, states)[0]
-                seen = seen_by_view[key]
+                seen, _ = self.seen(camera.id, view, states)
                 parts = [min(b, state.head_m) - max(a, state.tail_m) for a, b in seen]
                 if any(part > 0 for part in parts):
                     seeing.append(camera.id)
@@ -311,10 +304,10 @@ class Twin:
         if not left:
             return False
         pixels, inside = camera.image_points(np.concatenate([p.corners for p in left]))
+        corners = pixels.reshape(len(left), 4, 2)
+        whole = np.all(inside.reshape(len(left), 4), axis=1).tolist()
         return any(
-            inside[4 * k : 4 * k + 4].all()
-            and faces_in(pixels[4 * k : 4 * k + 4])
-            and large_enough_to_read(*plate.size_in(pixels[4 * k : 4 * k + 4]))
+            whole[k] and faces_in(corners[k]) and large_enough_to_read(*plate.size_in(corners[k]))
             for k, plate in enumerate(left)
         )
 
