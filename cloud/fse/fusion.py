@@ -64,6 +64,9 @@ class TrackView:
     # The first and last metre some fresh camera has in view, hidden or not (None: none):
     # beyond them the track is a doorway no camera can see.
     in_view_m: tuple[float, float] | None = None
+    # Every real end (tail or head) some fresh camera saw, inside a body or at its edge:
+    # where nobody saw one, nothing says two locomotives meet there.
+    real_ends_m: tuple[float, ...] = ()
 
     def known_fraction(self, tail_m: float, head_m: float) -> float:
         """Share of ``[tail_m, head_m]`` (clipped to the track) that some camera judged."""
@@ -120,7 +123,8 @@ def fuse_track(
     bodies = [b for b in bodies if any(a < b.head_m and z > b.tail_m for a, z in seen)]
     known_cells = [(cuts[i], cuts[j]) for i, j in _runs(known)]
     extent = (min(a for a, _ in in_view), max(b for _, b in in_view)) if in_view else None
-    return TrackView(length_m, bodies, known_cells, n, extent)
+    reals = tuple(sorted(r.position_m for r in real_tails + real_heads))
+    return TrackView(length_m, bodies, known_cells, n, extent, reals)
 
 
 def _in_view(obs: PositionRecord) -> list[tuple[float, float]]:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from cloud.fse.fusion import ENTRY_M, GRID_M, Body, TrackView
+from cloud.fse.fusion import END_SNAP_M, ENTRY_M, GRID_M, MAX_BODY_M, Body, TrackView
 from cloud.fse.identity import Identity
 from locowatch.facility.config import FseSettings
 from locowatch.facility.visibility import subtract_spans
@@ -54,6 +54,11 @@ REACQUIRE_M = 30.0  # a locomotive lost in unseen track (a camera's span) is fou
 REVEAL_M = 5.0  # a body this near an unseen locomotive, where it can be, is that one
 OVERLONG_M = 4.0  # a body this much longer than a locomotive's learned length holds more
 SETTLE_S = 10.0  # the doorways nobody sees are known once what cameras have in view stops growing
+# Two neighbours on one body, the track between them seen occupied with no real end in
+# it for this long, are one locomotive (a false real end once kept them apart)...
+SEEN_AS_ONE_S = 10.0
+SEEN_AS_ONE_SHARE = 0.95  # ... when cameras judge this share of the track between them
+SEEN_AS_ONE_GAP_S = 1.5  # ticks apart longer than this do not continue the count
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ class Locomotive:
     identified: dict[str, str] = field(default_factory=dict)  # reported in events so far
     # name -> (value, share), refreshed once per tick
     resolved: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # the neighbour ahead -> (since, last tick) the track between them looked like one body
+    one_with: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def centre_m(self) -> float:
@@ -256,14 +263,39 @@ class TrackTracker:
         joined = [hits[0]]
         for loco in hits[1:]:
             before = joined[-1]
-            if "head" in before.ends_seen or "tail" in loco.ends_seen:
+            faced = "head" in before.ends_seen or "tail" in loco.ends_seen
+            if faced and not self._seen_as_one(before, loco):
                 joined.append(loco)
                 continue
             keep, drop = self._absorb(before, loco)
+            if faced:  # what it learned of its length was one of the two pieces
+                keep.lengths.clear()
             ordered.remove(drop)
             claims.setdefault(id(keep), []).extend(claims.pop(id(drop), []))
             joined[-1] = keep
         return joined
+
+    def _seen_as_one(self, before: Locomotive, after: Locomotive) -> bool:
+        """Cameras have judged the track between two neighbours on one body, and no real
+        end in it, for ``SEEN_AS_ONE_S``: a real end seen there once (a section joint, a
+        nearer locomotive's edge) made one locomotive two, and nothing says so now."""
+        t, view = self.last_tick or 0.0, self.view
+        lo = min(before.head_m, after.tail_m) - END_SNAP_M
+        hi = max(before.head_m, after.tail_m) + END_SNAP_M
+        whole = (
+            view is not None
+            and after.head_m - before.tail_m <= MAX_BODY_M
+            and view.known_fraction(lo, hi) >= SEEN_AS_ONE_SHARE
+            and not any(lo <= m <= hi for m in view.real_ends_m)
+        )
+        since, last = before.one_with.get(after.id, (t, t))
+        if not whole:
+            before.one_with.pop(after.id, None)
+            return False
+        if t - last > SEEN_AS_ONE_GAP_S:  # not on one body in between: start again
+            since = t
+        before.one_with[after.id] = (since, t)
+        return t - since >= SEEN_AS_ONE_S
 
     def _reacquire(
         self, bodies: list[Body], pairs: dict[Locomotive, Body], view: TrackView

@@ -10,7 +10,7 @@ import pytest
 from cloud.fse import FacilityStateEstimator, Snapshot, Tick
 from cloud.fse.fusion import fuse_track
 from cloud.fse.offline import fuse_offline
-from cloud.fse.tracker import TrackTracker
+from cloud.fse.tracker import SEEN_AS_ONE_S, TrackTracker
 from cloud.records import AttributeRecord, Blind, Interval, Origin, PositionRecord
 from locowatch.facility.config import FseSettings
 from sim.estimations import camera_of, capture_seconds, twin_estimations
@@ -265,6 +265,30 @@ def test_a_locomotive_born_over_two_neighbours_splits_once_the_gap_is_seen() -> 
     spans = [(round(lo.tail_m, 1), round(lo.head_m, 1)) for lo in tracker.visible()]
     assert spans == [(5.0, 24.5), (25.5, 40.0)]
     assert len({lo.id for lo in tracker.visible()}) == 2
+
+
+def test_two_locomotives_made_of_one_by_a_false_end_become_one_again() -> None:
+    """While only one camera is up, it reads a 40 m two-section unit as two bodies face
+    to face (a section joint, an occluder's edge): two locomotives. Once cameras judge the
+    whole of it occupied and none sees an end between them for SEEN_AS_ONE_S, it is one
+    (the demo's across depot, seed 105, scored 0 % exact count for the two halves kept
+    apart with a hole between them). A camera still seeing the two faces keeps them two."""
+    first = _record((0.0, 60.0), Interval(10.0, 20.0, True, True, 0.9),
+                    Interval(21.0, 50.0, True, True, 0.9))  # fmt: skip
+    whole = _record((0.0, 60.0), Interval(10.0, 50.0, True, True, 0.9))
+    faces = first._replace(camera_id="cam-b")
+    for others, joined in (([], True), ([faces], False)):
+        tracker = _tracker("T1", 100.0)
+        _ticks(tracker, [first], 4)
+        fore, aft = tracker.visible()
+        _ticks(tracker, [whole, *others], int(SEEN_AS_ONE_S) - 1)
+        assert len(tracker.visible()) == 2
+        _ticks(tracker, [whole, *others], 10)
+        spans = [(lo.id, round(lo.tail_m, 1), round(lo.head_m, 1)) for lo in tracker.visible()]
+        if joined:
+            assert spans == [(fore.id, 10.0, 50.0)]
+        else:
+            assert [s[0] for s in spans] == [fore.id, aft.id]
 
 
 def test_a_nose_driving_in_at_a_door_is_counted_at_once() -> None:
