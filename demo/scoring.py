@@ -23,6 +23,7 @@ from sim.evaluation import (
     Loco,
     Scores,
     Snapshot,
+    clip_span,
     evaluate,
     read_snapshots,
     read_snapshots_from_db,
@@ -203,15 +204,15 @@ def capture_to_state_latency(db_url: str, flow: str, start: float, end: float) -
 
 
 def _clipped(loco: dict[str, object], scope: DemoScope) -> dict[str, object] | None:
+    """A truth line's locomotive kept to the scope's metres; partly past them, it is in
+    the door (the demo's track ends there)."""
     span = scope.coverage.get(str(loco["track"]))
     if span is None:
         return None
-    tail = max(float(loco["tail_m"]), span[0])  # type: ignore[arg-type]
-    head = min(float(loco["head_m"]), span[1])  # type: ignore[arg-type]
-    if head <= tail:
+    clipped = clip_span(float(loco["tail_m"]), float(loco["head_m"]), span)  # type: ignore[arg-type]
+    if clipped is None:
         return None
-    # partly past the scope's metres: in its door (the demo's track ends there)
-    in_door = tail > float(loco["tail_m"]) or head < float(loco["head_m"])  # type: ignore[arg-type]
+    tail, head, in_door = clipped
     return {**loco, "tail_m": tail, "head_m": head, "in_door": in_door}
 
 

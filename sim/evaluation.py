@@ -355,11 +355,22 @@ def _clip(snapshot: Snapshot, lengths: dict[str, float]) -> Snapshot:
         if length is None:
             locos.append(loco)
             continue
-        tail, head = max(loco.tail_m, 0.0), min(loco.head_m, length)
-        if head > tail:
-            in_door = loco.in_door or tail > loco.tail_m or head < loco.head_m
-            locos.append(replace(loco, tail_m=tail, head_m=head, in_door=in_door))
+        clipped = clip_span(loco.tail_m, loco.head_m, (0.0, length))
+        if clipped is not None:
+            tail, head, cut = clipped
+            locos.append(replace(loco, tail_m=tail, head_m=head, in_door=loco.in_door or cut))
     return Snapshot(snapshot.time, tuple(locos), snapshot.written_at)
+
+
+def clip_span(
+    tail_m: float, head_m: float, span: tuple[float, float]
+) -> tuple[float, float, bool] | None:
+    """A locomotive's metres kept to a stretch of track, and whether it reaches past it
+    (then it stands in the door there); None when none of it is in the stretch."""
+    tail, head = max(tail_m, span[0]), min(head_m, span[1])
+    if head <= tail:
+        return None
+    return tail, head, tail > tail_m or head < head_m
 
 
 def _edit_distance(a: str, b: str) -> int:
