@@ -33,7 +33,7 @@ from sim.options import resolution_option
 
 if TYPE_CHECKING:
     from demo.scope import DemoScope
-    from demo.stack import Service
+    from demo.stack import FlowModels, Service
     from demo.status import StatusLine
     from locowatch.facility.config import FacilityConfig
     from sim.streaming import TwinStreamer
@@ -67,8 +67,14 @@ SETTLE_S = 3.0  # after every camera streams, the FSE's observations are this ol
 @click.option(
     "--dev-models",
     metavar="ESTIMATOR=MODEL,...",
-    help="Run the dev flow on these models, e.g. 'position=position@2' (prod keeps the "
-    "facility's): the run then scores both side by side.",
+    help="Run the dev flow on these models, e.g. 'position=position@2' (the rest as prod): "
+    "the run then scores both side by side. Default: prod's, with plates read by plate@1.",
+)
+@click.option(
+    "--prod-models",
+    metavar="ESTIMATOR=MODEL,...",
+    help="Run the prod flow on these models instead of the facility's, e.g. to compare two "
+    "candidates side by side on the same footage.",
 )
 @click.option(
     "--cameras",
@@ -118,6 +124,7 @@ def demo(
     variety: str | None,
     resolutions: tuple[str, ...],
     dev_models: str | None,
+    prod_models: str | None,
     cameras: int,
     duration: float,
     start: float | None,
@@ -138,7 +145,10 @@ def demo(
     from locowatch.facility import load_facility
     from sim.twin import Twin
 
-    models = _dev_models(dev_models)  # refused before anything starts
+    models = FlowModels(  # refused before anything starts
+        prod=_flow_models(prod_models, "--prod-models") or {},
+        dev=_flow_models(dev_models, "--dev-models") or FlowModels().dev,
+    )
     _stop_on_signals()
     home = home or default_home()
     folder = home / "demo"
@@ -186,8 +196,9 @@ def demo(
         )
 
 
-def _dev_models(spec: str | None) -> dict[str, str] | None:
-    """``--dev-models``: estimator -> model, each model one this checkout holds."""
+def _flow_models(spec: str | None, option: str) -> dict[str, str] | None:
+    """``--dev-models`` or ``--prod-models``: estimator -> model, each model one this
+    checkout holds."""
     from locowatch.errors import UsageError
     from locowatch.models.artefacts import resolve
 
@@ -199,11 +210,11 @@ def _dev_models(spec: str | None) -> dict[str, str] | None:
         try:
             artefact = resolve(model)
         except (UsageError, ValueError) as error:
-            raise click.BadParameter(str(error), param_hint="--dev-models") from error
+            raise click.BadParameter(str(error), param_hint=option) from error
         if artefact.name != estimator:
             raise click.BadParameter(
                 f"{model} is a {artefact.name} model, not a {estimator} one",
-                param_hint="--dev-models",
+                param_hint=option,
             )
         models[estimator] = model
     return models
@@ -233,7 +244,7 @@ def _run(
     dashboard_port: int,
     serve: bool,
     cut: str | None,
-    dev_models: dict[str, str] | None = None,
+    models: FlowModels | None = None,
 ) -> None:
     from cloud.schema import migrate
     from demo import stack
@@ -244,7 +255,7 @@ def _run(
     streamer = TwinStreamer(
         list(scope.cameras), recording=recording, fps=2.0, port=free_port(), loop_recording=False
     )
-    files = stack.write_configs(folder, installer, scope, streamer.urls(), dev_models)
+    files = stack.write_configs(folder, installer, scope, streamer.urls(), models)
     flows = files.flows
     for chatty in ("yoyo", "cloud.schema", "sim.streaming"):  # the demo prints its own lines
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -97,7 +97,7 @@ def write_configs(
     installer: FacilityConfig,
     scope: DemoScope,
     camera_urls: dict[str, str],
-    dev_models: dict[str, str] | None = None,
+    models: FlowModels | None = None,
 ) -> DemoFiles:
     """The facility file of the demo's gateway, and the cloud's config that accepts it."""
     token = secrets.token_urlsafe(24)
@@ -105,7 +105,7 @@ def write_configs(
     token_file.write_text(token + "\n", encoding="utf-8")
     token_file.chmod(0o600)
     ingest_port, metrics_port, fse_metrics_port = free_port(), free_port(), free_port()
-    facility = _with_demo_flows(scoped_facility(installer, scope), dev_models)
+    facility = _with_demo_flows(scoped_facility(installer, scope), models or FlowModels())
     cameras = [c.model_copy(update={"source": camera_urls[c.id]}) for c in facility.cameras]
     gateway = {
         "id": GATEWAY_ID,
@@ -153,22 +153,34 @@ def write_configs(
     )
 
 
-def _with_demo_flows(
-    facility: FacilityConfig, dev_models: dict[str, str] | None = None
-) -> FacilityConfig:
-    """prod as the twin's layout has it in this checkout (a cached recording's facility file
-    keeps the models of the day it was rendered); dev with the first plate reader, to
-    compare the two, or with ``dev_models`` (estimator -> model, ``demo --dev-models``)."""
-    prod = default_flows()[0].model_copy(update={"name": "prod"})
-    if dev_models is None:
-        dev_models = {"plate": "plate@1"}
-    position = EstimatorRef(model=dev_models.get("position", prod.position.model))
+@dataclass(frozen=True)
+class FlowModels:
+    """The models each demo flow runs instead of the twin layout's (estimator -> model,
+    ``demo --prod-models`` and ``--dev-models``); dev reads plates with the first reader
+    unless told otherwise, so that a plain run compares two."""
+
+    prod: dict[str, str] = field(default_factory=dict)
+    dev: dict[str, str] = field(default_factory=lambda: {"plate": "plate@1"})
+
+
+def _with_demo_flows(facility: FacilityConfig, models: FlowModels) -> FacilityConfig:
+    """prod and dev as the twin's layout has them in this checkout (a cached recording's
+    facility file keeps the models of the day it was rendered), each on ``models``."""
+    base = default_flows()[0]
+    flows = [
+        _on_models(base.model_copy(update={"name": name}), chosen)
+        for name, chosen in (("prod", models.prod), ("dev", models.dev))
+    ]
+    return facility.model_copy(update={"flows": flows})
+
+
+def _on_models(flow: Flow, models: dict[str, str]) -> Flow:
+    position = EstimatorRef(model=models.get("position", flow.position.model))
     attributes = {
-        name: EstimatorRef(model=dev_models[name]) if name in dev_models else ref
-        for name, ref in prod.attributes.items()
+        name: EstimatorRef(model=models[name]) if name in models else ref
+        for name, ref in flow.attributes.items()
     }
-    dev = Flow(name="dev", position=position, attributes=attributes, fse=prod.fse)
-    return facility.model_copy(update={"flows": [prod, dev]})
+    return flow.model_copy(update={"position": position, "attributes": attributes})
 
 
 def wait_until(
