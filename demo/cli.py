@@ -142,6 +142,7 @@ def demo(
         choose_cameras,
         coverage,
     )
+    from demo.stack import FlowModels
     from locowatch.facility import load_facility
     from sim.twin import Twin
 
