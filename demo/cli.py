@@ -307,7 +307,7 @@ def _run(
         ingest.stop()
         delay = _camera_delay(url, twin, scope, played_at, flows)
         truth = write_truth(twin, scope, played_at + delay, folder / "ground_truth.jsonl")
-        _report(url, truth, flows, _scored_from(status, played_at, end), end, twin)
+        _report(url, truth, flows, (_scored_from(status, played_at, end), end), twin, scope)
         if cut and dark:
             _report_dark(url, truth, twin, cut, (dark[0] + delay, min(dark[1], end) + delay))
         if dashboard is not None and serve:
@@ -456,14 +456,22 @@ def _drain(uplink_port: int | None) -> None:
     click.echo(f"      the uplink still had envelopes queued after {DRAIN_TIMEOUT_S:.0f} s")
 
 
-def _report(url: str, truth: Path, flows: list[str], start: float, end: float, twin: Twin) -> None:
+def _report(
+    url: str,
+    truth: Path,
+    flows: list[str],
+    window: tuple[float, float],
+    twin: Twin,
+    scope: DemoScope,
+) -> None:
+    start, end = window
     from cloud.cli import table
     from cloud.reports import ReportRange, run_report
     from demo.scoring import capture_to_state_latency, score_flow
 
     rows = []
     for flow in flows:
-        s = score_flow(url, truth, flow, start)
+        s = score_flow(url, truth, flow, start, scope.tracks)
         rows.append(
             (flow, s.snapshots, format_percent(s.count_exact), format_metres(s.end_error_median_m),
              format_metres(s.end_error_p95_m), s.id_switches, format_percent(s.series_accuracy),
@@ -474,7 +482,11 @@ def _report(url: str, truth: Path, flows: list[str], start: float, end: float, t
                "series", "plate exact", "plates read"]  # fmt: skip
     for line in table(columns, rows).splitlines()[:-1]:
         click.echo(f"      {line}")
-    click.echo(f"      (every metric: locowatch eval --truth {truth} --db URL --flow prod)")
+    tracks = ",".join(scope.tracks)
+    click.echo(
+        f"      (every metric: locowatch eval --truth {truth} --db URL --flow prod "
+        f"--tracks {tracks})"
+    )
     latency = capture_to_state_latency(url, "prod", start, end)
     click.echo(
         f"      frame capture to state row (prod, {latency.frames} camera frames): "

@@ -6,7 +6,9 @@ track fits, it runs the first cameras of the first track and scores only the met
 cover; the track its gateway and FSE are given then ends where those cameras stop seeing
 it, in a door: beyond, the depot goes on under cameras the demo does not run, and a
 locomotive that drives on there has left the demo (as the truth, clipped to the same
-metres, says).
+metres, says). The cameras keep their views of other tracks (a wall camera sees the near
+tracks in front of the scope's far one): the gateway and FSE follow those too, and the
+score keeps to the scope's tracks.
 """
 
 from __future__ import annotations
@@ -90,14 +92,15 @@ def busiest_window(
 
 
 def scoped_facility(facility: FacilityConfig, scope: DemoScope) -> FacilityConfig:
-    """``facility`` with only the scope's tracks, their stations and the chosen cameras."""
-    cameras = []
-    by_id = {c.id: c for c in facility.cameras}
-    for camera_id in scope.cameras:
-        camera = by_id[camera_id]
-        views = [v for v in camera.views if v.track in scope.tracks]
-        cameras.append(camera.model_copy(update={"views": views}))
-    tracks = [_cut(t, scope.coverage.get(t.id)) for t in facility.tracks if t.id in scope.tracks]
+    """``facility`` with the scope's cameras, every view they have, and the tracks those
+    views are on (with their stations). A wall or roof camera sees other tracks in front
+    of the scope's: the gateway must see the bodies there to know what they hide (as at
+    a depot, where every view is configured); the score keeps to the scope's tracks."""
+    chosen = set(scope.cameras)
+    cameras = [c for c in facility.cameras if c.id in chosen]
+    cameras.sort(key=lambda c: scope.cameras.index(c.id))
+    viewed = {v.track for c in cameras for v in c.views} | set(scope.tracks)
+    tracks = [_cut(t, scope.coverage.get(t.id)) for t in facility.tracks if t.id in viewed]
     lengths = {t.id: t.length_m for t in tracks}
     stations = [_on(s, lengths[s.track]) for s in facility.stations if s.track in lengths]
     return facility.model_copy(

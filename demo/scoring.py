@@ -9,7 +9,7 @@ cover) and written where ``locowatch eval --truth`` reads it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +65,7 @@ REAL_ENDS_SQL = """
            start_real, end_real
     FROM position_estimations
     WHERE flow = %(flow)s AND time BETWEEN %(start)s AND %(end)s
+      AND track_id = ANY(%(tracks)s)
 """
 
 
@@ -103,6 +104,7 @@ def _fit_delay(
         "flow": flow,
         "start": datetime.fromtimestamp(played_at, UTC),
         "end": datetime.fromtimestamp(played_at + scope.duration_s + 5, UTC),
+        "tracks": list(scope.tracks),
     }
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(REAL_ENDS_SQL, params).fetchall()
@@ -156,11 +158,14 @@ def _true_ends(record: dict[str, object], scope: DemoScope) -> dict[str, list[fl
     return ends
 
 
-def score_flow(db_url: str, truth_path: Path, flow: str, start: float) -> Scores:
-    """What ``locowatch eval --truth TRUTH --db URL --flow FLOW`` prints, from ``start`` on."""
+def score_flow(
+    db_url: str, truth_path: Path, flow: str, start: float, tracks: Collection[str]
+) -> Scores:
+    """What ``locowatch eval --truth TRUTH --db URL --flow FLOW --tracks ...`` prints, from
+    ``start`` on: the scope's tracks (its cameras' views of others give the state more)."""
     truth = [s for s in read_snapshots(truth_path) if s.time >= start - 1]
     state = read_snapshots_from_db(db_url, flow, start, truth[-1].time + 1)
-    return evaluate(truth, state)
+    return evaluate(truth, state, tracks=tracks)
 
 
 @dataclass(frozen=True)

@@ -301,6 +301,11 @@ def frame(
     help="Facility file; true spans are clipped to its tracks.",
 )
 @click.option(
+    "--tracks",
+    metavar="ID,...",
+    help="Score only these tracks (a demo's cameras also see tracks it does not score).",
+)
+@click.option(
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -312,6 +317,7 @@ def evaluate_command(
     db_url: str | None,
     flow: str | None,
     facility_path: Path | None,
+    tracks: str | None,
     json_path: Path | None,
 ) -> None:
     """Score a facility-state stream against the twin's ground truth."""
@@ -328,7 +334,8 @@ def evaluate_command(
             state = read_snapshots_from_db(url, flow, truth[0].time - 1, truth[-1].time + 1)
         else:
             state = iter(())
-        scores = evaluate(truth, state, lengths)
+        only = None if tracks is None else {t.strip() for t in tracks.split(",") if t.strip()}
+        scores = evaluate(truth, state, lengths, only)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if scores.snapshots == 0:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,9 +183,14 @@ def evaluate(
     truth: Iterable[Snapshot],
     estimates: Iterable[Snapshot],
     track_lengths: dict[str, float] | None = None,
+    tracks: Collection[str] | None = None,
 ) -> Scores:
-    """Score ``estimates`` against ``truth``; both in time order."""
+    """Score ``estimates`` against ``truth``; both in time order. ``tracks``: score only
+    these (a demo's cameras also see tracks it does not score)."""
     truth_list = sorted(truth, key=lambda s: s.time)
+    if tracks is not None:
+        truth_list = [_on_tracks(s, tracks) for s in truth_list]
+        estimates = (_on_tracks(s, tracks) for s in estimates)
     if track_lengths:
         truth_list = [_clip(s, track_lengths) for s in truth_list]
     truth_list = list(_plates_shown(truth_list))
@@ -201,6 +206,11 @@ def evaluate(
         state.add(truth_list[index], estimate)
     state.detection_delays(truth_list)
     return state.scores()
+
+
+def _on_tracks(snapshot: Snapshot, tracks: Collection[str]) -> Snapshot:
+    locos = tuple(loco for loco in snapshot.locos if loco.track in tracks)
+    return replace(snapshot, locos=locos)
 
 
 def _plates_shown(truth: Iterable[Snapshot]) -> Iterator[Snapshot]:

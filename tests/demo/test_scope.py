@@ -21,13 +21,28 @@ def test_a_track_its_cameras_see_only_part_of_ends_in_a_door_where_they_stop() -
     assert covered[track.id][1] < track.length_m
 
     scoped = FacilityConfig.model_validate(scoped_facility(depot, scope).model_dump())
-    (cut,) = scoped.tracks
+    cut = next(t for t in scoped.tracks if t.id == track.id)
     assert cut.length_m == covered[track.id][1]
     assert "end" in cut.doors and ("start" in cut.doors) == ("start" in track.doors)
-    assert all(s.end_m <= cut.length_m for s in scoped.stations)
-    kept = {s.id for s in scoped.stations}
+    assert all(s.end_m <= cut.length_m for s in scoped.stations if s.track == cut.id)
+    kept = {s.id for s in scoped.stations if s.track == cut.id}
     assert kept == {s.id for s in depot.stations if s.track == cut.id and s.start_m < cut.length_m}
     assert [c.id for c in scoped.cameras] == list(cameras)
+
+
+def test_the_cameras_keep_their_views_of_the_tracks_in_front() -> None:
+    """A wall camera looking at the far track sees the near ones in front of it: the
+    gateway keeps those views (and their tracks, whole), so that it sees the bodies there
+    and what they hide, as at a depot where every view is configured."""
+    depot = Twin(TwinSpec(seed=105, layout=family_spec("across"))).facility
+    tracks, cameras = choose_cameras(depot, 16)
+    scope = DemoScope(tuple(tracks), tuple(cameras), coverage(depot, tracks, cameras), (0, 60))
+    scoped = FacilityConfig.model_validate(scoped_facility(depot, scope).model_dump())
+    original = {c.id: c for c in depot.cameras}
+    assert all(c.views == original[c.id].views for c in scoped.cameras)
+    viewed = {v.track for c in scoped.cameras for v in c.views}
+    assert viewed - set(tracks), "the across family's cameras see more than the scope's track"
+    assert {t.id for t in scoped.tracks} == viewed | set(tracks)
 
 
 def test_whole_tracks_keep_their_length_and_doors() -> None:

@@ -109,6 +109,22 @@ def test_latency_from_written_at(truth: list[Record]) -> None:
     assert scores.latency_median_s == pytest.approx(1.5)
 
 
+def test_tracks_outside_the_scored_ones_are_left_out(truth: list[Record]) -> None:
+    """A demo scores its scope's tracks; its cameras also see others, where the state
+    holds locomotives the truth (kept to the scope) does not: those are not errors."""
+    scored = {loco["track"] for r in truth for loco in r["locomotives"]}
+    estimate = _estimate(truth)
+    for record in estimate:
+        record["locomotives"].append({**record["locomotives"][0], "id": "x", "track": "T-other"})
+    assert _score(truth, estimate).count_exact == 0.0
+    only = evaluate(
+        [snapshot_from_record(r) for r in truth],
+        [snapshot_from_record(r) for r in estimate],
+        tracks=scored,
+    )
+    assert only.count_exact == 1.0 and only.false_positives == 0
+
+
 def test_eval_command_prints_a_table_and_writes_json(
     truth: list[Record], tmp_path: Path, locowatch_cli: Any
 ) -> None:
@@ -127,6 +143,8 @@ def test_eval_command_prints_a_table_and_writes_json(
         str(state_path),
         "--flow",
         "prod",
+        "--tracks",
+        ",".join(sorted({loco["track"] for r in truth for loco in r["locomotives"]})),
         "--json",
         str(tmp_path / "scores.json"),
     )
@@ -183,6 +201,8 @@ def test_eval_reads_state_snapshots_from_timescaledb(
         test_db_url,
         "--flow",
         "prod",
+        "--tracks",
+        ",".join(sorted({loco["track"] for r in truth for loco in r["locomotives"]})),
         "--json",
         str(tmp_path / "scores.json"),
     )
