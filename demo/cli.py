@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 import psycopg
@@ -249,7 +249,7 @@ def _run(
 ) -> None:
     from cloud.schema import migrate
     from demo import stack
-    from demo.scoring import write_truth
+    from demo.scoring import scope_truth, write_truth
     from demo.status import StatusLine
     from sim.streaming import TwinStreamer, free_port
 
@@ -305,8 +305,9 @@ def _run(
         end = min(time.time(), played_at + scope.duration_s)
         _wait_for_state(url, end - 2.0)
         ingest.stop()
-        delay = _camera_delay(url, twin, scope, played_at, flows)
-        truth = write_truth(twin, scope, played_at + delay, folder / "ground_truth.jsonl")
+        true_lines = scope_truth(twin, scope)
+        delay = _camera_delay(url, true_lines, scope, played_at, flows)
+        truth = write_truth(true_lines, scope, played_at + delay, folder / "ground_truth.jsonl")
         _report(url, truth, flows, (_scored_from(status, played_at, end), end), twin, scope)
         if cut and dark:
             _report_dark(url, truth, twin, cut, (dark[0] + delay, min(dark[1], end) + delay))
@@ -414,11 +415,11 @@ def _report_dark(
 
 
 def _camera_delay(
-    url: str, twin: Twin, scope: DemoScope, played_at: float, flows: list[str]
+    url: str, truth: list[dict[str, Any]], scope: DemoScope, played_at: float, flows: list[str]
 ) -> float:
     from demo.scoring import DELAYS_S, stream_delay
 
-    fit = stream_delay(url, twin, scope, played_at, flows)
+    fit = stream_delay(url, truth, scope, played_at, flows)
     click.echo(
         f"      camera delay (twin frame shown -> gateway stamp), fitted on the {fit.ends} "
         f"real ends the {fit.flow} flow saw (mean {fit.error_m:.2f} m from a true end): "

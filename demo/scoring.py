@@ -13,6 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -33,12 +34,20 @@ from sim.twin import Twin
 TRUTH_STEP_S = 0.1  # truth lines this far apart: eval pairs each snapshot with the nearest
 
 
-def write_truth(twin: Twin, scope: DemoScope, played_at: float, path: Path) -> Path:
+def scope_truth(twin: Twin, scope: DemoScope) -> list[dict[str, Any]]:
+    """The twin's truth every TRUTH_STEP_S of the scope's window (scenario seconds), as
+    the demo's cameras see it; computed once for the delay fit and the truth file."""
+    start, end = scope.window
+    return [twin.truth(float(t), scope.cameras) for t in np.arange(start, end, TRUTH_STEP_S)]
+
+
+def write_truth(
+    truth: list[dict[str, Any]], scope: DemoScope, played_at: float, path: Path
+) -> Path:
     """Ground truth of the scope from scenario second ``scope.window[0]`` = wall ``played_at``."""
     start, end = scope.window
     with path.open("w", encoding="utf-8") as out:
-        for t in np.arange(start, end, TRUTH_STEP_S):
-            record = twin.truth(float(t), scope.cameras)  # what the demo's cameras see
+        for t, record in zip(np.arange(start, end, TRUTH_STEP_S), truth, strict=True):
             locos = [_clipped(loco, scope) for loco in record["locomotives"]]
             line = {
                 "time": played_at + (float(t) - start),
@@ -80,14 +89,16 @@ class StreamDelay:
 
 
 def stream_delay(
-    db_url: str, twin: Twin, scope: DemoScope, played_at: float, flows: Sequence[str] = ("prod",)
+    db_url: str,
+    truth: list[dict[str, Any]],
+    scope: DemoScope,
+    played_at: float,
+    flows: Sequence[str] = ("prod",),
 ) -> StreamDelay:
     """The camera delay that best explains the raw estimations, fitted on each flow's real
     ends: the flow whose ends it explains best gives it (on a camera family the prod
     network was never trained on, its ends are noise and fit any delay about as badly)."""
-    start, end = scope.window
-    steps = np.arange(start, end, TRUTH_STEP_S)
-    true_ends = [_true_ends(twin.truth(float(t)), scope) for t in steps]
+    true_ends = [_true_ends(record, scope) for record in truth]
     fits = [_fit_delay(db_url, flow, played_at, scope, true_ends) for flow in flows]
     enough = [fit for fit in fits if fit.ends >= MIN_FIT_ENDS] or fits
     return min(enough, key=lambda fit: (fit.error_m, -fit.ends))
