@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cloud.records import Interval, PositionRecord
-from locowatch.facility.visibility import subtract_spans
+from locowatch.facility.visibility import merge_spans, subtract_spans
 
 GRID_M = 0.1
 END_SNAP_M = 0.6  # a real end this close to a run's edge places that edge
@@ -109,10 +109,13 @@ def fuse_track(
                 real_tails.append(RealEnd(i.start_m, w * i.confidence, age))
             if i.end_real and i.end_m < obs.covered_end_m - VIEW_EDGE_M:
                 real_heads.append(RealEnd(i.end_m, w * i.confidence, age))
-        for lo, hi in _unjudged(obs, intervals, join_gap_m, max_occluded_m):
-            spans.append((lo, hi, w, -1))  # take back this camera's "empty" vote there
-        for blind in obs.blind:  # hidden or out of view in this frame: no vote at all
-            spans.append((blind.start_m, blind.end_m, w, -1))
+        # Take back this camera's "empty" vote where it cannot judge: next to cut ends, and
+        # where it says it was blind (hidden or out of view in this frame). Once per metre:
+        # the position network's hidden stretches and the edge's own (behind bodies on
+        # nearer tracks) overlap, and a vote taken back twice read as "occupied".
+        blind = [(b.start_m, b.end_m) for b in obs.blind]
+        for lo, hi in merge_spans(_unjudged(obs, intervals, join_gap_m, max_occluded_m) + blind):
+            spans.append((lo, hi, w, -1))
     cuts, scores, judged = _lay(spans, n)
     known = [j > 0 for j in judged]
     occupied = [x > VOTE_EPS for x in scores]

@@ -356,11 +356,14 @@ class TrackTracker:
             elif behind and (loco.lost_speed_mps <= -STANDSTILL_MPS or (stood and hidden_to_head)):
                 found.append((loco.tail_m - body.head_m, loco))
         # Far apart only with nothing but unjudged track between (a hall seen past
-        # nearer locomotives shows a far track in glimpses tens of metres apart).
+        # nearer locomotives shows a far track in glimpses tens of metres apart), or
+        # coming out at the edge of the stretch the unseen one can be in.
         found = [
             (gap, loco)
             for gap, loco in found
-            if gap <= REACQUIRE_M or view.known_fraction(*_between(loco, body)) == 0.0
+            if gap <= REACQUIRE_M
+            or view.known_fraction(*_between(loco, body)) == 0.0
+            or _out_of_range_edge(body, loco.range_m)
         ]
         return min(found, key=lambda pair: pair[0])[1] if found else None
 
@@ -736,6 +739,16 @@ def _faces(body: Body) -> frozenset[str]:
 def _in_view(view: TrackView, metre: float) -> bool:
     """Cameras judge the track at this metre now."""
     return view.known_fraction(metre - GRID_M, metre + GRID_M) >= 0.5
+
+
+def _out_of_range_edge(body: Body, stretch: tuple[float, float] | None) -> bool:
+    """The body's cut end lies at an edge of the stretch an unseen locomotive can be in:
+    it comes out of there."""
+    if stretch is None:
+        return False
+    return (not body.tail_real and abs(body.tail_m - stretch[1]) <= NEAR_M) or (
+        not body.head_real and abs(body.head_m - stretch[0]) <= NEAR_M
+    )
 
 
 def _within(body: Body, stretch: tuple[float, float] | None) -> bool:

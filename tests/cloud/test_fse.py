@@ -291,6 +291,37 @@ def test_two_locomotives_made_of_one_by_a_false_end_become_one_again() -> None:
             assert [s[0] for s in spans] == [fore.id, aft.id]
 
 
+def test_a_camera_blind_twice_over_a_stretch_takes_its_vote_back_once() -> None:
+    """The position network's hidden stretch and the edge's own (behind a body on a
+    nearer track) overlap: the camera still gives no vote there, not an "occupied" one
+    (a vote taken back twice made a 96 m locomotive of hidden track)."""
+    seen = _record((0.0, 60.0), Interval(5.0, 20.0, True, False, 0.9))
+    blind = seen._replace(blind=(Blind(20.0, 40.0, True), Blind(25.0, 50.0, True)))
+    (body,) = fuse_track(100.0, 0.0, [blind]).bodies
+    assert (body.tail_m, body.head_m) == pytest.approx((5.0, 20.0), abs=0.1)
+
+
+def test_a_locomotive_out_of_a_long_hidden_stretch_is_the_one_that_drove_in() -> None:
+    """One drives at 1 m/s into 60 m of track hidden behind nearer locomotives and comes
+    out at the far edge of the stretch it can be in, its tail cut a little past where the
+    hidden stretch ends (a cut end is placed within half a metre of it): the same
+    locomotive, not a second one (the across depot of seed 104 counted it twice: the few
+    judged centimetres between the two made "nothing but unjudged track between" false)."""
+    tracker = _tracker("T2", 160.0)
+    for t in range(10):
+        seen = _record((0.0, 150.0), Interval(10.0 + t, 28.0 + t, True, True, 0.9))
+        tracker.tick(float(t), fuse_track(160.0, float(t), [seen._replace(time=float(t))]))
+    (loco,) = tracker.visible()
+    hidden = _record((0.0, 150.0))._replace(blind=(Blind(15.0, 104.0, True),))
+    _ticks(tracker, [hidden], 60)
+    (still,) = tracker.visible()
+    assert still is loco and still.range_m == pytest.approx((15.0, 104.0), abs=0.11)
+    out = hidden._replace(intervals=(Interval(105.0, 110.0, False, True, 0.9),))
+    _ticks(tracker, [out], 2)
+    (found,) = tracker.visible()
+    assert found is loco and found.head_m == pytest.approx(110.0, abs=0.6)
+
+
 def test_a_nose_driving_in_at_a_door_is_counted_at_once() -> None:
     """Under a door camera, a locomotive's nose less than a metre in is a short body:
     inside the track it would be noise, at the door it is an arrival (the demo's
