@@ -109,12 +109,12 @@ def fuse_track(
                 real_tails.append(RealEnd(i.start_m, w * i.confidence, age))
             if i.end_real and i.end_m < obs.covered_end_m - VIEW_EDGE_M:
                 real_heads.append(RealEnd(i.end_m, w * i.confidence, age))
-        # Take back this camera's "empty" vote where it cannot judge: next to cut ends, and
-        # where it says it was blind (hidden or out of view in this frame). Once per metre:
-        # the position network's hidden stretches and the edge's own (behind bodies on
-        # nearer tracks) overlap, and a vote taken back twice read as "occupied".
-        blind = [(b.start_m, b.end_m) for b in obs.blind]
-        for lo, hi in merge_spans(_unjudged(obs, intervals, join_gap_m, max_occluded_m) + blind):
+        for lo, hi in _unjudged(obs, intervals, join_gap_m, max_occluded_m):
+            spans.append((lo, hi, w, -1))  # take back this camera's "empty" vote there
+        # Hidden or out of view in this frame: no vote at all. Once per metre: the
+        # position network's hidden stretches and the edge's own (behind bodies on nearer
+        # tracks) overlap, and a vote taken back twice read as "occupied".
+        for lo, hi in merge_spans((b.start_m, b.end_m) for b in obs.blind):
             spans.append((lo, hi, w, -1))
     cuts, scores, judged = _lay(spans, n)
     known = [j > 0 for j in judged]

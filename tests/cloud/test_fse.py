@@ -295,8 +295,8 @@ def test_a_camera_blind_twice_over_a_stretch_takes_its_vote_back_once() -> None:
     """The position network's hidden stretch and the edge's own (behind a body on a
     nearer track) overlap: the camera still gives no vote there, not an "occupied" one
     (a vote taken back twice made a 96 m locomotive of hidden track)."""
-    seen = _record((0.0, 60.0), Interval(5.0, 20.0, True, False, 0.9))
-    blind = seen._replace(blind=(Blind(20.0, 40.0, True), Blind(25.0, 50.0, True)))
+    seen = _record((0.0, 60.0), Interval(5.0, 20.0, True, True, 0.9))
+    blind = seen._replace(blind=(Blind(20.0, 40.0, True), Blind(20.0, 50.0, True)))
     (body,) = fuse_track(100.0, 0.0, [blind]).bodies
     assert (body.tail_m, body.head_m) == pytest.approx((5.0, 20.0), abs=0.1)
 
