@@ -465,10 +465,11 @@ def _report(
     twin: Twin,
     scope: DemoScope,
 ) -> None:
-    start, end = window
     from cloud.cli import table
     from cloud.reports import ReportRange, run_report
     from demo.scoring import capture_to_state_latency, score_flow
+
+    start, end = window
 
     rows = []
     for flow in flows:

@@ -96,9 +96,8 @@ def scoped_facility(facility: FacilityConfig, scope: DemoScope) -> FacilityConfi
     views are on (with their stations). A wall or roof camera sees other tracks in front
     of the scope's: the gateway must see the bodies there to know what they hide (as at
     a depot, where every view is configured); the score keeps to the scope's tracks."""
-    chosen = set(scope.cameras)
-    cameras = [c for c in facility.cameras if c.id in chosen]
-    cameras.sort(key=lambda c: scope.cameras.index(c.id))
+    by_id = {c.id: c for c in facility.cameras}
+    cameras = [by_id[camera_id] for camera_id in scope.cameras]
     viewed = {v.track for c in cameras for v in c.views} | set(scope.tracks)
     tracks = [_cut(t, scope.coverage.get(t.id)) for t in facility.tracks if t.id in viewed]
     lengths = {t.id: t.length_m for t in tracks}

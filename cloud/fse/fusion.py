@@ -126,7 +126,7 @@ def fuse_track(
     bodies = [b for b in bodies if any(a < b.head_m and z > b.tail_m for a, z in seen)]
     known_cells = [(cuts[i], cuts[j]) for i, j in _runs(known)]
     extent = (min(a for a, _ in in_view), max(b for _, b in in_view)) if in_view else None
-    reals = tuple(sorted(r.position_m for r in real_tails + real_heads))
+    reals = tuple(r.position_m for r in real_tails + real_heads)
     return TrackView(length_m, bodies, known_cells, n, extent, reals)
 
 
