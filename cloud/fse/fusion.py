@@ -64,7 +64,8 @@ class TrackView:
     # The first and last metre some fresh camera has in view, hidden or not (None: none):
     # beyond them the track is a doorway no camera can see.
     in_view_m: tuple[float, float] | None = None
-    # Every real end (tail or head) some fresh camera saw, inside a body or at its edge:
+    # Every real end (tail or head) some fresh camera saw and others do not outvote by
+    # seeing one body run on through it (``_not_seen_through``):
     # where nobody saw one, nothing says two locomotives meet there.
     real_ends_m: tuple[float, ...] = ()
 
@@ -93,6 +94,7 @@ def fuse_track(
     real_heads: list[RealEnd] = []
     in_view: list[tuple[float, float]] = []
     seen: list[tuple[float, float]] = []  # every interval some camera reported
+    sightings: list[_Sighting] = []  # per camera: its bodies and its real ends
     for obs in observations:
         if obs.confidence < min_confidence:
             continue
@@ -101,14 +103,18 @@ def fuse_track(
         spans.append((obs.covered_start_m, obs.covered_end_m, -w, 1))
         intervals = [i for i in obs.intervals if i.confidence >= min_confidence]
         age = now - obs.time
+        sighting = _Sighting([(i.start_m, i.end_m, w * i.confidence) for i in intervals], [])
+        sightings.append(sighting)
         for i in intervals:
             spans.append((i.start_m, i.end_m, 2 * w, 0))
             seen.append((i.start_m, i.end_m))
             # A "real" end right at the camera's own view edge cannot be told from a cut.
             if i.start_real and i.start_m > obs.covered_start_m + VIEW_EDGE_M:
                 real_tails.append(RealEnd(i.start_m, w * i.confidence, age))
+                sighting.reals.append(real_tails[-1])
             if i.end_real and i.end_m < obs.covered_end_m - VIEW_EDGE_M:
                 real_heads.append(RealEnd(i.end_m, w * i.confidence, age))
+                sighting.reals.append(real_heads[-1])
         for lo, hi in _unjudged(obs, intervals, join_gap_m, max_occluded_m):
             spans.append((lo, hi, w, -1))  # take back this camera's "empty" vote there
         # Hidden or out of view in this frame: no vote at all. Once per metre: the
@@ -126,8 +132,38 @@ def fuse_track(
     bodies = [b for b in bodies if any(a < b.head_m and z > b.tail_m for a, z in seen)]
     known_cells = [(cuts[i], cuts[j]) for i, j in _runs(known)]
     extent = (min(a for a, _ in in_view), max(b for _, b in in_view)) if in_view else None
-    reals = tuple(r.position_m for r in real_tails + real_heads)
+    reals = tuple(r.position_m for r in _not_seen_through(sightings))
     return TrackView(length_m, bodies, known_cells, n, extent, reals)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sighting:
+    """What one camera reported of a track: its bodies (start, end, weight), real ends."""
+
+    bodies: list[tuple[float, float, float]]
+    reals: list[RealEnd]
+
+
+def _not_seen_through(sightings: list[_Sighting]) -> Iterable[RealEnd]:
+    """The real ends that other cameras do not outvote by seeing one body run on through.
+
+    A door's jambs, a louvre's edge or a section joint can read as a real end to one
+    camera; cameras that see the body continue on both sides of it, with no end of their
+    own there, say it is not where one locomotive ends. Their weight against the end's
+    decides, as votes decide occupancy. Only the tracker reads these (``real_ends_m``:
+    whether two neighbours on one body are one locomotive); body ends snap to all."""
+    for k, sighting in enumerate(sightings):
+        for real in sighting.reals:
+            lo, hi = real.position_m - END_SNAP_M, real.position_m + END_SNAP_M
+            through = sum(
+                weight
+                for j, other in enumerate(sightings)
+                if j != k and not any(lo <= r.position_m <= hi for r in other.reals)
+                for a, b, weight in other.bodies
+                if a <= lo and b >= hi
+            )
+            if through <= real.weight:
+                yield real
 
 
 def _in_view(obs: PositionRecord) -> list[tuple[float, float]]:

@@ -291,6 +291,26 @@ def test_two_locomotives_made_of_one_by_a_false_end_become_one_again() -> None:
             assert [s[0] for s in spans] == [fore.id, aft.id]
 
 
+def test_a_door_read_as_two_ends_by_one_camera_is_outvoted_by_cameras_seeing_through() -> None:
+    """A wall camera looking obliquely at a far two-section unit reads a side door's
+    jambs as a real head and a real tail 0.8 m apart (the demo's across depot, seed 105:
+    a 40 m locomotive held as two for a minute). Two other cameras see the body run on
+    through the door: together they outweigh the one, so it is one locomotive. Where the
+    other camera alone weighs no more than the one seeing the faces, the faces stand."""
+    doors = _record((0.0, 60.0), Interval(10.0, 30.0, False, True, 0.9),
+                    Interval(30.8, 50.0, True, False, 0.9))  # fmt: skip
+    through = _record((0.0, 60.0), Interval(10.0, 50.0, True, True, 0.9))
+    for others, joined in (([through, through], True), ([through], False)):
+        tracker = _tracker("T1", 100.0)
+        _ticks(tracker, [doors], 4)
+        assert len(tracker.visible()) == 2
+        cameras = [doors, *(r._replace(camera_id=f"cam-{n}") for n, r in enumerate(others))]
+        _ticks(tracker, cameras, int(SEEN_AS_ONE_S) + 2)
+        spans = [(lo.tail_m, lo.head_m) for lo in tracker.visible()]
+        assert len(spans) == (1 if joined else 2), spans
+        assert (spans[0][0], spans[-1][1]) == pytest.approx((10.0, 50.0), abs=0.2)
+
+
 def test_a_camera_blind_twice_over_a_stretch_takes_its_vote_back_once() -> None:
     """The position network's hidden stretch and the edge's own (behind a body on a
     nearer track) overlap: the camera still gives no vote there, not an "occupied" one
