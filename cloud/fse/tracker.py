@@ -150,6 +150,8 @@ class TrackTracker:
         # camera (known once they stop changing: cameras come up one by one)
         self.in_view_from_m, self.in_view_to_m = length_m, 0.0
         self.doorways_since = math.inf
+        # pieces of a locomotive's body split off this tick at facing real ends (``_apart``)
+        self.split_off: list[Body] = []
 
     # -- one tick -----------------------------------------------------------------------
 
@@ -195,6 +197,7 @@ class TrackTracker:
         """Pair bodies with locomotives; cut bodies spanning several, join pieces of one."""
         claims: dict[int, list[Body]] = {}
         unpaired: list[Body] = []
+        self.split_off = []
         ordered = sorted(self.locos, key=lambda lo: lo.tail_m)
         for body in bodies:
             # A locomotive claims (part of) a body when the body covers a good share of it;
@@ -226,7 +229,8 @@ class TrackTracker:
                 kept, others = _apart(loco, pieces)
                 body = _join(kept)
                 if others:
-                    unpaired += [_join(group) for group in others]
+                    self.split_off += [_join(group) for group in others]
+                    unpaired += self.split_off[-len(others) :]
                     _shed(loco, body, others)
                 pairs[loco], beyond = self._trim_overlong(loco, body)
                 unpaired += beyond
@@ -263,10 +267,10 @@ class TrackTracker:
         joined = [hits[0]]
         for loco in hits[1:]:
             before = joined[-1]
-            faced = "head" in before.ends_seen or "tail" in loco.ends_seen
-            if faced and not self._seen_as_one(before, loco):
+            if self._kept_apart(before, loco):
                 joined.append(loco)
                 continue
+            faced = "head" in before.ends_seen or "tail" in loco.ends_seen
             keep, drop = self._absorb(before, loco)
             if faced:  # what it learned of its length was one of the two pieces
                 keep.lengths.clear()
@@ -275,27 +279,44 @@ class TrackTracker:
             joined[-1] = keep
         return joined
 
+    def _kept_apart(self, before: Locomotive, after: Locomotive) -> bool:
+        """Two neighbours on one body stay two while a camera's real end between them
+        holds: one ever seen at their facing ends, unless the track between has looked
+        like one body for a while, or at once for a candidate not yet confirmed (split off
+        at ends no camera sees now: a door's jambs read as ends for a tick)."""
+        if not ("head" in before.ends_seen or "tail" in after.ends_seen):
+            return False
+        if not (before.confirmed and after.confirmed) and self._one_body_now(before, after):
+            return False
+        return not self._seen_as_one(before, after)
+
     def _seen_as_one(self, before: Locomotive, after: Locomotive) -> bool:
         """Cameras have judged the track between two neighbours on one body, and no real
         end in it, for ``SEEN_AS_ONE_S``: a real end seen there once (a section joint, a
         nearer locomotive's edge) made one locomotive two, and nothing says so now."""
-        t, view = self.last_tick or 0.0, self.view
-        lo = min(before.head_m, after.tail_m) - END_SNAP_M
-        hi = max(before.head_m, after.tail_m) + END_SNAP_M
-        whole = (
-            view is not None
-            and after.head_m - before.tail_m <= MAX_BODY_M
-            and view.known_fraction(lo, hi) >= SEEN_AS_ONE_SHARE
-            and not any(lo <= m <= hi for m in view.real_ends_m)
-        )
+        t = self.last_tick or 0.0
         since, last = before.one_with.get(after.id, (t, t))
-        if not whole:
+        if not self._one_body_now(before, after):
             before.one_with.pop(after.id, None)
             return False
         if t - last > SEEN_AS_ONE_GAP_S:  # not on one body in between: start again
             since = t
         before.one_with[after.id] = (since, t)
         return t - since >= SEEN_AS_ONE_S
+
+    def _one_body_now(self, before: Locomotive, after: Locomotive) -> bool:
+        """Cameras judge the track between two neighbours on one body and see no real end
+        in it (within END_SNAP_M of either facing end), and together they are no longer
+        than a locomotive."""
+        view = self.view
+        lo = min(before.head_m, after.tail_m) - END_SNAP_M
+        hi = max(before.head_m, after.tail_m) + END_SNAP_M
+        return (
+            view is not None
+            and after.head_m - before.tail_m <= MAX_BODY_M
+            and view.known_fraction(lo, hi) >= SEEN_AS_ONE_SHARE
+            and not any(lo <= m <= hi for m in view.real_ends_m)
+        )
 
     def _reacquire(
         self, bodies: list[Body], pairs: dict[Locomotive, Body], view: TrackView
@@ -636,6 +657,10 @@ class TrackTracker:
         # (unjudged track while cameras come up is not hidden track: no emerging then)
         emerging = self._settled and _emerging(body)
         confirmed = at_end or was_unknown or emerging or self.ticks <= 2
+        # A piece of a locomotive that a camera's facing ends split off waits for them to
+        # hold (CONFIRM_TICKS): a door's jambs read as ends for one tick split it too.
+        if body in self.split_off and self.ticks > 2:
+            confirmed = at_end
         loco = Locomotive(
             id=self.new_id() if confirmed else "",
             track_id=self.track_id,
@@ -670,7 +695,18 @@ class TrackTracker:
         """Make two tracks of one locomotive the older one; returns (kept, dropped)."""
         older_first = (a.confirmed, -a.since) >= (b.confirmed, -b.since)
         keep, drop = (a, b) if older_first else (b, a)
-        keep.tail_m, keep.head_m = min(a.tail_m, b.tail_m), max(a.head_m, b.head_m)
+        # its ends become the outer ends of the two, and so do the last real ends its
+        # speed is measured from (else the jump between them reads as a speed)
+        outer = {
+            "tail": min(a, b, key=lambda lo: lo.tail_m),
+            "head": max(a, b, key=lambda lo: lo.head_m),
+        }
+        keep.tail_m, keep.head_m = outer["tail"].tail_m, outer["head"].head_m
+        for side, loco in outer.items():
+            if loco is drop:
+                keep.last_real.pop(side, None)
+                if side in drop.last_real:
+                    keep.last_real[side] = drop.last_real[side]
         keep.identity.merge(drop.identity)
         keep.ends_seen |= drop.ends_seen
         self.locos.remove(drop)
@@ -866,8 +902,10 @@ def _shed(loco: Locomotive, kept: Body, others: list[list[Body]]) -> None:
     learned over both is forgotten."""
     if any(group[0].tail_m >= kept.head_m for group in others):
         loco.head_m = kept.head_m
+        loco.last_real.pop("head", None)  # a new end there, not a move: no speed from it
     if any(group[-1].head_m <= kept.tail_m for group in others):
         loco.tail_m = kept.tail_m
+        loco.last_real.pop("tail", None)
     loco.lengths.clear()
 
 

@@ -311,6 +311,26 @@ def test_a_door_read_as_two_ends_by_one_camera_is_outvoted_by_cameras_seeing_thr
         assert (spans[0][0], spans[-1][1]) == pytest.approx((10.0, 50.0), abs=0.2)
 
 
+def test_a_door_read_as_two_ends_for_one_tick_does_not_split_a_locomotive() -> None:
+    """For one tick a camera reads a side door's jambs on a standing 40 m unit as a real
+    head and a real tail, while part of the unit beyond is hidden: the piece beyond the
+    door waits to be confirmed, and when the next tick shows one body again it is part
+    of the unit. It never counts as a second locomotive (the demo's across depot, seed
+    105, counted one for ten seconds), and it does not move: its head cut back to the
+    jamb and given back is not a speed (it was read as 4 m/s and threw the unit off)."""
+    hidden = (Blind(44.0, 46.0, True),)
+    whole = _record((0.0, 60.0), Interval(10.0, 50.0, True, True, 0.9))._replace(blind=hidden)
+    doors = whole._replace(intervals=(Interval(10.0, 30.0, True, True, 0.9),
+                                      Interval(30.8, 50.0, True, True, 0.9)))  # fmt: skip
+    tracker = _tracker("T1", 100.0)
+    _ticks(tracker, [whole], 4)
+    (unit,) = tracker.visible()
+    for records in ([doors], *[[whole]] * 3):
+        _ticks(tracker, records, 1)
+        assert tracker.visible() == [unit]
+    assert (unit.tail_m, unit.head_m) == pytest.approx((10.0, 50.0), abs=0.2)
+
+
 def test_a_camera_blind_twice_over_a_stretch_takes_its_vote_back_once() -> None:
     """The position network's hidden stretch and the edge's own (behind a body on a
     nearer track) overlap: the camera still gives no vote there, not an "occupied" one
