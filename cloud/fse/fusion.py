@@ -115,13 +115,20 @@ def fuse_track(
             if i.end_real and i.end_m < obs.covered_end_m - VIEW_EDGE_M:
                 real_heads.append(RealEnd(i.end_m, w * i.confidence, age))
                 sighting.reals.append(real_heads[-1])
-        for lo, hi in _unjudged(obs, intervals, join_gap_m, max_occluded_m):
-            spans.append((lo, hi, w, -1))  # take back this camera's "empty" vote there
+        unjudged = _unjudged(obs, intervals, join_gap_m, max_occluded_m)
+        for lo, hi in unjudged:
+            spans.append((lo, hi, w, 0))  # take back this camera's "empty" vote there
         # Hidden or out of view in this frame: no vote at all. Once per metre: the
         # position network's hidden stretches and the edge's own (behind bodies on nearer
         # tracks) overlap, and a vote taken back twice read as "occupied".
-        for lo, hi in merge_spans((b.start_m, b.end_m) for b in obs.blind):
-            spans.append((lo, hi, w, -1))
+        blind = merge_spans((b.start_m, b.end_m) for b in obs.blind)
+        for lo, hi in blind:
+            spans.append((lo, hi, w, 0))
+        # A camera judges a metre or it does not: where its stretches next to cut ends
+        # overlap its blind ones it is taken off the judges once (twice made track that
+        # other cameras judge unknown).
+        for lo, hi in merge_spans(unjudged + blind):
+            spans.append((lo, hi, 0.0, -1))
     cuts, scores, judged = _lay(spans, n)
     known = [j > 0 for j in judged]
     occupied = [x > VOTE_EPS for x in scores]

@@ -341,6 +341,19 @@ def test_a_camera_blind_twice_over_a_stretch_takes_its_vote_back_once() -> None:
     assert (body.tail_m, body.head_m) == pytest.approx((5.0, 20.0), abs=0.1)
 
 
+def test_a_camera_blind_next_to_its_own_cut_end_is_off_the_judges_once() -> None:
+    """A roof camera's view of a body is cut where a column hides it: the stretch next to
+    the cut end lies inside its blind stretch. It is no judge there, once; a camera that
+    sees the spot still makes it judged track (taken off twice, the spot read as unknown
+    and kept a 35 m locomotive two for the whole roof run of seed 105)."""
+    cut = _record((0.0, 60.0), Interval(30.0, 50.0, False, True, 0.9))
+    cut = cut._replace(blind=(Blind(20.0, 30.0, True),))
+    seeing = _record((0.0, 60.0), Interval(10.0, 50.0, True, True, 0.9))._replace(camera_id="b")
+    view = fuse_track(100.0, 0.0, [cut, seeing])
+    assert view.known_fraction(29.5, 30.0) == 1.0
+    assert view.known_fraction(20.0, 29.5) == 1.0
+
+
 def test_a_locomotive_out_of_a_long_hidden_stretch_is_the_one_that_drove_in() -> None:
     """One drives at 1 m/s into 60 m of track hidden behind nearer locomotives and comes
     out at the far edge of the stretch it can be in, its tail cut a little past where the
