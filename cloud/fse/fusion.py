@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cloud.records import Interval, PositionRecord
 from locowatch.facility.visibility import merge_spans, subtract_spans
@@ -103,8 +103,9 @@ def fuse_track(
         spans.append((obs.covered_start_m, obs.covered_end_m, -w, 1))
         intervals = [i for i in obs.intervals if i.confidence >= min_confidence]
         age = now - obs.time
-        sighting = _Sighting([(i.start_m, i.end_m, w * i.confidence) for i in intervals], [])
-        sightings.append(sighting)
+        if intervals:  # (most cameras see nothing on most tracks)
+            sighting = _Sighting([(i.start_m, i.end_m, w * i.confidence) for i in intervals])
+            sightings.append(sighting)
         for i in intervals:
             spans.append((i.start_m, i.end_m, 2 * w, 0))
             seen.append((i.start_m, i.end_m))
@@ -115,20 +116,19 @@ def fuse_track(
             if i.end_real and i.end_m < obs.covered_end_m - VIEW_EDGE_M:
                 real_heads.append(RealEnd(i.end_m, w * i.confidence, age))
                 sighting.reals.append(real_heads[-1])
+        # Next to cut ends: this camera's "empty" vote taken back. Hidden or out of view
+        # in this frame: no vote at all, once per metre (the position network's hidden
+        # stretches and the edge's own, behind bodies on nearer tracks, overlap, and a
+        # vote taken back twice read as "occupied").
         unjudged = _unjudged(obs, intervals, join_gap_m, max_occluded_m)
-        for lo, hi in unjudged:
-            spans.append((lo, hi, w, 0))  # take back this camera's "empty" vote there
-        # Hidden or out of view in this frame: no vote at all. Once per metre: the
-        # position network's hidden stretches and the edge's own (behind bodies on nearer
-        # tracks) overlap, and a vote taken back twice read as "occupied".
-        blind = merge_spans((b.start_m, b.end_m) for b in obs.blind)
-        for lo, hi in blind:
-            spans.append((lo, hi, w, 0))
-        # A camera judges a metre or it does not: where its stretches next to cut ends
-        # overlap its blind ones it is taken off the judges once (twice made track that
-        # other cameras judge unknown).
-        for lo, hi in merge_spans(unjudged + blind):
-            spans.append((lo, hi, 0.0, -1))
+        blind = merge_spans((b.start_m, b.end_m) for b in obs.blind) if obs.blind else []
+        if unjudged and blind and any(a < d and c < b for a, b in unjudged for c, d in blind):
+            spans += [(lo, hi, w, 0) for lo, hi in unjudged + blind]
+            # a camera judges a metre or it does not: off the judges once where they
+            # overlap (twice made track that other cameras judge unknown)
+            spans += [(lo, hi, 0.0, -1) for lo, hi in merge_spans(unjudged + blind)]
+        else:
+            spans += [(lo, hi, w, -1) for lo, hi in unjudged + blind]
     cuts, scores, judged = _lay(spans, n)
     known = [j > 0 for j in judged]
     occupied = [x > VOTE_EPS for x in scores]
@@ -148,7 +148,7 @@ class _Sighting:
     """What one camera reported of a track: its bodies (start, end, weight), real ends."""
 
     bodies: list[tuple[float, float, float]]
-    reals: list[RealEnd]
+    reals: list[RealEnd] = field(default_factory=list)
 
 
 def _not_seen_through(sightings: list[_Sighting]) -> Iterable[RealEnd]:
@@ -159,15 +159,25 @@ def _not_seen_through(sightings: list[_Sighting]) -> Iterable[RealEnd]:
     own there, say it is not where one locomotive ends. Their weight against the end's
     decides, as votes decide occupancy. Only the tracker reads these (``real_ends_m``:
     whether two neighbours on one body are one locomotive); body ends snap to all."""
+    if len(sightings) < 2:  # one camera cannot outvote itself
+        yield from (real for sighting in sightings for real in sighting.reals)
+        return
+    long = [
+        (k, a, b, weight)
+        for k, sighting in enumerate(sightings)
+        for a, b, weight in sighting.bodies
+        if b - a >= 2 * END_SNAP_M
+    ]
     for k, sighting in enumerate(sightings):
         for real in sighting.reals:
             lo, hi = real.position_m - END_SNAP_M, real.position_m + END_SNAP_M
             through = sum(
                 weight
-                for j, other in enumerate(sightings)
-                if j != k and not any(lo <= r.position_m <= hi for r in other.reals)
-                for a, b, weight in other.bodies
-                if a <= lo and b >= hi
+                for j, a, b, weight in long
+                if a <= lo
+                and b >= hi
+                and j != k
+                and not any(lo <= r.position_m <= hi for r in sightings[j].reals)
             )
             if through <= real.weight:
                 yield real
