@@ -156,7 +156,8 @@ def demo(
     folder.mkdir(parents=True, exist_ok=True)
     click.echo("[1/6] database")
     url = db_url or ManagedServer(home).up().url()
-    click.echo(f"      TimescaleDB ready: {_shown(url)}")
+    whole = "" if db_url else f" (with its password: locowatch db url --home {home})"
+    click.echo(f"      TimescaleDB ready: {_shown(url)}{whole}")
 
     click.echo("[2/6] facility twin")
     twin = Twin(_twin_spec(seed, family_spec(family, resolutions=resolutions), variety))
@@ -544,6 +545,10 @@ def _depot_time(twin: Twin, t: float) -> str:
 
 
 def _shown(url: str) -> str:
+    """The URL without its password: a terminal's output is often kept as a log
+    (``locowatch db url`` prints it whole)."""
+    import re
+
     from cloud.schema import conninfo_url
 
-    return conninfo_url(url)
+    return re.sub(r"^(postgresql://[^:@/]*):[^@]*@", r"\1:***@", conninfo_url(url))

@@ -122,6 +122,8 @@ def test_the_demo_shows_the_twins_locomotives_stations_and_plates(
     # the end of the run: scored against ground truth
     wait_for(lambda: printed("visits (locowatch report visits)"), 240, "the score")
     output = log.read_text(errors="replace")
+    password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    assert not password or str(password) not in output, "the database password was printed"
     prod = _score_row(output, "prod")
     assert prod["exact count"] >= 0.95, output
     assert prod["head/tail median"] <= 0.5, output
