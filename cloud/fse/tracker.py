@@ -229,8 +229,9 @@ class TrackTracker:
                 kept, others = _apart(loco, pieces)
                 body = _join(kept)
                 if others:
-                    self.split_off += [_join(group) for group in others]
-                    unpaired += self.split_off[-len(others) :]
+                    split = [_join(group) for group in others]
+                    self.split_off += split
+                    unpaired += split
                     _shed(loco, body, others)
                 pairs[loco], beyond = self._trim_overlong(loco, body)
                 unpaired += beyond
