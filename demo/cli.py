@@ -547,8 +547,7 @@ def _depot_time(twin: Twin, t: float) -> str:
 def _shown(url: str) -> str:
     """The URL without its password: a terminal's output is often kept as a log
     (``locowatch db url`` prints it whole)."""
-    import re
-
     from cloud.schema import conninfo_url
+    from locowatch.logs import redact
 
-    return re.sub(r"^(postgresql://[^:@/]*):[^@]*@", r"\1:***@", conninfo_url(url))
+    return redact(conninfo_url(url))

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 LogFormat = Literal["text", "json"]
 LEVEL_ENV = "LOCOWATCH_LOG_LEVEL"
@@ -42,3 +43,17 @@ def configure_logging(level: str | None = None, fmt: LogFormat | None = None) ->
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for logs, health messages and printed output.
+
+    >>> redact("rtsp://admin:secret@10.0.0.7:554/stream1")
+    'rtsp://admin:***@10.0.0.7:554/stream1'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}{port}"))

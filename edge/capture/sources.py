@@ -33,10 +33,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import cv2
 import numpy as np
+
+from locowatch.logs import redact
 
 if TYPE_CHECKING:
     from sim.live import LiveSource
@@ -90,20 +92,6 @@ class FrameSource(Protocol):
         ...
 
     def release(self) -> None: ...
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for logs and health messages.
-
-    >>> redact("rtsp://admin:secret@10.0.0.7:554/stream1")
-    'rtsp://admin:***@10.0.0.7:554/stream1'
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}{port}"))
 
 
 def open_source(url: str, options: SourceOptions | None = None) -> FrameSource:

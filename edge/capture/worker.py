@@ -39,8 +39,9 @@ from tenacity import RetryCallState
 from edge.capture import metrics
 from edge.capture.backoff import Backoff, next_delay
 from edge.capture.frames import CameraState, CapturedFrame, HealthSnapshot, LatestFrame
-from edge.capture.sources import FrameSource, Image, SourceError, SourceOptions, open_source, redact
+from edge.capture.sources import FrameSource, Image, SourceError, SourceOptions, open_source
 from locowatch.facility.config import Camera
+from locowatch.logs import redact
 
 log = logging.getLogger(__name__)
 
