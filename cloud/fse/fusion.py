@@ -93,7 +93,6 @@ def fuse_track(
     real_tails: list[RealEnd] = []
     real_heads: list[RealEnd] = []
     in_view: list[tuple[float, float]] = []
-    seen: list[tuple[float, float]] = []  # every interval some camera reported
     sightings: list[_Sighting] = []  # per camera: its bodies and its real ends
     for obs in observations:
         if obs.confidence < min_confidence:
@@ -108,7 +107,6 @@ def fuse_track(
             sightings.append(sighting)
         for i in intervals:
             spans.append((i.start_m, i.end_m, 2 * w, 0))
-            seen.append((i.start_m, i.end_m))
             # A "real" end right at the camera's own view edge cannot be told from a cut.
             if i.start_real and i.start_m > obs.covered_start_m + VIEW_EDGE_M:
                 real_tails.append(RealEnd(i.start_m, w * i.confidence, age))
@@ -136,6 +134,7 @@ def fuse_track(
     bodies = _bodies(cuts, occupied, known, length_m, real_tails, real_heads)
     # A run no camera reported any of is a residue of votes taken back next to a cut end
     # inside a blind stretch (a column's shadow beside a nose at a door): nothing seen.
+    seen = [(a, z) for sighting in sightings for a, z, _ in sighting.bodies]
     bodies = [b for b in bodies if any(a < b.head_m and z > b.tail_m for a, z in seen)]
     known_cells = [(cuts[i], cuts[j]) for i, j in _runs(known)]
     extent = (min(a for a, _ in in_view), max(b for _, b in in_view)) if in_view else None

@@ -271,7 +271,7 @@ class TrackTracker:
             if self._kept_apart(before, loco):
                 joined.append(loco)
                 continue
-            faced = "head" in before.ends_seen or "tail" in loco.ends_seen
+            faced = _faced(before, loco)
             keep, drop = self._absorb(before, loco)
             if faced:  # what it learned of its length was one of the two pieces
                 keep.lengths.clear()
@@ -285,7 +285,7 @@ class TrackTracker:
         holds: one ever seen at their facing ends, unless the track between has looked
         like one body for a while, or at once for a candidate not yet confirmed (split off
         at ends no camera sees now: a door's jambs read as ends for a tick)."""
-        if not ("head" in before.ends_seen or "tail" in after.ends_seen):
+        if not _faced(before, after):
             return False
         if not (before.confirmed and after.confirmed) and self._one_body_now(before, after):
             return False
@@ -776,6 +776,11 @@ def _faces(body: Body) -> frozenset[str]:
 def _in_view(view: TrackView, metre: float) -> bool:
     """Cameras judge the track at this metre now."""
     return view.known_fraction(metre - GRID_M, metre + GRID_M) >= 0.5
+
+
+def _faced(before: Locomotive, after: Locomotive) -> bool:
+    """Some camera once saw a real end at the ends two neighbours turn to each other."""
+    return "head" in before.ends_seen or "tail" in after.ends_seen
 
 
 def _out_of_range_edge(body: Body, stretch: tuple[float, float] | None) -> bool:
