@@ -2,7 +2,14 @@
 
 Every reading that lands on a locomotive adds its confidence to that value's tally
 (alternatives add a share of theirs). A value is reported once it has enough readings
-and leads with a clear share; the share is the reported confidence. Plates of
+and leads with a clear share; its share of all votes is the reported confidence.
+
+A series classifier's "unknown" (a series it was not taught) is not one more series to
+be confused with: a view it cannot place says little about which known series it is.
+So a known value leads when it outweighs "unknown" and holds the share among the known
+values; "unknown" is reported when it holds the share of all votes. (Roof views of a
+known ТЭМ18 read 261 times ТЭМ18, 128 "unknown" and 79 ЧМЭ3: no value held 60 % of all,
+so the state never named it.) Plates of
 multi-section units carry a section letter per end ("2ТЭ116-1234А", "...Б"): the
 letter is dropped so that both ends vote for the one unit.
 """
@@ -11,6 +18,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from locowatch.models.attributes import UNKNOWN_SERIES
 
 SECTION_SUFFIX = re.compile(r"^(.*-\d+)[АБВ]$")
 ALTERNATIVE_WEIGHT = 0.3
@@ -39,9 +48,14 @@ class Tally:
         """The leading value and its share of the votes, once it is clear enough."""
         if self.readings < min_readings or not self.votes:
             return None
-        value, best = max(self.votes.items(), key=lambda kv: kv[1])
-        share = best / sum(self.votes.values())
-        return (value, share) if share >= min_share else None
+        total = sum(self.votes.values())
+        unknown = self.votes.get(UNKNOWN_SERIES, 0.0)
+        known = {v: w for v, w in self.votes.items() if v != UNKNOWN_SERIES}
+        if known:
+            value, best = max(known.items(), key=lambda kv: kv[1])
+            if best > unknown and best / sum(known.values()) >= min_share:
+                return value, best / total
+        return (UNKNOWN_SERIES, unknown / total) if unknown / total >= min_share else None
 
     def merge(self, other: Tally) -> None:
         self.readings += other.readings

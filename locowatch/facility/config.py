@@ -331,7 +331,11 @@ class FseSettings(Section):
         default=3, ge=1, description="Readings needed before a series or plate is reported."
     )
     identify_min_share: float = Field(
-        default=0.6, gt=0, le=1, description="Share of the votes the leading value needs."
+        default=0.6,
+        gt=0,
+        le=1,
+        description="Share of the votes the leading value needs; a known series needs it of "
+        "the known series' votes only, and more votes than 'unknown'.",
     )
 
 

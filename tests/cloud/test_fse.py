@@ -723,3 +723,36 @@ def test_a_body_seen_gone_cannot_hide_in_a_column_shadow() -> None:
         empty = _record((80.0, 120.0))._replace(blind=column)
         _ticks(tracker, [empty, other], int(FseSettings().depart_after_s) + 2)
         assert len(tracker.visible()) == kept, shadow_end
+
+
+def test_a_series_is_named_through_unknown_readings_and_a_never_taught_one_is_unknown(
+    twin: Twin,
+) -> None:
+    """A series classifier answers "unknown" for views it cannot place (a roof camera's
+    view of a known ТЭМ18: 261 ТЭМ18, 128 unknown, 79 ЧМЭ3), and mostly for a series it
+    was never taught. The first is named ТЭМ18 though no answer holds 60 % of all; the
+    second is "unknown"; two known series read equally often name neither."""
+    known, untaught, confused = (5, 20), (30, 45), (60, 75)
+    readings = {
+        known: ["ТЭМ18"] * 5 + ["unknown"] * 3 + ["ЧМЭ3"] * 2,
+        untaught: ["unknown"] * 7 + ["ЧМЭ3"] * 2 + ["ТЭМ18"],
+        confused: ["ТЭМ18"] * 5 + ["ЧМЭ3"] * 5,
+    }
+    fse = FacilityStateEstimator(twin.facility, "prod")
+    bodies = [Interval(*at, True, True, 0.9) for at in readings]
+    ticks: list[Tick] = []
+    for step in range(133):  # 66 s of views; readings once the three are there (32 s)
+        t = 100 + step / 2
+        fse.add(_record((0, 90), *bodies)._replace(time=t, track_id="T1"))
+        for (tail, head), values in readings.items():
+            if 70 <= step < 130:  # each value in turn, six times over
+                origin = Origin("f", "g", 1000 + step)
+                value, position = values[step % len(values)], (tail + head) / 2
+                fse.add(
+                    AttributeRecord(
+                        origin, t, "prod", "cam", "model", value, 0.8, "T1", position, (), "m", "e"
+                    )
+                )  # fmt: skip
+        ticks = fse.advance() or ticks
+    series = {round(lo.tail_m): lo.series for lo in ticks[-1].snapshot.locomotives}
+    assert series == {5: "ТЭМ18", 30: "unknown", 60: None}
