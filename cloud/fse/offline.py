@@ -6,7 +6,7 @@ FSE settings on stored estimations before giving them to a flow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from cloud.fse.estimator import FacilityStateEstimator, Tick
@@ -45,13 +45,17 @@ def store_offline(
     gateway_id: str = "offline",
     batch_size: int = 5000,
     fses: Mapping[str, FacilityStateEstimator] | None = None,
+    on_ticks: Callable[[list[Tick]], None] | None = None,
+    on_reject: Callable[[Rejected], None] | None = None,
 ) -> int:
     """Write ``envelopes`` and every flow's state over them as ingest would, without ingest.
 
     For dashboards, reports and benchmarks that need a database full of a twin's day
     quickly; ingest's own path (gRPC, acks, dedup) is what its tests exercise. Envelopes
     are numbered after the gateway's stored mark; pass the same ``fses`` to a later call
-    to go on with the same locomotives. Returns how many envelopes were stored.
+    to go on with the same locomotives. ``on_ticks`` sees every flow's ticks as they are
+    made, ``on_reject`` every envelope validation refused. Returns how many envelopes were
+    stored.
     """
     if fses is None:
         fses = {flow: FacilityStateEstimator(facility, flow) for flow in flows}
@@ -63,13 +67,18 @@ def store_offline(
         envelope.seq = seq
         record = validator.check(envelope, now=float("inf"))
         if isinstance(record, Rejected):
+            if on_reject is not None:
+                on_reject(record)
             continue
         records.append(record)
         for flow in flows:
             fse = fses[flow]
             if isinstance(record, HealthRecord) or record.flow == flow:
                 fse.add(record)
-                ticks.extend(fse.advance())
+                made = fse.advance()
+                if made and on_ticks is not None:
+                    on_ticks(made)
+                ticks.extend(made)
         if len(records) >= batch_size:
             stored += _flush(store, facility.facility.id, gateway_id, records, ticks)
     return stored + _flush(store, facility.facility.id, gateway_id, records, ticks)

@@ -7,14 +7,15 @@ where the bodies are in a frame; the aggregator cuts the series window and the p
 from that same frame (so a crop never mixes two moments) and fans them out. With gating on,
 a view's crops are cut again only when its bodies moved (an end by 0.25 m or more, a body
 came or went) or ``crop_refresh_s`` passed: a person walking past a standing locomotive
-changes the strip but not what is written on the locomotive.
+changes the strip but not what is written on the locomotive. Both ages are measured on the
+frames' capture clock, so recorded footage replayed faster than real time (``edge.replay``)
+is gated and cropped exactly as it was live.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,14 +77,17 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
                 rejected += 1
         return frames_pb2.PushFramesResponse(frames_received=received, frames_rejected=rejected)
 
-    def take_frame(self, frame: frames_pb2.Frame) -> bool:
+    def take_frame(self, frame: frames_pb2.Frame, pixels: np.ndarray | None = None) -> bool:
+        """Cut ``frame`` into strips and keep it for crops; False when it is refused.
+        ``pixels``: the frame's image, when the caller holds it already (a replay in this
+        process): it is then not encoded into ``frame`` and decoded again."""
         camera = self.cutter.camera(frame.camera_id)
         if camera is None:
             metrics.FRAMES_REJECTED.labels("unknown_camera").inc()
             log.warning("frame from unknown camera %r refused", frame.camera_id)
             return False
         try:
-            image = images.decode(frame.image)
+            image = images.decode(frame.image) if pixels is None else pixels
         except images.ImageError as error:
             metrics.FRAMES_REJECTED.labels("bad_image").inc()
             log.warning("frame %s/%d refused: %s", frame.camera_id, frame.frame_seq, error)
@@ -117,7 +121,8 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
         if covered is None:
             return None
         strip = view.cut_strip(cached.image)
-        verdict = self.gate.check((frame.camera_id, view.view.track), strip, time.monotonic())
+        at = cached.capture_ns / 1e9  # on the frames' clock, so a replay gates as live does
+        verdict = self.gate.check((frame.camera_id, view.view.track), strip, at)
         if not verdict.changed:
             metrics.UNCHANGED.labels(frame.camera_id).inc()
         track = view.view.track
@@ -208,7 +213,7 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
             (round(i.start_m * 4), round(i.end_m * 4), i.start_kind, i.end_kind)
             for i in position.intervals
         )  # ends to the nearest 0.25 m
-        now = time.monotonic()
+        now = position.capture_time.ToNanoseconds() / 1e9  # the frames' clock, as gating
         with self._lock:
             last_at, last_layout = self._last_crop.get(key, (-1e9, ()))
             due = (

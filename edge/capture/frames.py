@@ -64,13 +64,42 @@ class CapturedFrame:
                 f"{self.image.dtype}"
             )
 
-    def to_proto(self, encoding: frames_pb2.ImageEncoding = images.RAW_BGR8) -> frames_pb2.Frame:
-        return frames_pb2.Frame(
+    def to_proto(
+        self, encoding: frames_pb2.ImageEncoding | None = images.RAW_BGR8
+    ) -> frames_pb2.Frame:
+        """The wire message; ``encoding`` None leaves the image out (the header alone)."""
+        frame = frames_pb2.Frame(
             camera_id=self.camera_id,
             frame_seq=self.seq,
             capture_time=_timestamp(self.capture_time),
-            image=images.encode(self.image, encoding),
         )
+        if encoding is not None:
+            frame.image.CopyFrom(images.encode(self.image, encoding))
+        return frame
+
+
+class FrameSchedule:
+    """Which frames of a source to keep so that they come at ``fps`` on the source's clock.
+
+    Keeps the first frame at or after the next due time, less a quarter period (so a source
+    at exactly ``fps`` keeps every frame despite jitter); the schedule advances by one
+    period, so the rate averages ``fps`` whatever the source's rate. Capture keeps live
+    frames by it, replay recorded ones: both keep the same frames of the same stream.
+    """
+
+    def __init__(self, fps: float) -> None:
+        self.period = 1.0 / fps
+        self.next_due: float | None = None  # frame time the next kept frame is due at
+
+    def due(self, frame_time: float) -> bool:
+        due = self.next_due
+        if due is None or frame_time - due > self.period:  # the first frame, or after a gap
+            due = frame_time
+        if frame_time < due - self.period / 4:
+            self.next_due = due
+            return False
+        self.next_due = due + self.period
+        return True
 
 
 class LatestFrame:

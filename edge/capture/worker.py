@@ -38,7 +38,13 @@ from tenacity import RetryCallState
 
 from edge.capture import metrics
 from edge.capture.backoff import Backoff, next_delay
-from edge.capture.frames import CameraState, CapturedFrame, HealthSnapshot, LatestFrame
+from edge.capture.frames import (
+    CameraState,
+    CapturedFrame,
+    FrameSchedule,
+    HealthSnapshot,
+    LatestFrame,
+)
 from edge.capture.sources import FrameSource, Image, SourceError, SourceOptions, open_source
 from locowatch.facility.config import Camera
 from locowatch.logs import redact
@@ -74,11 +80,12 @@ class _Generation:
 
     number: int
     started_at: float  # monotonic, as all times here
+    schedule: FrameSchedule  # which frames to keep (per opening: the source's clock may
+    # start anew after a reconnect)
     opening_at: float | None = None  # when its turn to open came (see OPENING)
     opened_at: float | None = None
     first_frame_at: float | None = None
     last_frame_at: float | None = None
-    next_due: float | None = None  # frame time the next kept frame is due at
     abandoned: bool = False
     counted_abandoned: bool = False
     ended: bool = False
@@ -129,7 +136,7 @@ class CameraWorker:
         self.watchdog_s = camera.watchdog_timeout_s
         self.open_guard_s = self.options.open_timeout_s + camera.watchdog_timeout_s
         self.error: BaseException | None = None  # what crashed the supervisor, if anything
-        self._period = 1.0 / camera.fps
+        self._fps = camera.fps
         self._shape = (camera.resolution.height, camera.resolution.width, 3)
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -221,7 +228,7 @@ class CameraWorker:
     def _open_generation(self) -> _Generation:
         with self._cond:
             self._generations += 1
-            generation = _Generation(self._generations, time.monotonic())
+            generation = _Generation(self._generations, time.monotonic(), FrameSchedule(self._fps))
             self._generation = generation
             reconnect = generation.number > 1
             if reconnect:
@@ -347,7 +354,7 @@ class CameraWorker:
             if not source.grab():
                 generation.finished = source.finished
                 return "end of the file" if source.finished else "the stream stopped (read failed)"
-            if generation.abandoned or not self._due(generation, source.frame_time):
+            if generation.abandoned or not generation.schedule.due(source.frame_time):
                 continue
             ok, image = source.retrieve()
             if generation.abandoned:
@@ -361,20 +368,6 @@ class CameraWorker:
             else:
                 self._deliver(generation, image, source.frame_time)
         return ""
-
-    def _due(self, generation: _Generation, frame_time: float) -> bool:
-        """Keep the first frame at or after the next due time, less a quarter period (so a
-        source at exactly the camera's fps keeps every frame despite jitter); the schedule
-        advances by one period, so the rate averages ``fps`` whatever the source's rate.
-        """
-        due = generation.next_due
-        if due is None or frame_time - due > self._period:  # the first frame, or after a gap
-            due = frame_time
-        if frame_time < due - self._period / 4:
-            generation.next_due = due
-            return False
-        generation.next_due = due + self._period
-        return True
 
     def _deliver(self, generation: _Generation, image: Image, frame_time: float) -> None:
         with self._cond:

@@ -34,7 +34,14 @@ from tenacity import (
 from edge.engines import Engine, open_engine
 from edge.estimators import metrics
 from edge.estimators.sight import Sight
-from edge.estimators.tasks import Estimation, PositionTask, Task, stamped, task_for
+from edge.estimators.tasks import (
+    Estimation,
+    PositionTask,
+    Task,
+    stamped,
+    task_for,
+    to_envelope,
+)
 from edge.plan import EstimatorPlan, GatewayPlan, ServicePlan
 from edge.service import EdgeServer, channel, wait_for_signal
 from locowatch.facility.config import FacilityConfig
@@ -201,12 +208,6 @@ def envelope_batch(estimations: list[Estimation]) -> estimation_pb2.EstimationBa
     return batch
 
 
-def _envelope(estimation: Estimation) -> uplink_pb2.Envelope:
-    if isinstance(estimation, estimation_pb2.PositionEstimation):
-        return uplink_pb2.Envelope(position=estimation)
-    return uplink_pb2.Envelope(attribute=estimation)
-
-
 def _log_retry(what: str) -> object:
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -302,7 +303,7 @@ class Pipeline:
         envelopes = []
         for flow in self.estimator.plan.flows:
             provenance = self.estimator.provenance(flow)
-            envelopes += [_envelope(stamped(e, provenance)) for e in estimations]
+            envelopes += [to_envelope(stamped(e, provenance)) for e in estimations]
         if self.locate_flow is not None:
             self._locate(estimations)
         try:

@@ -24,7 +24,7 @@ from locowatch.models.attributes import (
     decode_ctc,
     plate_input,
 )
-from locowatch.v1 import common_pb2, estimation_pb2, frames_pb2
+from locowatch.v1 import common_pb2, estimation_pb2, frames_pb2, uplink_pb2
 
 REAL, CUT = estimation_pb2.END_KIND_REAL, estimation_pb2.END_KIND_CUT
 HIDDEN = estimation_pb2.BLIND_KIND_HIDDEN
@@ -136,3 +136,10 @@ def stamped(estimation: Estimation, provenance: common_pb2.Provenance) -> Estima
     copy.CopyFrom(estimation)  # type: ignore[arg-type]
     copy.provenance.CopyFrom(provenance)
     return copy
+
+
+def to_envelope(estimation: Estimation) -> uplink_pb2.Envelope:
+    """``estimation`` as the uplink carries it."""
+    if isinstance(estimation, estimation_pb2.PositionEstimation):
+        return uplink_pb2.Envelope(position=estimation)
+    return uplink_pb2.Envelope(attribute=estimation)

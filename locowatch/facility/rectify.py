@@ -126,8 +126,8 @@ class Curtain:
         z = window.top_m - (np.arange(height) + 0.5) * window.metres_per_px
         ss, zz = np.meshgrid(s, z)
         world = self.axis.to_world(ss.ravel(), self.lateral_m, zz.ravel())
-        pixels = self.camera.project(world)
-        visible = self.camera.visible(world).reshape(height, width)
+        pixels, inside = self.camera.image_points(world)  # one projection for both
+        visible = inside.reshape(height, width)
         map_x = pixels[:, 0].reshape(height, width).astype(np.float32)
         map_y = pixels[:, 1].reshape(height, width).astype(np.float32)
         map_x[~visible] = -1.0  # remap fills these with the border value (black)
@@ -221,8 +221,8 @@ class EndFace:
         ll, zz = np.meshgrid(lateral, z)
         plane = end_m - direction * PLATE_INSET_M / 2
         world = self.axis.to_world(np.full(ll.size, plane), ll.ravel(), zz.ravel())
-        pixels = self.camera.project(world)
-        visible = self.camera.visible(world).reshape(height, width)
+        pixels, inside = self.camera.image_points(world)  # one projection for both
+        visible = inside.reshape(height, width)
         map_x = pixels[:, 0].reshape(height, width).astype(np.float32)
         map_y = pixels[:, 1].reshape(height, width).astype(np.float32)
         map_x[~visible] = -1.0

@@ -1,0 +1,87 @@
+"""``locowatch record`` and ``locowatch replay``: a depot's footage kept, and played back
+through any flow faster than real time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from locowatch.db.cli import db_url_option
+
+CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    envvar="LOCOWATCH_CONFIG",
+    help="The facility file: cameras, calibration, flows [env LOCOWATCH_CONFIG].",
+)
+
+
+@click.command()
+@CONFIG
+@click.option(
+    "--recording",
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A recording folder (manifest.json and video/), as `locowatch record` writes it.",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Write every flow's state snapshots here, one JSON line each "
+    "(`locowatch eval --state` reads it).",
+)
+@click.option(
+    "--flow",
+    "flows",
+    multiple=True,
+    help="Replay only this flow (repeatable). Default: every flow of the facility file.",
+)
+@db_url_option
+@click.option(
+    "--store/--no-store",
+    default=False,
+    help="Also write estimations, state and events into the database (--db, or the "
+    "managed one), for the dashboard and the reports. It must not hold state of these "
+    "flows from the recording's time on.",
+)
+@click.option("--progress/--no-progress", default=True, help="A progress bar on the terminal.")
+def replay(
+    config_path: Path,
+    folder: Path,
+    state_path: Path,
+    flows: tuple[str, ...],
+    db_url: str | None,
+    store: bool,
+    progress: bool,
+) -> None:
+    """Play a recording through the flows' networks and state estimators, as fast as the
+    machine allows, on the recording's own clock: every frame, in capture order, the same
+    result every run."""
+    from locowatch.db.location import resolve_db_url
+    from locowatch.facility.loading import load_facility
+    from onboarding.replay import replay_recording
+
+    config = load_facility(config_path)
+    url = resolve_db_url(db_url) if store else None
+    summary = replay_recording(config, folder, state_path, flows or None, url, progress)
+    rejected = sum(summary.rejected.values())
+    click.echo(
+        f"replayed {summary.recorded_s:.0f} s of {len(summary.snapshots) or 'no'} flows in "
+        f"{summary.wall_s:.0f} s ({summary.speed:.1f}x real time): {summary.frames} frames "
+        f"({summary.frames_refused} refused), {summary.estimations} estimations "
+        f"({rejected} rejected{_reasons(summary.rejected)})"
+    )
+    for flow, count in summary.snapshots.items():
+        click.echo(f"  {flow}: {count} snapshots -> {state_path}")
+    if url is not None:
+        click.echo("  estimations, state and events stored in the database")
+
+
+def _reasons(rejected: dict[str, int]) -> str:
+    return "".join(f", {count} {reason}" for reason, count in sorted(rejected.items()))
