@@ -87,6 +87,10 @@ def decode(
                 continue
             start, start_real = _end(probs[TAIL], a2 - 0.5, a2 - lo < EDGE_COLUMNS, start_m)
             end, end_real = _end(probs[HEAD], b2 - 0.5, hi - b2 < EDGE_COLUMNS, start_m)
+            if end <= start:  # a short run's end peaks crossed (a head left of a tail):
+                # no end of it is known; ingest would refuse the whole view for it
+                start, end = column_metre(a2 - 0.5, start_m), column_metre(b2 - 0.5, start_m)
+                start_real = end_real = False
             confidence = float(probs[OCCUPIED, a2:b2].mean())
             intervals.append(Interval(start, end, start_real, end_real, confidence))
     return intervals

@@ -140,3 +140,20 @@ def test_the_position_estimator_sends_what_the_network_calls_hidden_as_blind() -
         (52.0, 58.0, HIDDEN)
     ]
     assert not PositionTask().estimate(packet, three).blind  # position@1: none
+
+
+def test_a_short_run_whose_end_peaks_cross_is_reported_with_cut_ends() -> None:
+    """A run of 0.5 m with a head peak at its left and a tail peak at its right (seen on a
+    roof view of a gap between two bodies) decoded as [73.26, 72.68] m; ingest refuses an
+    interval that ends before it starts, and with it the camera's whole view."""
+    logits = np.full((3, 240), -LOGIT, np.float32)
+    logits[pos.OCCUPIED, 100:105] = LOGIT
+    columns = np.arange(240)
+    for channel, column in ((pos.TAIL, 106), (pos.HEAD, 98)):
+        bump = np.clip(
+            np.exp(-0.5 * ((columns - column) / pos.END_SIGMA_COLUMNS) ** 2), 1e-4, 0.9999
+        )
+        logits[channel] = np.log(bump / (1 - bump))
+    [run] = pos.decode(logits, 0.0)
+    assert (round(run.start_m, 2), round(run.end_m, 2)) == (10.0, 10.5)
+    assert not run.start_real and not run.end_real
