@@ -36,8 +36,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.recordings import VideoWriter
 from sim.faults import NO_FAULTS
-from sim.recording import VideoWriter
 from sim.render import CameraRenderer, Lighting
 from sim.scenario import ScenarioSpec
 from sim.scene import Solid, track_box

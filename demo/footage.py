@@ -17,7 +17,7 @@ from sim.recording import record
 from sim.twin import TwinSpec
 
 FPS = 2.0
-FORMAT = 4  # bump when the recording or the rendering changes: cached footage is then re-rendered
+FORMAT = 5  # bump when the recording or the rendering changes: cached footage is then re-rendered
 
 
 def footage_folder(

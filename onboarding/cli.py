@@ -85,3 +85,49 @@ def replay(
 
 def _reasons(rejected: dict[str, int]) -> str:
     return "".join(f", {count} {reason}" for reason, count in sorted(rejected.items()))
+
+
+@click.command()
+@CONFIG
+@click.option(
+    "--out",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The recording folder to write (manifest.json, video/).",
+)
+@click.option(
+    "--minutes", type=click.FloatRange(min=0, min_open=True), required=True, help="How long."
+)
+@click.option(
+    "--camera",
+    "camera_ids",
+    multiple=True,
+    help="Record only this camera (repeatable). Default: every camera of the facility file.",
+)
+@click.option("--progress/--no-progress", default=True, help="A progress bar on the terminal.")
+def record(
+    config_path: Path, folder: Path, minutes: float, camera_ids: tuple[str, ...], progress: bool
+) -> None:
+    """Record cameras through the gateway's capture, each frame with the time capture
+    stamped it, for `locowatch replay` and for labelling."""
+    from edge.recordings import MANIFEST, record_cameras
+    from locowatch.errors import UsageError
+    from locowatch.facility.loading import load_facility
+
+    config = load_facility(config_path)
+    known = {c.id: c for c in config.cameras}
+    unknown = sorted(set(camera_ids) - set(known))
+    if unknown:
+        raise UsageError(f"no camera {', '.join(unknown)} in the facility file")
+    if (folder / MANIFEST).exists():
+        raise UsageError(f"{folder} holds a recording already: choose another folder")
+    cameras = [known[c] for c in camera_ids] if camera_ids else list(known.values())
+    summary = record_cameras(cameras, folder, minutes * 60, config.facility.id, progress)
+    for camera in cameras:
+        lost = summary.superseded[camera.id]
+        note = f" ({lost} frames the encoder could not keep up with)" if lost else ""
+        click.echo(f"  {camera.id}: {summary.frames[camera.id]} frames{note}")
+    if summary.silent:
+        click.echo(f"no frame from {', '.join(summary.silent)}: not in the recording", err=True)
+    click.echo(f"recorded {len(summary.manifest.cameras)} cameras into {folder}")

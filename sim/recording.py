@@ -6,8 +6,11 @@ Layout of the output folder::
     facility.truth.yaml    the same with the true poses (for debugging, never for scoring)
     ground_truth.jsonl     one line per frame time: every locomotive, where, which cameras
     faults.jsonl           one line per camera fault (freeze, black, dropout)
-    manifest.json          seed, duration, fps, cameras, start time
+    manifest.json          a recording's manifest (edge.recordings): each camera's video and
+                           first frame time; the twin adds seed, window, fps
     video/<camera>.mp4     H.264, one per camera, constant frame rate from the window start
+
+so ``locowatch replay`` plays the twin's footage as it plays a depot's recording.
 
 A dropout cannot be represented in a constant-rate file: there the camera's frames are
 black, and faults.jsonl says it was a dropout. Live and RTSP sources drop for real.
@@ -17,15 +20,15 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import subprocess
 from collections.abc import Iterable
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from edge.recordings import RecordedCamera, RecordingManifest, VideoWriter
 from locowatch import __version__
 from locowatch.facility.config import FacilityConfig
 from locowatch.facility.loading import dump_facility
@@ -42,69 +45,6 @@ def frame_times(duration_s: float, fps: float, start_s: float = 0.0) -> np.ndarr
 
 def write_facility(path: Path, config: FacilityConfig, header: str) -> None:
     path.write_text(dump_facility(config, header), encoding="utf-8")
-
-
-def raw_video_input(width: int, height: int, fps: float) -> list[str]:
-    """ffmpeg arguments that read raw BGR frames of this size and rate from stdin."""
-    return [
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "bgr24",
-        "-s",
-        f"{width}x{height}",
-        "-r",
-        f"{fps:g}",
-        "-i",
-        "-",
-    ]
-
-
-class VideoWriter:
-    """H.264 through Debian's ffmpeg (libx264), fed raw BGR frames on a pipe."""
-
-    def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
-        if shutil.which("ffmpeg") is None:
-            raise RuntimeError("ffmpeg not found: run deploy/system-packages.sh (make test does)")
-        self.path = path
-        self.process = subprocess.Popen(
-            [
-                "ffmpeg",
-                "-nostdin",
-                "-y",
-                "-loglevel",
-                "error",
-                *raw_video_input(width, height, fps),
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-crf",
-                "26",
-                "-g",  # a keyframe a second, as IP cameras send: a client starts decoding soon
-                str(max(1, round(fps))),
-                "-bf",  # no B-frames, as IP cameras: each frame decodes on arrival, not
-                "0",  # frames later (at 2 fps, x264's default 3 held a stream 1.5 s back)
-                "-x264-params",  # SPS/PPS in every key frame, so a replay over RTP carries
-                "repeat-headers=1",  # them in-band as a camera does, not only in the SDP
-                "-pix_fmt",
-                "yuv420p",
-                "-movflags",
-                "+faststart",
-                str(path),
-            ],
-            stdin=subprocess.PIPE,
-        )
-        assert self.process.stdin is not None
-        self._stdin: IO[bytes] = self.process.stdin
-
-    def write(self, frame: np.ndarray) -> None:
-        self._stdin.write(np.ascontiguousarray(frame).tobytes())
-
-    def close(self) -> None:
-        self._stdin.close()
-        if self.process.wait() != 0:
-            raise RuntimeError(f"ffmpeg failed writing {self.path}")
 
 
 def record(
@@ -176,17 +116,22 @@ def _write_metadata(
         (twin.truth(float(t)) for t in times),
     )
     _write_jsonl(out / "faults.jsonl", (asdict(f) for f in twin.faults.faults))
-    manifest = {
-        "software_version": __version__,
-        "seed": spec.seed,
-        "duration_s": spec.scenario.duration_s,
-        "video_start_s": float(times[0]),  # scenario time of each video's first frame
-        "fps": fps,
-        "start_time": spec.scenario.start_time.isoformat(),
-        "cameras": cameras,
-        "video": {camera: f"video/{camera}.mp4" for camera in cameras},
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    first_frame = spec.scenario.start_time + timedelta(seconds=float(times[0]))
+    manifest = RecordingManifest(
+        facility=twin.facility.facility.id,
+        cameras={
+            camera: RecordedCamera(video=f"video/{camera}.mp4", first_frame_time=first_frame)
+            for camera in cameras
+        },
+        # what the twin adds: which run and window the footage shows
+        software_version=__version__,
+        seed=spec.seed,
+        duration_s=spec.scenario.duration_s,
+        video_start_s=float(times[0]),  # scenario time of each video's first frame
+        fps=fps,
+        start_time=spec.scenario.start_time.isoformat(),
+    )
+    manifest.write(out)
 
 
 def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:

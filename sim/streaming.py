@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.recording import raw_video_input
+from edge.recordings import raw_video_input
 from sim.twin import Twin
 
 log = logging.getLogger(__name__)

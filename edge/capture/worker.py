@@ -165,13 +165,19 @@ class CameraWorker:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop at once; a reader blocked in a read is left to return on its own."""
+    def stop(self, timeout_s: float = 5.0, reader_s: float = 0.0) -> None:
+        """Stop at once; a reader blocked in a read is left to return on its own, or waited
+        for up to ``reader_s`` (a process about to exit: a thread still inside the decoder
+        when the interpreter goes aborts it)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        with self._cond:
+            generation = self._generation
+            if generation is not None:
+                self._cond.wait_for(lambda: generation.ended, reader_s)
 
     def is_running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

@@ -32,12 +32,12 @@ from edge.capture.service import CaptureService
 from edge.capture.sources import SourceError, SourceOptions, open_source
 from edge.capture.worker import CameraWorker
 from edge.plan import gateway_plan
+from edge.recordings import raw_video_input
 from edge.service import CHANNEL_OPTIONS
 from locowatch.facility.config import Camera, FacilityConfig, GatewayServices, Resolution
 from locowatch.v1 import edge_pb2_grpc, frames_pb2, uplink_pb2, uplink_pb2_grpc
 from sim.faults import NO_FAULTS
 from sim.layout import build_layout
-from sim.recording import raw_video_input
 from sim.scenario import ScenarioSpec
 from sim.streaming import TwinStreamer, free_ports
 from sim.twin import Twin, TwinSpec

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.recordings import load_manifest
 from locowatch.facility import FacilityGeometry, load_facility
 from sim.faults import NO_FAULTS, Fault, FaultPlan, FaultSpec
 from sim.recording import record
@@ -183,8 +184,10 @@ def test_record_writes_videos_truth_faults_and_an_installer_calibration(tmp_path
     assert all(c.point_pairs and c.pose is None for c in installer.cameras)
     solved = FacilityGeometry(installer)
     assert max(m.pose_rms_px or 0 for m in solved.cameras.values()) < 1.0
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["cameras"] == ["cam-01", "cam-02"] and manifest["fps"] == 2.0
+    manifest = load_manifest(out)  # a recording, as `locowatch replay` reads it
+    assert list(manifest.cameras) == ["cam-01", "cam-02"] and manifest.model_extra["fps"] == 2.0
+    first = spec.scenario.start_time.timestamp()  # the window starts at scenario second 0
+    assert all(c.first_frame_time.timestamp() == first for c in manifest.cameras.values())
 
 
 def test_the_opengl_canvas_draws_what_the_painters_renderer_draws(twin: Twin) -> None:

@@ -1,0 +1,126 @@
+"""Recording cameras and replaying a recording through every flow, as a depot's team does:
+``locowatch record`` on real RTSP twin cameras, ``locowatch replay`` as a user runs it."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from edge.recordings import load_manifest
+from locowatch.facility import load_facility
+from locowatch.facility.config import FacilityConfig
+from sim.recording import record, write_facility
+from sim.scenario import ScenarioSpec
+from sim.streaming import TwinStreamer
+from sim.twin import Twin, TwinSpec
+from tests.conftest import LocowatchCli
+
+CAMERAS = ("cam-02", "cam-03", "cam-04")
+SPEC = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600))
+WINDOW = (176.0, 196.0)  # L015 pulls in under these cameras beside standing L014 and L006
+FRAMES = 3 * 40  # three cameras, 20 s at 2 fps
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The twin's footage of three cameras: a recording in the format replay reads."""
+    folder = tmp_path_factory.mktemp("recording")
+    return record(SPEC, folder, 2.0, list(CAMERAS), progress=False, window=WINDOW)
+
+
+def replay(
+    cli: LocowatchCli, recording: Path, state: Path, *more: str, config: Path | None = None
+) -> str:
+    config = config or recording / "facility.yaml"
+    result = cli(
+        "replay", "--config", str(config), "--recording", str(recording), "--state", str(state),
+        "--no-progress", *more,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_a_recording_replays_every_frame_into_the_same_state_every_run(
+    recording: Path, locowatch_cli: LocowatchCli, tmp_path: Path
+) -> None:
+    out = replay(locowatch_cli, recording, tmp_path / "first.jsonl")
+    assert f"{FRAMES} frames (0 refused)" in out, out
+    replay(locowatch_cli, recording, tmp_path / "second.jsonl")
+    first, second = lines(tmp_path / "first.jsonl"), lines(tmp_path / "second.jsonl")
+    assert {s["flow"] for s in first} == {"prod", "dev"}
+    assert first == second  # deterministic: a model version is scored on the same frames
+
+    # On the recording's clock (the twin's scenario clock): the truth's locomotives, where
+    # they are, and which they are
+    truth = lines(recording / "ground_truth.jsonl")[-1]
+    true = {loco["id"]: loco for loco in truth["locomotives"]}
+    last = [s for s in first if s["flow"] == "prod"][-1]
+    assert abs(last["time"] - Twin(SPEC).scenario.spec.start_time.timestamp() - 195.5) <= 1.0
+    seen = sorted(last["locomotives"], key=lambda loco: loco["tail_m"])
+    assert len(seen) == 3  # L015, L014, and the end of L006 that cam-04 sees
+    for state, loco_id in zip(seen, ("L015", "L014"), strict=False):
+        assert abs(state["tail_m"] - true[loco_id]["tail_m"]) < 0.3, (state, true[loco_id])
+        assert abs(state["head_m"] - true[loco_id]["head_m"]) < 0.3, (state, true[loco_id])
+    assert (seen[0]["series"], seen[0]["plate"]) == ("2ТЭ116", true["L015"]["plate"])
+
+
+def test_a_replay_is_stored_for_the_reports_but_never_mixed_into_stored_state(
+    recording: Path, locowatch_cli: LocowatchCli, cloud_db: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.jsonl"
+    out = replay(locowatch_cli, recording, state, "--flow", "prod", "--store", "--db", cloud_db)
+    assert "stored in the database" in out
+    with psycopg.connect(cloud_db) as conn:
+        rows = conn.execute("SELECT count(*), min(flow) FROM state_snapshots").fetchone()
+        estimations = conn.execute("SELECT count(*) FROM position_estimations").fetchone()
+    assert rows == (len(lines(state)), "prod") and estimations and estimations[0] > 0
+    again = locowatch_cli(
+        "replay", "--config", str(recording / "facility.yaml"), "--recording", str(recording),
+        "--state", str(tmp_path / "again.jsonl"), "--flow", "prod", "--store", "--db", cloud_db,
+        "--no-progress",
+    )  # fmt: skip
+    assert again.returncode == 2 and "replay into another database" in again.stderr
+
+
+def test_cameras_recorded_over_rtsp_replay_on_the_times_capture_stamped(
+    recording: Path, locowatch_cli: LocowatchCli, tmp_path: Path
+) -> None:
+    with TwinStreamer(list(CAMERAS), recording=recording, fps=2.0) as streamer:
+        config = load_facility(recording / "facility.yaml")
+        raw = config.model_dump(mode="json", exclude_none=True)
+        raw["cameras"] = [
+            {**camera, "source": streamer.urls()[camera["id"]]}
+            for camera in raw["cameras"]
+            if camera["id"] in CAMERAS
+        ]
+        path = tmp_path / "facility.yaml"
+        write_facility(path, FacilityConfig.model_validate(raw), "recording test")
+        folder = tmp_path / "recorded"
+        result = locowatch_cli(
+            "record", "--config", str(path), "--out", str(folder), "--minutes", "0.15",
+            "--no-progress",
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = load_manifest(folder)
+    assert sorted(manifest.cameras) == sorted(CAMERAS)
+    for camera_id, camera in manifest.cameras.items():
+        assert camera.frame_times is not None
+        times = [float(t) for t in (folder / camera.frame_times).read_text().split()]
+        assert len(times) >= 8, camera_id  # 9 s at 2 fps, less the time to open the stream
+        assert all(0.3 < b - a < 0.7 for a, b in itertools.pairwise(times))
+        assert times[0] == camera.first_frame_time.timestamp()
+    state = tmp_path / "state.jsonl"
+    out = replay(locowatch_cli, folder, state, config=path)
+    snapshots = [s for s in lines(state) if s["flow"] == "prod"]
+    first = min(c.first_frame_time.timestamp() for c in manifest.cameras.values())
+    assert snapshots and all(first < s["time"] < first + 12 for s in snapshots), out
+    assert all(s["locomotives"] for s in snapshots[2:])  # the clip's locomotives, seen
