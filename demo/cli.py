@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from sim.streaming import TwinStreamer
     from sim.twin import Twin, TwinSpec
 
+DEMO_DATABASE = "locowatch_demo"  # on the managed server; kept after the run for a look
+
 STATUS_EVERY_S = 10.0  # a new status line this often (a terminal gets it redrawn each second)
 DRAIN_TIMEOUT_S = 60.0
 SETTLE_S = 3.0  # after every camera streams, the FSE's observations are this old at most
@@ -533,10 +535,10 @@ def _demo_database(url: str, managed: bool) -> Iterator[str]:
         yield url
         return
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS locowatch_demo WITH (FORCE)")
-        conn.execute("CREATE DATABASE locowatch_demo")
+        conn.execute(f"DROP DATABASE IF EXISTS {DEMO_DATABASE} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DEMO_DATABASE}")
     info = psycopg.conninfo.conninfo_to_dict(url)
-    yield psycopg.conninfo.make_conninfo("", **{**info, "dbname": "locowatch_demo"})
+    yield psycopg.conninfo.make_conninfo("", **{**info, "dbname": DEMO_DATABASE})
 
 
 def _depot_time(twin: Twin, t: float) -> str:
