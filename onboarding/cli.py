@@ -79,6 +79,19 @@ def replay(
     )
     for flow, count in summary.snapshots.items():
         click.echo(f"  {flow}: {count} snapshots -> {state_path}")
+    first = next(iter(summary.snapshots), None)
+    for flow, compared in summary.compared.items():
+        if not compared.snapshots:
+            continue
+        same = compared.same_count / compared.snapshots
+        ends = compared.mean_end_difference_m
+        named = compared.identity_mismatches / compared.pairs if compared.pairs else 0.0
+        click.echo(
+            f"  {flow} against {first}, over {compared.snapshots} snapshots: the same count in "
+            f"{same:.1%}; ends of the same locomotive "
+            f"{'-' if ends is None else f'{ends:.2f} m'} apart on average; named differently "
+            f"in {named:.1%} of {compared.pairs} locomotive-snapshots"
+        )
     if url is not None:
         click.echo("  estimations, state and events stored in the database")
 

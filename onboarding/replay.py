@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psycopg
 from tqdm import tqdm
@@ -26,6 +26,7 @@ from cloud.fse.offline import store_offline
 from cloud.records import HealthRecord, Rejected
 from cloud.store import Store
 from cloud.validation import FacilityCatalog, Validator
+from dashboard.comparison import Disagreement, disagreement
 from edge.capture.frames import CapturedFrame
 from edge.recordings import RecordingManifest, load_manifest, recorded_frames
 from edge.replay import GatewayReplay, replay
@@ -40,12 +41,37 @@ GATEWAY_ID = "replay"
 
 
 @dataclass
+class FlowComparison:
+    """How a flow disagrees with the first flow replayed, over the snapshots both have."""
+
+    snapshots: int = 0
+    same_count: int = 0  # snapshots where both hold as many locomotives
+    pairs: int = 0  # locomotives both hold (paired by overlap)
+    end_difference_sum_m: float = 0.0  # over the ends of those pairs
+    identity_mismatches: int = 0  # pairs both name, differently (series or plate)
+
+    def add(self, result: Disagreement) -> None:
+        self.snapshots += 1
+        self.same_count += result.count_difference == 0
+        self.pairs += result.paired
+        if result.end_error_m is not None:
+            self.end_difference_sum_m += result.end_error_m * result.paired
+        self.identity_mismatches += result.identity_mismatches
+
+    @property
+    def mean_end_difference_m(self) -> float | None:
+        return self.end_difference_sum_m / self.pairs if self.pairs else None
+
+
+@dataclass
 class ReplaySummary:
     frames: int = 0
     frames_refused: int = 0
     estimations: int = 0
     rejected: dict[str, int] = field(default_factory=dict)  # by reason, as ingest counts
     snapshots: dict[str, int] = field(default_factory=dict)  # per flow
+    # each flow but the first against the first, snapshot by snapshot
+    compared: dict[str, FlowComparison] = field(default_factory=dict)
     recorded_s: float = 0.0  # capture time from the first frame to the last
     wall_s: float = 0.0
 
@@ -150,6 +176,7 @@ def _fuse(
     """Each flow's FSE over the estimations, validated as ingest validates them."""
     fses = {flow: FacilityStateEstimator(config, flow) for flow in flows}
     validator = Validator(FacilityCatalog.from_config(config), GATEWAY_ID)
+    write = _StateWriter(out, flows, summary)
     for seq, envelope in enumerate(envelopes, start=1):
         envelope.seq = seq
         record = validator.check(envelope, now=float("inf"))
@@ -159,7 +186,7 @@ def _fuse(
         for flow, fse in fses.items():
             if isinstance(record, HealthRecord) or record.flow == flow:
                 fse.add(record)
-                _write(fse.advance(), out, summary)
+                write(fse.advance())
 
 
 def _store(
@@ -179,7 +206,7 @@ def _store(
     try:
         store_offline(
             store, config, flows, envelopes, GATEWAY_ID,
-            on_ticks=lambda ticks: _write(ticks, out, summary),
+            on_ticks=_StateWriter(out, flows, summary),
             on_reject=lambda record: _reject(record, summary),
         )  # fmt: skip
     finally:
@@ -210,14 +237,37 @@ def _reject(record: Rejected, summary: ReplaySummary) -> None:
     log.warning("estimation rejected (%s): %s", record.reason, record.detail)
 
 
-def _write(ticks: Iterable[Tick], out: IO[str], summary: ReplaySummary) -> None:
-    for tick in ticks:
-        snapshot = tick.snapshot
-        out.write(json.dumps(snapshot_line(snapshot), ensure_ascii=False) + "\n")
-        summary.snapshots[snapshot.flow] = summary.snapshots.get(snapshot.flow, 0) + 1
+class _StateWriter:
+    """Writes every flow's snapshots to the stream and compares each flow's with the first
+    flow's of the same second as soon as both are there (flows tick on the same seconds)."""
+
+    def __init__(self, out: IO[str], flows: Sequence[str], summary: ReplaySummary) -> None:
+        self.out = out
+        self.first, *self.others = flows
+        self.summary = summary
+        summary.compared.update({flow: FlowComparison() for flow in self.others})
+        self.waiting: dict[float, dict[str, list[dict[str, Any]]]] = {}
+
+    def __call__(self, ticks: Iterable[Tick]) -> None:
+        for tick in ticks:
+            line = snapshot_line(tick.snapshot)
+            self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            flow = tick.snapshot.flow
+            self.summary.snapshots[flow] = self.summary.snapshots.get(flow, 0) + 1
+            if self.others:
+                self._compare(tick.snapshot.time, flow, line["locomotives"])
+
+    def _compare(self, at: float, flow: str, locos: list[dict[str, Any]]) -> None:
+        moment = self.waiting.setdefault(at, {})
+        moment[flow] = locos
+        if len(moment) < 1 + len(self.others):
+            return
+        del self.waiting[at]
+        for other in self.others:
+            self.summary.compared[other].add(disagreement(moment[self.first], moment[other]))
 
 
-def snapshot_line(snapshot: Snapshot) -> dict[str, object]:
+def snapshot_line(snapshot: Snapshot) -> dict[str, Any]:
     """A snapshot as a line of a state stream (``locowatch eval --state`` reads them)."""
     return {
         "time": snapshot.time,

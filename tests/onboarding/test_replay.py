@@ -54,6 +54,8 @@ def test_a_recording_replays_every_frame_into_the_same_state_every_run(
 ) -> None:
     out = replay(locowatch_cli, recording, tmp_path / "first.jsonl")
     assert f"{FRAMES} frames (0 refused)" in out, out
+    # the flows compared (their position network is the same: they see the same bodies)
+    assert "dev against prod, over 18 snapshots: the same count in 100.0%" in out, out
     replay(locowatch_cli, recording, tmp_path / "second.jsonl")
     first, second = lines(tmp_path / "first.jsonl"), lines(tmp_path / "second.jsonl")
     assert {s["flow"] for s in first} == {"prod", "dev"}
