@@ -144,3 +144,106 @@ def record(
     if summary.silent:
         click.echo(f"no frame from {', '.join(summary.silent)}: not in the recording", err=True)
     click.echo(f"recorded {len(summary.manifest.cameras)} cameras into {folder}")
+
+
+@click.group()
+def label() -> None:
+    """Windows of a recording into Label Studio (pre-labelled), and its labels back as a
+    training set (docs/guides/data-scientist.md)."""
+
+
+@label.command("export")
+@CONFIG
+@click.option(
+    "--recording",
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A recording folder, as `locowatch record` writes it.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the projects go: position/, model/, plate/ (tasks.json, label_config.xml, "
+    "images/).",
+)
+@click.option(
+    "--every",
+    "every_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="One frame per camera this many seconds apart (neighbouring frames are near-copies).",
+)
+@click.option("--flow", help="Whose models pre-label. Default: the facility file's first flow.")
+@click.option(
+    "--document-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder Label Studio serves local files from "
+    "(LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT). Default: --out's parent.",
+)
+@click.option("--progress/--no-progress", default=True, help="A progress bar on the terminal.")
+def export_command(
+    config_path: Path,
+    folder: Path,
+    out: Path,
+    every_s: float,
+    flow: str | None,
+    document_root: Path | None,
+    progress: bool,
+) -> None:
+    """Cut a recording's strips, body windows and plate windows into Label Studio
+    projects, with the current models' answers as pre-labels."""
+    from locowatch.facility.loading import load_facility
+    from onboarding.labelling import export_windows
+
+    config = load_facility(config_path)
+    summary = export_windows(config, folder, out, every_s, flow, document_root, progress)
+    click.echo(f"{summary.frames} frames cut into {out}:")
+    for kind, count in sorted(summary.tasks.items()):
+        click.echo(f"  {kind}: {count} tasks ({out / kind / 'tasks.json'})")
+
+
+@label.command("import")
+@CONFIG
+@click.option(
+    "--windows",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="The folder `locowatch label export` wrote.",
+)
+@click.option(
+    "--export",
+    "exports",
+    multiple=True,
+    required=True,
+    metavar="KIND=FILE",
+    help="Label Studio's JSON export of a kind's project (repeatable): position=FILE, "
+    "model=FILE, plate=FILE.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The training set to write (docs/datasets.md).",
+)
+def import_command(config_path: Path, windows: Path, exports: tuple[str, ...], out: Path) -> None:
+    """Turn Label Studio's exported labels into a training set for `locowatch train`."""
+    from locowatch.errors import UsageError
+    from locowatch.facility.loading import load_facility
+    from onboarding.labelling import import_labels
+
+    files = {}
+    for item in exports:
+        kind, _, file = item.partition("=")
+        if not file:
+            raise UsageError(f"--export {item!r}: write KIND=FILE, e.g. model=export.json")
+        files[kind] = Path(file)
+    summary = import_labels(load_facility(config_path), files, windows, out)
+    for kind in files:
+        click.echo(
+            f"  {kind}: {summary.rows[kind]} rows ({summary.unlabelled[kind]} tasks not "
+            f"labelled, {summary.skipped[kind]} not samples)"
+        )
+    click.echo(f"training set written to {out}")

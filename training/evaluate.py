@@ -44,7 +44,8 @@ def run(artefact: Artefact, samples: Samples, batch: int = 32) -> np.ndarray:
 def subsets(labels: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """All samples, day, night and busy ones; for a plate set with more than one window,
     each window too (end-high, end-low, side)."""
-    night = np.array([bool(row["infrared"]) for row in labels])
+    # a depot's own labels say nothing of the camera's mode: counted with the day
+    night = np.array([bool(row.get("infrared", False)) for row in labels])
     busy = np.array([row.get("occluders", 0) >= BUSY_OCCLUDERS for row in labels])
     masks = {"all": np.ones(len(labels), bool), "day": ~night, "night": night, "busy": busy}
     windows = np.array([plate_window(row) if "text" in row else "" for row in labels])

@@ -111,7 +111,7 @@ class ViewCutter:
             anchor = end - direction * ANCHOR_INSET_M
             for band in PLATE_FACE_BANDS:  # under the cab windows, and the buffer beam
                 if f"end-{band}" in windows:
-                    maps = self._plate_maps(snapped, direction, band)
+                    maps = self.plate_maps(snapped, direction, band)
                     crop = remap(image, maps)
                     crops.append(Crop(crop, snapped, snapped, anchor, f"end-{band}"))
         return crops
@@ -120,7 +120,7 @@ class ViewCutter:
         """The window on the body side where the position network saw a plate."""
         snapped, height = _snap(metre), _snap(height_m)
         half, _ = PLATE_SIDE
-        crop = remap(image, self._side_maps(snapped, height))
+        crop = remap(image, self.side_maps(snapped, height))
         return Crop(crop, snapped - half, snapped + half, snapped, "side")
 
     @cached_property
@@ -140,11 +140,13 @@ class ViewCutter:
         return map_x, map_y
 
     @lru_cache(maxsize=512)  # noqa: B019 (one cutter per view, alive for the process)
-    def _side_maps(self, metre: float, height_m: float) -> Maps:
+    def side_maps(self, metre: float, height_m: float) -> Maps:
+        """Remap maps of the side window at ``metre`` (snapped), ``height_m``."""
         return self.curtain.side_maps(metre, height_m)
 
     @lru_cache(maxsize=512)  # noqa: B019 (one cutter per view, alive for the process)
-    def _plate_maps(self, end_m: float, direction: int, band: str) -> Maps:
+    def plate_maps(self, end_m: float, direction: int, band: str) -> Maps:
+        """Remap maps of the end-face window at ``end_m`` (snapped), in ``band``."""
         map_x, map_y, _ = self.faces.maps(end_m, direction, band)
         return map_x, map_y
 
