@@ -13,15 +13,20 @@ STAMP := $(VENV)/.installed
 # Pinned, so a checkov release with new checks cannot fail CI without a change here.
 IAC_VENV := .venv-iac
 CHECKOV_VERSION := 3.3.30
+# Label Studio (the labelling tool of `locowatch label`) in its own virtualenv too: Django
+# and its pins stay out of the product's. tests/onboarding runs its real server. Its
+# sentry-sdk floor has no ceiling, and sentry-sdk 3 breaks its start-up: pinned below 3.
+LABEL_STUDIO_VENV := .venv-labelstudio
+LABEL_STUDIO_VERSION := 1.23.2
 ARGS ?=
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test setup system-packages test-packages iac-tools lint typecheck pytest db-up protos clean
+.PHONY: demo test setup system-packages test-packages iac-tools label-studio lint typecheck pytest db-up protos clean
 
 demo: setup db-up
 	$(BIN)/locowatch demo $(ARGS)
 
-test: setup test-packages iac-tools db-up lint typecheck pytest
+test: setup test-packages iac-tools label-studio db-up lint typecheck pytest
 
 # System packages first: the virtualenv needs Debian's python3-venv.
 setup: system-packages $(STAMP)
@@ -49,6 +54,15 @@ $(IAC_VENV)/.installed: Makefile
 	$(IAC_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 	touch $@
 
+label-studio: $(LABEL_STUDIO_VENV)/.installed
+
+$(LABEL_STUDIO_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(LABEL_STUDIO_VENV)
+	$(LABEL_STUDIO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LABEL_STUDIO_VENV)/bin/python -m pip install --quiet \
+	  'label-studio==$(LABEL_STUDIO_VERSION)' 'sentry-sdk<3'
+	touch $@
+
 # Installing PostgreSQL and building TimescaleDB needs root: a non-root user is asked for
 # sudo once, only when they are missing. The server itself then runs as that user.
 db-up: setup
@@ -71,4 +85,4 @@ protos: setup
 
 clean:
 	-$(BIN)/locowatch db down
-	rm -rf $(VENV) $(IAC_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(IAC_VENV) $(LABEL_STUDIO_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -247,3 +247,57 @@ def import_command(config_path: Path, windows: Path, exports: tuple[str, ...], o
             f"labelled, {summary.skipped[kind]} not samples)"
         )
     click.echo(f"training set written to {out}")
+
+
+LABEL_STUDIO_URL = click.option(
+    "--url",
+    default="http://localhost:8080",
+    show_default=True,
+    envvar="LABEL_STUDIO_URL",
+    help="Label Studio [env LABEL_STUDIO_URL]; its token comes from LABEL_STUDIO_TOKEN.",
+)
+TITLE = click.option(
+    "--title",
+    required=True,
+    help="The projects' name: one project per kind, '<title> position' and so on.",
+)
+
+
+@label.command("push")
+@click.option(
+    "--windows",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="The folder `locowatch label export` wrote, under Label Studio's "
+    "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT.",
+)
+@LABEL_STUDIO_URL
+@TITLE
+def push_command(windows: Path, url: str, title: str) -> None:
+    """Create the Label Studio projects of exported windows, with their pre-labels."""
+    import os
+
+    from onboarding.label_studio import TOKEN_ENV, LabelStudio
+
+    ids = LabelStudio(url, os.environ.get(TOKEN_ENV, "")).push(windows, title)
+    for kind, project in ids.items():
+        click.echo(f"  {kind}: {url.rstrip('/')}/projects/{project}")
+
+
+@label.command("pull")
+@LABEL_STUDIO_URL
+@TITLE
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the exports go: position.json, model.json, plate.json.",
+)
+def pull_command(url: str, title: str, out: Path) -> None:
+    """Download the projects' labels (Label Studio's JSON export) for `label import`."""
+    import os
+
+    from onboarding.label_studio import TOKEN_ENV, LabelStudio
+
+    files = LabelStudio(url, os.environ.get(TOKEN_ENV, "")).pull(title, out)
+    click.echo(" ".join(f"--export {kind}={path}" for kind, path in files.items()))

@@ -81,7 +81,7 @@ def train(
     from training import data as datasets
     from training.export import export_onnx, write_meta
     from training.fit import fit, pick_device, seed_everything
-    from training.recipes import RECIPES
+    from training.recipes import RECIPES, series_recipe
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     folder = out or models_root() / kind / str(version)
@@ -93,7 +93,10 @@ def train(
     device = pick_device(device)
     seed_everything(seed)  # the initial weights come from the seed too
     try:
-        recipe = RECIPES[kind](train_set, epochs, seed, device)
+        if kind == "model" and init:  # the classes it was taught keep their outputs
+            recipe = series_recipe(train_set, epochs, seed, device, _initial_classes(init))
+        else:
+            recipe = RECIPES[kind](train_set, epochs, seed, device)
     except ValueError as error:
         raise UsageError(str(error)) from error
     if init:
@@ -227,6 +230,12 @@ def _initial_weights(folder: Path, kind: str) -> dict[str, Any]:
         raise UsageError(f"{folder} holds a {artefact.name!r} model, not a {kind!r} one")
     state: dict[str, Any] = torch.load(artefact.weights, map_location="cpu", weights_only=True)
     return state
+
+
+def _initial_classes(folder: Path) -> tuple[str, ...]:
+    from locowatch.models.artefacts import Artefact
+
+    return Artefact.load(folder).labels if (folder / "meta.json").is_file() else ()
 
 
 def _extra(recipe: Any) -> dict[str, Any]:

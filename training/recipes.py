@@ -95,12 +95,17 @@ def position_recipe(train: Samples, epochs: int, seed: int, device: str) -> Reci
     )
 
 
-def series_recipe(train: Samples, epochs: int, seed: int, device: str) -> Recipe:
+def series_recipe(
+    train: Samples, epochs: int, seed: int, device: str, keep: tuple[str, ...] = ()
+) -> Recipe:
+    """``keep``: classes to keep, in their order (those of the artefact a fine-tune starts
+    from: a depot's own labels may hold only some of its series); the set's others follow."""
     held_back = {row["series"] for row in train.labels if row.get("series_pool") == "unknown"}
     if held_back:  # the open-set test's series: measuring "unknown" on them needs them unseen
         names = ", ".join(sorted(held_back))
         raise ValueError(f"the training set holds series kept for the open-set test: {names}")
-    classes = series_classes(train.labels)
+    own = series_classes(train.labels)
+    classes = (*keep, *(c for c in own if c not in keep))
     y_all = np.array([classes.index(series_target(row)) for row in train.labels])
 
     def make_batch(indices: np.ndarray, rng: np.random.Generator) -> Batch:

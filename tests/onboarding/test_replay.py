@@ -9,28 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from edge.recordings import load_manifest
 from locowatch.facility import load_facility
 from locowatch.facility.config import FacilityConfig
-from sim.recording import record, write_facility
-from sim.scenario import ScenarioSpec
+from sim.recording import write_facility
 from sim.streaming import TwinStreamer
-from sim.twin import Twin, TwinSpec
+from sim.twin import Twin
 from tests.conftest import LocowatchCli
+from tests.onboarding.conftest import CAMERAS, SPEC
 
-CAMERAS = ("cam-02", "cam-03", "cam-04")
-SPEC = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600))
-WINDOW = (176.0, 196.0)  # L015 pulls in under these cameras beside standing L014 and L006
 FRAMES = 3 * 40  # three cameras, 20 s at 2 fps
-
-
-@pytest.fixture(scope="module")
-def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The twin's footage of three cameras: a recording in the format replay reads."""
-    folder = tmp_path_factory.mktemp("recording")
-    return record(SPEC, folder, 2.0, list(CAMERAS), progress=False, window=WINDOW)
 
 
 def replay(
