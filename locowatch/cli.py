@@ -36,6 +36,7 @@ SUBCOMMANDS: dict[str, str] = {
     "models": "training.cli:models",
     "dashboard": "dashboard.cli:dashboard",
     "edge": "edge.cli:edge",
+    "calibrate": "onboarding.cli:calibrate",
     "label": "onboarding.cli:label",
     "record": "onboarding.cli:record",
     "replay": "onboarding.cli:replay",

@@ -301,3 +301,27 @@ def pull_command(url: str, title: str, out: Path) -> None:
 
     files = LabelStudio(url, os.environ.get(TOKEN_ENV, "")).pull(title, out)
     click.echo(" ".join(f"--export {kind}={path}" for kind, path in files.items()))
+
+
+@click.command()
+@CONFIG
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8060, show_default=True)
+@click.option(
+    "--auth-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Installers allowed in (HTTP basic auth, the dashboard's users file format); "
+    "serve behind a TLS proxy. Without it: anyone who reaches the port, so keep --host local.",
+)
+def calibrate(config_path: Path, host: str, port: int, auth_file: Path | None) -> None:
+    """Calibrate cameras in the browser: click surveyed points on a camera's frame, see the
+    pose and each point's error live, save the point pairs into the facility file."""
+    import uvicorn
+
+    from dashboard.auth import BasicAuth, load_users
+    from onboarding.calibration_page import CalibrationPage
+
+    page = CalibrationPage(config_path)
+    app = BasicAuth(page.asgi, load_users(auth_file), ()) if auth_file else page.asgi
+    click.echo(f"calibration: http://{host}:{port}/", err=True)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
