@@ -6,6 +6,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ from typing import Any
 import pytest
 import requests
 
-from sim.recording import record
+from locowatch.facility import load_facility
+from locowatch.facility.config import FacilityConfig
+from sim.recording import record, write_facility
 from sim.scenario import ScenarioSpec
-from sim.streaming import free_port
+from sim.streaming import TwinStreamer, free_port
 from sim.twin import TwinSpec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +35,35 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The twin's footage of three cameras, 20 s at 2 fps: a recording replay reads."""
     folder = tmp_path_factory.mktemp("recording")
     return record(SPEC, folder, 2.0, list(CAMERAS), progress=False, window=WINDOW)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    folder: Path  # what `locowatch record` wrote
+    config: Path  # the facility file it recorded with (RTSP sources)
+    output: str  # what it printed
+
+
+@pytest.fixture(scope="session")
+def recorded(recording: Path, tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    """`locowatch record` of the three twin cameras served over real RTSP for 9 s."""
+    folder = tmp_path_factory.mktemp("recorded")
+    with TwinStreamer(list(CAMERAS), recording=recording, fps=2.0) as streamer:
+        raw = load_facility(recording / "facility.yaml").model_dump(mode="json", exclude_none=True)
+        raw["cameras"] = [
+            {**camera, "source": streamer.urls()[camera["id"]]}
+            for camera in raw["cameras"]
+            if camera["id"] in CAMERAS
+        ]
+        config = folder / "facility.yaml"
+        write_facility(config, FacilityConfig.model_validate(raw), "recorded over RTSP")
+        result = subprocess.run(
+            [sys.executable, "-m", "locowatch", "record", "--config", str(config), "--out",
+             str(folder / "recording"), "--minutes", "0.15", "--no-progress"],
+            capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return Recorded(folder / "recording", config, result.stdout)
 
 
 @dataclass(frozen=True)

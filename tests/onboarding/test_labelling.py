@@ -1,12 +1,14 @@
-"""A depot's labelling walk through a real Label Studio server: a recording's windows
+"""A depot's walk from recorded cameras to a new model in the dev flow, through a real
+Label Studio server: cameras recorded over RTSP (`locowatch record`), their windows
 exported with pre-labels, pushed, labelled (a labeller accepts most pre-labels and
-corrects some), pulled, imported as a training set, a series network fine-tuned on it
-for one epoch, and the new version replayed in the dev flow beside prod."""
+corrects some), pulled, imported as a training set, a series network fine-tuned on it for
+one epoch, and the recording replayed with the new version in the dev flow beside prod."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import yaml
 
 from locowatch.models.artefacts import models_root
 from tests.conftest import LocowatchCli
-from tests.onboarding.conftest import LabelStudioServer
+from tests.onboarding.conftest import CAMERAS, LabelStudioServer, Recorded
 
 HELD_OUT_CAMERA = "cam-04"  # kept apart: whole cameras, never neighbouring frames
 
@@ -39,7 +41,7 @@ def split_by_camera(folder: Path, out: Path, keep: bool) -> Path:
 
 def label_like_a_person(server: LabelStudioServer, title: str) -> dict[str, Any]:
     """Accept every pre-label, but call the first body window's series ЧМЭ3 and draw a
-    plate box with its number on the first plate window nothing was read on."""
+    plate box with its number on the first plate window."""
     listing: Any = server.call("GET", "/api/projects")
     projects = {p["title"]: p["id"] for p in listing["results"]}
     corrected: dict[str, Any] = {}
@@ -53,7 +55,7 @@ def label_like_a_person(server: LabelStudioServer, title: str) -> dict[str, Any]
             if kind == "model" and "series" not in corrected:
                 result = [{**result[0], "value": {"choices": ["ЧМЭ3"]}}]
                 corrected["series"] = task["data"]["file"]
-            if kind == "plate" and not result and "plate" not in corrected:
+            if kind == "plate" and "plate" not in corrected:
                 size = {"original_width": 220, "original_height": 110, "image_rotation": 0}
                 result = [
                     {"id": "p1", "from_name": "box", "to_name": "image", "type": "rectanglelabels",
@@ -68,15 +70,15 @@ def label_like_a_person(server: LabelStudioServer, title: str) -> dict[str, Any]
     return corrected
 
 
-def test_windows_labelled_in_label_studio_become_a_training_set_and_a_dev_model(
-    recording: Path, label_studio: LabelStudioServer, locowatch_cli: LocowatchCli,
+def test_recorded_cameras_labelled_in_label_studio_become_a_dev_model(
+    recorded: Recorded, label_studio: LabelStudioServer, locowatch_cli: LocowatchCli,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    config = recording / "facility.yaml"
+    config, recording = recorded.config, recorded.folder
     windows = label_studio.root / "walk"
     exported = locowatch_cli(
         "label", "export", "--config", str(config), "--recording", str(recording),
-        "--out", str(windows), "--every", "5", "--document-root", str(label_studio.root),
+        "--out", str(windows), "--every", "2", "--document-root", str(label_studio.root),
         "--no-progress",
     )  # fmt: skip
     assert exported.returncode == 0, exported.stderr[-3000:]
@@ -84,7 +86,8 @@ def test_windows_labelled_in_label_studio_become_a_training_set_and_a_dev_model(
         kind: json.loads((windows / kind / "tasks.json").read_text())
         for kind in ("position", "model", "plate")
     }
-    assert len(tasks["position"]) == 15 and tasks["model"] and tasks["plate"]
+    assert {t["data"]["camera"] for t in tasks["position"]} == set(CAMERAS)  # every strip
+    assert tasks["model"] and tasks["plate"]
 
     env = {
         **os.environ,
@@ -112,12 +115,13 @@ def test_windows_labelled_in_label_studio_become_a_training_set_and_a_dev_model(
     # Boxes come back in metres, as the network said them (to a centimetre), ends included
     strips = rows(labelled, "position")
     assert len(strips) == len(tasks["position"])
-    predicted = tasks["position"][0]["predictions"][0]["result"]
+    task = next(t for t in tasks["position"] if t.get("predictions"))
+    predicted = task["predictions"][0]["result"]
     body = next(r for r in predicted if r["value"].get("rectanglelabels") == ["body"])
-    data = tasks["position"][0]["data"]
+    data = task["data"]
     tail = data["start_m"] + body["value"]["x"] / 100 * (data["end_m"] - data["start_m"])
     first = next(r for r in strips if r["image"] == data["file"])
-    assert abs(first["bodies"][0]["tail_m"] - tail) < 0.01
+    assert min(abs(b["tail_m"] - tail) for b in first["bodies"]) < 0.01
     assert {b["tail"] for r in strips for b in r["bodies"]} <= {"real", "cut"}
     series = {r["image"]: r["series"] for r in rows(labelled, "model")}
     assert series[corrected["series"]] == "ЧМЭ3"
@@ -148,4 +152,4 @@ def test_windows_labelled_in_label_studio_become_a_training_set_and_a_dev_model(
         env={**os.environ, "LOCOWATCH_MODELS": str(models)},
     )  # fmt: skip
     assert replayed.returncode == 0, replayed.stderr[-3000:]
-    assert "dev against prod, over 18 snapshots" in replayed.stdout, replayed.stdout
+    assert re.search(r"dev against prod, over \d+ snapshots", replayed.stdout), replayed.stdout

@@ -11,13 +11,9 @@ from typing import Any
 import psycopg
 
 from edge.recordings import load_manifest
-from locowatch.facility import load_facility
-from locowatch.facility.config import FacilityConfig
-from sim.recording import write_facility
-from sim.streaming import TwinStreamer
 from sim.twin import Twin
 from tests.conftest import LocowatchCli
-from tests.onboarding.conftest import CAMERAS, SPEC
+from tests.onboarding.conftest import CAMERAS, SPEC, Recorded
 
 FRAMES = 3 * 40  # three cameras, 20 s at 2 fps
 
@@ -83,26 +79,11 @@ def test_a_replay_is_stored_for_the_reports_but_never_mixed_into_stored_state(
 
 
 def test_cameras_recorded_over_rtsp_replay_on_the_times_capture_stamped(
-    recording: Path, locowatch_cli: LocowatchCli, tmp_path: Path
+    recorded: Recorded, locowatch_cli: LocowatchCli, tmp_path: Path
 ) -> None:
-    with TwinStreamer(list(CAMERAS), recording=recording, fps=2.0) as streamer:
-        config = load_facility(recording / "facility.yaml")
-        raw = config.model_dump(mode="json", exclude_none=True)
-        raw["cameras"] = [
-            {**camera, "source": streamer.urls()[camera["id"]]}
-            for camera in raw["cameras"]
-            if camera["id"] in CAMERAS
-        ]
-        path = tmp_path / "facility.yaml"
-        write_facility(path, FacilityConfig.model_validate(raw), "recording test")
-        folder = tmp_path / "recorded"
-        result = locowatch_cli(
-            "record", "--config", str(path), "--out", str(folder), "--minutes", "0.15",
-            "--no-progress",
-        )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    folder = recorded.folder
     manifest = load_manifest(folder)
-    assert sorted(manifest.cameras) == sorted(CAMERAS)
+    assert sorted(manifest.cameras) == sorted(CAMERAS), recorded.output
     for camera_id, camera in manifest.cameras.items():
         assert camera.frame_times is not None
         times = [float(t) for t in (folder / camera.frame_times).read_text().split()]
@@ -110,7 +91,7 @@ def test_cameras_recorded_over_rtsp_replay_on_the_times_capture_stamped(
         assert all(0.3 < b - a < 0.7 for a, b in itertools.pairwise(times))
         assert times[0] == camera.first_frame_time.timestamp()
     state = tmp_path / "state.jsonl"
-    out = replay(locowatch_cli, folder, state, config=path)
+    out = replay(locowatch_cli, folder, state, config=recorded.config)
     snapshots = [s for s in lines(state) if s["flow"] == "prod"]
     first = min(c.first_frame_time.timestamp() for c in manifest.cameras.values())
     assert snapshots and all(first < s["time"] < first + 12 for s in snapshots), out
