@@ -4,6 +4,7 @@ A recording is a folder::
 
     manifest.json      the format below; more keys are kept (the twin adds its seed)
     video/<camera>.*   one file per camera, as the camera sent it (or the twin rendered it)
+    facility.yaml      the facility file it was recorded with (cameras' passwords left out)
 
 ``manifest.json`` names each camera's file and the capture time of its first frame::
 
@@ -44,11 +45,14 @@ from tqdm import tqdm
 from edge.capture.frames import CapturedFrame, FrameSchedule
 from edge.capture.worker import CameraWorker
 from locowatch.errors import UsageError
-from locowatch.facility.config import Camera
+from locowatch.facility.config import Camera, FacilityConfig
+from locowatch.facility.loading import dump_facility
+from locowatch.logs import redact
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+FACILITY = "facility.yaml"  # beside the manifest: the calibration and flows it was made with
 PREFETCH_FRAMES = 4  # decoded frames waiting per camera: decoding overlaps the networks
 TWIN_CRF = 26  # x264 quality of the twin's footage (a camera's stream looks about so)
 READER_EXIT_S = 15.0  # a stream's reader gets this long to leave a read once recording ends
@@ -267,6 +271,18 @@ class VideoWriter:
 
 
 # -- recording a depot's cameras ---------------------------------------------------------------
+
+
+def write_facility_beside(folder: Path, config: FacilityConfig) -> Path:
+    """The facility file a recording was made with, beside it, so that it replays with the
+    calibration it was recorded under; camera passwords are left out (recordings travel)."""
+    cameras = [c.model_copy(update={"source": redact(c.source)}) for c in config.cameras]
+    path = folder / FACILITY
+    header = f"Facility {config.facility.id} as recorded (camera passwords left out)."
+    path.write_text(
+        dump_facility(config.model_copy(update={"cameras": cameras}), header), encoding="utf-8"
+    )
+    return path
 
 
 @dataclass

@@ -20,7 +20,12 @@ CONFIG = click.option(
 
 
 @click.command()
-@CONFIG
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The facility file with the flows to replay. Default: the one recorded with it.",
+)
 @click.option(
     "--recording",
     "folder",
@@ -52,7 +57,7 @@ CONFIG = click.option(
 )
 @click.option("--progress/--no-progress", default=True, help="A progress bar on the terminal.")
 def replay(
-    config_path: Path,
+    config_path: Path | None,
     folder: Path,
     state_path: Path,
     flows: tuple[str, ...],
@@ -67,7 +72,7 @@ def replay(
     from locowatch.facility.loading import load_facility
     from onboarding.replay import replay_recording
 
-    config = load_facility(config_path)
+    config = load_facility(config_path or _recorded_facility(folder))
     url = resolve_db_url(db_url) if store else None
     summary = replay_recording(config, folder, state_path, flows or None, url, progress)
     rejected = sum(summary.rejected.values())
@@ -94,6 +99,16 @@ def replay(
         )
     if url is not None:
         click.echo("  estimations, state and events stored in the database")
+
+
+def _recorded_facility(folder: Path) -> Path:
+    from edge.recordings import FACILITY
+    from locowatch.errors import UsageError
+
+    path = folder / FACILITY
+    if not path.is_file():
+        raise UsageError(f"{folder} has no {FACILITY}: give the facility file (--config)")
+    return path
 
 
 def _reasons(rejected: dict[str, int]) -> str:
@@ -124,7 +139,7 @@ def record(
 ) -> None:
     """Record cameras through the gateway's capture, each frame with the time capture
     stamped it, for `locowatch replay` and for labelling."""
-    from edge.recordings import MANIFEST, record_cameras
+    from edge.recordings import MANIFEST, record_cameras, write_facility_beside
     from locowatch.errors import UsageError
     from locowatch.facility.loading import load_facility
 
@@ -137,6 +152,7 @@ def record(
         raise UsageError(f"{folder} holds a recording already: choose another folder")
     cameras = [known[c] for c in camera_ids] if camera_ids else list(known.values())
     summary = record_cameras(cameras, folder, minutes * 60, config.facility.id, progress)
+    write_facility_beside(folder, config)
     for camera in cameras:
         lost = summary.superseded[camera.id]
         note = f" ({lost} frames the encoder could not keep up with)" if lost else ""

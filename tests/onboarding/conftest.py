@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 CAMERAS = ("cam-02", "cam-03", "cam-04")
 SPEC = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600))
 WINDOW = (176.0, 196.0)  # L015 pulls in under these cameras beside standing L014 and L006
+CREDENTIALS = "installer:s3cret-pw"  # in the recorded cameras' URLs
 LABEL_STUDIO_START_S = 240.0  # first start migrates its SQLite database: ~30-50 s here
 
 
@@ -50,8 +51,8 @@ def recorded(recording: Path, tmp_path_factory: pytest.TempPathFactory) -> Recor
     folder = tmp_path_factory.mktemp("recorded")
     with TwinStreamer(list(CAMERAS), recording=recording, fps=2.0) as streamer:
         raw = load_facility(recording / "facility.yaml").model_dump(mode="json", exclude_none=True)
-        raw["cameras"] = [
-            {**camera, "source": streamer.urls()[camera["id"]]}
+        raw["cameras"] = [  # with a password, as real cameras have (the twin's ignore it)
+            {**camera, "source": streamer.urls()[camera["id"]].replace("//", f"//{CREDENTIALS}@")}
             for camera in raw["cameras"]
             if camera["id"] in CAMERAS
         ]

@@ -13,7 +13,7 @@ import psycopg
 from edge.recordings import load_manifest
 from sim.twin import Twin
 from tests.conftest import LocowatchCli
-from tests.onboarding.conftest import CAMERAS, SPEC, Recorded
+from tests.onboarding.conftest import CAMERAS, CREDENTIALS, SPEC, Recorded
 
 FRAMES = 3 * 40  # three cameras, 20 s at 2 fps
 
@@ -90,8 +90,15 @@ def test_cameras_recorded_over_rtsp_replay_on_the_times_capture_stamped(
         assert len(times) >= 8, camera_id  # 9 s at 2 fps, less the time to open the stream
         assert all(0.3 < b - a < 0.7 for a, b in itertools.pairwise(times))
         assert times[0] == camera.first_frame_time.timestamp()
+    # the facility file it was recorded with lies beside it, without the cameras' password
+    beside = (folder / "facility.yaml").read_text()
+    assert "installer:***@" in beside and CREDENTIALS.split(":")[1] not in beside
     state = tmp_path / "state.jsonl"
-    out = replay(locowatch_cli, folder, state, config=recorded.config)
+    result = locowatch_cli(  # with the facility file recorded beside it
+        "replay", "--recording", str(folder), "--state", str(state), "--no-progress"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
     snapshots = [s for s in lines(state) if s["flow"] == "prod"]
     first = min(c.first_frame_time.timestamp() for c in manifest.cameras.values())
     assert snapshots and all(first < s["time"] < first + 12 for s in snapshots), out
