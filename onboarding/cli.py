@@ -169,7 +169,12 @@ def label() -> None:
 
 
 @label.command("export")
-@CONFIG
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The facility file whose first flow pre-labels. Default: the one recorded with it.",
+)
 @click.option(
     "--recording",
     "folder",
@@ -201,7 +206,7 @@ def label() -> None:
 )
 @click.option("--progress/--no-progress", default=True, help="A progress bar on the terminal.")
 def export_command(
-    config_path: Path,
+    config_path: Path | None,
     folder: Path,
     out: Path,
     every_s: float,
@@ -214,7 +219,7 @@ def export_command(
     from locowatch.facility.loading import load_facility
     from onboarding.labelling import export_windows
 
-    config = load_facility(config_path)
+    config = load_facility(config_path or _recorded_facility(folder))
     summary = export_windows(config, folder, out, every_s, flow, document_root, progress)
     click.echo(f"{summary.frames} frames cut into {out}:")
     for kind, count in sorted(summary.tasks.items()):
