@@ -17,22 +17,24 @@ CONFIG = click.option(
     envvar="LOCOWATCH_CONFIG",
     help="The facility file: cameras, calibration, flows [env LOCOWATCH_CONFIG].",
 )
-
-
-@click.command()
-@click.option(
+RECORDED_CONFIG = click.option(
     "--config",
     "config_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The facility file with the flows to replay. Default: the one recorded with it.",
+    help="The facility file (its flows run). Default: the one recorded with the recording.",
 )
-@click.option(
+RECORDING = click.option(
     "--recording",
     "folder",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     required=True,
-    help="A recording folder (manifest.json and video/), as `locowatch record` writes it.",
+    help="A recording folder (manifest.json, video/), as `locowatch record` writes it.",
 )
+
+
+@click.command()
+@RECORDED_CONFIG
+@RECORDING
 @click.option(
     "--state",
     "state_path",
@@ -169,19 +171,8 @@ def label() -> None:
 
 
 @label.command("export")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The facility file whose first flow pre-labels. Default: the one recorded with it.",
-)
-@click.option(
-    "--recording",
-    "folder",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="A recording folder, as `locowatch record` writes it.",
-)
+@RECORDED_CONFIG
+@RECORDING
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
