@@ -47,7 +47,7 @@ from edge.recordings import load_manifest, recorded_frames
 from locowatch.errors import UsageError
 from locowatch.facility.config import ChangeGating, FacilityConfig
 from locowatch.models import position as pos
-from locowatch.models.attributes import UNKNOWN_SERIES
+from locowatch.models.attributes import UNKNOWN_SERIES, Reading
 from locowatch.v1 import estimation_pb2, frames_pb2
 
 log = logging.getLogger(__name__)
@@ -100,17 +100,29 @@ def export_windows(
     try:
         for frame in tqdm(frames, desc="cutting windows", unit=" frame", disable=not progress):
             summary.frames += 1
-            for packet, estimation in labeller.windows(frame):
-                summary.tasks[writer.add(frame, packet, estimation)] += 1
+            for window in labeller.windows(frame):
+                summary.tasks[writer.add(frame, window)] += 1
     finally:
         frames.close()
     writer.close()
     return summary
 
 
+@dataclass(frozen=True)
+class Window:
+    """A window of a frame as a network reads it, and what the network said of it."""
+
+    packet: frames_pb2.Packet  # a strip, a body window or a plate window
+    model: str  # the network that read it ("" when none reads this window)
+    # a strip: its position estimation; a body or plate window: the reading (None: read
+    # nothing) and the strip's position estimation it was cut by (a side plate's height)
+    position: estimation_pb2.PositionEstimation | None = None
+    reading: Reading | None = None
+
+
 class _Prelabeller:
     """The aggregator and one flow's estimators: every window of a frame, with the answer
-    of the network that reads it (None where none reads it or it read nothing)."""
+    of the network that reads it."""
 
     def __init__(self, config: FacilityConfig, flow: str) -> None:
         plans = [p for p in estimator_plans(config) if flow in p.flows]
@@ -136,19 +148,24 @@ class _Prelabeller:
                     return estimator
         return None
 
-    def windows(self, frame: CapturedFrame) -> Iterator[tuple[frames_pb2.Packet, Any]]:
+    def windows(self, frame: CapturedFrame) -> Iterator[Window]:
         self.aggregator.take_frame(frame.to_proto(None), frame.image)
         for strip in self.subscriber.take(0.0):
             estimations = self.position.run([strip])
             position = estimations[0] if estimations else None
-            yield strip, position
             if not isinstance(position, estimation_pb2.PositionEstimation):
-                continue
+                continue  # a strip of a view nothing covers: no window, no label
+            yield Window(strip, self.position.artefact.ref, position)
             self.aggregator.fanout.publish(self.aggregator.crops_for(position))
             for crop in self.subscriber.take(0.0):
                 reader = self.reader_of(crop)
-                answers = reader.run([crop]) if reader is not None else []
-                yield crop, (answers[0] if answers else None, position, reader)
+                if reader is None:  # a plate window no reader of this flow reads
+                    yield Window(crop, "", position)
+                    continue
+                answers = reader.run([crop])
+                answer = answers[0] if answers else None
+                reading = _reading(answer) if answer is not None else None
+                yield Window(crop, reader.artefact.ref, position, reading)
 
 
 class _TaskWriter:
@@ -158,7 +175,8 @@ class _TaskWriter:
         for kind in KINDS:
             (out / kind / "images").mkdir(parents=True, exist_ok=True)
 
-    def add(self, frame: CapturedFrame, packet: frames_pb2.Packet, answer: Any) -> str:
+    def add(self, frame: CapturedFrame, window: Window) -> str:
+        packet = window.packet
         kind = {STRIP: "position", BODY: "model", PLATE: "plate"}[packet.kind]
         image = images.decode(packet.image)
         name = _image_name(frame, packet, len(self.tasks[kind]))
@@ -176,19 +194,20 @@ class _TaskWriter:
             "height_px": image.shape[0],
         }
         if kind == "position":
+            assert window.position is not None
             data["covered"] = [packet.covered.start_m, packet.covered.end_m]
             data["metres_per_px"] = pos.STRIP_METRES_PER_PX
-            result = _position_result(answer, data) if answer is not None else []
-            model = self.labeller.position.artefact.ref
+            result = _position_result(window.position, data)
         else:
-            reading, position, reader = answer
-            data |= _crop_place(packet, position) if kind == "plate" else {}
-            result = _reading_result(kind, reading)
-            model = reader.artefact.ref if reader is not None else ""
+            if kind == "plate" and window.position is not None:
+                data |= _crop_place(packet, window.position)
+            result = _reading_result(kind, window.reading)
         task: dict[str, Any] = {"data": data}
         if result:
             score = float(np.mean([r.get("score", 1.0) for r in result]))
-            task["predictions"] = [{"model_version": model, "score": score, "result": result}]
+            task["predictions"] = [
+                {"model_version": window.model, "score": score, "result": result}
+            ]
         self.tasks[kind].append(task)
         return kind
 
@@ -253,7 +272,15 @@ def _score(interval: estimation_pb2.OccupiedInterval | None) -> float:
     return float(interval.confidence) if interval is not None else 1.0
 
 
-def _reading_result(kind: str, reading: Any) -> list[dict[str, Any]]:
+def _reading(estimation: object) -> Reading | None:
+    """An attribute estimation as the reading it reports."""
+    if not isinstance(estimation, estimation_pb2.AttributeEstimation):
+        return None
+    alternatives = tuple((a.value, a.confidence) for a in estimation.alternatives)
+    return Reading(estimation.value, estimation.confidence, alternatives)
+
+
+def _reading_result(kind: str, reading: Reading | None) -> list[dict[str, Any]]:
     if reading is None:
         return []
     data = {"width_px": 0, "height_px": 0}
