@@ -26,7 +26,9 @@ from edge import images
 from edge.capture import metrics
 from edge.capture.backoff import Backoff, next_delay
 from edge.capture.frames import HealthSnapshot
+from edge.capture.sources import is_file
 from edge.capture.worker import CameraWorker
+from edge.health import check
 from edge.plan import GatewayPlan
 from edge.service import CHANNEL_OPTIONS, EdgeServer, wait_for_signal
 from locowatch.facility.config import FacilityConfig
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 ENCODINGS = {"raw": images.RAW_BGR8, "jpeg": images.JPEG}
 HEALTH_INTERVAL_S = 5.0
 PUBLISH_TIMEOUT_S = 5.0
+FILES_WAIT_S = 600.0  # file cameras start at the latest this long after capture does
+FILES_POLL_S = 1.0
 TAKE_POLL_S = 0.5  # how often an idle frame stream checks whether it should end
 # gRPC's own reconnect backoff grows to 120 s; the services of one gateway come and go
 # together (a restart, a deploy), so capture wants to see the aggregator again quickly.
@@ -306,8 +310,10 @@ class CaptureService:
         health_interval_s: float = HEALTH_INTERVAL_S,
         camera_backoff: Backoff | None = None,
         peer_backoff: Backoff = PEER_BACKOFF,
+        files_wait_s: float = FILES_WAIT_S,
     ) -> None:
         service = plan.service("capture")
+        self.files_wait_s = files_wait_s  # 0: file cameras start at once, like live ones
         self.server = EdgeServer("capture", service.host, service.port, service.metrics_port)
         self.encoding = ENCODINGS[plan.gateway.frame_encoding]
         self.aggregator_address = plan.aggregator.address
@@ -330,11 +336,21 @@ class CaptureService:
             FrameSender(w, self.aggregator_channel, self.encoding, peer_backoff)
             for w in self.workers
         ]
+        self.processing = [plan.aggregator, *plan.estimators]  # what file cameras wait for
+        self._stopping = threading.Event()
 
     def start(self) -> None:
         self.server.start()
+        # footage plays from its start: file cameras wait until it can be processed
+        waiting = self.files_wait_s > 0
+        files = [w for w in self.workers if waiting and is_file(w.camera.source)]
         for worker in self.workers:
-            worker.start()
+            if worker not in files:
+                worker.start()
+        if files:
+            threading.Thread(
+                target=self._start_when_ready, args=(files,), name="files", daemon=True
+            ).start()
         for sender in self.senders:
             sender.start()
         self.publisher.start()
@@ -349,7 +365,34 @@ class CaptureService:
             self.uplink_address,
         )
 
+    def _start_when_ready(self, files: list[CameraWorker]) -> None:
+        """Start the file cameras once the aggregator and every estimator serve (an engine
+        can take minutes to open): a live camera's early frames are stale anyway, a
+        file's first minute is the footage's first minute."""
+        names = ", ".join(w.camera_id for w in files)
+        started = time.monotonic()
+        next_line = started
+        while not self._stopping.is_set():
+            waiting = [h.service.name for h in check(self.processing, 2.0) if not h.serving]
+            waited = time.monotonic() - started
+            if not waiting or waited >= self.files_wait_s:
+                break
+            if time.monotonic() >= next_line:  # a line every 10 s, not one per poll
+                log.info("file cameras %s wait for %s to serve", names, ", ".join(waiting))
+                next_line += 10.0
+            self._stopping.wait(FILES_POLL_S)
+        if self._stopping.is_set():
+            return
+        if waiting:
+            log.warning(
+                "file cameras %s start although %s do not serve after %.0f s",
+                names, ", ".join(waiting), waited,
+            )  # fmt: skip
+        for worker in files:
+            worker.start()
+
     def stop(self) -> None:
+        self._stopping.set()
         self.server.set_ready(False)
         for worker in self.workers:
             worker.stop(timeout_s=2.0)

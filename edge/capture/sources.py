@@ -94,6 +94,13 @@ class FrameSource(Protocol):
     def release(self) -> None: ...
 
 
+def is_file(url: str) -> bool:
+    """Whether a camera ``source`` is a video file (``file://`` or a plain path): footage
+    that plays from its start, so frames read before the gateway can process them are
+    lost, unlike a live camera's."""
+    return "://" not in url or urlsplit(url).scheme.lower() == "file"
+
+
 def open_source(url: str, options: SourceOptions | None = None) -> FrameSource:
     """Open the camera source ``url`` (a camera's ``source``); SourceError when it fails."""
     options = options or SourceOptions()

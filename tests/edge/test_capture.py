@@ -23,6 +23,7 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import HealthServicer
 from prometheus_client import REGISTRY
 
 from edge import images
@@ -661,7 +662,9 @@ def test_the_service_pushes_frames_and_publishes_health(
         serve(edge_pb2_grpc.add_AggregatorServicer_to_server, aggregator, plan.aggregator.port),
         serve(uplink_pb2_grpc.add_UplinkServicer_to_server, uplink, plan.uplink.port),
     ]
-    service = CaptureService(config, plan, health_interval_s=0.5, peer_backoff=PEERS)
+    service = CaptureService(
+        config, plan, health_interval_s=0.5, peer_backoff=PEERS, files_wait_s=0
+    )
     cameras = [c.id for c in config.cameras]
     try:
         service.start()
@@ -699,7 +702,9 @@ def test_the_service_rides_out_aggregator_and_uplink_outages(clips: dict[str, Pa
     plan = gateway_plan(config)
     cameras = [c.id for c in config.cameras]
     aggregator, uplink = FakeAggregator(), FakeUplink()
-    service = CaptureService(config, plan, health_interval_s=0.3, peer_backoff=PEERS)
+    service = CaptureService(
+        config, plan, health_interval_s=0.3, peer_backoff=PEERS, files_wait_s=0
+    )
     servers: list[grpc.Server] = []
     try:
         service.start()  # neither the aggregator nor the uplink is up
@@ -773,3 +778,38 @@ def test_jpeg_frames_keep_the_picture(clips: dict[str, Path]) -> None:
     decoded = images.decode(message.image)
     assert np.abs(decoded.astype(np.int16) - image.astype(np.int16)).mean() < 4
     assert cv2.imdecode(np.frombuffer(message.image.data, np.uint8), cv2.IMREAD_COLOR) is not None
+
+
+@pytest.mark.slow
+def test_file_cameras_start_once_the_aggregator_and_estimators_serve(
+    clips: dict[str, Path],
+) -> None:
+    """A recorded file plays from its start: read while an estimator still opens its engine,
+    its first frames would be lost. Live cameras start at once; file cameras wait."""
+    config = service_config(clips["short"], "raw")
+    plan = gateway_plan(config)
+    aggregator, uplink = FakeAggregator(), FakeUplink()
+    readiness = HealthServicer()
+    readiness.set("", health_pb2.HealthCheckResponse.NOT_SERVING)  # an engine still opening
+    servers = [
+        serve(uplink_pb2_grpc.add_UplinkServicer_to_server, uplink, plan.uplink.port),
+        serve(edge_pb2_grpc.add_AggregatorServicer_to_server, aggregator, plan.aggregator.port),
+    ]
+    health_pb2_grpc.add_HealthServicer_to_server(readiness, servers[1])
+    servers += [
+        serve(health_pb2_grpc.add_HealthServicer_to_server, readiness, s.port)
+        for s in plan.estimators
+    ]
+    service = CaptureService(config, plan, health_interval_s=0.5, peer_backoff=PEERS)
+    cameras = [c.id for c in config.cameras]
+    try:
+        service.start()
+        time.sleep(3.0)
+        assert not aggregator.frames, "file cameras read before the gateway could process"
+        readiness.set("", health_pb2.HealthCheckResponse.SERVING)
+        wait_until("frames of both cameras", lambda: all(aggregator.seqs(c) for c in cameras), 15)
+    finally:
+        service.stop()
+        for server in servers:
+            server.stop(0)
+    assert all(aggregator.seqs(c)[0] == 0 for c in cameras)  # from the footage's start
