@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -299,7 +299,6 @@ def record_cameras(
     duration_s: float,
     facility_id: str | None = None,
     progress: bool = True,
-    worker_factory: Callable[[Camera], CameraWorker] = CameraWorker,
 ) -> RecordedSummary:
     """Record ``cameras`` for ``duration_s`` through the gateway's capture into ``folder``.
 
@@ -308,7 +307,7 @@ def record_cameras(
     never delivers is left out of the manifest and said so.
     """
     (folder / "video").mkdir(parents=True, exist_ok=True)
-    recorders = [_CameraRecorder(camera, folder, worker_factory(camera)) for camera in cameras]
+    recorders = [_CameraRecorder(camera, folder) for camera in cameras]
     for recorder in recorders:
         recorder.start()
     try:
@@ -317,18 +316,15 @@ def record_cameras(
     finally:
         for recorder in recorders:
             recorder.stop()
-    recorded = {r.camera.id: r.entry() for r in recorders if r.frames}
-    manifest = RecordingManifest(
-        facility=facility_id,
-        cameras={camera_id: entry for camera_id, entry in recorded.items() if entry is not None},
-    )
+    entries = {r.camera.id: entry for r in recorders if (entry := r.entry()) is not None}
+    manifest = RecordingManifest(facility=facility_id, cameras=entries)
     manifest.write(folder)
-    silent = [r.camera.id for r in recorders if not r.frames]
+    silent = [r.camera.id for r in recorders if r.camera.id not in entries]
     for camera_id in silent:
         log.warning("%s delivered no frame in %.0f s: not recorded", camera_id, duration_s)
     return RecordedSummary(
         manifest,
-        {r.camera.id: r.frames for r in recorders},
+        {r.camera.id: len(r.times) for r in recorders},
         {r.camera.id: r.worker.frames.superseded for r in recorders},
         silent,
     )
@@ -337,14 +333,13 @@ def record_cameras(
 class _CameraRecorder:
     """One camera's capture worker and the encoder its kept frames go to."""
 
-    def __init__(self, camera: Camera, folder: Path, worker: CameraWorker) -> None:
+    def __init__(self, camera: Camera, folder: Path) -> None:
         self.camera = camera
         self.folder = folder
-        self.worker = worker
+        self.worker = CameraWorker(camera)
         self.video = f"video/{camera.id}.mkv"
         self.times_file = f"video/{camera.id}.times"
-        self.times: list[float] = []
-        self.frames = 0
+        self.times: list[float] = []  # the capture time of each frame written
         self.writer: VideoWriter | None = None
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._write, name=f"record-{camera.id}")
@@ -384,4 +379,3 @@ class _CameraRecorder:
                 )
             self.writer.write(frame.image)  # capture refuses frames of another size
             self.times.append(frame.capture_time)
-            self.frames += 1

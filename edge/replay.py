@@ -21,7 +21,7 @@ from edge.aggregator.fanout import Subscriber
 from edge.aggregator.service import Aggregator
 from edge.capture.frames import CapturedFrame
 from edge.estimators.service import Estimator, open_estimator
-from edge.estimators.tasks import Estimation, stamped, to_envelope
+from edge.estimators.tasks import Estimation
 from edge.plan import EstimatorPlan, check_models, gateway_plan
 from locowatch.facility.config import FacilityConfig
 from locowatch.v1 import estimation_pb2, frames_pb2, uplink_pb2
@@ -75,14 +75,10 @@ class GatewayReplay:
         for stage in self.stages:  # position first: its bodies are where the crops are cut
             estimations = self._run(stage)
             if stage.locates:
-                positions = [
+                self.aggregator.locate(
                     e for e in estimations if isinstance(e, estimation_pb2.PositionEstimation)
-                ]
-                for position in positions:
-                    self.aggregator.fanout.publish(self.aggregator.crops_for(position))
-            for flow in stage.estimator.plan.flows:
-                provenance = stage.estimator.provenance(flow)
-                envelopes += [to_envelope(stamped(e, provenance)) for e in estimations]
+                )
+            envelopes += stage.estimator.envelopes(estimations)
         envelopes.sort(key=_capture_ns)
         if any(stage.subscriber.dropped for stage in self.stages):
             raise RuntimeError("a replay step overflowed an estimator's queue")  # a bug

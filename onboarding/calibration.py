@@ -1,9 +1,10 @@
 """Calibrating a camera from clicked points: the solve, what to draw over the frame to
 check it by eye, and writing the result into the facility file.
 
-The pose is solved exactly as the product solves it everywhere else (``solve_pose``:
-SQPnP, then Levenberg-Marquardt), so the page shows the pose and reprojection error that
-``locowatch config check`` and every service will compute from the saved point pairs.
+The pose is solved exactly as the product solves it everywhere else
+(``CameraModel.from_config``: SQPnP, then Levenberg-Marquardt), so the page shows the pose
+and reprojection error that ``locowatch config check`` and every service will compute from
+the saved point pairs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from edge.capture.sources import SourceError, SourceOptions, open_source
 from locowatch.errors import UsageError
 from locowatch.facility.config import Camera, FacilityConfig, PointPair
-from locowatch.facility.geometry import CameraModel, TrackAxis, solve_pose
+from locowatch.facility.geometry import CameraModel, TrackAxis
 from locowatch.facility.loading import dump_facility, load_facility
 from locowatch.facility.rectify import Curtain, strip_window
 
@@ -45,31 +46,12 @@ def grab_frame(camera: Camera, timeout_s: float = 10.0) -> np.ndarray:
     raise UsageError(f"{camera.id}: no frame from {camera.source.split('@')[-1]}")
 
 
-@dataclass(frozen=True)
-class Solved:
-    model: CameraModel
-    rms_px: float
-    errors_px: tuple[float, ...]  # per point pair, in order
-
-
-def solve(camera: Camera, pairs: list[PointPair]) -> Solved | None:
-    """The pose from ``pairs`` (None below MIN_POINTS); ValueError when it cannot be solved."""
+def solve(camera: Camera, pairs: list[PointPair]) -> CameraModel | None:
+    """The camera as ``pairs`` calibrate it (None below MIN_POINTS), with its reprojection
+    errors; ValueError when no pose fits them."""
     if len(pairs) < MIN_POINTS:
         return None
-    base = CameraModel.from_config(camera.model_copy(update={"pose": _any_pose(camera)}))
-    solution = solve_pose(pairs, base.camera_matrix, base.distortion)
-    model = CameraModel(
-        camera.id, base.width, base.height, base.camera_matrix, base.distortion,
-        solution.rvec, solution.tvec, solution.rms_px, solution.errors_px,
-    )  # fmt: skip
-    return Solved(model, solution.rms_px, solution.errors_px)
-
-
-def _any_pose(camera: Camera) -> object:
-    """A placeholder pose: intrinsics and distortion do not depend on it."""
-    from locowatch.facility.config import Pose
-
-    return camera.pose or Pose(rvec=(0.0, 0.0, 0.0), tvec=(0.0, 0.0, 1.0))
+    return CameraModel.from_config(camera.model_copy(update={"pose": None, "point_pairs": pairs}))
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,8 @@ class CalibrationPage:
     def config(self) -> FacilityConfig:
         return load_facility(self.config_path)  # read afresh: a save changes it
 
-    def camera(self, camera_id: str) -> Camera:
-        return next(c for c in self.config().cameras if c.id == camera_id)
+    def camera(self, camera_id: str, config: FacilityConfig | None = None) -> Camera:
+        return next(c for c in (config or self.config()).cameras if c.id == camera_id)
 
     def layout(self) -> html.Div:
         cameras = [c.id for c in self.config().cameras]
@@ -100,11 +100,9 @@ class CalibrationPage:
             Output("pairs", "data"),
             Input("camera", "value"),
             Input("grab", "n_clicks"),
-            State("pairs", "data"),
             State("frame", "data"),
         )
-        def load(camera_id: str, _: int | None, rows: list[dict[str, Any]],
-                 frame: dict[str, Any] | None) -> tuple[Any, Any]:  # fmt: skip
+        def load(camera_id: str, _: int | None, frame: dict[str, Any] | None) -> tuple[Any, Any]:
             camera = self.camera(camera_id)
             try:
                 image = grab_frame(camera)
@@ -171,7 +169,8 @@ class CalibrationPage:
             )
 
     def figure(self, frame: dict[str, Any], rows: list[dict[str, Any]]) -> tuple[Any, Any]:
-        camera = self.camera(frame["camera"])
+        config = self.config()
+        camera = self.camera(frame["camera"], config)
         width, height = frame["width"], frame["height"]
         figure = go.Figure(
             go.Image(source=f"data:image/png;base64,{frame['png']}", hoverinfo="x+y")
@@ -180,13 +179,13 @@ class CalibrationPage:
         text: list[Any]
         try:
             solved = solve(camera, pairs)
-        except (ValueError, Exception) as error:  # cv2.error: degenerate points
+        except (ValueError, cv2.error) as error:  # no pose, or degenerate points
             solved, text = None, [f"no pose from these points: {error}"]
         else:
             text = [f"{len(pairs)} points: add at least {MIN_POINTS}"] if solved is None else []
         if solved is not None:
             shown: set[str] = set()
-            for overlay in overlays(self.config(), camera, solved.model):
+            for overlay in overlays(config, camera, solved):
                 kind = overlay.name.split()[0]
                 figure.add_trace(go.Scatter(
                     x=overlay.u, y=overlay.v, mode="lines", name=LEGEND[kind],
@@ -194,15 +193,16 @@ class CalibrationPage:
                     line={"color": COLOURS[kind], "width": 3 if kind == "covered" else 1.5},
                 ))  # fmt: skip
                 shown.add(kind)
-            projected = solved.model.project([p.world for p in pairs])
+            projected = solved.project([p.world for p in pairs])
             figure.add_trace(go.Scatter(
                 x=projected[:, 0], y=projected[:, 1], mode="markers", name="reprojected",
                 marker={"symbol": "x", "color": "#e74c3c", "size": 9}, hoverinfo="skip",
             ))  # fmt: skip
-            errors = ", ".join(f"{i + 1}: {e:.2f}" for i, e in enumerate(solved.errors_px))
+            errors = solved.pose_errors_px
+            each = ", ".join(f"{i + 1}: {e:.2f}" for i, e in enumerate(errors))
             text = [
-                html.B(f"pose RMS {solved.rms_px:.2f} px", id="rms"),
-                f" (max {max(solved.errors_px):.2f} px, {len(pairs)} points). Per point: {errors}",
+                html.B(f"pose RMS {solved.pose_rms_px:.2f} px", id="rms"),
+                f" (max {max(errors):.2f} px, {len(pairs)} points). Per point: {each}",
             ]
         if pairs:
             figure.add_trace(go.Scatter(

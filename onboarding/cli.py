@@ -23,6 +23,9 @@ RECORDED_CONFIG = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The facility file (its flows run). Default: the one recorded with the recording.",
 )
+PROGRESS = click.option(
+    "--progress/--no-progress", default=True, help="A progress bar on the terminal."
+)
 RECORDING = click.option(
     "--recording",
     "folder",
@@ -57,7 +60,7 @@ RECORDING = click.option(
     "managed one), for the dashboard and the reports. It must not hold state of these "
     "flows from the recording's time on.",
 )
-@click.option("--progress/--no-progress", default=True, help="A progress bar on the terminal.")
+@PROGRESS
 def replay(
     config_path: Path | None,
     folder: Path,
@@ -135,7 +138,7 @@ def _reasons(rejected: dict[str, int]) -> str:
     multiple=True,
     help="Record only this camera (repeatable). Default: every camera of the facility file.",
 )
-@click.option("--progress/--no-progress", default=True, help="A progress bar on the terminal.")
+@PROGRESS
 def record(
     config_path: Path, folder: Path, minutes: float, camera_ids: tuple[str, ...], progress: bool
 ) -> None:
@@ -195,7 +198,7 @@ def label() -> None:
     help="The folder Label Studio serves local files from "
     "(LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT). Default: --out's parent.",
 )
-@click.option("--progress/--no-progress", default=True, help="A progress bar on the terminal.")
+@PROGRESS
 def export_command(
     config_path: Path | None,
     folder: Path,

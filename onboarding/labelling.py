@@ -38,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edge import images
-from edge.aggregator.cutting import FrameCutter
+from edge.aggregator.cutting import FrameCutter, snap
 from edge.aggregator.service import Aggregator
 from edge.capture.frames import CapturedFrame
 from edge.estimators.service import Estimator, open_estimator
@@ -156,7 +156,7 @@ class _Prelabeller:
             if not isinstance(position, estimation_pb2.PositionEstimation):
                 continue  # a strip of a view nothing covers: no window, no label
             yield Window(strip, self.position.artefact.ref, position)
-            self.aggregator.fanout.publish(self.aggregator.crops_for(position))
+            self.aggregator.locate([position])
             for crop in self.subscriber.take(0.0):
                 reader = self.reader_of(crop)
                 if reader is None:  # a plate window no reader of this flow reads
@@ -299,7 +299,7 @@ def _crop_place(
     if packet.window == "side":
         centre = packet.anchor_m
         mark = min(position.plates, key=lambda m: abs(m.metre - centre), default=None)
-        height = round(round(mark.height_m / 0.05) * 0.05, 3) if mark is not None else 2.5
+        height = snap(mark.height_m) if mark is not None else 2.5  # as the crop was cut
         return {"place": "side", "window": "side", "centre_m": centre, "height_m": height}
     band = packet.window.removeprefix("end-")
     end = packet.span.start_m

@@ -22,8 +22,8 @@ import psycopg
 from tqdm import tqdm
 
 from cloud.fse.estimator import FacilityStateEstimator, Snapshot, Tick
-from cloud.fse.offline import store_offline
-from cloud.records import HealthRecord, Rejected
+from cloud.fse.offline import fuse_flows, store_offline
+from cloud.records import Rejected
 from cloud.store import Store
 from cloud.validation import FacilityCatalog, Validator
 from dashboard.comparison import Disagreement, disagreement
@@ -177,16 +177,8 @@ def _fuse(
     fses = {flow: FacilityStateEstimator(config, flow) for flow in flows}
     validator = Validator(FacilityCatalog.from_config(config), GATEWAY_ID)
     write = _StateWriter(out, flows, summary)
-    for seq, envelope in enumerate(envelopes, start=1):
-        envelope.seq = seq
-        record = validator.check(envelope, now=float("inf"))
-        if isinstance(record, Rejected):
-            _reject(record, summary)
-            continue
-        for flow, fse in fses.items():
-            if isinstance(record, HealthRecord) or record.flow == flow:
-                fse.add(record)
-                write(fse.advance())
+    for _, ticks in fuse_flows(fses, envelopes, validator, lambda r: _reject(r, summary)):
+        write(ticks)
 
 
 def _store(

@@ -19,6 +19,28 @@ if TYPE_CHECKING:
     from cloud.store import Store
 
 
+def fuse_flows(
+    fses: Mapping[str, FacilityStateEstimator],
+    envelopes: Iterable[uplink_pb2.Envelope],
+    validator: Validator,
+    on_reject: Callable[[Rejected], None] | None = None,
+) -> Iterator[tuple[Record, list[Tick]]]:
+    """Each valid envelope's record (in the order given) with the ticks every flow's FSE
+    made on it; ``on_reject`` sees every envelope validation refused."""
+    for envelope in envelopes:
+        record = validator.check(envelope, now=float("inf"))
+        if isinstance(record, Rejected):
+            if on_reject is not None:
+                on_reject(record)
+            continue
+        ticks: list[Tick] = []
+        for flow, fse in fses.items():
+            if isinstance(record, HealthRecord) or record.flow == flow:
+                fse.add(record)
+                ticks += fse.advance()
+        yield record, ticks
+
+
 def fuse_offline(
     facility: FacilityConfig,
     flow: str,
@@ -26,15 +48,10 @@ def fuse_offline(
     fse: FacilityStateEstimator | None = None,
 ) -> Iterator[Tick]:
     """Ticks of ``flow``'s FSE over ``envelopes`` (in capture order); invalid ones skipped."""
-    fse = fse or FacilityStateEstimator(facility, flow)
+    fses = {flow: fse or FacilityStateEstimator(facility, flow)}
     validator = Validator(FacilityCatalog.from_config(facility), "offline")
-    for envelope in envelopes:
-        record = validator.check(envelope, now=float("inf"))
-        if isinstance(record, Rejected):
-            continue
-        if isinstance(record, HealthRecord) or record.flow == flow:
-            fse.add(record)
-            yield from fse.advance()
+    for _, ticks in fuse_flows(fses, envelopes, validator):
+        yield from ticks
 
 
 def store_offline(
@@ -57,31 +74,28 @@ def store_offline(
     made, ``on_reject`` every envelope validation refused. Returns how many envelopes were
     stored.
     """
-    if fses is None:
-        fses = {flow: FacilityStateEstimator(facility, flow) for flow in flows}
+    fses = fses or {flow: FacilityStateEstimator(facility, flow) for flow in flows}
     validator = Validator(FacilityCatalog.from_config(facility), gateway_id)
+    numbered = _numbered(envelopes, store.last_seq(gateway_id) + 1)
     records: list[Record] = []
     ticks: list[Tick] = []
     stored = 0
-    for seq, envelope in enumerate(envelopes, start=store.last_seq(gateway_id) + 1):
-        envelope.seq = seq
-        record = validator.check(envelope, now=float("inf"))
-        if isinstance(record, Rejected):
-            if on_reject is not None:
-                on_reject(record)
-            continue
+    for record, made in fuse_flows({f: fses[f] for f in flows}, numbered, validator, on_reject):
         records.append(record)
-        for flow in flows:
-            fse = fses[flow]
-            if isinstance(record, HealthRecord) or record.flow == flow:
-                fse.add(record)
-                made = fse.advance()
-                if made and on_ticks is not None:
-                    on_ticks(made)
-                ticks.extend(made)
+        if made and on_ticks is not None:
+            on_ticks(made)
+        ticks += made
         if len(records) >= batch_size:
             stored += _flush(store, facility.facility.id, gateway_id, records, ticks)
     return stored + _flush(store, facility.facility.id, gateway_id, records, ticks)
+
+
+def _numbered(
+    envelopes: Iterable[uplink_pb2.Envelope], first: int
+) -> Iterator[uplink_pb2.Envelope]:
+    for seq, envelope in enumerate(envelopes, start=first):
+        envelope.seq = seq
+        yield envelope
 
 
 def _flush(

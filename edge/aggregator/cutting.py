@@ -107,7 +107,7 @@ class ViewCutter:
         for end, real, direction in ((start_m, tail_real, -1), (end_m, head_real, 1)):
             if not real or not self.faces.faces_camera(end, direction):
                 continue
-            snapped = _snap(end)
+            snapped = snap(end)
             anchor = end - direction * ANCHOR_INSET_M
             for band in PLATE_FACE_BANDS:  # under the cab windows, and the buffer beam
                 if f"end-{band}" in windows:
@@ -118,7 +118,7 @@ class ViewCutter:
 
     def cut_side_plate(self, image: np.ndarray, metre: float, height_m: float) -> Crop:
         """The window on the body side where the position network saw a plate."""
-        snapped, height = _snap(metre), _snap(height_m)
+        snapped, height = snap(metre), snap(height_m)
         half, _ = PLATE_SIDE
         crop = remap(image, self.side_maps(snapped, height))
         return Crop(crop, snapped - half, snapped + half, snapped, "side")
@@ -151,7 +151,7 @@ class ViewCutter:
         return map_x, map_y
 
 
-def _snap(metre: float) -> float:
+def snap(metre: float) -> float:
     """A plate window's place on the 5 cm grid: the window is 2.2 m wide and the reader
     finds the plate in it; estimated places jitter by centimetres, and each new place
     costs a projection."""

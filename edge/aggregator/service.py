@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import grpc
@@ -161,11 +161,15 @@ class Aggregator(edge_pb2_grpc.AggregatorServicer):
     def Locate(  # noqa: N802
         self, request: estimation_pb2.EstimationBatch, context: grpc.ServicerContext
     ) -> edge_pb2.LocateResponse:
+        return edge_pb2.LocateResponse(crops=self.locate(request.positions))
+
+    def locate(self, positions: Iterable[estimation_pb2.PositionEstimation]) -> int:
+        """Cut and fan out the crops where ``positions`` put bodies; how many were cut."""
         packets = []
-        for position in request.positions:
+        for position in positions:
             packets += self.crops_for(position)
         self.fanout.publish(packets)
-        return edge_pb2.LocateResponse(crops=len(packets))
+        return len(packets)
 
     def crops_for(self, position: estimation_pb2.PositionEstimation) -> list[frames_pb2.Packet]:
         track = position.covered.track_id

@@ -110,6 +110,14 @@ class Estimator:
             flow=flow, model_version=self.artefact.ref, engine=self.engine.name
         )
 
+    def envelopes(self, estimations: list[Estimation]) -> list[uplink_pb2.Envelope]:
+        """``estimations`` as the uplink carries them: one copy per flow this serves."""
+        return [
+            to_envelope(stamped(e, self.provenance(flow)))
+            for flow in self.plan.flows
+            for e in estimations
+        ]
+
     def run(self, packets: list[frames_pb2.Packet]) -> list[Estimation]:
         """One estimation per packet that yields one, in packet order."""
         results: list[Estimation | None] = [None] * len(packets)
@@ -300,10 +308,7 @@ class Pipeline:
                 self._publish(estimations)
 
     def _publish(self, estimations: list[Estimation]) -> None:
-        envelopes = []
-        for flow in self.estimator.plan.flows:
-            provenance = self.estimator.provenance(flow)
-            envelopes += [to_envelope(stamped(e, provenance)) for e in estimations]
+        envelopes = self.estimator.envelopes(estimations)
         if self.locate_flow is not None:
             self._locate(estimations)
         try:
