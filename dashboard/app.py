@@ -11,11 +11,12 @@ refreshes of a view at once. Ranges (timeline, visits, CSV) are read on demand.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -25,15 +26,21 @@ import dash
 from dash import Dash, Input, Output, State, dcc, html
 from dash.dash_table.DataTable import DataTable
 from dash.exceptions import PreventUpdate, WebsocketDisconnected
+from prometheus_client import Counter
 
 from cloud.reports import ReportRange
 from dashboard import figures
-from dashboard.auth import BasicAuth
+from dashboard.auth import Login, UsersFile, current_user
 from dashboard.live import LiveFeed, ViewKey
 from dashboard.queries import DashboardReader
 from locowatch.facility.config import FacilityConfig
 
 log = logging.getLogger(__name__)
+DENIED = Counter(
+    "locowatch_dashboard_denied",
+    "Callbacks refused because they asked for a facility the user is not granted "
+    "(or that the dashboard does not serve); nothing of it was read.",
+)
 
 Transport = Literal["websocket", "interval"]
 ASSETS = Path(__file__).with_name("assets")
@@ -64,7 +71,8 @@ class DashboardSettings:
     url_prefix: str = "/"
     transport: Transport = "websocket"
     refresh_s: float = 1.0
-    users: dict[str, str] = field(default_factory=dict)  # name -> sha256; empty: no auth
+    users: UsersFile | None = None  # None: no login, every facility to anyone
+    trusted_user_header: str | None = None  # names proven by a reverse proxy (SSO)
     db_connections: int = 4
 
     def __post_init__(self) -> None:
@@ -96,19 +104,55 @@ class DashboardApp:
         self._add_callbacks(push)
         self._add_service_routes()
         self.asgi: Any = self.dash.server
-        if settings.users:
+        if settings.users is not None:
             open_paths = tuple(settings.url_prefix + p for p in ("healthz", "metrics"))
-            self.asgi = BasicAuth(self.asgi, settings.users, open_paths)
+            self.asgi = Login(
+                self.asgi,
+                settings.users,
+                open_paths=open_paths,
+                trusted_header=settings.trusted_user_header,
+            )
+
+    # -- who sees what -------------------------------------------------------------------
+
+    def visible(self) -> dict[str, FacilityConfig]:
+        """The facilities the request's user is granted (all of them without login)."""
+        if self.settings.users is None:
+            return self.facilities
+        user = current_user()
+        # Asked afresh from the users file: a grant taken away ends an open page's view too.
+        user = self.settings.users.get(user.name) if user is not None else None
+        return {fid: f for fid, f in self.facilities.items() if user and user.sees(fid)}
+
+    def granted(self, facility_id: str | None) -> FacilityConfig:
+        """The facility if the user may see it; otherwise counted, logged and no update."""
+        config = self.visible().get(facility_id or "")
+        if config is None:
+            user = current_user()
+            DENIED.inc()
+            log.warning("refused facility %r to %s", facility_id, user.name if user else "a page")
+            raise PreventUpdate
+        return config
 
     # -- layout --------------------------------------------------------------------------
 
     def layout(self) -> html.Div:
-        """Built per page load: today's range is the day of the newest state."""
-        first = next(iter(self.facilities.values()))
+        """Built per page load, for the user's facilities: today's range is the day of the
+        newest state."""
+        visible = self.visible()
+        if not visible:
+            user = current_user()
+            return html.Div(
+                html.H1(
+                    f"No facility of this dashboard is granted to {user.name if user else 'you'}"
+                ),
+                className="page",
+            )
+        first = next(iter(visible.values()))
         day = self._latest_day(first)
         return html.Div(
             [
-                self._header(first),
+                self._header(first, visible),
                 html.Div(id="camera-alarm", className="all-clear"),
                 html.Section(
                     [
@@ -145,7 +189,7 @@ class DashboardApp:
             className="page",
         )
 
-    def _header(self, first: FacilityConfig) -> html.Header:
+    def _header(self, first: FacilityConfig, visible: dict[str, FacilityConfig]) -> html.Header:
         flows = [f.name for f in first.flows]
         return html.Header(
             [
@@ -157,7 +201,7 @@ class DashboardApp:
                             id="facility",
                             options=[
                                 {"label": f.facility.name, "value": fid}
-                                for fid, f in self.facilities.items()
+                                for fid, f in visible.items()
                             ],
                             value=first.facility.id,
                             clearable=False,
@@ -298,9 +342,19 @@ class DashboardApp:
         the loop reads the pickers from the page each tick instead."""
         ws = dash.ctx.websocket
         shown: dict[str, tuple[ViewKey, datetime | None]] = {}  # part -> what the page has
+        refused: ViewKey | None = None
         while ws is not None and not ws.is_shutdown:
             try:
                 key = await self._picked(ws)
+                if key.facility not in self.visible():  # nothing of it is sent
+                    if refused != key:  # logged and counted once, not every tick
+                        refused, shown = key, {}
+                        with contextlib.suppress(PreventUpdate):
+                            self.granted(key.facility)
+                        dash.set_props("as-of", {"children": "not granted"})
+                    await asyncio.sleep(self.settings.refresh_s)
+                    continue
+                refused = None
                 view = await asyncio.to_thread(self.feed.current, key)
             except WebsocketDisconnected:
                 return
@@ -330,6 +384,7 @@ class DashboardApp:
     def _interval_refresh(
         self, _tick: int, facility: str, flow: str, compare: str | None
     ) -> list[Any]:
+        self.granted(facility)
         key = ViewKey(facility, flow, compare if compare != flow else None)
         try:
             view = self.feed.current(key)
@@ -344,7 +399,7 @@ class DashboardApp:
         self, facility: str, flow: str, compare: str | None
     ) -> tuple[list[str], str, list[str], str | None, str]:
         """Another facility: its flows, keeping the picked ones where it has them."""
-        config = self.facilities[facility]
+        config = self.granted(facility)
         flows = [f.name for f in config.flows]
         return (
             flows,
@@ -355,8 +410,9 @@ class DashboardApp:
         )
 
     def _range(self, facility: str, flow: str, start: str, end: str) -> ReportRange:
-        """Whole local days from the date pickers, in the facility's time zone."""
-        tz = ZoneInfo(self.facilities[facility].facility.timezone)
+        """Whole local days from the date pickers, in the facility's time zone (refused for
+        a facility not granted: every history read and export passes here)."""
+        tz = ZoneInfo(self.granted(facility).facility.timezone)
         first = datetime.combine(date.fromisoformat(start[:10]), datetime.min.time(), tz)
         last = datetime.combine(date.fromisoformat(end[:10]), datetime.min.time(), tz)
         return ReportRange(facility, flow, first, max(last, first) + timedelta(days=1), tz=str(tz))

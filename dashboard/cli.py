@@ -1,4 +1,5 @@
-"""``locowatch dashboard``: serve the Dash dashboard on the read-only database role."""
+"""``locowatch dashboard``: serve the Dash dashboard on the read-only database role;
+``locowatch dashboard user``: manage who may log in to it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ log = logging.getLogger(__name__)
 READER_USER = "locowatch_dashboard"
 
 
-@click.command()
+USERS_FILE_ENV = "LOCOWATCH_DASHBOARD_USERS"
+
+
+@click.group(invoke_without_command=True)
 @db_url_option
 @home_option
 @click.option(
@@ -22,8 +26,8 @@ READER_USER = "locowatch_dashboard"
     "facility_files",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     multiple=True,
-    required=True,
-    help="Facility YAML (tracks, stations, cameras, flows); repeat for several facilities.",
+    help="Facility YAML (tracks, stations, cameras, flows); repeat for several facilities. "
+    "Required to serve.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8050, show_default=True)
@@ -46,11 +50,20 @@ READER_USER = "locowatch_dashboard"
 @click.option(
     "--auth-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="LOCOWATCH_DASHBOARD_USERS",
-    help="Basic auth users, lines of 'name:<sha256 hex of password>' "
-    "(printf %s PASSWORD | sha256sum) [env LOCOWATCH_DASHBOARD_USERS]. Default: no auth.",
+    envvar=USERS_FILE_ENV,
+    help="Users file ('locowatch dashboard user add' writes it): each user sees the "
+    f"facilities granted to it [env {USERS_FILE_ENV}]. Default: no login (keep --host local).",
 )
+@click.option(
+    "--trusted-user-header",
+    envvar="LOCOWATCH_TRUSTED_USER_HEADER",
+    help="Take the user's name from this header of a reverse proxy that logs users in "
+    "(single sign-on, e.g. X-Forwarded-User); role and facilities still come from "
+    "--auth-file. Only where nothing but that proxy reaches the port.",
+)
+@click.pass_context
 def dashboard(
+    ctx: click.Context,
     db_url: str | None,
     home: Path | None,
     facility_files: tuple[Path, ...],
@@ -60,6 +73,7 @@ def dashboard(
     transport: str,
     refresh_s: float,
     auth_file: Path | None,
+    trusted_user_header: str | None,
 ) -> None:
     """Serve the live dashboard (map, counts, timeline, visits, cameras, flow comparison).
 
@@ -67,10 +81,16 @@ def dashboard(
     ('locowatch cloud user NAME --role reader'). Without it, it creates (or re-passwords) the
     login user locowatch_dashboard in the reader group of the managed server.
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not facility_files:
+        raise UsageError("name the facilities to serve: --facility FILE (repeat for more)")
+    if trusted_user_header and not auth_file:
+        raise UsageError("--trusted-user-header needs --auth-file for roles and facilities")
     import uvicorn
 
     from dashboard.app import DashboardApp, DashboardSettings
-    from dashboard.auth import load_users
+    from dashboard.auth import UsersFile
     from locowatch.facility.loading import load_facility
 
     facilities = [load_facility(path) for path in facility_files]
@@ -83,7 +103,8 @@ def dashboard(
         url_prefix=url_prefix,
         transport="interval" if transport == "interval" else "websocket",
         refresh_s=refresh_s,
-        users=load_users(auth_file) if auth_file else {},
+        users=UsersFile(auth_file) if auth_file else None,
+        trusted_user_header=trusted_user_header,
     )
     app = DashboardApp(settings)
     click.echo(f"dashboard: http://{host}:{port}{settings.url_prefix}", err=True)
@@ -100,3 +121,108 @@ def _managed_reader_url(home: Path | None) -> str:
 
     owner_url = resolve_db_url(None, home)
     return create_login_user(owner_url, READER_USER, "reader").url
+
+
+@dashboard.group("user")
+def user() -> None:
+    """Who may log in: argon2 password hashes, a role and facilities per user."""
+
+
+USERS_FILE = click.option(
+    "--users-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=USERS_FILE_ENV,
+    required=True,
+    help=f"The users file the dashboard reads (--auth-file) [env {USERS_FILE_ENV}].",
+)
+
+
+@user.command("add")
+@click.argument("name")
+@USERS_FILE
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "installer", "admin"]),
+    default="viewer",
+    show_default=True,
+    help="viewer: the dashboard; installer: also calibration and coverage; admin: "
+    "every facility and page.",
+)
+@click.option(
+    "--facility",
+    "facilities",
+    multiple=True,
+    help="A facility id this user sees (repeat; '*' for all). Not for admins.",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of stdin (scripts) instead of asking.",
+)
+@click.option(
+    "--no-password",
+    is_flag=True,
+    help="A user who logs in through the trusted proxy header only.",
+)
+def add_command(
+    name: str,
+    users_file: Path,
+    role: str,
+    facilities: tuple[str, ...],
+    password_stdin: bool,
+    no_password: bool,
+) -> None:
+    """Add a user, or set its password, role and facilities anew. The dashboard reads the
+    file again within a second; no restart."""
+    import sys
+
+    from dashboard.users import Role, add_user
+
+    if no_password:
+        password = None
+    elif password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True, err=True)
+    added = add_user(users_file, name, password, Role[role], facilities)
+    seen = "every facility" if added.role.name == "admin" else ", ".join(added.facilities)
+    click.echo(f"{users_file}: {name} ({added.role.name}: {seen})", err=True)
+
+
+@user.command("remove")
+@click.argument("name")
+@USERS_FILE
+def remove_command(name: str, users_file: Path) -> None:
+    """Remove a user (logged-in pages of it are refused within a second)."""
+    from dashboard.users import remove_user
+
+    remove_user(users_file, name)
+    click.echo(f"{users_file}: {name} removed", err=True)
+
+
+@user.command("list")
+@USERS_FILE
+def list_command(users_file: Path) -> None:
+    """Name, role and facilities of every user (never the hashes)."""
+    from dashboard.users import Role, load_users
+
+    for found in load_users(users_file).values():
+        seen = "*" if found.role >= Role.admin else ",".join(found.facilities)
+        login = "password" if found.password else "proxy only"
+        click.echo(f"{found.name}\t{found.role.name}\t{seen}\t{login}")
+
+
+@user.command("hash")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin's first line.")
+def hash_command(password_stdin: bool) -> None:
+    """Print the argon2 hash of a password, for users kept elsewhere (terraform's
+    dashboard_users, a config repository)."""
+    import sys
+
+    from dashboard.users import hash_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True, err=True)
+    click.echo(hash_password(password))

@@ -23,6 +23,7 @@ from locowatch.facility.config import Camera, FacilityConfig, PointPair
 from locowatch.facility.geometry import CameraModel, TrackAxis
 from locowatch.facility.loading import dump_facility, load_facility
 from locowatch.facility.rectify import Curtain, strip_window
+from locowatch.files import write_atomic
 
 MIN_POINTS = 6  # what the facility file asks for (Camera._pose_or_point_pairs)
 GRAB_TRIES = 25  # frames read before giving up (a stream's first frames may be grey)
@@ -111,7 +112,5 @@ def save_point_pairs(path: Path, camera_id: str, pairs: list[PointPair]) -> Path
     backup = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bak")
     shutil.copy2(path, backup)
     header = f"Facility {updated.facility.id}: calibrated in the browser ({camera_id})."
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dump_facility(updated, header), encoding="utf-8")
-    tmp.replace(path)  # atomic: a crash leaves the old file or the new one, never half
+    write_atomic(path, dump_facility(updated, header))
     return backup

@@ -325,18 +325,24 @@ def pull_command(url: str, title: str, out: Path) -> None:
 @click.option(
     "--auth-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Installers allowed in (HTTP basic auth, the dashboard's users file format); "
-    "serve behind a TLS proxy. Without it: anyone who reaches the port, so keep --host local.",
+    envvar="LOCOWATCH_DASHBOARD_USERS",
+    help="The dashboard's users file: users with the installer (or admin) role for this "
+    "facility may in (HTTP basic auth; serve behind a TLS proxy) [env "
+    "LOCOWATCH_DASHBOARD_USERS]. Without it: anyone who reaches the port, so keep --host local.",
 )
 def calibrate(config_path: Path, host: str, port: int, auth_file: Path | None) -> None:
     """Calibrate cameras in the browser: click surveyed points on a camera's frame, see the
     pose and each point's error live, save the point pairs into the facility file."""
     import uvicorn
 
-    from dashboard.auth import BasicAuth, load_users
+    from dashboard.auth import Login, UsersFile
+    from dashboard.users import Role
     from onboarding.calibration_page import CalibrationPage
 
     page = CalibrationPage(config_path)
-    app = BasicAuth(page.asgi, load_users(auth_file), ()) if auth_file else page.asgi
+    app = page.asgi
+    if auth_file:
+        facility = page.config().facility.id
+        app = Login(app, UsersFile(auth_file), role=Role.installer, facility=facility)
     click.echo(f"calibration: http://{host}:{port}/", err=True)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

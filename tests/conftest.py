@@ -40,7 +40,7 @@ def test_db_url(db_server_url: str) -> Iterator[str]:
 
 class LocowatchCli(Protocol):
     def __call__(
-        self, *args: str, env: dict[str, str] | None = None
+        self, *args: str, env: dict[str, str] | None = None, input: str | None = None
     ) -> subprocess.CompletedProcess[str]: ...
 
 
@@ -48,9 +48,12 @@ class LocowatchCli(Protocol):
 def locowatch_cli() -> LocowatchCli:
     """Run ``python -m locowatch ARGS`` as a user would, from the repository root."""
 
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "locowatch", *args],
+            input=input,
             capture_output=True,
             text=True,
             timeout=300,

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from dashboard.auth import BasicAuth, load_users, password_sha256
 from dashboard.comparison import disagreement, pair_locomotives
 from dashboard.figures import facility_map, loco_label, series_colours
-from locowatch.errors import UsageError
 
 
 def loco(track: str, tail: float, head: float, plate: str | None = None, series: str | None = None):  # type: ignore[no-untyped-def]
@@ -67,19 +63,6 @@ def test_series_keep_distinct_colours() -> None:
     colours = series_colours(names)
     assert len(set(colours.values())) == len(names)
     assert series_colours(list(reversed(names))) == colours
-
-
-def test_the_users_file_holds_hashes_only(tmp_path: Path) -> None:
-    path = tmp_path / "users"
-    path.write_text(f"\n# managers\nlena:{password_sha256('pw')}\n", encoding="utf-8")
-    auth = BasicAuth(app=None, users=load_users(path))  # type: ignore[arg-type]
-    assert auth.allowed(b"Basic bGVuYTpwdw==")  # lena:pw
-    assert not auth.allowed(b"Basic bGVuYTpweA==")  # lena:px
-    assert not auth.allowed(b"Bearer bGVuYTpwdw==")
-    assert not auth.allowed(b"Basic !!!")
-    path.write_text("lena:pw\n", encoding="utf-8")
-    with pytest.raises(UsageError, match="users:1: expected"):
-        load_users(path)
 
 
 def test_overlapping_stays_at_a_station_get_lanes() -> None:

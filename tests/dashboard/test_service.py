@@ -12,6 +12,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from tests.conftest import LocowatchCli
 from tests.dashboard.conftest import (
     DashboardDb,
     DashboardServer,
@@ -106,12 +107,26 @@ def test_one_page_for_several_facilities(
         stop_dashboard(server)
 
 
-def test_basic_auth_guards_everything_but_health_and_metrics(
-    dashboard_db: DashboardDb, server_log: Path, tmp_path: Path
+def add_user(
+    locowatch_cli: LocowatchCli, users: Path, name: str, password: str, *grants: str
 ) -> None:
-    users = tmp_path / "users"
-    digest = hashlib.sha256(b"s3cret shift").hexdigest()
-    users.write_text(f"# dashboard users\nmanager:{digest}\n", encoding="utf-8")
+    """``locowatch dashboard user add`` as an admin types it (password on stdin)."""
+    facilities = [arg for facility in grants for arg in ("--facility", facility)]
+    result = locowatch_cli(
+        "dashboard", "user", "add", name, "--users-file", str(users), *facilities,
+        "--password-stdin", input=password + "\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_logins_guard_everything_but_health_and_metrics(
+    dashboard_db: DashboardDb, server_log: Path, tmp_path: Path, locowatch_cli: LocowatchCli
+) -> None:
+    users = tmp_path / "users.yaml"
+    add_user(
+        locowatch_cli, users, "manager", "s3cret shift", dashboard_db.twin.facility.facility.id
+    )
+    assert "s3cret shift" not in users.read_text(encoding="utf-8")
     server = start_dashboard(
         dashboard_db.reader_url, dashboard_db.facility_file, server_log,
         "--auth-file", str(users), prefix="/depot/locowatch",
@@ -128,21 +143,29 @@ def test_basic_auth_guards_everything_but_health_and_metrics(
         assert server.get("healthz")[0] == 200
         status, metrics = server.get("metrics")
         assert status == 200 and b"locowatch_dashboard_refresh_seconds" in metrics
+        assert b'locowatch_login_attempts_total{outcome="wrong_password"} 1.0' in metrics
+        assert b'locowatch_login_attempts_total{outcome="unknown_user"} 1.0' in metrics
+        # A user added while it runs can log in at once; no restart.
+        add_user(locowatch_cli, users, "relief", "night shift!", "*")
+        assert server.get("_dash-layout", auth=("relief", "night shift!"))[0] == 200
     finally:
         stop_dashboard(server)
+    assert "login failed: intruder" in server_log.read_text(encoding="utf-8")
+    assert "s3cret shift" not in server_log.read_text(encoding="utf-8")
 
 
-def test_a_bad_users_file_is_a_clear_error(
-    dashboard_db: DashboardDb, tmp_path: Path, locowatch_cli
-) -> None:  # type: ignore[no-untyped-def]
+def test_an_old_sha256_users_file_is_refused_with_how_to_migrate(
+    dashboard_db: DashboardDb, tmp_path: Path, locowatch_cli: LocowatchCli
+) -> None:
     users = tmp_path / "users"
-    users.write_text("manager:plaintext-password\n", encoding="utf-8")
+    users.write_text(f"manager:{hashlib.sha256(b'pw').hexdigest()}\n", encoding="utf-8")
     result = locowatch_cli(
         "dashboard", "--db", dashboard_db.reader_url, "--facility",
         str(dashboard_db.facility_file), "--auth-file", str(users),
     )  # fmt: skip
     assert result.returncode == 2
-    assert f"{users}:1: expected 'name:<sha256 hex of the password>'" in result.stderr
+    assert f"{users}:1: an unsalted SHA-256 password line, no longer accepted" in result.stderr
+    assert "locowatch dashboard user add NAME --users-file NEW" in result.stderr
 
 
 def test_without_its_database_the_page_loads_and_health_says_so(

@@ -137,3 +137,37 @@ def test_an_installer_calibrates_a_camera_by_clicking_points_on_its_frame(
     # and the pose is the camera's: surveyed points land where they truly show
     solved = CameraModel.from_config(next(c for c in load_facility(path).cameras if c.id == CAMERA))
     assert np.abs(solved.project(WORLD) - true_pixels).max() < 3.0
+
+
+def test_the_calibration_page_is_for_installers_of_its_facility(
+    recording: Path, tmp_path: Path, locowatch_cli: LocowatchCli
+) -> None:
+    facility = load_facility(recording / "facility.yaml").facility.id
+    users = tmp_path / "users.yaml"
+    for name, role, grant in (
+        ("manager", "viewer", facility),  # sees the dashboard, calibrates nothing
+        ("other-installer", "installer", "another-depot"),
+        ("installer", "installer", facility),
+    ):
+        added = locowatch_cli(
+            "dashboard", "user", "add", name, "--users-file", str(users), "--role", role,
+            "--facility", grant, "--password-stdin", input=f"{name} password\n",
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "locowatch", "calibrate", "--config",
+         str(recording / "facility.yaml"), "--port", str(port), "--auth-file", str(users)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for(lambda: requests.get(url, timeout=2).status_code == 401, 60, "the page")
+        status = {
+            name: requests.get(url, auth=(name, f"{name} password"), timeout=10).status_code
+            for name in ("manager", "other-installer", "installer")
+        }
+        assert status == {"manager": 403, "other-installer": 403, "installer": 200}
+    finally:
+        process.terminate()
+        process.wait(15)

@@ -92,9 +92,13 @@ variable "dashboard_cidrs" {
 }
 
 variable "dashboard_users" {
-  description = "Dashboard basic-auth users: name -> SHA-256 hex of the password. Empty: no login."
-  type        = map(string)
-  default     = {}
+  description = "Dashboard users: name -> { password_hash (argon2, 'locowatch dashboard user hash'), role, facilities }. Empty: no login."
+  type = map(object({
+    password_hash = optional(string)
+    role          = optional(string, "viewer")
+    facilities    = list(string)
+  }))
+  default = {}
 }
 
 variable "route53_zone_id" {

@@ -5,20 +5,26 @@ locals {
   port       = 8050
   prefix     = "dashboard"
   facilities = sort(keys(var.platform.facility_etags))
-  users_file = join("", [for name, digest in var.users : "${name}:${digest}\n"])
+  # The format `locowatch dashboard user add` writes (dashboard/users.py).
+  users_file = yamlencode({ users = {
+    for name, user in var.users : name => merge(
+      { role = user.role, facilities = user.facilities },
+      user.password_hash == null ? {} : { password = user.password_hash },
+    )
+  } })
   command = concat(
     ["locowatch", "dashboard", "--host", "0.0.0.0", "--port", tostring(local.port)],
     flatten([for f in local.facilities : ["--facility", "/etc/locowatch/facilities/${f}.yaml"]]),
   )
 }
 
-# The users file holds password hashes only; the bucket is KMS-encrypted and private.
+# The users file holds argon2 password hashes only; the bucket is KMS-encrypted and private.
 resource "aws_s3_object" "users" {
   count        = length(var.users) > 0 ? 1 : 0
   bucket       = var.platform.config_bucket
   key          = "${local.prefix}/users"
   content      = local.users_file
-  content_type = "text/plain"
+  content_type = "application/yaml"
 }
 
 # Roles, log group and the task definition (config-sync, then the dashboard): modules/ecs-task.

@@ -38,12 +38,20 @@ variable "dashboard_cidrs" {
 }
 
 variable "users" {
-  description = "Basic-auth users: name -> SHA-256 hex of the password (printf %s PASSWORD | sha256sum). Empty: no login, dashboard_cidrs only."
-  type        = map(string)
-  default     = {}
+  description = "Dashboard users: name -> argon2 hash of the password ('locowatch dashboard user hash' prints one; null for users who log in through a single sign-on proxy), role (viewer, installer, admin) and the facility ids it sees ([\"*\"]: all). Empty: no login, dashboard_cidrs only."
+  type = map(object({
+    password_hash = optional(string)
+    role          = optional(string, "viewer")
+    facilities    = list(string)
+  }))
+  default = {}
   validation {
-    condition     = alltrue([for h in values(var.users) : can(regex("^[0-9a-f]{64}$", h))])
-    error_message = "Each user maps to the 64 hex digits of the SHA-256 of the password."
+    condition     = alltrue([for u in values(var.users) : u.password_hash == null || startswith(coalesce(u.password_hash, "-"), "$argon2")])
+    error_message = "password_hash is an argon2 hash ('locowatch dashboard user hash'); SHA-256 digests are no longer accepted."
+  }
+  validation {
+    condition     = alltrue([for u in values(var.users) : contains(["viewer", "installer", "admin"], u.role)])
+    error_message = "role is viewer, installer or admin."
   }
 }
 
