@@ -20,8 +20,11 @@ def basic(name: str, password: str) -> bytes:
     return b"Basic " + base64.b64encode(f"{name}:{password}".encode())
 
 
-def call(login: Login, header: bytes = b"", client: str = "10.0.0.9") -> tuple[int, list[Any]]:
-    """One HTTP request through ``login``: its status and what the app behind it saw."""
+def call(
+    login: Login, header: bytes = b"", client: str = "10.0.0.9", proxy_user: str | None = None
+) -> tuple[int, list[Any]]:
+    """One HTTP request through ``login`` (with basic auth ``header``, or a proxy's
+    X-Forwarded-User): its status and who the app behind it saw."""
     seen: list[Any] = []
     sent: list[dict[str, Any]] = []
 
@@ -36,6 +39,8 @@ def call(login: Login, header: bytes = b"", client: str = "10.0.0.9") -> tuple[i
         return {"type": "http.request"}
 
     headers = [(b"authorization", header)] if header else []
+    if proxy_user:
+        headers.append((b"x-forwarded-user", proxy_user.encode()))
     scope = {"type": "http", "path": "/", "headers": headers, "client": (client, 5000)}
     login.app = app
     asyncio.run(login(scope, receive, send))
@@ -118,3 +123,18 @@ def test_a_user_removed_or_regranted_while_logged_in(tmp_path: Path) -> None:
     remove_user(path, "ivan")
     users._checked = 0.0  # as if a second had passed
     assert call(login, basic("ivan", "install3r!"))[0] == 401
+
+
+def test_behind_a_single_sign_on_proxy_the_name_comes_from_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "users.yaml"
+    add_user(path, "lena", None, Role.viewer, ("north-depot",))  # no password: SSO only
+    login = Login(None, UsersFile(path), trusted_header="X-Forwarded-User")  # type: ignore[arg-type]
+
+    status, seen = call(login, proxy_user="lena")
+    assert status == 200 and seen[0].name == "lena"
+    assert (
+        call(login, proxy_user="mallory")[0] == 403
+    )  # the proxy knows them; this dashboard does not
+    assert call(login)[0] == 401
+    # A password-less user cannot log in with basic auth, whatever it sends.
+    assert call(Login(None, UsersFile(path)), basic("lena", ""))[0] == 401  # type: ignore[arg-type]
