@@ -132,9 +132,7 @@ def test_behind_a_single_sign_on_proxy_the_name_comes_from_its_header(tmp_path: 
 
     status, seen = call(login, proxy_user="lena")
     assert status == 200 and seen[0].name == "lena"
-    assert (
-        call(login, proxy_user="mallory")[0] == 403
-    )  # the proxy knows them; this dashboard does not
+    assert call(login, proxy_user="mallory")[0] == 403  # known to the proxy, not here
     assert call(login)[0] == 401
     # A password-less user cannot log in with basic auth, whatever it sends.
     assert call(Login(None, UsersFile(path)), basic("lena", ""))[0] == 401  # type: ignore[arg-type]
