@@ -16,8 +16,8 @@ import csv
 import io
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -31,7 +31,7 @@ from prometheus_client import Counter
 from cloud.reports import ReportRange
 from dashboard import figures
 from dashboard.auth import Login, UsersFile, current_user
-from dashboard.live import LiveFeed, ViewKey
+from dashboard.live import LiveFeed, Liveness, Props, ViewKey
 from dashboard.queries import DashboardReader
 from locowatch.facility.config import FacilityConfig
 
@@ -48,6 +48,7 @@ ASSETS = Path(__file__).with_name("assets")
 LIVE_PROPS = (
     ("map", "figure"),
     ("as-of", "children"),
+    ("as-of", "className"),
     ("kpis", "children"),
     ("per-track", "data"),
     ("cameras", "data"),
@@ -71,6 +72,7 @@ class DashboardSettings:
     url_prefix: str = "/"
     transport: Transport = "websocket"
     refresh_s: float = 1.0
+    liveness: Liveness = field(default_factory=Liveness)  # when reports count as late, silent
     users: UsersFile | None = None  # None: no login, every facility to anyone
     trusted_user_header: str | None = None  # names proven by a reverse proxy (SSO)
     db_connections: int = 4
@@ -88,7 +90,7 @@ class DashboardApp:
         self.facilities = {f.facility.id: f for f in settings.facilities}
         self.reader = DashboardReader(settings.db_url, settings.db_connections)
         self.reader.open()
-        self.feed = LiveFeed(self.reader, self.facilities)
+        self.feed = LiveFeed(self.reader, self.facilities, settings.liveness)
         push = settings.transport == "websocket"
         self.dash = Dash(
             __name__,
@@ -268,11 +270,16 @@ class DashboardApp:
                     style_cell={"textAlign": "left", "fontSize": 13},
                     style_data_conditional=[
                         {
-                            "if": {"filter_query": '{alarm} = "DARK"'},
-                            "backgroundColor": "#fde2e1",
-                            "color": "#8a1010",
+                            "if": {"filter_query": f'{{alarm}} = "{alarm}"'},
+                            "backgroundColor": background,
+                            "color": colour,
                             "fontWeight": "bold",
                         }
+                        for alarm, background, colour in (
+                            ("DARK", "#fde2e1", "#8a1010"),
+                            ("SILENT", "#fde2e1", "#8a1010"),
+                            ("LATE", "#fff3cd", "#6d4c00"),
+                        )
                     ],
                 ),
             ],
@@ -341,14 +348,15 @@ class DashboardApp:
         dashboard restart, a network blip), so a wall screen never freezes on old data;
         the loop reads the pickers from the page each tick instead."""
         ws = dash.ctx.websocket
-        shown: dict[str, tuple[ViewKey, datetime | None]] = {}  # part -> what the page has
+        shown_state: tuple[ViewKey, datetime | None] | None = None  # what the page has
+        shown_health: Props | None = None
         refused: ViewKey | None = None
         while ws is not None and not ws.is_shutdown:
             try:
                 key = await self._picked(ws)
                 if key.facility not in self.visible():  # nothing of it is sent
                     if refused != key:  # logged and counted once, not every tick
-                        refused, shown = key, {}
+                        refused, shown_state, shown_health = key, None, None
                         with contextlib.suppress(PreventUpdate):
                             self.granted(key.facility)
                         dash.set_props("as-of", {"children": "not granted"})
@@ -361,17 +369,15 @@ class DashboardApp:
             except Exception as exc:  # the database is away: say so, keep trying
                 log.warning("live refresh failed: %s", exc)
                 dash.set_props("as-of", {"children": unavailable(exc)})
-                shown, view = {}, None
+                shown_state, shown_health, view = None, None, None
             if view is not None:
-                parts = {
-                    "state": (view.state, view.version.state),
-                    "cameras": (view.cameras, view.version.health),
-                }
-                for part, (props, version) in parts.items():
-                    if shown.get(part) != (key, version):
-                        for cid, values in props.items():
-                            dash.set_props(cid, values)
-                        shown[part] = (key, version)
+                if shown_state != (key, view.version.state):
+                    _set_props(view.state)
+                    shown_state = (key, view.version.state)
+                health = view.health.props(datetime.now(UTC))  # ages move with the clock
+                if health != shown_health:
+                    _set_props(health)
+                    shown_health = health
             await asyncio.sleep(self.settings.refresh_s)
 
     @staticmethod
@@ -393,7 +399,8 @@ class DashboardApp:
             return [unavailable(exc) if cid == "as-of" else dash.no_update for cid, _ in LIVE_PROPS]
         if view is None:
             raise PreventUpdate
-        return [view.props.get(cid, {}).get(prop, dash.no_update) for cid, prop in LIVE_PROPS]
+        props = view.props(datetime.now(UTC))
+        return [props.get(cid, {}).get(prop, dash.no_update) for cid, prop in LIVE_PROPS]
 
     def _facility_changed(
         self, facility: str, flow: str, compare: str | None
@@ -461,7 +468,16 @@ class DashboardApp:
 
         @server.get(prefix + "metrics", include_in_schema=False)
         async def metrics() -> Response:
+            try:  # counted at each scrape, so the count is true with no page open
+                await asyncio.to_thread(self.feed.count_silent)
+            except Exception as exc:  # the database is away: the rest of the metrics still
+                log.warning("could not count silent cameras and gateways: %s", exc)
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _set_props(props: Props) -> None:
+    for cid, values in props.items():
+        dash.set_props(cid, values)
 
 
 def unavailable(exc: Exception) -> str:

@@ -47,6 +47,12 @@ USERS_FILE_ENV = "LOCOWATCH_DASHBOARD_USERS"
 )
 @click.option("--refresh", "refresh_s", type=click.FloatRange(0.2, 60), default=1.0,
               show_default=True, help="Seconds between checks for new state rows.")  # fmt: skip
+@click.option("--late-after", "late_after_s", type=click.FloatRange(1), default=30.0,
+              show_default=True, help="Seconds without a report before a camera, gateway or the "
+              "state is shown amber (cameras report every 5 s).")  # fmt: skip
+@click.option("--silent-after", "silent_after_s", type=click.FloatRange(1), default=120.0,
+              show_default=True, help="Seconds without a report before it is shown red and "
+              "counted silent (metric locowatch_dashboard_silent).")  # fmt: skip
 @click.option(
     "--auth-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -72,6 +78,8 @@ def dashboard(
     url_prefix: str,
     transport: str,
     refresh_s: float,
+    late_after_s: float,
+    silent_after_s: float,
     auth_file: Path | None,
     trusted_user_header: str | None,
 ) -> None:
@@ -85,12 +93,17 @@ def dashboard(
         return
     if not facility_files:
         raise UsageError("name the facilities to serve: --facility FILE (repeat for more)")
+    if silent_after_s < late_after_s:
+        raise UsageError("--silent-after must be at least --late-after")
     if trusted_user_header and not auth_file:
         raise UsageError("--trusted-user-header needs --auth-file for roles and facilities")
+    from datetime import timedelta
+
     import uvicorn
 
     from dashboard.app import DashboardApp, DashboardSettings
     from dashboard.auth import UsersFile
+    from dashboard.live import Liveness
     from locowatch.facility.loading import load_facility
 
     facilities = [load_facility(path) for path in facility_files]
@@ -103,6 +116,7 @@ def dashboard(
         url_prefix=url_prefix,
         transport="interval" if transport == "interval" else "websocket",
         refresh_s=refresh_s,
+        liveness=Liveness(timedelta(seconds=late_after_s), timedelta(seconds=silent_after_s)),
         users=UsersFile(auth_file) if auth_file else None,
         trusted_user_header=trusted_user_header,
     )

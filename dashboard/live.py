@@ -13,23 +13,24 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from dash import html
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from dashboard import figures
 from dashboard.comparison import disagreement_over_time
-from dashboard.queries import CameraRow, DashboardReader, Version
+from dashboard.queries import CameraRow, DashboardReader, GatewayRow, Version
 from locowatch.facility.config import FacilityConfig
 
 log = logging.getLogger(__name__)
 
 # component id -> {property: value}: what a refresh sets on the page.
 Props = dict[str, dict[str, Any]]
+Level = Literal["live", "late", "silent"]
 
 REFRESH_SECONDS = Histogram(
     "locowatch_dashboard_refresh_seconds",
@@ -39,7 +40,12 @@ REFRESH_SECONDS = Histogram(
 REFRESH_ERRORS = Counter(
     "locowatch_dashboard_refresh_errors_total", "Live refreshes that failed (database errors)."
 )
-CAMERA_SILENT_AFTER = timedelta(seconds=60)  # no health row for this long: the camera is dark
+SILENT = Gauge(
+    "locowatch_dashboard_silent",
+    "Cameras and gateways of a facility with no report for longer than the dashboard's "
+    "late (amber) or silent (red) limit, as of the last scrape.",
+    ["facility", "kind", "level"],
+)
 COMPARE_WINDOW = timedelta(hours=1)
 COMPARE_BUCKET = timedelta(seconds=10)
 
@@ -56,24 +62,119 @@ class ViewKey:
 
 
 @dataclass(frozen=True)
+class Liveness:
+    """How old a report may be: older than ``late_after`` it is shown amber, older than
+    ``silent_after`` red. Judged against the clock, not against the newest row, so a
+    gateway that stopped looks stopped (its cameras' last rows are all equally old)."""
+
+    late_after: timedelta = timedelta(seconds=30)  # six missed 5 s health reports
+    silent_after: timedelta = timedelta(minutes=2)
+
+    def level(self, last: datetime | None, now: datetime) -> Level:
+        if last is None or now - last >= self.silent_after:
+            return "silent"
+        return "late" if now - last >= self.late_after else "live"
+
+
+@dataclass(frozen=True)
+class Health:
+    """The rows the age-dependent part of the page is drawn from: re-judged every tick
+    without a query, because what changes there is the clock, not the rows."""
+
+    cameras: list[CameraRow]
+    gateways: list[GatewayRow]
+    newest_state: datetime | None
+    tz: ZoneInfo
+    liveness: Liveness
+
+    def props(self, now: datetime) -> Props:
+        records = [
+            camera_record(r, self.tz, self.liveness.level(r.time, now)) for r in self.cameras
+        ]
+        return {
+            "cameras": {"data": records},
+            "camera-alarm": self._alarm(records, now),
+            "as-of": self._as_of(now),
+        }
+
+    def _alarm(self, records: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+        parts: list[str] = []
+        worst: Level = "live"
+        for gateway in self.gateways:
+            level = self.liveness.level(gateway.last_report, now)
+            if level != "live":
+                since = self._clock(gateway.last_report)
+                parts.append(f"gateway {gateway.gateway_id}: no report since {since}")
+                worst = _worse(worst, level)
+        dark = [r["camera"] for r in records if r["alarm"] == "DARK"]
+        if dark:
+            parts.append(f"{len(dark)} camera(s) dark: {', '.join(dark)}")
+            worst = "silent"
+        for level in ("late", "silent"):
+            quiet = [r for r in records if r["alarm"] == level.upper()]
+            if quiet:
+                since = min(r["reported"] for r in quiet)
+                names = ", ".join(r["camera"] for r in quiet)
+                parts.append(f"{len(quiet)} camera(s) with no report since {since}: {names}")
+                worst = _worse(worst, level)
+        if not parts:
+            return {"children": f"all {len(records)} cameras streaming", "className": "all-clear"}
+        return {
+            "children": "; ".join(parts),
+            "className": "alarm" if worst == "silent" else "warning",
+        }
+
+    def _as_of(self, now: datetime) -> dict[str, Any]:
+        newest = self.newest_state
+        if newest is None:
+            return {"children": "no state rows yet for this flow", "className": "as-of silent"}
+        level = self.liveness.level(newest, now)
+        if level == "live":
+            return {
+                "children": f"live: state at {self._stamp(newest)}",
+                "className": "as-of",
+            }
+        age = _age_text(now - newest)
+        text = f"NOT LIVE since {self._stamp(newest)}: no new state for {age}"
+        return {"children": text, "className": f"as-of {level}"}
+
+    def _clock(self, t: datetime | None) -> str:
+        """HH:MM today, with the date before."""
+        if t is None:
+            return "never"
+        local = t.astimezone(self.tz)
+        today = datetime.now(self.tz).date()
+        return local.strftime("%H:%M" if local.date() == today else "%Y-%m-%d %H:%M")
+
+    def _stamp(self, t: datetime) -> str:
+        return f"{t.astimezone(self.tz):%Y-%m-%d %H:%M:%S}"
+
+
+@dataclass(frozen=True)
 class LiveView:
-    """The live page in two parts that change at their own pace: the state (a new
-    snapshot a second) and the cameras (health rows), each rebuilt and pushed only when
-    its own newest row moved. The map is the heavy part; camera reports do not resend it."""
+    """The live page in parts that change at their own pace: the state (a new snapshot a
+    second) and the health rows (camera reports), each re-read only when its own newest
+    row moved; the map is the heavy part and camera reports do not resend it. What the
+    health rows mean (live, late, silent) is judged against the clock at every tick."""
 
     version: Version
     state: Props
-    cameras: Props
+    health: Health
 
-    @property
-    def props(self) -> Props:
-        return {**self.state, **self.cameras}
+    def props(self, now: datetime) -> Props:
+        return {**self.state, **self.health.props(now)}
 
 
 class LiveFeed:
-    def __init__(self, reader: DashboardReader, facilities: Mapping[str, FacilityConfig]) -> None:
+    def __init__(
+        self,
+        reader: DashboardReader,
+        facilities: Mapping[str, FacilityConfig],
+        liveness: Liveness | None = None,
+    ) -> None:
         self.reader = reader
         self.facilities = facilities
+        self.liveness = liveness or Liveness()
         self._views: dict[ViewKey, LiveView] = {}
         self._locks: dict[ViewKey, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -99,14 +200,12 @@ class LiveFeed:
         try:
             started = time.perf_counter()
             same_state = cached is not None and cached.version.state == version.state
-            same_cameras = cached is not None and cached.version.health == version.health
-            view = LiveView(
-                version,
-                cached.state if cached and same_state else self.state_part(key),
-                cached.cameras
-                if cached and same_cameras
-                else self.camera_part(key, version.health),
-            )
+            same_health = cached is not None and cached.version.health == version.health
+            state = cached.state if cached and same_state else self.state_part(key)
+            health = cached.health if cached and same_health else self.health(key, version)
+            if cached and same_health and not same_state:  # the state's age moved on
+                health = replace(health, newest_state=version.state)
+            view = LiveView(version, state, health)
             REFRESH_SECONDS.observe(time.perf_counter() - started)
             self._views[key] = view
             return view
@@ -122,7 +221,7 @@ class LiveFeed:
 
     def build(self, key: ViewKey, version: Version) -> Props:
         """Both parts from scratch (what a page's first refresh costs)."""
-        return {**self.state_part(key), **self.camera_part(key, version.health)}
+        return {**self.state_part(key), **self.health(key, version).props(datetime.now(UTC))}
 
     def state_part(self, key: ViewKey) -> Props:
         facility = self.facilities[key.facility]
@@ -135,7 +234,6 @@ class LiveFeed:
         colours = self.colours(key.facility, (loco.get("series") for loco in locos))
         props: Props = {
             "map": {"figure": figures.facility_map(facility, locos, title, tz, colours)},
-            "as-of": {"children": as_of_text(newest, tz)},
         }
         props.update(self._kpis(facility, key.flow, locos, as_of, tz))
         props.update(self._comparison(facility, key, as_of, tz, colours))
@@ -175,20 +273,32 @@ class LiveFeed:
         ]
         return {"kpis": {"children": cards}, "per-track": {"data": per_track}}
 
-    def camera_part(self, key: ViewKey, newest: datetime | None) -> Props:
+    def health(self, key: ViewKey, version: Version) -> Health:
         facility = self.facilities[key.facility]
-        tz = ZoneInfo(facility.facility.timezone)
         ids = [c.id for c in facility.cameras]
-        since = (newest or datetime.now(UTC)) - timedelta(days=1)
-        rows = self.reader.cameras(facility.facility.id, ids, since)
-        data = [camera_record(r, newest, tz) for r in rows]
-        dark = [record["camera"] for record in data if record["alarm"]]
-        alarm: dict[str, Any] = (
-            {"children": f"{len(dark)} camera(s) dark: {', '.join(dark)}", "className": "alarm"}
-            if dark
-            else {"children": f"all {len(rows)} cameras streaming", "className": "all-clear"}
+        since = (version.health or datetime.now(UTC)) - timedelta(days=1)
+        return Health(
+            cameras=self.reader.cameras(facility.facility.id, ids, since),
+            gateways=self.reader.gateways(facility.facility.id),
+            newest_state=version.state,
+            tz=ZoneInfo(facility.facility.timezone),
+            liveness=self.liveness,
         )
-        return {"cameras": {"data": data}, "camera-alarm": alarm}
+
+    def count_silent(self) -> None:
+        """Set the silence gauge of every facility (at each scrape: true without viewers)."""
+        now = datetime.now(UTC)
+        for facility_id, facility in self.facilities.items():
+            health = self.health(
+                ViewKey(facility_id, facility.flows[0].name), self.reader.version(facility_id, [])
+            )
+            for kind, times in (
+                ("camera", [c.time for c in health.cameras]),
+                ("gateway", [g.last_report for g in health.gateways]),
+            ):
+                levels = [self.liveness.level(t, now) for t in times]
+                for level in ("late", "silent"):
+                    SILENT.labels(facility_id, kind, level).set(levels.count(level))
 
     def _comparison(
         self,
@@ -225,33 +335,37 @@ def kpi(label: str, value: object, element_id: str) -> html.Div:
     )
 
 
-def as_of_text(newest: datetime | None, tz: ZoneInfo) -> str:
-    if newest is None:
-        return "no state rows yet for this flow"
-    age = (datetime.now(UTC) - newest).total_seconds()
-    ago = f"{age:.0f} s ago" if age < 120 else f"{age / 3600:.1f} h ago"
-    return f"state at {newest.astimezone(tz):%Y-%m-%d %H:%M:%S} ({ago})"
+def _worse(a: Level, b: Level) -> Level:
+    order = ("live", "late", "silent")
+    return a if order.index(a) >= order.index(b) else b
 
 
-def camera_dark(row: CameraRow, newest: datetime | None) -> bool:
-    """Dark: not streaming, or silent while other cameras of the facility kept reporting."""
-    if row.time is None or row.state != "streaming":
-        return True
-    return newest is not None and newest - row.time > CAMERA_SILENT_AFTER
+def _age_text(age: timedelta) -> str:
+    seconds = age.total_seconds()
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
-def camera_record(row: CameraRow, newest: datetime | None, tz: ZoneInfo) -> dict[str, Any]:
+def camera_record(row: CameraRow, tz: ZoneInfo, level: Level) -> dict[str, Any]:
+    """A row of the camera table. ``alarm``: DARK when the camera's own last report says it
+    does not stream; LATE or SILENT when no report came for a while (its last state is
+    then history, and ``reported`` says since when)."""
+
     def clock(t: datetime | None) -> str:
         return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
 
+    dark = row.time is not None and row.state != "streaming"
     return {
         "camera": row.camera_id,
-        "state": row.state,
+        "state": row.state if level == "live" else f"{row.state} (last report)",
         "fps": round(row.fps, 1),
         "last_frame": clock(row.last_frame_time),
         "reported": clock(row.time),
         "reconnects": row.reconnects,
         "decode_errors": row.decode_errors,
-        "alarm": "DARK" if camera_dark(row, newest) else "",
+        "alarm": "DARK" if dark and level == "live" else ("" if level == "live" else level.upper()),
         "message": row.message,
     }

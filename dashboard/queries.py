@@ -48,6 +48,12 @@ class CameraRow:
 
 
 @dataclass(frozen=True)
+class GatewayRow:
+    gateway_id: str
+    last_report: datetime  # when ingest last stored a batch of it (the database's clock)
+
+
+@dataclass(frozen=True)
 class Stay:
     """A locomotive standing at a station (clipped to the range asked for)."""
 
@@ -213,6 +219,16 @@ class DashboardReader:
             )
             for r in rows
         ]
+
+    def gateways(self, facility: str) -> list[GatewayRow]:
+        """Every gateway that ever sent for ``facility``, with its last stored batch."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT gateway_id, updated_at FROM gateway_progress WHERE facility_id = %s "
+                "ORDER BY gateway_id",
+                (facility,),
+            ).fetchall()
+        return [GatewayRow(r[0], r[1]) for r in rows]
 
     def stays(self, facility: str, flow: str, start: datetime, end: datetime) -> list[Stay]:
         params = {

@@ -31,6 +31,7 @@ from sim.twin import Twin
 
 REPO = Path(__file__).resolve().parents[2]
 FILLED_S = 240.0  # the first four minutes of the twin's day are in the database
+AGES_IGNORED = ("--late-after", "604800", "--silent-after", "604800")  # a week
 
 
 @dataclass
@@ -159,6 +160,10 @@ def dashboard(
     dashboard_db: DashboardDb, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DashboardServer]:
     log = tmp_path_factory.mktemp("dashboard-log") / "dashboard.log"
-    server = start_dashboard(dashboard_db.reader_url, dashboard_db.facility_file, log)
+    # The twin's morning lies hours back: judged against the clock, every report of it is
+    # silent. These pages are about the data; truthful health has its own test.
+    server = start_dashboard(
+        dashboard_db.reader_url, dashboard_db.facility_file, log, *AGES_IGNORED
+    )
     yield server
     stop_dashboard(server)

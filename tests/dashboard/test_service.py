@@ -218,7 +218,7 @@ def test_the_feed_rebuilds_only_the_part_whose_rows_changed(dashboard_db: Dashbo
             )
         second = feed.current(key)
         assert second is not None and second.state is first.state
-        assert second.cameras != first.cameras
+        assert second.health.cameras != first.health.cameras
         with psycopg.connect(dashboard_db.owner_url) as conn:  # a snapshot, no camera report
             conn.execute(
                 "INSERT INTO state_snapshots (time, facility_id, flow, written_at, "
@@ -227,10 +227,75 @@ def test_the_feed_rebuilds_only_the_part_whose_rows_changed(dashboard_db: Dashbo
                 "WHERE flow = 'prod' ORDER BY time DESC LIMIT 1"
             )
         third = feed.current(key)
-        assert third is not None and third.cameras is second.cameras
-        assert third.state["as-of"] != second.state["as-of"]
+        assert third is not None and third.health.cameras is second.health.cameras
+        assert third.health.newest_state != second.health.newest_state
     finally:
         reader.close()
         with psycopg.connect(dashboard_db.owner_url) as conn:  # leave the day as it was
             conn.execute("DELETE FROM camera_health WHERE message = 'frozen picture'")
             conn.execute("DELETE FROM state_snapshots WHERE written_at = 'epoch'")
+
+
+def test_a_gateway_that_stopped_looks_stopped(
+    browser: WebDriver, dashboard_db: DashboardDb, server_log: Path
+) -> None:
+    """Reports that stop arriving turn amber, then red, on the page and in the metrics;
+    the header says since when the state is not live. Nothing new is written meanwhile:
+    the clock alone moves the page."""
+    import psycopg
+
+    cameras = len(dashboard_db.twin.facility.cameras)
+    marker = "truthful health test"
+    with psycopg.connect(dashboard_db.owner_url) as conn:  # the gateway reports now ...
+        conn.execute(
+            "INSERT INTO camera_health SELECT DISTINCT ON (camera_id) now(), facility_id, "
+            "gateway_id, 0, camera_id, 'streaming', 2, now(), reconnects, decode_errors, %s "
+            "FROM camera_health ORDER BY camera_id, time DESC",
+            (marker,),
+        )
+        conn.execute(
+            "INSERT INTO state_snapshots (time, facility_id, flow, written_at, "
+            "locomotive_count, locomotives) SELECT now(), facility_id, flow, '2000-01-01', "
+            "locomotive_count, locomotives FROM state_snapshots WHERE flow = 'prod' "
+            "ORDER BY time DESC LIMIT 1"
+        )
+        conn.execute("UPDATE gateway_progress SET updated_at = now()")
+    server = start_dashboard(
+        dashboard_db.reader_url, dashboard_db.facility_file, server_log,
+        "--late-after", "8", "--silent-after", "16",
+    )  # fmt: skip
+    try:  # ... and then nothing more comes
+        browser.get(server.url)
+
+        def shown(element_id: str, text: str, css: str) -> bool:
+            element = browser.find_element(By.ID, element_id)
+            return text in element.text and css in element.get_attribute("class").split()
+
+        wait_for(lambda: shown("camera-alarm", f"all {cameras} cameras streaming", "all-clear"),
+                 what="a live gateway")  # fmt: skip
+        assert browser.find_element(By.ID, "as-of").text.startswith("live: state at")
+        wait_for(lambda: shown("as-of", "NOT LIVE since", "late"), 15, "the state turning amber")
+        assert shown("camera-alarm", f"{cameras} camera(s) with no report since", "warning")
+        wait_for(lambda: shown("camera-alarm", "gateway gw-prod: no report since", "alarm"), 15,
+                 "the gateway turning red")  # fmt: skip
+        assert shown("as-of", "no new state for", "silent")
+        silent = {row.find_element(By.TAG_NAME, "td").text
+                  for row in browser.find_elements(By.XPATH, "//div[@id='cameras']//tr[td]")
+                  if "SILENT" in row.text}  # fmt: skip
+        assert len(silent) == cameras
+        _, metrics = server.get("metrics")
+        facility = dashboard_db.twin.facility.facility.id
+        text = metrics.decode()
+        assert (
+            f'locowatch_dashboard_silent{{facility="{facility}",kind="camera",level="silent"}} '
+            f"{cameras}.0" in text
+        )
+        assert (
+            f'locowatch_dashboard_silent{{facility="{facility}",kind="gateway",level="silent"}} '
+            "2.0" in text  # the prod and dev gateways of the fixture
+        )
+    finally:
+        stop_dashboard(server)
+        with psycopg.connect(dashboard_db.owner_url) as conn:
+            conn.execute("DELETE FROM camera_health WHERE message = %s", (marker,))
+            conn.execute("DELETE FROM state_snapshots WHERE written_at = '2000-01-01'")
