@@ -126,11 +126,11 @@ def load_cloud_config(path: str | Path) -> CloudConfig:
 
 def load_facilities(config: CloudConfig) -> dict[str, FacilityConfig]:
     """Every facility of the config by id; each gateway's facility must be among them."""
-    from locowatch.facility import load_facility
+    from locowatch.facility.loading import load_facility_without_secrets
 
     facilities: dict[str, FacilityConfig] = {}
     for path in config.facilities:
-        facility = load_facility(path)
+        facility = load_facility_without_secrets(path)
         if facility.facility.id in facilities:
             raise UsageError(f"{path}: facility {facility.facility.id!r} is listed twice")
         facilities[facility.facility.id] = facility

@@ -104,9 +104,9 @@ def dashboard(
     from dashboard.app import DashboardApp, DashboardSettings
     from dashboard.auth import UsersFile
     from dashboard.live import Liveness
-    from locowatch.facility.loading import load_facility
+    from locowatch.facility.loading import load_facility_without_secrets
 
-    facilities = [load_facility(path) for path in facility_files]
+    facilities = [load_facility_without_secrets(path) for path in facility_files]
     ids = [f.facility.id for f in facilities]
     if len(set(ids)) != len(ids):
         raise UsageError(f"two facility files share an id: {ids}")

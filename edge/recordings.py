@@ -46,8 +46,7 @@ from edge.capture.frames import CapturedFrame, FrameSchedule
 from edge.capture.worker import CameraWorker
 from locowatch.errors import UsageError
 from locowatch.facility.config import Camera, FacilityConfig
-from locowatch.facility.loading import dump_facility
-from locowatch.logs import redact
+from locowatch.facility.loading import dump_facility, strip_secrets
 
 log = logging.getLogger(__name__)
 
@@ -276,12 +275,9 @@ class VideoWriter:
 def write_facility_beside(folder: Path, config: FacilityConfig) -> Path:
     """The facility file a recording was made with, beside it, so that it replays with the
     calibration it was recorded under; camera passwords are left out (recordings travel)."""
-    cameras = [c.model_copy(update={"source": redact(c.source)}) for c in config.cameras]
     path = folder / FACILITY
     header = f"Facility {config.facility.id} as recorded (camera passwords left out)."
-    path.write_text(
-        dump_facility(config.model_copy(update={"cameras": cameras}), header), encoding="utf-8"
-    )
+    path.write_text(dump_facility(strip_secrets(config), header), encoding="utf-8")
     return path
 
 

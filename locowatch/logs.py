@@ -45,15 +45,18 @@ def configure_logging(level: str | None = None, fmt: LogFormat | None = None) ->
     root.setLevel(level)
 
 
-def redact(url: str) -> str:
-    """``url`` without its password, for logs, health messages and printed output.
+def redact(url: str, keep_user: bool = True) -> str:
+    """``url`` without its password, for logs, health messages and printed output
+    (``keep_user=False``: without the whole login, for copies of a config).
 
     >>> redact("rtsp://admin:secret@10.0.0.7:554/stream1")
     'rtsp://admin:***@10.0.0.7:554/stream1'
+    >>> redact("rtsp://admin:secret@10.0.0.7:554/stream1", keep_user=False)
+    'rtsp://10.0.0.7:554/stream1'
     """
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}{port}"))
+    host = parts.netloc.rpartition("@")[2]
+    login = f"{parts.username}:***@" if keep_user else ""
+    return urlunsplit(parts._replace(netloc=f"{login}{host}"))

@@ -34,7 +34,7 @@ def grab_frame(camera: Camera, timeout_s: float = 10.0) -> np.ndarray:
     """One frame of the camera, read through capture's own source code."""
     options = SourceOptions(open_timeout_s=timeout_s, read_timeout_s=timeout_s)
     try:
-        source = open_source(camera.source, options)
+        source = open_source(camera.source_url(), options)
     except SourceError as error:
         raise UsageError(f"{camera.id}: {error}") from None
     try:

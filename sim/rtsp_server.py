@@ -9,12 +9,15 @@ Each ``name=port`` pair publishes ``rtsp://HOST:PORT/name`` fed by an RTP stream
 H.264 (payload type 96) arriving on UDP ``127.0.0.1:port`` (what ``locowatch sim serve`` sends with
 ffmpeg). The media is shared: one pipeline per camera whatever the number of clients.
 When the feed stops (a camera dropout), clients stop receiving frames, as with a stalled
-IP camera; when it resumes, so do they.
+IP camera; when it resumes, so do they. With ``LOGIN_ENV`` set to ``user:password`` in its
+environment (not on the command line, where every user of the machine can read it), every
+stream asks for that login (RTSP basic auth), as an IP camera does.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -33,6 +36,22 @@ PIPELINE = (
     "! rtph264depay ! h264parse config-interval=-1 "
     "! rtph264pay name=pay0 pt=96 config-interval=1 )"
 )
+LOGIN_ENV = "LOCOWATCH_RTSP_LOGIN"
+ROLE = "camera-viewer"
+
+
+def require_login(server: GstRtspServer.RTSPServer, login: str) -> GstRtspServer.RTSPPermissions:
+    """Basic auth on the server; the permissions each stream must carry to be seen."""
+    user, _, password = login.partition(":")
+    auth = GstRtspServer.RTSPAuth()
+    token = GstRtspServer.RTSPToken()
+    token.set_string("media.factory.role", ROLE)
+    auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+    server.set_auth(auth)
+    permissions = GstRtspServer.RTSPPermissions()
+    permissions.add_permission_for_role(ROLE, "media.factory.access", True)
+    permissions.add_permission_for_role(ROLE, "media.factory.construct", True)
+    return permissions
 
 
 def main() -> int:
@@ -51,12 +70,16 @@ def main() -> int:
     pool = GstRtspServer.RTSPThreadPool()
     pool.set_max_threads(max(16, 2 * len(args.streams)))
     server.set_thread_pool(pool)
+    login = os.environ.get(LOGIN_ENV)
+    permissions = require_login(server, login) if login else None
     mounts = server.get_mount_points()
     for spec in args.streams:
         name, _, port = spec.partition("=")
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(PIPELINE.format(port=int(port)))
         factory.set_shared(True)
+        if permissions is not None:
+            factory.set_permissions(permissions)
         mounts.add_factory(f"/{name}", factory)
     if server.attach(None) == 0:
         print(f"cannot listen on {args.address}:{args.port}", file=sys.stderr)
@@ -64,7 +87,11 @@ def main() -> int:
     loop = GLib.MainLoop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signum, loop.quit)
-    print(f"rtsp server on {args.address}:{args.port}: {len(args.streams)} streams", flush=True)
+    guarded = " (login required)" if login else ""
+    print(
+        f"rtsp server on {args.address}:{args.port}: {len(args.streams)} streams{guarded}",
+        flush=True,
+    )
     loop.run()
     return 0
 

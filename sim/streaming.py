@@ -10,6 +10,7 @@ feed, which a client sees as a stalled stream) or from a recorded run's video fi
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import statistics
@@ -95,6 +96,7 @@ class TwinStreamer:
     fps: float = 2.0
     port: int = 0  # 0: pick a free one
     loop_recording: bool = True
+    login: str | None = None  # "user:password" the streams ask for, as IP cameras do
     feeds: dict[str, _Feed] = field(default_factory=dict)
     _server: subprocess.Popen[str] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -196,8 +198,10 @@ class TwinStreamer:
 
     def _start_server(self) -> None:
         streams = [f"{f.camera_id}={f.udp_port}" for f in self.feeds.values()]
+        env = {**os.environ, "LOCOWATCH_RTSP_LOGIN": self.login} if self.login else None
         self._server = subprocess.Popen(
             [SYSTEM_PYTHON, str(SERVER_SCRIPT), "--port", str(self.port), *streams],
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -315,7 +315,11 @@ class CameraWorker:
                         return
                     generation.opening_at = time.monotonic()
                     self._cond.notify_all()
-                source = self.opener(self.camera.source, self.options)
+                try:
+                    url = self.camera.source_url()  # the login, from the gateway's secrets
+                except ValueError as exc:
+                    raise SourceError(str(exc)) from None
+                source = self.opener(url, self.options)
             with self._cond:
                 if generation.abandoned:
                     return

@@ -1,4 +1,5 @@
-"""``locowatch config ...``: check a facility file (calibration, coverage), propose views."""
+"""``locowatch config ...``: check a facility file (calibration, coverage, secrets), propose
+views, strip camera passwords from a copy."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import click
 from locowatch.facility.config import FacilityConfig
 from locowatch.facility.coverage import coverage_report, describe, propose_views
 from locowatch.facility.geometry import FacilityGeometry
-from locowatch.facility.loading import dump_facility, load_facility
+from locowatch.facility.loading import dump_facility, load_facility, strip_secrets
 from locowatch.facility.visibility import FacilityVisibility
 
 # Above this RMS reprojection error a solved pose is suspicious: a mis-typed point pair
@@ -52,14 +53,33 @@ def check(path: Path, strict: bool) -> None:
         )
         if suspicious:
             click.echo(f"    worst: {_worst_pairs(model.pose_errors_px)}")
+    secrets = _secret_findings(facility)
+    for line in secrets:
+        click.echo(f"warning: {line}", err=True)
     tracks, findings = coverage_report(facility, FacilityVisibility(facility))
     click.echo("coverage (metres along each track):")
     for line in describe(tracks):
         click.echo(line)
     for finding in findings:
         click.echo(f"{finding.level}: {finding.message}", err=True)
-    if strict and findings:
+    if strict and (findings or secrets):
         raise SystemExit(1)
+
+
+def _secret_findings(facility: FacilityConfig) -> list[str]:
+    """Cameras whose password sits in the file, or whose reference does not resolve here."""
+    out = []
+    for camera in facility.cameras:
+        if camera.inline_password:
+            out.append(
+                f"{camera.id}: a password in the source URL; give credentials (password_env "
+                "or password_file) instead: the cloud refuses facility files that carry one"
+            )
+        try:
+            camera.source_url()
+        except ValueError as exc:
+            out.append(f"{exc} (on this machine; the gateway needs it)")
+    return out
 
 
 @config.command()
@@ -99,6 +119,23 @@ def views(path: Path, max_range: float, out: Path | None) -> None:
         updated = facility.model_copy(update={"cameras": cameras})
         out.write_text(dump_facility(updated, f"{path.name} with proposed views"), "utf-8")
         click.echo(f"wrote {out}", err=True)
+
+
+@config.command("strip-secrets")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where the copy goes (for the cloud, a repository, a colleague).",
+)
+def strip_secrets_command(path: Path, out: Path) -> None:
+    """Write a copy of PATH without the passwords in camera URLs (references are kept)."""
+    facility = load_facility(path)
+    carrying = [c.id for c in facility.cameras if c.inline_password]
+    header = f"{path.name} without camera passwords ({', '.join(carrying) or 'none had one'})."
+    out.write_text(dump_facility(strip_secrets(facility), header), encoding="utf-8")
+    click.echo(f"{out}: {len(carrying)} camera password(s) left out", err=True)
 
 
 def _worst_pairs(errors_px: tuple[float, ...], count: int = 3) -> str:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (
     AfterValidator,
@@ -188,11 +190,69 @@ class TrackView(Section):
 DISTORTION_LENGTHS = (4, 5, 8, 12, 14)
 
 
+class CameraCredentials(Section):
+    """A camera's login, by reference: the password comes from an environment variable or
+    a file on the gateway (a systemd credential, a compose or Kubernetes secret), so the
+    facility file itself holds no secret and can be copied to the cloud and into a
+    repository. Written into the stream URL only when the gateway opens it."""
+
+    username: str | None = Field(default=None, min_length=1, description="The login name.")
+    username_env: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="... or its variable."
+    )
+    password_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Environment variable holding the password.",
+    )
+    password_file: ConfigPath | None = Field(
+        default=None, description="... or a file holding it (first line; relative to the config)."
+    )
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> Self:
+        if self.username is not None and self.username_env is not None:
+            raise ValueError("give username or username_env, not both")
+        if self.password_env is not None and self.password_file is not None:
+            raise ValueError("give password_env or password_file, not both")
+        if self.username is None and self.username_env is None:
+            raise ValueError("give username or username_env")
+        return self
+
+    def resolve(self, environ: Mapping[str, str]) -> tuple[str, str | None]:
+        """(username, password) on this machine; a clear error naming what is missing."""
+        username = self.username or _from_env(environ, self.username_env or "")
+        if self.password_env is not None:
+            return username, _from_env(environ, self.password_env)
+        if self.password_file is not None:
+            try:
+                lines = self.password_file.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ValueError(
+                    f"cannot read password_file {self.password_file}: {exc.strerror}"
+                ) from exc
+            if not lines or not lines[0]:
+                raise ValueError(f"password_file {self.password_file} is empty")
+            return username, lines[0]
+        return username, None
+
+
+def _from_env(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name)
+    if not value:
+        raise ValueError(f"environment variable {name} is not set")
+    return value
+
+
 class Camera(Section):
     id: Identifier
     source: str = Field(
         min_length=1,
-        description="rtsp://, rtsps://, http(s)://, file:// URL, a video file path, or sim://.",
+        description="rtsp://, rtsps://, http(s)://, file:// URL, a video file path, or sim://. "
+        "Without a password: give that in credentials.",
+    )
+    credentials: CameraCredentials | None = Field(
+        default=None, description="The login, by reference (environment variable or file)."
     )
     fps: float = Field(default=2.0, gt=0, le=120, description="Frames per second to process.")
     watchdog_timeout_s: float = Field(
@@ -220,6 +280,34 @@ class Camera(Section):
                 "or a file path"
             )
         return value
+
+    @model_validator(mode="after")
+    def _one_login(self) -> Self:
+        if self.credentials is not None and urlsplit(self.source).password is not None:
+            raise ValueError("the source URL carries a password and credentials are given too")
+        return self
+
+    @property
+    def inline_password(self) -> bool:
+        """A password written into the source URL (accepted on a gateway, refused where
+        facility files are copied to: the cloud)."""
+        return "://" in self.source and urlsplit(self.source).password is not None
+
+    def source_url(self, environ: Mapping[str, str] | None = None) -> str:
+        """The URL to open: ``source`` with the referenced login written in. Raises
+        ValueError naming the variable or file that is missing."""
+        if self.credentials is None:
+            return self.source
+        try:
+            username, password = self.credentials.resolve(
+                os.environ if environ is None else environ
+            )
+        except ValueError as exc:
+            raise ValueError(f"camera {self.id}: {exc}") from None
+        parts = urlsplit(self.source)
+        login = quote(username, safe="") + (f":{quote(password, safe='')}" if password else "")
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{login}@{host}"))
 
     @field_validator("distortion")
     @classmethod

@@ -64,6 +64,31 @@ def load_facility(path: str | Path) -> FacilityConfig:
     return parse_facility(text, path)
 
 
+def load_facility_without_secrets(path: str | Path) -> FacilityConfig:
+    """``load_facility`` for the cloud (ingest, dashboard): a file that carries a camera
+    password is refused, so that no copy of it outside the gateway holds one."""
+    config = load_facility(path)
+    carrying = [camera.id for camera in config.cameras if camera.inline_password]
+    if carrying:
+        raise UsageError(
+            f"{path}: camera passwords in the source URLs of {', '.join(carrying)}; the "
+            "cloud takes facility files without secrets. On the gateway, give each camera "
+            "'credentials: {username: ..., password_env: VAR}' (or password_file) instead, "
+            "and copy that file here; 'locowatch config strip-secrets' writes such a copy."
+        )
+    return config
+
+
+def strip_secrets(config: FacilityConfig) -> FacilityConfig:
+    """The config with every password left out of the camera URLs (references kept)."""
+    from locowatch.logs import redact
+
+    cameras = [
+        c.model_copy(update={"source": redact(c.source, keep_user=False)}) for c in config.cameras
+    ]
+    return config.model_copy(update={"cameras": cameras})
+
+
 def parse_facility(text: str, path: Path) -> FacilityConfig:
     """Validate facility YAML given as text; ``path`` names it in errors and anchors paths."""
     try:

@@ -256,3 +256,19 @@ def test_checkov_finds_nothing() -> None:
     assert summary["resource_count"] > 50, "checkov saw no modules"
     assert not failed, "\n".join(failed)
     assert summary["failed"] == 0
+
+
+def test_a_facility_file_with_a_camera_password_is_refused_before_upload() -> None:
+    """The cluster module's check (RE2; Python's re reads this pattern the same way)."""
+    import re
+
+    validations = blocks(MODULES / "cluster", "variable")["facility_files"]["validation"]
+    condition = next(v["condition"] for v in validations if "source:" in v["condition"])
+    literal = re.search(r'regex\("((?:[^"\\]|\\.)*)"', condition)
+    assert literal is not None, condition
+    pattern = re.compile(literal.group(1).encode().decode("unicode_escape"))
+    example = (TERRAFORM.parent / "examples" / "depot.yaml").read_text(encoding="utf-8")
+    assert not pattern.search(example)
+    assert not pattern.search("  - id: c\n    source: rtsp://10.0.0.1:554/Streaming/101\n")
+    assert pattern.search("  - id: c\n    source: rtsp://admin:hunter2@10.0.0.1:554/s\n")
+    assert pattern.search("    source: 'rtsps://viewer:@cam.local/s'\n")

@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 CAMERAS = ("cam-02", "cam-03", "cam-04")
 SPEC = TwinSpec(seed=0, scenario=ScenarioSpec(duration_s=600))
 WINDOW = (176.0, 196.0)  # L015 pulls in under these cameras beside standing L014 and L006
-CREDENTIALS = "installer:s3cret-pw"  # in the recorded cameras' URLs
+CREDENTIALS = "installer:s3cret-pw"  # the login the twin's RTSP streams ask for
+PASSWORD_ENV = "LW_TEST_CAMERA_PASSWORD"
 LABEL_STUDIO_START_S = 240.0  # first start migrates its SQLite database: ~30-50 s here
 
 
@@ -43,28 +44,45 @@ class Recorded:
     folder: Path  # what `locowatch record` wrote
     config: Path  # the facility file it recorded with (RTSP sources)
     output: str  # what it printed
+    without_login: str  # what opening a stream without the login gave
 
 
 @pytest.fixture(scope="session")
 def recorded(recording: Path, tmp_path_factory: pytest.TempPathFactory) -> Recorded:
-    """`locowatch record` of the three twin cameras served over real RTSP for 9 s."""
+    """`locowatch record` of the three twin cameras served over real RTSP for 9 s. The
+    streams ask for a login, as IP cameras do; the facility file names it by reference
+    (two cameras' password in an environment variable, one in a file)."""
+    from edge.capture.sources import SourceError, SourceOptions, open_source
+
     folder = tmp_path_factory.mktemp("recorded")
-    with TwinStreamer(list(CAMERAS), recording=recording, fps=2.0) as streamer:
+    user, _, password = CREDENTIALS.partition(":")
+    (folder / "cam-04.password").write_text(password + "\n", encoding="utf-8")
+    by_file = {"username": user, "password_file": str(folder / "cam-04.password")}
+    by_env = {"username": user, "password_env": PASSWORD_ENV}
+    streamer = TwinStreamer(list(CAMERAS), recording=recording, fps=2.0, login=CREDENTIALS)
+    with streamer:
         raw = load_facility(recording / "facility.yaml").model_dump(mode="json", exclude_none=True)
-        raw["cameras"] = [  # with a password, as real cameras have (the twin's ignore it)
-            {**camera, "source": streamer.urls()[camera["id"]].replace("//", f"//{CREDENTIALS}@")}
+        raw["cameras"] = [
+            {**camera, "source": streamer.urls()[camera["id"]],
+             "credentials": by_file if camera["id"] == "cam-04" else by_env}
             for camera in raw["cameras"]
             if camera["id"] in CAMERAS
-        ]
+        ]  # fmt: skip
         config = folder / "facility.yaml"
         write_facility(config, FacilityConfig.model_validate(raw), "recorded over RTSP")
+        try:
+            open_source(streamer.urls()["cam-02"], SourceOptions(5.0, 5.0)).release()
+            without_login = "opened"
+        except SourceError as error:
+            without_login = str(error)
         result = subprocess.run(
             [sys.executable, "-m", "locowatch", "record", "--config", str(config), "--out",
              str(folder / "recording"), "--minutes", "0.15", "--no-progress"],
             capture_output=True, text=True, timeout=120, check=False, cwd=REPO,
+            env={**os.environ, PASSWORD_ENV: password},
         )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    return Recorded(folder / "recording", config, result.stdout)
+    return Recorded(folder / "recording", config, result.stdout, without_login)
 
 
 @dataclass(frozen=True)

@@ -90,9 +90,12 @@ def test_cameras_recorded_over_rtsp_replay_on_the_times_capture_stamped(
         assert len(times) >= 8, camera_id  # 9 s at 2 fps, less the time to open the stream
         assert all(0.3 < b - a < 0.7 for a, b in itertools.pairwise(times))
         assert times[0] == camera.first_frame_time.timestamp()
-    # the facility file it was recorded with lies beside it, without the cameras' password
+    # The streams asked for a login: capture gave the one the facility file refers to.
+    assert recorded.without_login != "opened"
+    # The facility file it was recorded with lies beside it, the references but no password.
     beside = (folder / "facility.yaml").read_text()
-    assert "installer:***@" in beside and CREDENTIALS.split(":")[1] not in beside
+    assert "password_env: LW_TEST_CAMERA_PASSWORD" in beside
+    assert CREDENTIALS.split(":")[1] not in beside
     state = tmp_path / "state.jsonl"
     result = locowatch_cli(  # with the facility file recorded beside it
         "replay", "--recording", str(folder), "--state", str(state), "--no-progress"

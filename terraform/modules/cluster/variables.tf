@@ -16,6 +16,12 @@ variable "facility_files" {
     condition     = alltrue([for id in keys(var.facility_files) : can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", id))])
     error_message = "Facility ids must be DNS labels here: lower-case letters, digits and '-', at most 63 characters."
   }
+  validation {
+    # Copied to the config bucket and every cloud task: camera logins must be references
+    # (credentials.password_env / password_file), never user:password@ in a source URL.
+    condition     = alltrue([for path in values(var.facility_files) : !can(regex("(?m)^\\s*source:\\s*['\"]?[a-z]+://[^/@\\s]+:[^/@\\s]*@", file(path)))])
+    error_message = "A facility file carries a camera password in a source URL; give credentials by reference on the gateway and copy the file without it (locowatch config strip-secrets)."
+  }
 }
 
 variable "config_sync_image" {

@@ -250,3 +250,53 @@ def test_token_is_read_as_a_secret(tmp_path: Path) -> None:
     token = facility.gateway.cloud.read_token()
     assert token.get_secret_value() == "s3cret-token"
     assert "s3cret" not in repr(token) and "s3cret" not in str(facility)
+
+
+def test_camera_logins_by_reference_reach_the_gateway_and_no_copy(
+    tmp_path: Path, locowatch_cli: Any
+) -> None:
+    """A camera's password from an environment variable or a file, written into the URL
+    only when the gateway opens it; the cloud refuses a file that carries one inline, and
+    `config strip-secrets` makes the copy it takes."""
+    from cloud.config import load_cloud_config, load_facilities
+    from locowatch.errors import UsageError
+
+    data = _example()
+    cameras = data["cameras"]
+    cameras[0]["source"] = "rtsp://10.20.0.11:554/Streaming/Channels/101"
+    cameras[0]["credentials"] = {"username": "locowatch", "password_env": "LW_CAM01_PASSWORD"}
+    cameras[1]["source"] = "rtsp://10.20.0.12/stream1"
+    cameras[1]["credentials"] = {"username": "viewer", "password_file": "cam-02.password"}
+    (tmp_path / "cam-02.password").write_text("p@ss/word:2\n", encoding="utf-8")
+    path = tmp_path / "facility.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    facility = load_facility(path)
+    first, second = facility.cameras[0], facility.cameras[1]
+    assert first.source_url({"LW_CAM01_PASSWORD": "s3cret"}) == (
+        "rtsp://locowatch:s3cret@10.20.0.11:554/Streaming/Channels/101"
+    )
+    assert second.source_url({}) == "rtsp://viewer:p%40ss%2Fword%3A2@10.20.0.12/stream1"
+    with pytest.raises(ValueError, match="camera cam-01: environment variable LW_CAM01_PASSWORD"):
+        first.source_url({})
+    checked = locowatch_cli("config", "check", str(path), env={"PATH": "/usr/bin"})
+    assert "cam-01: environment variable LW_CAM01_PASSWORD is not set" in checked.stderr
+
+    # The cloud takes this file as it is: it holds no secret ...
+    cloud = tmp_path / "cloud.yaml"
+    cloud.write_text(
+        "version: 1\nfacilities: [facility.yaml]\ngateways: [{id: gw, facility: "
+        f"{facility.facility.id}, token_sha256: '{'a' * 64}'}}]\n"
+    )
+    assert list(load_facilities(load_cloud_config(cloud))) == [facility.facility.id]
+    # ... but not one with a password inline, which the gateway still accepts.
+    cameras[2]["source"] = "rtsp://admin:hunter2@10.20.0.13/stream1"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert load_facility(path).cameras[2].inline_password
+    with pytest.raises(UsageError, match="camera passwords in the source URLs of cam-03"):
+        load_facilities(load_cloud_config(cloud))
+    stripped = locowatch_cli("config", "strip-secrets", str(path), "--out", str(path))
+    assert stripped.returncode == 0, stripped.stderr
+    assert "hunter2" not in path.read_text(encoding="utf-8")
+    assert load_facility(path).cameras[2].source == "rtsp://10.20.0.13/stream1"
+    assert "password_env: LW_CAM01_PASSWORD" in path.read_text(encoding="utf-8")
+    assert list(load_facilities(load_cloud_config(cloud))) == [facility.facility.id]
