@@ -1,6 +1,7 @@
 """``locowatch cloud run``: the ingest process, assembled.
 
-One asyncio process: the Ingest gRPC service (TLS when configured), gRPC health
+One asyncio process: the Ingest gRPC service (TLS when configured, the certificate
+reloaded when its files change: ``cloud/tls.py``), gRPC health
 checking and reflection, a Prometheus endpoint, and hourly retention under TimescaleDB's
 Apache license (under the Timescale license, ``cloud migrate`` installs retention
 policies instead); beside it, a child process with the facility state estimators
@@ -21,13 +22,14 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from cloud import metrics
-from cloud.config import CloudConfig, TlsSettings, load_facilities
+from cloud.config import CloudConfig, load_facilities
 from cloud.fse_process import HEALTH_NAME as FSE_HEALTH_NAME
 from cloud.fse_process import StateProcess
 from cloud.ingest import IngestService
 from cloud.retry import retry_database
 from cloud.schema import TimescaleInfo, require_current, timescale_info
 from cloud.store import Store
+from cloud.tls import CertificateFiles
 from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ async def start_ingest(config: CloudConfig, db_url: str) -> RunningIngest:
     if config.tls is None:
         port = server.add_insecure_port(config.listen)
     else:
-        port = server.add_secure_port(config.listen, _credentials(config.tls))
+        port = server.add_secure_port(config.listen, CertificateFiles(config.tls).credentials())
     await server.start()
     await health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health.set(FSE_HEALTH_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -156,14 +158,6 @@ async def _report_fse_health(
 def _timescale(store: Store) -> TimescaleInfo:
     with store.pool.connection() as conn:
         return timescale_info(conn)
-
-
-def _credentials(tls: TlsSettings) -> grpc.ServerCredentials:
-    key, cert = tls.key_file.read_bytes(), tls.cert_file.read_bytes()
-    client_ca = tls.client_ca_file.read_bytes() if tls.client_ca_file else None
-    return grpc.ssl_server_credentials(
-        [(key, cert)], root_certificates=client_ca, require_client_auth=tls.require_client_cert
-    )
 
 
 async def _retention(store: Store, config: CloudConfig) -> None:

@@ -1,4 +1,5 @@
-"""``locowatch db up|down|status|url``: the managed TimescaleDB, or a server given by URL."""
+"""``locowatch db up|down|status|url|backup|restore``: the managed TimescaleDB, or a server
+given by URL."""
 
 from __future__ import annotations
 
@@ -127,6 +128,43 @@ def status(db_url: str | None, home: Path | None) -> None:
 def url(db_url: str | None, home: Path | None) -> None:
     """Print the connection URL (of --db, or of the managed server)."""
     click.echo(db_url or ManagedServer(home or default_home()).url())
+
+
+@db.command("backup")
+@db_url_option
+@home_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The dump file (*.dump), or a folder to write a dated one in "
+    "(DATABASE-YYYYMMDDTHHMMSSZ.dump).",
+)
+@click.option("--keep", type=click.IntRange(1), help="Keep only the newest N dumps in the folder.")
+def backup_command(db_url: str | None, home: Path | None, out: Path, keep: int | None) -> None:
+    """Back the database up (pg_dump, custom format): every table, view and grant."""
+    from locowatch.db.backup import backup
+    from locowatch.db.location import resolve_db_url
+
+    click.echo(backup(resolve_db_url(db_url, home), out, keep))
+
+
+@db.command("restore")
+@click.argument("dump", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@db_url_option
+@home_option
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Drop the target database first if it holds tables (stop ingest and the dashboard).",
+)
+def restore_command(dump: Path, db_url: str | None, home: Path | None, replace: bool) -> None:
+    """Restore DUMP into the database of --db (created if missing), the TimescaleDB way."""
+    from locowatch.db.backup import restore
+    from locowatch.db.location import resolve_db_url
+
+    restore(dump, resolve_db_url(db_url, home), replace)
+    click.echo(f"restored {dump}", err=True)
 
 
 def _check_external(db_url: str) -> str:

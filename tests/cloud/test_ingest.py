@@ -10,10 +10,11 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 import grpc
 import psycopg
 import pytest
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from cloud.fse_process import HEALTH_NAME as FSE_HEALTH_NAME
@@ -43,6 +44,7 @@ from .conftest import (
 )
 
 pytestmark = pytest.mark.db
+REPO = Path(__file__).resolve().parents[2]
 
 SCENARIO_END_S = 240.0
 
@@ -493,6 +495,75 @@ def test_tls_health_and_reflection(
         (answer,) = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
     names = {s.name for s in answer.list_services_response.service}
     assert {"locowatch.v1.Ingest", "grpc.health.v1.Health"} <= names
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(
+    ingest_factory: IngestFactory, tmp_path: Path
+) -> None:
+    """Renewing is writing the files: new connections get the new certificate, a half
+    written renewal (new certificate, old key) keeps the old one in service, and the
+    expiry is a metric."""
+    ingest = ingest_factory(tls=True)
+    old_root = ingest.root_certificates
+    assert old_root is not None
+    assert 1.5 < _metric(ingest, "locowatch_ingest_tls_certificate_expiry_days") <= 2.0
+
+    def health_with(root: bytes) -> int:
+        channel = grpc.secure_channel(
+            ingest.target,
+            grpc.ssl_channel_credentials(root),
+            options=[("grpc.use_local_subchannel_pool", 1)],  # a new TLS handshake
+        )
+        with channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            return int(stub.Check(health_pb2.HealthCheckRequest(), timeout=3).status)
+
+    assert health_with(old_root) == health_pb2.HealthCheckResponse.SERVING
+    # A renewal from the private CA of deploy/cloud/ingest-certificate.sh, copied in by
+    # hand in the wrong order: the certificate first, which does not match the key.
+    renewed = tmp_path / "renewed"
+    issue_certificate(renewed, days=30)
+    cert_file, key_file = tmp_path / "ingest.crt", tmp_path / "ingest.key"
+    shutil.copy(renewed / "ingest.crt", cert_file)
+    time.sleep(1.1)
+    assert health_with(old_root) == health_pb2.HealthCheckResponse.SERVING
+    shutil.copy(renewed / "ingest.key", key_file)  # ... now it does
+    new_root = (renewed / "ca.crt").read_bytes()
+    _wait_until(lambda: _serves(health_with, new_root), timeout_s=10)
+    with pytest.raises(grpc.RpcError):
+        health_with(old_root)
+    assert 29 < _metric(ingest, "locowatch_ingest_tls_certificate_expiry_days") <= 30
+    # The script renewing in place, as a timer runs it.
+    issue_certificate(tmp_path, days=60)  # (a CA of its own there, made on first use)
+    _wait_until(lambda: _serves(health_with, (tmp_path / "ca.crt").read_bytes()), timeout_s=10)
+    assert not _serves(health_with, new_root)
+    assert 59 < _metric(ingest, "locowatch_ingest_tls_certificate_expiry_days") <= 60
+    text = ingest.log.read_text()
+    assert "TLS files changed but not loaded, serving the previous pair" in text
+    assert "TLS certificate reloaded: CN=localhost" in text
+
+
+def issue_certificate(folder: Path, days: int) -> None:
+    result = subprocess.run(
+        ["bash", str(REPO / "deploy" / "cloud" / "ingest-certificate.sh"), str(folder),
+         "localhost", str(days)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def _serves(health_with: Callable[[bytes], int], root: bytes) -> bool:
+    try:
+        return health_with(root) == health_pb2.HealthCheckResponse.SERVING
+    except grpc.RpcError:
+        return False
+
+
+def _metric(ingest: Ingest, name: str) -> float:
+    for line in _metrics(ingest).splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no {name} in the metrics")
 
 
 def test_a_dead_fse_process_is_restarted_and_resumes(
