@@ -35,6 +35,9 @@ openssl x509 -req -in "$work/ingest.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" 
   -CAcreateserial -days "$days" -extfile "$work/ext" -out "$work/ingest.crt" 2>/dev/null
 chmod 0644 "$work/ingest.crt"
 chmod 0640 "$work/ingest.key"  # the group ingest runs as may read it
+if [[ -e "$dir/ingest.key" ]]; then  # a renewal keeps the group the old key was given
+  chgrp --reference="$dir/ingest.key" "$work/ingest.key"
+fi
 # The key first: until the certificate follows, ingest refuses the mismatched pair and
 # keeps serving the old one.
 mv -f "$work/ingest.key" "$dir/ingest.key"
