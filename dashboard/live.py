@@ -88,16 +88,19 @@ class Health:
     liveness: Liveness
 
     def props(self, now: datetime) -> Props:
+        levels = [self.liveness.level(row.time, now) for row in self.cameras]
         records = [
-            camera_record(r, self.tz, self.liveness.level(r.time, now)) for r in self.cameras
+            camera_record(r, self.tz, level) for r, level in zip(self.cameras, levels, strict=True)
         ]
         return {
             "cameras": {"data": records},
-            "camera-alarm": self._alarm(records, now),
+            "camera-alarm": self._alarm(records, levels, now),
             "as-of": self._as_of(now),
         }
 
-    def _alarm(self, records: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    def _alarm(
+        self, records: list[dict[str, Any]], levels: list[Level], now: datetime
+    ) -> dict[str, Any]:
         parts: list[str] = []
         worst: Level = "live"
         for gateway in self.gateways:
@@ -110,13 +113,16 @@ class Health:
         if dark:
             parts.append(f"{len(dark)} camera(s) dark: {', '.join(dark)}")
             worst = "silent"
-        for level in ("late", "silent"):
-            quiet = [r for r in records if r["alarm"] == level.upper()]
+        for quiet_level in ("late", "silent"):
+            quiet = [
+                row for row, level in zip(self.cameras, levels, strict=True) if level == quiet_level
+            ]
             if quiet:
-                since = min(r["reported"] for r in quiet)
-                names = ", ".join(r["camera"] for r in quiet)
+                reported = [row.time for row in quiet if row.time is not None]
+                since = self._clock(min(reported)) if reported else "never"
+                names = ", ".join(row.camera_id for row in quiet)
                 parts.append(f"{len(quiet)} camera(s) with no report since {since}: {names}")
-                worst = _worse(worst, level)
+                worst = _worse(worst, quiet_level)
         if not parts:
             return {"children": f"all {len(records)} cameras streaming", "className": "all-clear"}
         return {
