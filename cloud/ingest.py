@@ -307,6 +307,10 @@ class IngestService(uplink_pb2_grpc.IngestServicer):
             stored, duplicates = written.stored, duplicates + written.duplicates
             fresh = [r for r in batch.records if r.origin.seq > written.previous_seq]
         self._count(facility, stored, duplicates, batch.rejected)
+        # A gateway that stops is silent here too: alert on time() minus this.
+        metrics.GATEWAY_LAST_BATCH.labels(
+            facility, stream.identity.gateway_id
+        ).set_to_current_time()
         if batch.past_retention and fresh:
             self._past_retention(stream, fresh, batch.received)
         ack = uplink_pb2.Ack(

@@ -23,6 +23,12 @@ AUTH_FAILURES = Counter(
     "locowatch_ingest_auth_failures", "Streams refused at authentication.", ["reason"]
 )
 STREAMS = Gauge("locowatch_ingest_streams", "Gateway streams open now.")
+GATEWAY_LAST_BATCH = Gauge(
+    "locowatch_ingest_gateway_last_batch_timestamp_seconds",
+    "When ingest last stored a batch of each gateway (cameras report every 5 s, so a "
+    "gateway sends at least that often): alert on time() minus it.",
+    ["facility", "gateway"],
+)
 BATCH_WRITE_SECONDS = Histogram(
     "locowatch_ingest_batch_write_seconds",
     "Time to store one batch durably (COPY and commit).",

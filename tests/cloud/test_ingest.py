@@ -486,6 +486,12 @@ def test_tls_health_and_reflection(
     ingest = ingest_factory(tls=True)
     report = ingest.gateway().send(numbered(envelopes[:300]))
     assert report.stored == 300
+    last_batch = _metric(
+        ingest,
+        "locowatch_ingest_gateway_last_batch_timestamp_seconds"
+        f'{{facility="{FACILITY}",gateway="{GATEWAY}"}}',
+    )
+    assert 0 <= time.time() - last_batch < 60
     plaintext = Ingest(ingest.config, ingest.db_url, ingest.port, 0, ingest.log)
     with pytest.raises(grpc.RpcError):
         plaintext.health()
