@@ -1,4 +1,4 @@
-"""``locowatch edge run|plan|capture|aggregator|estimator|uplink|health|deploy``."""
+"""``locowatch edge run|plan|engines|capture|aggregator|estimator|uplink|health|deploy``."""
 
 from __future__ import annotations
 
@@ -75,6 +75,31 @@ def plan(config_path: Path) -> None:
         metrics = service.metrics_port or "-"
         click.echo(
             f"{service.name:32} {service.kind:10} {service.address:22} {metrics!s:6} {flows}"
+        )
+
+
+@edge.command()
+@CONFIG
+def engines(config_path: Path) -> None:
+    """Open every estimator's engine as its service will, then close it: builds and caches
+    TensorRT plans (minutes each, progress in the log) before the gateway starts, and on
+    any machine checks the models' hashes and the facility's views. Run it at deploy."""
+    import time
+
+    from edge.estimators.service import open_estimator
+    from edge.plan import check_models
+
+    config, gateway = _load(config_path)
+    check_models(gateway)
+    for service in gateway.services:
+        if service.estimator is None:
+            continue
+        started = time.monotonic()
+        estimator = open_estimator(config, service.estimator)
+        estimator.engine.close()
+        click.echo(
+            f"{service.name:32} {estimator.artefact.ref:12} {estimator.engine.name:24} "
+            f"ready in {time.monotonic() - started:.1f} s"
         )
 
 

@@ -91,6 +91,11 @@ def render_card(meta: dict[str, Any]) -> str:
         "that strongly typed TensorRT builds from.",
         "",
         f"- sha256 of model.onnx: `{meta['sha256']}`",
+        *(
+            [f"- sha256 of model.fp16.onnx: `{meta['sha256_fp16']}`"]
+            if "sha256_fp16" in meta
+            else []
+        ),
         f"- size: {meta['size_bytes'] / 1e6:.2f} MB",
         f"- input: {INPUTS[task]}",
         f"- output: {OUTPUTS[task]}",

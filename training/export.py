@@ -44,6 +44,8 @@ def export_onnx(
 
 def write_meta(folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
     meta = {**meta, "sha256": file_sha256(folder / "model.onnx")}
+    if (folder / "model.fp16.onnx").is_file():
+        meta["sha256_fp16"] = file_sha256(folder / "model.fp16.onnx")
     meta["size_bytes"] = (folder / "model.onnx").stat().st_size
     (folder / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     return meta

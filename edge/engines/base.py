@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
 
+from edge.engines.plans import StripWidth, strip_widths
 from locowatch.errors import UsageError
 from locowatch.models.artefacts import Artefact
 
@@ -27,6 +29,9 @@ class Engine(Protocol):
     max_batch: int
 
     def infer(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None:
+        """Free what the engine holds outside Python (GPU memory); no-op on the CPU."""
 
 
 def tensorrt_available() -> bool:
@@ -49,13 +54,18 @@ def open_engine(
     max_batch: int = 32,
     cache_dir: Path | None = None,
     threads: int = 0,
+    views: Sequence[StripWidth] = (),
 ) -> Engine:
     """The engine for ``artefact``: ``auto`` takes TensorRT when it can run here, else CPU.
 
     ``cpu`` is ONNX Runtime, measured faster than OpenCV DNN on these models
-    (docs/benchmarks.md); ``opencv`` stays selectable for comparison.
+    (docs/benchmarks.md); ``opencv`` stays selectable for comparison. ``views``: the strips
+    a position network will see; checked here whatever the engine, so a facility that
+    runs on a CPU gateway runs on a GPU one too (TensorRT sizes its width profile by them).
     """
     artefact.verify()
+    if any(d is None for d in artefact.input_shape[1:]):
+        strip_widths(views)  # a view too short or too long: an error naming it
     if kind == "auto":
         kind = "tensorrt" if tensorrt_available() else "cpu"
     if kind == "tensorrt":
@@ -66,7 +76,7 @@ def open_engine(
             )
         from edge.engines.trt import TensorRTEngine
 
-        return TensorRTEngine(artefact, max_batch, cache_dir or Path(".engine-cache"))
+        return TensorRTEngine(artefact, max_batch, cache_dir or Path(".engine-cache"), views)
     if kind == "opencv":
         from edge.engines.opencv_dnn import OpenCVEngine
 

@@ -28,3 +28,6 @@ class OnnxRuntimeEngine:
             chunk = np.ascontiguousarray(batch[start : start + self.max_batch], np.float32)
             outputs.append(self.session.run(None, {self.input_name: chunk})[0])
         return np.concatenate(outputs) if len(outputs) != 1 else outputs[0]
+
+    def close(self) -> None:
+        pass  # nothing outside Python to free

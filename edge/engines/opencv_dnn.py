@@ -27,3 +27,6 @@ class OpenCVEngine:
                 )
                 outputs.append(np.array(self.net.forward()))
         return np.concatenate(outputs) if len(outputs) != 1 else outputs[0]
+
+    def close(self) -> None:
+        pass  # nothing outside Python to free

@@ -1,26 +1,30 @@
-"""TensorRT engine: built from ONNX in FP16, cached on disk, run through pycuda.
+"""TensorRT engine: built from ONNX, cached on disk, run through pycuda.
 
-Building (minutes on a first start) happens once per ONNX file, GPU and TensorRT version:
-the serialised engine is cached under a key of all three (plus the batch range), and a
-timing cache per GPU and TensorRT version makes rebuilds of other models faster.
+Building (minutes on a first start) happens once per ``BuildSpec`` (edge/engines/plans.py:
+the ONNX bytes, precision, batch and width profile, profiles, workspace, GPU and TensorRT
+version); the plan is cached with a checksum, one process builds at a time per cache
+folder, and a plan TensorRT cannot load is removed and rebuilt once. A timing cache per GPU
+and TensorRT version makes rebuilds of other models faster.
 
-Precision: TensorRT 11 builds strongly typed networks only (no FP16 builder flag), so
-where the FP16 export (``model.fp16.onnx``) exists the network is built strongly typed from
-it; TensorRT 10 without it builds the FP32 ONNX with the FP16 flag.
+Precision: every TensorRT 10.x and 11 builds strongly typed networks
+(``NetworkDefinitionCreationFlag.STRONGLY_TYPED``); TensorRT 11 has no FP16 builder flag
+any more. Where the FP16 export (``model.fp16.onnx``, its hash in meta.json) exists the
+network is built strongly typed from it; without it, the FP32 ONNX with the FP16 flag
+where the flag exists.
 
-Threads: pycuda's ``autoinit`` binds its context to the importing thread; this engine
-uses the device's primary context (``pycuda.autoprimaryctx``) pushed around each call, and
-one execution context, stream and set of buffers per thread (TensorRT execution contexts
-are not thread-safe, the engine is).
+Threads: the device's primary context (``pycuda.autoprimaryctx``) is pushed around each
+call. TensorRT needs a separate optimization profile for each execution context used at
+the same time, so the engine is built with ``contexts`` identical profiles and a
+``ContextPool`` hands out at most that many contexts (each with its stream and buffers);
+more callers wait. ``close`` frees them with the context pushed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,12 +34,21 @@ import pycuda.autoprimaryctx  # noqa: F401  (retains the primary context of devi
 import pycuda.driver as cuda
 import tensorrt as trt
 
+from edge.engines.plans import (
+    BuildSpec,
+    ContextPool,
+    PlanCache,
+    StripWidth,
+    load_or_build,
+    outside,
+    profile_shapes,
+    strip_widths,
+)
+from locowatch.files import write_atomic
 from locowatch.models.artefacts import Artefact, file_sha256
 
 log = logging.getLogger(__name__)
 WORKSPACE_BYTES = 1 << 30
-# Our networks' I/O types (trt.nptype is gone from newer TensorRT Python bindings).
-_NUMPY = {trt.DataType.FLOAT: np.float32, trt.DataType.HALF: np.float16}
 
 
 class _Logger(trt.ILogger):
@@ -52,19 +65,6 @@ class _Logger(trt.ILogger):
             trt.ILogger.INFO: logging.DEBUG,
         }.get(severity, logging.DEBUG)
         log.log(level, "tensorrt: %s", msg)
-
-
-def cache_key(onnx: Path, max_batch: int) -> str:
-    """What an engine depends on: the ONNX bytes, the GPU, TensorRT's version, the batch range."""
-    device = cuda.Device(0)
-    parts = [
-        file_sha256(onnx),
-        device.name(),
-        "sm{}{}".format(*device.compute_capability()),
-        trt.__version__,
-        f"batch1-{max_batch}",
-    ]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
 @contextmanager
@@ -88,31 +88,41 @@ def _heartbeat(message: str, every_s: float = 15.0) -> Iterator[None]:
 
 
 class TensorRTEngine:
-    def __init__(self, artefact: Artefact, max_batch: int, cache_dir: Path) -> None:
+    def __init__(
+        self,
+        artefact: Artefact,
+        max_batch: int,
+        cache_dir: Path,
+        views: Iterable[StripWidth] = (),
+        contexts: int = 1,
+    ) -> None:
         self.artefact = artefact
         self.max_batch = max_batch
         self.name = f"tensorrt {trt.__version__}"
         self._logger = _Logger()
         self._context = cuda.Context.get_current()
-        strongly_typed = artefact.onnx_fp16.is_file() and hasattr(
-            trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED"
-        )
-        onnx = artefact.onnx_fp16 if strongly_typed else artefact.onnx
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        key = cache_key(onnx, max_batch)
-        path = cache_dir / f"{artefact.name}-{artefact.version}-{key}.engine"
-        if path.is_file():
-            log.info("engine %s: cached %s", artefact.ref, path.name)
-            plan = path.read_bytes()
-        else:
-            plan = self._build(onnx, strongly_typed, cache_dir)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(plan)
-            tmp.replace(path)  # a crash mid-write never leaves a broken engine behind
         self._runtime = trt.Runtime(self._logger)
-        self.engine = self._runtime.deserialize_cuda_engine(plan)
+        strongly_typed = artefact.onnx_fp16.is_file()  # every 10.x and 11 have the flag
+        self._onnx = artefact.onnx_fp16 if strongly_typed else artefact.onnx
+        device = cuda.Device(0)
+        self.spec = BuildSpec(
+            model=artefact.ref,
+            onnx_sha256=file_sha256(self._onnx),
+            strongly_typed=strongly_typed,
+            profile=profile_shapes(artefact.input_shape, max_batch, strip_widths(views)),
+            profiles=contexts,
+            workspace_bytes=WORKSPACE_BYTES,
+            device=device.name(),
+            compute_capability="sm{}{}".format(*device.compute_capability()),
+            tensorrt=trt.__version__,
+        )
+        self._cache_dir = cache_dir
+        self.engine = load_or_build(PlanCache(cache_dir), self.spec, self._build, self._load)
         self.input_name, self.output_name = self._io_names()
-        self._local = threading.local()
+        self._pool: ContextPool[_ContextState] = ContextPool(contexts, self._new_context)
+
+    def _load(self, plan: bytes) -> Any | None:
+        return self._runtime.deserialize_cuda_engine(plan)  # None: not a plan this can load
 
     def _io_names(self) -> tuple[str, str]:
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
@@ -120,14 +130,13 @@ class TensorRTEngine:
         outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
         return inputs[0], outputs[0]
 
-    def _build(self, onnx: Path, strongly_typed: bool, cache_dir: Path) -> bytes:
+    def _build(self) -> bytes:
+        spec, onnx = self.spec, self._onnx
         started = time.monotonic()
-        log.info(
-            "engine %s: building from %s (this can take minutes)", self.artefact.ref, onnx.name
-        )
+        log.info("engine %s: building from %s (this can take minutes)", spec.model, onnx.name)
         builder = trt.Builder(self._logger)
         flags = 0
-        if strongly_typed:
+        if spec.strongly_typed:
             flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
         network = builder.create_network(flags)
         parser = trt.OnnxParser(network, self._logger)
@@ -135,63 +144,66 @@ class TensorRTEngine:
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise RuntimeError(f"{onnx}: TensorRT cannot parse it: {errors}")
         config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-        if not strongly_typed and hasattr(trt.BuilderFlag, "FP16"):
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, spec.workspace_bytes)
+        if not spec.strongly_typed and hasattr(trt.BuilderFlag, "FP16"):
             config.set_flag(trt.BuilderFlag.FP16)
-        profile = builder.create_optimization_profile()
         tensor = network.get_input(0)
-        shape = [d if d > 0 else None for d in tensor.shape]
-        lo, opt, hi = self._profile_shapes(shape)
-        profile.set_shape(tensor.name, lo, opt, hi)
-        config.add_optimization_profile(profile)
-        timing_path = (
-            cache_dir / f"timing-{trt.__version__}-{cuda.Device(0).name().replace(' ', '_')}.cache"
-        )
+        for _ in range(spec.profiles):  # one per context used at the same time
+            profile = builder.create_optimization_profile()
+            profile.set_shape(tensor.name, *spec.profile)
+            config.add_optimization_profile(profile)
+        device = spec.device.replace(" ", "_")
+        timing_path = self._cache_dir / f"timing-{spec.tensorrt}-{device}.cache"
         timing = config.create_timing_cache(
             timing_path.read_bytes() if timing_path.is_file() else b""
         )
         config.set_timing_cache(timing, ignore_mismatch=False)
-        with _heartbeat(f"engine {self.artefact.ref}: still building"):
+        with _heartbeat(f"engine {spec.model}: still building"):
             plan = builder.build_serialized_network(network, config)
         if plan is None:
             raise RuntimeError(f"{onnx}: TensorRT engine build failed (see the log)")
-        timing_path.write_bytes(memoryview(config.get_timing_cache().serialize()))
-        log.info("engine %s: built in %.0f s", self.artefact.ref, time.monotonic() - started)
+        # Under the folder's build lock: no other process writes it meanwhile.
+        write_atomic(timing_path, bytes(memoryview(config.get_timing_cache().serialize())))
+        log.info("engine %s: built in %.0f s", spec.model, time.monotonic() - started)
         return bytes(memoryview(plan))
 
-    def _profile_shapes(self, shape: list[int | None]) -> tuple[tuple[int, ...], ...]:
-        """Batch 1..max_batch; a dynamic strip width from 64 to 512 columns."""
-        rest = self.artefact.input_shape[1:]
-        lo = [1] + [d or 64 for d in rest]
-        opt = [max(1, self.max_batch // 2)] + [d or 256 for d in rest]
-        hi = [self.max_batch] + [d or 512 for d in rest]
-        return tuple(lo), tuple(opt), tuple(hi)
-
-    def _thread_state(self) -> Any:
-        """Execution context, stream and growable buffers of the calling thread."""
-        state = getattr(self._local, "state", None)
-        if state is None:
-            state = _ThreadState(self.engine.create_execution_context(), cuda.Stream())
-            self._local.state = state
-        return state
+    def _new_context(self, profile: int) -> _ContextState:
+        stream = cuda.Stream()
+        context = self.engine.create_execution_context()
+        if not context.set_optimization_profile_async(profile, stream.handle):
+            raise RuntimeError(f"{self.artefact.ref}: cannot select optimization profile {profile}")
+        return _ContextState(context, stream)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         self._context.push()
         try:
-            outputs = [
-                self._infer_chunk(batch[i : i + self.max_batch])
-                for i in range(0, len(batch), self.max_batch)
-            ]
+            with self._pool.acquire() as state:
+                outputs = [
+                    self._infer_chunk(state, batch[i : i + self.max_batch])
+                    for i in range(0, len(batch), self.max_batch)
+                ]
         finally:
             self._context.pop()
         return np.concatenate(outputs) if len(outputs) != 1 else outputs[0]
 
-    def _infer_chunk(self, chunk: np.ndarray) -> np.ndarray:
-        state = self._thread_state()
-        in_dtype = _NUMPY[self.engine.get_tensor_dtype(self.input_name)]
-        out_dtype = _NUMPY[self.engine.get_tensor_dtype(self.output_name)]
+    def close(self) -> None:
+        """Free every context's buffers with the CUDA context pushed (pycuda warns and
+        leaks otherwise)."""
+        self._context.push()
+        try:
+            self._pool.close(lambda state: state.free())
+        finally:
+            self._context.pop()
+
+    def _infer_chunk(self, state: _ContextState, chunk: np.ndarray) -> np.ndarray:
+        why = outside(tuple(chunk.shape), self.spec.profile)
+        if why is not None:
+            raise ValueError(f"{self.artefact.ref}: {why}")
+        in_dtype = trt.nptype(self.engine.get_tensor_dtype(self.input_name))
+        out_dtype = trt.nptype(self.engine.get_tensor_dtype(self.output_name))
         context = state.context
-        context.set_input_shape(self.input_name, chunk.shape)
+        if not context.set_input_shape(self.input_name, chunk.shape):
+            raise ValueError(f"{self.artefact.ref}: TensorRT refused input shape {chunk.shape}")
         out_shape = tuple(context.get_tensor_shape(self.output_name))
         host_in = state.host("in", chunk.shape, in_dtype)
         host_out = state.host("out", out_shape, out_dtype)
@@ -208,8 +220,9 @@ class TensorRTEngine:
         return host_out.astype(np.float32)
 
 
-class _ThreadState:
-    """Pinned host and device buffers that grow to the largest batch seen, never shrink."""
+class _ContextState:
+    """An execution context on its own profile, its stream, and pinned host and device
+    buffers that grow to the largest batch seen, never shrink."""
 
     def __init__(self, context: Any, stream: Any) -> None:
         self.context = context
@@ -231,3 +244,14 @@ class _ThreadState:
             held = (cuda.mem_alloc(nbytes), nbytes)
             self._device[key] = held
         return held[0]
+
+    def free(self) -> None:
+        for allocation, _ in self._device.values():
+            allocation.free()
+        for buffer in self._host.values():
+            base = buffer.base
+            if base is not None and hasattr(base, "free"):
+                base.free()  # pycuda's HostAllocation behind a pagelocked array
+        self._device.clear()
+        self._host.clear()
+        del self.context

@@ -32,6 +32,7 @@ from tenacity import (
 )
 
 from edge.engines import Engine, open_engine
+from edge.engines.plans import StripWidth
 from edge.estimators import metrics
 from edge.estimators.sight import Sight
 from edge.estimators.tasks import (
@@ -45,6 +46,7 @@ from edge.estimators.tasks import (
 from edge.plan import EstimatorPlan, GatewayPlan, ServicePlan
 from edge.service import EdgeServer, channel, wait_for_signal
 from locowatch.facility.config import FacilityConfig
+from locowatch.facility.rectify import strip_window
 from locowatch.facility.visibility import FacilityVisibility
 from locowatch.models.artefacts import Artefact, resolve
 from locowatch.v1 import (
@@ -363,11 +365,25 @@ def open_estimator(config: FacilityConfig, plan: EstimatorPlan) -> Estimator:
     log.info("%s: opening %s on engine %s", plan.name, artefact.ref, plan.ref.engine)
     started = time.monotonic()
     engine = open_engine(
-        artefact, plan.ref.engine, plan.ref.max_batch, cache_dir=cache, threads=plan.ref.cpu_threads
+        artefact,
+        plan.ref.engine,
+        plan.ref.max_batch,
+        cache_dir=cache,
+        threads=plan.ref.cpu_threads,
+        views=strips(config) if plan.is_position else (),
     )
     log.info("%s: %s ready in %.1f s", plan.name, engine.name, time.monotonic() - started)
     sight = Sight(FacilityVisibility(config)) if plan.is_position else None
     return Estimator(plan, artefact, engine, sight)
+
+
+def strips(config: FacilityConfig) -> list[StripWidth]:
+    """Every view's strip as the aggregator cuts it: the widths a position network sees."""
+    return [
+        StripWidth(camera.id, view.track, strip_window(view.start_m, view.end_m).size[0])
+        for camera in config.cameras
+        for view in camera.views
+    ]
 
 
 def run_estimator(config: FacilityConfig, plan: GatewayPlan, service: ServicePlan) -> None:
@@ -388,3 +404,4 @@ def run_estimator(config: FacilityConfig, plan: GatewayPlan, service: ServicePla
     server.set_ready(False)
     pipeline.close()
     server.stop()
+    estimator.engine.close()

@@ -42,6 +42,7 @@ class Artefact:
     input_shape: tuple[int | None, ...]  # None: dynamic (batch, strip width)
     labels: tuple[str, ...] = ()  # class names, or the CTC alphabet (blank is index 0)
     sha256: str = ""
+    sha256_fp16: str = ""  # of model.fp16.onnx, what TensorRT builds from
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -81,17 +82,28 @@ class Artefact:
             input_shape=tuple(meta["input_shape"]),
             labels=tuple(meta.get("labels", ())),
             sha256=meta.get("sha256", ""),
+            sha256_fp16=meta.get("sha256_fp16", ""),
             extra=meta.get("extra", {}),
         )
 
     def verify(self) -> None:
-        """Refuse an ONNX file that is not the one the card describes."""
-        digest = file_sha256(self.onnx)
-        if self.sha256 and digest != self.sha256:
-            raise UsageError(
-                f"{self.onnx}: sha256 {digest[:12]}... differs from meta.json's "
-                f"{self.sha256[:12]}...; the artefact was changed after training"
-            )
+        """Refuse an ONNX file that is not the one the card describes: model.onnx (every
+        engine) and model.fp16.onnx (what TensorRT builds from) alike."""
+        exports = [(self.onnx, self.sha256)]
+        if self.onnx_fp16.is_file():
+            if not self.sha256_fp16:
+                raise UsageError(
+                    f"{self.onnx_fp16}: meta.json has no sha256_fp16 for it; an export "
+                    "nobody vouched for is not built into an engine"
+                )
+            exports.append((self.onnx_fp16, self.sha256_fp16))
+        for path, expected in exports:
+            digest = file_sha256(path)
+            if expected and digest != expected:
+                raise UsageError(
+                    f"{path}: sha256 {digest[:12]}... differs from meta.json's "
+                    f"{expected[:12]}...; the artefact was changed after training"
+                )
 
 
 def parse_ref(ref: str) -> tuple[str, int]:

@@ -84,3 +84,44 @@ def test_tensorrt_matches_the_cpu_engine_and_caches_its_build(ref: str, tmp_path
     with ThreadPoolExecutor(3) as pool:
         for out in pool.map(again.infer, [x] * 6):
             np.testing.assert_allclose(out, fp16, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.gpu
+def test_tensorrt_rebuilds_a_cached_plan_it_cannot_load(tmp_path: Path) -> None:
+    """A plan of another TensorRT, or garbage with a good checksum: removed and rebuilt."""
+    from edge.engines.plans import PlanCache
+    from edge.engines.trt import TensorRTEngine
+
+    artefact = resolve("position@3")
+    engine = open_engine(artefact, "tensorrt", max_batch=4, cache_dir=tmp_path)
+    assert isinstance(engine, TensorRTEngine)
+    expected = engine.infer(inputs("position@3", 2))
+    engine.close()
+    cache = PlanCache(tmp_path)
+    cache.store(engine.spec, b"not a TensorRT plan" * 1000)  # checksum right, content wrong
+    again = open_engine(artefact, "tensorrt", max_batch=4, cache_dir=tmp_path)
+    np.testing.assert_allclose(again.infer(inputs("position@3", 2)), expected, atol=1e-3)
+    assert cache.load(engine.spec) != b"not a TensorRT plan" * 1000
+
+
+@pytest.mark.gpu
+def test_tensorrt_widths_batches_and_concurrent_contexts(tmp_path: Path) -> None:
+    from edge.engines.plans import StripWidth
+    from edge.engines.trt import TensorRTEngine
+
+    artefact = resolve("position@3")
+    views = [StripWidth("cam-01", "T1", 80), StripWidth("cam-02", "T1", 600)]
+    engine = TensorRTEngine(artefact, 4, tmp_path, views, contexts=2)
+    cpu = open_engine(artefact, "cpu")
+    for width in (80, 600, 256):  # two widths and back: the profile covers the views
+        x = np.random.default_rng(width).uniform(0, 255, (3, 3, 56, width)).astype(np.float32)
+        np.testing.assert_allclose(engine.infer(x), cpu.infer(x), rtol=0.05, atol=0.15)
+    x = np.random.default_rng(1).uniform(0, 255, (10, 3, 56, 128)).astype(np.float32)
+    np.testing.assert_allclose(engine.infer(x), cpu.infer(x), rtol=0.05, atol=0.15)  # > max
+    with pytest.raises(ValueError, match=r"width 700 outside the engine's profile 64\.\.640"):
+        engine.infer(np.zeros((1, 3, 56, 700), np.float32))
+    with ThreadPoolExecutor(4) as pool:  # four callers, two contexts on two profiles
+        outs = list(pool.map(engine.infer, [x] * 8))
+    for out in outs:
+        np.testing.assert_allclose(out, outs[0], rtol=1e-3, atol=1e-3)
+    engine.close()  # buffers freed with the context pushed: no pycuda warning

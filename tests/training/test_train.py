@@ -46,6 +46,9 @@ def test_same_seed_same_model(locowatch_cli, tiny_set: Path, tmp_path: Path) -> 
     assert first["trained"]["loss"] == second["trained"]["loss"]
     card = (tmp_path / "a" / "card.md").read_text(encoding="utf-8")
     assert first["sha256"] in card and "| occupancy IoU |" in card
+    # both exports are vouched for: TensorRT builds from the FP16 one
+    assert first["sha256_fp16"] == file_sha256(tmp_path / "a" / "model.fp16.onnx")
+    assert first["sha256_fp16"] in card
     # the card's per-set table: the held-out set is the training set, so nothing is unseen
     assert "| tiny" in card and "none (in family)" in card
     engine = open_engine(Artefact.load(tmp_path / "a"), "cpu")
