@@ -49,6 +49,19 @@ def run(config_path: Path, db_url: str | None, home: Path | None) -> None:
 
 
 @cloud.command()
+@CONFIG
+@db_url_option
+@home_option
+def plant(config_path: Path, db_url: str | None, home: Path | None) -> None:
+    """Send state, events and alerts to plant systems (MQTT, webhooks): cloud.yaml's
+    'plant:' section; runs beside ingest on the writer role until stopped."""
+    from cloud.config import load_cloud_config
+    from cloud.plant.service import serve_plant
+
+    serve_plant(load_cloud_config(config_path), resolve_db_url(db_url, home))
+
+
+@cloud.command()
 @click.option(
     "--config",
     "config_path",

@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from cloud.plant.config import PlantSettings
 from locowatch.errors import UsageError
 from locowatch.facility.config import ConfigPath, FacilityConfig, Identifier, Section
 
@@ -93,6 +94,9 @@ class CloudConfig(Section):
     limits: Limits = Field(default_factory=Limits)
     retention: Retention = Field(default_factory=Retention)
     db_connections: int = Field(default=4, ge=1, le=64)
+    plant: PlantSettings | None = Field(
+        default=None, description="MQTT, webhooks and alerts (locowatch cloud plant)."
+    )
 
     @model_validator(mode="after")
     def _unique_gateways(self) -> CloudConfig:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from cloud.copy_rows import (
     snapshot_rows,
 )
 from cloud.fse import LocoState, Snapshot, Tick
+from cloud.plant.payloads import event_message
 from cloud.records import (
     AttributeRecord,
     Blind,
@@ -180,6 +182,23 @@ class Store:
                              e.station_id, e.tail_m, e.head_m, e.series, e.plate,
                              json.dumps(e.detail))
                         )  # fmt: skip
+            # The plant systems' copy of each event, committed with it (cloud/plant).
+            with cur.copy("COPY outbox (facility_id, flow, kind, key, payload) FROM STDIN") as copy:
+                for tick in ticks:
+                    s = tick.snapshot
+                    seen: Counter[tuple[str, str, float]] = Counter()
+                    for e in tick.events:
+                        ordinal = seen[(e.loco_id, e.kind, e.time)]
+                        seen[(e.loco_id, e.kind, e.time)] += 1
+                        message = event_message(
+                            s.facility_id, s.flow, time=e.time, kind=e.kind, loco_id=e.loco_id,
+                            track=e.track_id, tail_m=e.tail_m, head_m=e.head_m,
+                            station=e.station_id, series=e.series, plate=e.plate,
+                            detail=e.detail, ordinal=ordinal,
+                        )  # fmt: skip
+                        copy.write_row(
+                            (s.facility_id, s.flow, "event", message["key"], json.dumps(message))
+                        )
 
     # -- restart -------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@
 # python3 itself, and the Makefile's first step makes a virtualenv).
 # PostgreSQL and TimescaleDB are installed by `locowatch db up` itself.
 # `system-packages.sh test` adds what only the tests need: Chromium and its chromedriver
-# for the dashboard's browser tests (Debian's builds: no browser download at test time).
+# for the dashboard's browser tests (Debian's builds: no browser download at test time),
+# and the Mosquitto MQTT broker the plant-systems tests publish to.
 # Idempotent: installs only what is missing; uses sudo when not root.
 set -euo pipefail
 
@@ -18,7 +19,7 @@ packages=(
   libegl1 libegl-mesa0 libgl1-mesa-dri
 )
 if [ "${1:-}" = "test" ]; then
-  packages+=(chromium chromium-driver)
+  packages+=(chromium chromium-driver mosquitto)
 fi
 missing=()
 for package in "${packages[@]}"; do

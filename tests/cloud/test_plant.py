@@ -1,0 +1,316 @@
+"""Results into plant systems, against a real Mosquitto broker and a real webhook
+receiver: the twin's state and events written the way ingest writes them, then the plant
+service sending them on through a broker restart and a receiver outage."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import hmac
+import json
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+from cloud.config import load_cloud_config
+from cloud.fse import FacilityStateEstimator
+from cloud.fse.offline import store_offline
+from cloud.plant.payloads import event_key
+from cloud.plant.service import PlantService
+from cloud.schema import migrate
+from cloud.store import Store
+from locowatch.db.scratch import scratch_database
+from sim.estimations import twin_estimations
+from sim.recording import write_facility
+from sim.streaming import free_port
+from sim.twin import Twin
+
+pytestmark = pytest.mark.db
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+SECRET_ENV = "LW_TEST_WEBHOOK_SECRET"
+SECRET = "webhook-s3cret"
+
+
+# -- a broker, a subscriber, a webhook receiver ----------------------------------------------
+
+
+@dataclass
+class Broker:
+    port: int
+    folder: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        conf = self.folder / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"persistence true\npersistence_location {self.folder}/\n"
+            f"user {getpass.getuser()}\n",
+            encoding="utf-8",
+        )
+        log = (self.folder / "mosquitto.log").open("ab")
+        self.process = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            probe = mqtt.Client(CallbackAPIVersion.VERSION2)
+            try:
+                probe.connect("127.0.0.1", self.port)
+                probe.disconnect()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        """SIGTERM: the broker saves its persistent sessions, as a service stop does."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(10)
+
+
+@dataclass
+class Subscriber:
+    """A plant system's client: a persistent session, QoS 1, everything under the prefix."""
+
+    port: int
+    client_id: str
+    clean: bool = False
+    messages: list[tuple[str, bytes, bool]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.client_id,
+            clean_session=self.clean, protocol=mqtt.MQTTv311,
+        )  # fmt: skip
+        client.on_connect = lambda c, *_: c.subscribe("lw/#", qos=1)
+        client.on_message = lambda _c, _u, m: self.messages.append((m.topic, m.payload, m.retain))
+        client.reconnect_delay_set(0.2, 1)
+        client.connect("127.0.0.1", self.port)
+        client.loop_start()
+        self.client = client
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def json(self, prefix: str) -> list[dict[str, Any]]:
+        return [
+            json.loads(body)
+            for topic, body, _ in self.messages
+            if topic.startswith(prefix) and body
+        ]
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver that checks signatures and can be down."""
+
+    down: threading.Event = field(default_factory=threading.Event)
+    posts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    bad_signatures: int = 0
+
+    def serve(self) -> tuple[ThreadingHTTPServer, str]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.down.is_set():
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+                if not hmac.compare_digest(expected, self.headers["X-Locowatch-Signature"]):
+                    receiver.bad_signatures += 1
+                receiver.posts.append((self.headers["Idempotency-Key"], json.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server, f"http://127.0.0.1:{server.server_address[1]}/hooks/locowatch"
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+# -- the scenario ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def depot(db_server_url: str, tmp_path: Path) -> Iterator[tuple[str, Twin, Path]]:
+    twin = Twin()
+    facility = tmp_path / "facility.yaml"
+    write_facility(facility, twin.facility, "the twin depot, for the plant systems")
+    with scratch_database(db_server_url, "locowatch_plant") as url:
+        migrate(url)
+        yield url, twin, facility
+
+
+def fill(url: str, twin: Twin, start_s: float, end_s: float, fse: FacilityStateEstimator) -> None:
+    """The twin's estimations through validation, the FSE and COPY, as ingest stores them."""
+    store = Store(url, max_connections=2)
+    store.open()
+    try:
+        envelopes = twin_estimations(twin, flows=("prod",), start_s=start_s, end_s=end_s)
+        store_offline(store, twin.facility, ("prod",), envelopes, "gw-1", fses={"prod": fse})
+    finally:
+        store.close()
+
+
+def test_state_events_and_alerts_reach_mqtt_and_a_webhook_through_outages(
+    depot: tuple[str, Twin, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, twin, facility_file = depot
+    fid = twin.facility.facility.id
+    broker = Broker(free_port(), tmp_path / "broker")
+    broker.folder.mkdir()
+    broker.start()
+    receiver = Receiver()
+    http, hook_url = receiver.serve()
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    fse = FacilityStateEstimator(twin.facility, "prod")
+    fill(url, twin, 0.0, 150.0, fse)
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT series FROM locomotive_events WHERE series IS NOT NULL LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    series = row[0]  # a series the depot holds now, planned for a track it has not
+    cloud_yaml = tmp_path / "cloud.yaml"
+    cloud_yaml.write_text(yaml.safe_dump({
+        "version": 1, "facilities": [str(facility_file)],
+        "plant": {
+            "period_s": 0.2, "metrics_port": None,
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "topic_prefix": "lw"},
+            "webhooks": [{"name": "mes", "url": hook_url, "secret": {"env": SECRET_ENV}}],
+            "alerts": [
+                {"name": "long-dwell", "kind": "dwell", "max_hours": 0.01},
+                {"name": "camera-dark", "kind": "camera_silent", "after_minutes": 1},
+                {"name": "wrong-track", "kind": "unplanned_track", "allowed": {series: ["T9"]}},
+            ],
+        },
+    }, allow_unicode=True))  # fmt: skip
+    subscriber = Subscriber(broker.port, "mes-subscriber")
+    service = PlantService(load_cloud_config(cloud_yaml), url)
+    service.start()
+    running = threading.Thread(target=service.run)
+    running.start()
+    try:
+        wait_until(lambda: service.outbox.backlog("mqtt") == 0, what="the first events sent")
+        # The broker goes down and the receiver fails while more happens at the depot.
+        broker.stop()
+        receiver.down.set()
+        fill(url, twin, 150.0, 300.0, fse)
+        time.sleep(1.5)  # the plant service tries, fails, waits
+        assert service.outbox.backlog("mqtt") > 0 and service.outbox.backlog("webhook:mes") > 0
+        broker.start()
+        receiver.down.clear()
+        for sink in ("mqtt", "webhook:mes"):
+            wait_until(lambda s=sink: service.outbox.backlog(s) == 0, 90, f"{sink} to catch up")
+        # A camera reports again: its alert resolves, and the resolution is sent.
+        camera = twin.facility.cameras[0].id
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                "INSERT INTO camera_health (time, facility_id, gateway_id, seq, camera_id, "
+                "state, fps, last_frame_time, reconnects, decode_errors, message) "
+                "VALUES (now(), %s, 'gw-1', 0, %s, 'streaming', 2, now(), 0, 0, '')",
+                (fid, camera),
+            )
+        wait_until(lambda: any(m["state"] == "resolved" and m["alert"]["subject"] == camera
+                               for m in subscriber.json(f"lw/{fid}/health/alerts/camera-dark")),
+                   what="the resolution")  # fmt: skip
+        wait_until(lambda: service.outbox.backlog("webhook:mes") == 0, what="the webhook")
+    finally:
+        service.stopping.set()
+        running.join(30)
+        service.stop()
+        http.shutdown()
+
+    with psycopg.connect(url) as conn:
+        events = conn.execute(
+            "SELECT loco_id, kind, time FROM locomotive_events WHERE facility_id = %s "
+            "AND flow = 'prod' ORDER BY time",
+            (fid,),
+        ).fetchall()
+        snapshot = conn.execute(
+            "SELECT locomotives FROM state_snapshots WHERE facility_id = %s AND flow = 'prod' "
+            "ORDER BY time DESC LIMIT 1",
+            (fid,),
+        ).fetchone()
+        open_alerts = conn.execute(
+            "SELECT rule, subject FROM alerts WHERE resolved_at IS NULL"
+        ).fetchall()
+        left = conn.execute("SELECT count(*) FROM outbox").fetchone()
+    expected = set()
+    for loco, kind, t in events:  # one locomotive, kind and instant more than once: #1 ...
+        ordinal = 0
+        while event_key(fid, "prod", loco, kind, t.timestamp(), ordinal) in expected:
+            ordinal += 1
+        expected.add(event_key(fid, "prod", loco, kind, t.timestamp(), ordinal))
+    assert len(expected) == len(events) > 20
+
+    # MQTT: every event, each key once after a receiver drops resends, in outbox order.
+    received = subscriber.json(f"lw/{fid}/prod/events/")
+    keys = [m["key"] for m in received]
+    assert set(keys) == expected
+    times = [m["time"] for m in {m["key"]: m for m in received}.values()]
+    assert times == sorted(times)  # events in order, across the broker restart
+    assert len(keys) - len(set(keys)) <= 2  # resends (same key) only around the restart
+
+    # Alerts: fired for the standing locomotives, the silent cameras, the wrong track.
+    rules = {rule for rule, _ in open_alerts}
+    assert {"long-dwell", "camera-dark", "wrong-track"} <= rules
+    dwell = subscriber.json(f"lw/{fid}/prod/alerts/long-dwell")
+    firing = {m["alert"]["id"] for m in dwell if m["state"] == "firing"}
+    resolved = {m["alert"]["id"] for m in dwell if m["state"] == "resolved"}
+    assert firing and resolved <= firing  # a locomotive that moved on: its alert resolved
+    assert all(m["alert"]["severity"] == "warning" for m in dwell)
+    assert ("camera-dark", camera) not in open_alerts
+
+    # The webhook: every event and alert, signed, each key at least once.
+    assert receiver.bad_signatures == 0
+    hooked = {key for key, _ in receiver.posts}
+    assert expected <= hooked
+    assert any(body["schema"] == "locowatch.alert/1" for _, body in receiver.posts)
+    assert left is not None and left[0] == 0  # delivered everywhere, so deleted
+
+    # Retained state: a plant system connecting now gets the depot as it is.
+    subscriber.close()
+    late = Subscriber(broker.port, "late-subscriber", clean=True)
+    try:
+        assert snapshot is not None
+        ids = {loco["id"] for loco in snapshot[0]}
+        wait_until(lambda: {m["id"] for m in late.json(f"lw/{fid}/prod/locomotives/")} == ids,
+                   what="the retained locomotives")  # fmt: skip
+        state = late.json(f"lw/{fid}/prod/state")
+        assert state and state[-1]["count"] == len(ids)
+        assert all(retain for topic, _, retain in late.messages if "/locomotives/" in topic)
+        active = {
+            m["alert"]["subject"] for m in late.json(f"lw/{fid}/health/alerts/active/camera-dark/")
+        }
+        assert camera not in active and len(active) == len(twin.facility.cameras) - 1
+    finally:
+        late.close()
+        broker.stop()
