@@ -77,6 +77,28 @@ class WebhookSettings(Section):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
+class OpcUaSettings(Section):
+    endpoint: str = Field(default="opc.tcp://0.0.0.0:4840/locowatch/", pattern=r"^opc\.tcp://")
+    security: Literal["none", "sign_and_encrypt"] = Field(
+        default="none",
+        description="none: plain (a closed plant network only); sign_and_encrypt: "
+        "Basic256Sha256 with certificate_file and private_key_file.",
+    )
+    certificate_file: ConfigPath | None = Field(default=None, description="DER or PEM.")
+    private_key_file: ConfigPath | None = None
+    users_file: ConfigPath | None = Field(
+        default=None,
+        description="The dashboard's users file: its users whose grants cover every "
+        "facility served may log in with their password; absent: anonymous only.",
+    )
+
+    @model_validator(mode="after")
+    def _certificate(self) -> OpcUaSettings:
+        if self.security != "none" and not (self.certificate_file and self.private_key_file):
+            raise ValueError("sign_and_encrypt needs certificate_file and private_key_file")
+        return self
+
+
 class DwellRule(Section):
     """A locomotive standing longer than ``max_hours`` (at ``station``, of ``series``)."""
 
@@ -128,6 +150,7 @@ class PlantSettings(Section):
     )
     mqtt: MqttSettings | None = None
     webhooks: list[WebhookSettings] = Field(default_factory=list)
+    opcua: OpcUaSettings | None = None
     alerts: list[AlertRule] = Field(default_factory=list)
     period_s: float = Field(default=1.0, gt=0, le=60, description="How often it looks.")
     metrics_port: int | None = Field(default=9466, ge=0, le=65535)
@@ -145,4 +168,8 @@ class PlantSettings(Section):
     @property
     def sinks(self) -> list[str]:
         """The outbox's consumers: each has its own cursor."""
-        return (["mqtt"] if self.mqtt else []) + [f"webhook:{w.name}" for w in self.webhooks]
+        return (
+            (["mqtt"] if self.mqtt else [])
+            + [f"webhook:{w.name}" for w in self.webhooks]
+            + (["opcua"] if self.opcua else [])
+        )

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import Counter, Gauge
 from psycopg_pool import ConnectionPool
@@ -26,8 +26,12 @@ from cloud.plant.config import PlantSettings
 from cloud.plant.mqtt import MqttSink, segment
 from cloud.plant.outbox import Outbox, OutboxItem
 from cloud.plant.payloads import facility_message, locomotive_message, track_message
+from cloud.plant.webhooks import WebhookSink
 from cloud.store import LATEST_SNAPSHOT_SQL
 from locowatch.facility.config import FacilityConfig
+
+if TYPE_CHECKING:
+    from cloud.plant.opcua import OpcUaSink
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +67,26 @@ class PlantService:
         self.alerts = AlertBook(self.pool)
         self.memory = Disagreements()
         self.mqtt = MqttSink(self.settings.mqtt) if self.settings.mqtt else None
-        from cloud.plant.webhooks import WebhookSink
-
-        self.sinks: list[Sink] = [*([self.mqtt] if self.mqtt else []),
-                                  *(WebhookSink(w) for w in self.settings.webhooks)]  # fmt: skip
+        self.opcua = self._opcua()
+        self.sinks: list[Sink] = [
+            *([self.mqtt] if self.mqtt else []),
+            *(WebhookSink(w) for w in self.settings.webhooks),
+            *([self.opcua] if self.opcua else []),
+        ]
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    def _opcua(self) -> OpcUaSink | None:
+        if self.settings.opcua is None:
+            return None
+        from cloud.plant.opcua import OpcUaSink  # asyncua loads only where it is used
+
+        silent = next(
+            (r.after_minutes for r in self.settings.alerts if r.kind == "camera_silent"), 2.0
+        )
+        return OpcUaSink(
+            self.settings.opcua, self.facilities, self.flows, timedelta(minutes=silent)
+        )
 
     def flows(self, facility: FacilityConfig) -> list[str]:
         names = [f.name for f in facility.flows]
@@ -121,6 +139,8 @@ class PlantService:
             wanted.update(evaluate(self.settings.alerts, current, now, self.memory))
             if self.mqtt is not None:
                 self._retain_state(facility, current)
+            if self.opcua is not None:
+                self.opcua.update(current)
         fired, resolved = self.alerts.apply(list(self.facilities), wanted, now)
         for facility_id in self.facilities:
             OPEN_ALERTS.labels(facility_id).set(sum(k[0] == facility_id for k in wanted))

@@ -314,3 +314,98 @@ def test_state_events_and_alerts_reach_mqtt_and_a_webhook_through_outages(
     finally:
         late.close()
         broker.stop()
+
+
+def test_a_scada_browses_the_depot_and_subscribes_to_its_events_over_opc_ua(
+    depot: tuple[str, Twin, Path], tmp_path: Path
+) -> None:
+    import asyncio
+
+    from asyncua import Client
+
+    from dashboard.users import Role, add_user
+
+    url, twin, facility_file = depot
+    fid = twin.facility.facility.id
+    users = tmp_path / "users.yaml"
+    add_user(users, "scada", "scada pass 1", Role.viewer, ("*",))
+    add_user(users, "other-depot", "other pass 1", Role.viewer, ("north-depot",))
+    port = free_port()
+    endpoint = f"opc.tcp://127.0.0.1:{port}/locowatch/"
+    cloud_yaml = tmp_path / "cloud.yaml"
+    cloud_yaml.write_text(yaml.safe_dump({
+        "version": 1, "facilities": [str(facility_file)],
+        "plant": {"period_s": 0.2, "metrics_port": None,
+                  "opcua": {"endpoint": endpoint, "users_file": str(users)}},
+    }))  # fmt: skip
+    fse = FacilityStateEstimator(twin.facility, "prod")
+    fill(url, twin, 0.0, 120.0, fse)
+    service = PlantService(load_cloud_config(cloud_yaml), url)
+    service.start()
+    running = threading.Thread(target=service.run)
+    running.start()
+    received: list[Any] = []
+
+    class Handler:
+        def event_notification(self, event: Any) -> None:
+            received.append(event)
+
+    async def scada() -> tuple[int, set[str], list[str], int]:
+        client = Client(endpoint)
+        client.set_user("scada")
+        client.set_password("scada pass 1")
+        async with client:
+            idx = await client.get_namespace_index("urn:locowatch")
+            facility = await client.nodes.objects.get_child([f"{idx}:{fid}"])
+            prod = await facility.get_child([f"{idx}:prod"])
+            count = await (await prod.get_child([f"{idx}:Count"])).read_value()
+            folder = await prod.get_child([f"{idx}:Locomotives"])
+            ids = {(await n.read_browse_name()).Name for n in await folder.get_children()}
+            track = await prod.get_child([f"{idx}:Tracks", f"{idx}:T1", f"{idx}:Locomotives"])
+            on_t1 = await track.read_value()
+            event_type = await client.nodes.base_event_type.get_child(
+                [f"{idx}:LocomotiveEventType"]
+            )
+            subscription = await client.create_subscription(100, Handler())
+            await subscription.subscribe_events(facility, event_type)
+            await asyncio.to_thread(fill, url, twin, 120.0, 200.0, fse)  # the depot goes on
+            deadline = time.monotonic() + 30
+            while not received and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            cameras = await facility.get_child([f"{idx}:Health", f"{idx}:Cameras"])
+            silent = await (await cameras.get_child([f"{idx}:{twin.facility.cameras[0].id}",
+                                                     f"{idx}:Silent"])).read_value()  # fmt: skip
+            return count, ids, on_t1, int(silent)
+
+    async def refused(user: str | None, password: str | None) -> bool:
+        client = Client(endpoint)
+        if user:
+            client.set_user(user)
+            client.set_password(password or "")
+        try:
+            async with client:
+                return False
+        except Exception:
+            return True
+
+    try:
+        time.sleep(1.0)  # a look or two
+        count, ids, on_t1, silent = asyncio.run(scada())
+        assert asyncio.run(refused(None, None))  # no anonymous login
+        assert asyncio.run(refused("scada", "wrong password"))
+        assert asyncio.run(refused("other-depot", "other pass 1"))  # not granted this depot
+    finally:
+        service.stopping.set()
+        running.join(30)
+        service.stop()
+    with psycopg.connect(url) as conn:
+        events = conn.execute(
+            "SELECT count(*) FROM locomotive_events WHERE time > %s", (twin.scenario.clock(120.0),)
+        ).fetchone()
+    assert count > 0 and len(ids) == count
+    assert set(on_t1) <= ids  # a track lists its locomotives
+    assert silent == 1  # the twin's cameras reported hours ago
+    assert events is not None and events[0] > 0
+    keys = {e.Key for e in received}
+    assert keys and all(k.startswith(f"{fid}/prod/") for k in keys)
+    assert {e.Kind for e in received} <= {"arrived", "moved", "stopped", "identified", "departed"}
