@@ -49,6 +49,7 @@ LIVE_PROPS = (
     ("map", "figure"),
     ("as-of", "children"),
     ("as-of", "className"),
+    ("alerts", "children"),
     ("kpis", "children"),
     ("per-track", "data"),
     ("cameras", "data"),
@@ -156,6 +157,7 @@ class DashboardApp:
             [
                 self._header(first, visible),
                 html.Div(id="camera-alarm", className="all-clear"),
+                html.Div(id="alerts", className="alerts"),
                 html.Section(
                     [
                         html.Div(id="kpis", className="kpis"),
@@ -348,7 +350,9 @@ class DashboardApp:
         dashboard restart, a network blip), so a wall screen never freezes on old data;
         the loop reads the pickers from the page each tick instead."""
         ws = dash.ctx.websocket
-        shown_state: tuple[ViewKey, datetime | None] | None = None  # what the page has
+        # What the page has: the state part by its snapshot and alerts (camera reports
+        # never resend the map), the health part by what it says.
+        shown_state: tuple[ViewKey, datetime | None, datetime | None] | None = None
         shown_health: Props | None = None
         refused: ViewKey | None = None
         while ws is not None and not ws.is_shutdown:
@@ -371,9 +375,10 @@ class DashboardApp:
                 dash.set_props("as-of", {"children": unavailable(exc)})
                 shown_state, shown_health, view = None, None, None
             if view is not None:
-                if shown_state != (key, view.version.state):
+                state_version = (key, view.version.state, view.version.alerts)
+                if shown_state != state_version:
                     _set_props(view.state)
-                    shown_state = (key, view.version.state)
+                    shown_state = state_version
                 health = view.health.props(datetime.now(UTC))  # ages move with the clock
                 if health != shown_health:
                     _set_props(health)

@@ -23,7 +23,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from dashboard import figures
 from dashboard.comparison import disagreement_over_time
-from dashboard.queries import CameraRow, DashboardReader, GatewayRow, Version
+from dashboard.queries import AlertRow, CameraRow, DashboardReader, GatewayRow, Version
 from locowatch.facility.config import FacilityConfig
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,10 @@ class LiveFeed:
             return cached  # another caller is rebuilding this view right now
         try:
             started = time.perf_counter()
-            same_state = cached is not None and cached.version.state == version.state
+            same_state = cached is not None and (cached.version.state, cached.version.alerts) == (
+                version.state,
+                version.alerts,
+            )
             same_health = cached is not None and cached.version.health == version.health
             state = cached.state if cached and same_state else self.state_part(key)
             health = cached.health if cached and same_health else self.health(key, version)
@@ -240,6 +243,7 @@ class LiveFeed:
         colours = self.colours(key.facility, (loco.get("series") for loco in locos))
         props: Props = {
             "map": {"figure": figures.facility_map(facility, locos, title, tz, colours)},
+            "alerts": alert_list(self.reader.open_alerts(key.facility, key.flow), tz),
         }
         props.update(self._kpis(facility, key.flow, locos, as_of, tz))
         props.update(self._comparison(facility, key, as_of, tz, colours))
@@ -339,6 +343,19 @@ def kpi(label: str, value: object, element_id: str) -> html.Div:
         [html.Div(str(value), className="kpi-value", id=element_id), html.Div(label)],
         className="kpi",
     )
+
+
+def alert_list(alerts: list[AlertRow], tz: ZoneInfo) -> dict[str, Any]:
+    """Open alerts (cloud.yaml's rules, judged by `locowatch cloud plant`), worst first."""
+    order = {"critical": 0, "warning": 1, "info": 2}
+    items = [
+        html.Li(
+            f"{a.rule}: {a.message} (since {a.fired_at.astimezone(tz):%Y-%m-%d %H:%M})",
+            className=f"alert-{a.severity}",
+        )
+        for a in sorted(alerts, key=lambda a: (order.get(a.severity, 3), a.fired_at))
+    ]
+    return {"children": html.Ul(items) if items else None}
 
 
 def _worse(a: Level, b: Level) -> Level:

@@ -27,6 +27,7 @@ class Version:
 
     state: datetime | None
     health: datetime | None
+    alerts: datetime | None = None  # the newest alert fired or resolved
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,15 @@ class CameraRow:
     reconnects: int
     decode_errors: int
     message: str
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    rule: str
+    subject: str
+    severity: str  # info, warning, critical
+    message: str
+    fired_at: datetime
 
 
 @dataclass(frozen=True)
@@ -161,10 +171,23 @@ class DashboardReader:
             row = conn.execute(
                 "SELECT (SELECT max(time) FROM state_snapshots "
                 "        WHERE facility_id = %(facility)s AND flow = ANY(%(flows)s)), "
-                "       (SELECT max(time) FROM camera_health WHERE facility_id = %(facility)s)",
+                "       (SELECT max(time) FROM camera_health WHERE facility_id = %(facility)s), "
+                "       (SELECT max(coalesce(resolved_at, fired_at)) FROM alerts "
+                "        WHERE facility_id = %(facility)s)",
                 {"facility": facility, "flows": list(flows)},
             ).fetchone()
-        return Version(row[0], row[1]) if row else Version(None, None)
+        return Version(row[0], row[1], row[2]) if row else Version(None, None)
+
+    def open_alerts(self, facility: str, flow: str) -> list[AlertRow]:
+        """Alerts firing now: the flow's and the facility's own (cameras, gateways)."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT rule, subject, severity, message, fired_at FROM alerts "
+                "WHERE facility_id = %s AND flow IN (%s, 'health') AND resolved_at IS NULL "
+                "ORDER BY fired_at DESC LIMIT 100",
+                (facility, flow),
+            ).fetchall()
+        return [AlertRow(*row) for row in rows]
 
     def latest_state(self, facility: str, flow: str) -> StateRow | None:
         with self._connection() as conn:

@@ -242,3 +242,37 @@ def test_screenshots_of_the_map_and_the_timeline(
     for name, xpath in shots.items():
         assert browser.find_element(By.XPATH, xpath).screenshot(str(out / name))
         assert (out / name).stat().st_size > 20_000, f"{name} looks empty"
+
+
+def test_open_alerts_show_and_go_when_resolved(
+    browser: WebDriver, dashboard: DashboardServer, dashboard_db: DashboardDb
+) -> None:
+    """Alerts the plant service fires (cloud/plant) are listed, worst first, and leave the
+    page when resolved, with no new state meanwhile."""
+    fid = dashboard_db.twin.facility.facility.id
+    browser.get(dashboard.url)
+    wait_for(lambda: bar_labels(browser, "map"), what="the page")
+    with psycopg.connect(dashboard_db.owner_url) as conn:
+        conn.execute(
+            "INSERT INTO alerts (facility_id, flow, rule, subject, severity, message, fired_at) "
+            "VALUES (%s, 'health', 'gateway-silent', 'gw-prod', 'critical', "
+            "'gateway gw-prod: no report since 08:05', now()), "
+            "(%s, 'prod', 'long-dwell', 'fse-3', 'warning', 'fse-3 at T2-S1 for 49.0 h', now())",
+            (fid, fid),
+        )
+    try:
+        items = wait_for(
+            lambda: [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#alerts li")],
+            what="the alerts",
+        )
+        assert items[0].startswith("gateway-silent: gateway gw-prod: no report since 08:05")
+        assert items[1].startswith("long-dwell: fse-3 at T2-S1 for 49.0 h")
+        with psycopg.connect(dashboard_db.owner_url) as conn:
+            conn.execute("UPDATE alerts SET resolved_at = now() WHERE rule = 'gateway-silent'")
+        wait_for(
+            lambda: len(browser.find_elements(By.CSS_SELECTOR, "#alerts li")) == 1,
+            what="the resolved alert gone",
+        )
+    finally:
+        with psycopg.connect(dashboard_db.owner_url) as conn:
+            conn.execute("DELETE FROM alerts")
