@@ -33,10 +33,12 @@ from cloud.plant.service import PlantService
 from cloud.schema import migrate
 from cloud.store import Store
 from locowatch.db.scratch import scratch_database
-from sim.estimations import twin_estimations
+from sim.estimations import capture_seconds, twin_estimations
 from sim.recording import write_facility
 from sim.streaming import free_port
 from sim.twin import Twin
+from tests.cloud.conftest import IngestFactory
+from tests.cloud.test_ingest import numbered, wait_for_state
 
 pytestmark = pytest.mark.db
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -180,18 +182,31 @@ def fill(url: str, twin: Twin, start_s: float, end_s: float, fse: FacilityStateE
 
 
 def test_state_events_and_alerts_reach_mqtt_and_a_webhook_through_outages(
-    depot: tuple[str, Twin, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ingest_factory: IngestFactory,
+    twin: Twin,
+    facility_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url, twin, facility_file = depot
+    """The twin's gateway sends to a real ingest (the FSE writes events and the outbox);
+    the plant service sends on through a broker restart and a receiver outage."""
+    ingest = ingest_factory()
+    url = ingest.db_url
     fid = twin.facility.facility.id
+    batch = numbered(list(twin_estimations(twin, end_s=300.0)))
+    half = next(
+        i
+        for i, e in enumerate(batch)
+        if capture_seconds(e) >= twin.scenario.clock(150.0).timestamp()
+    )
     broker = Broker(free_port(), tmp_path / "broker")
     broker.folder.mkdir()
     broker.start()
     receiver = Receiver()
     http, hook_url = receiver.serve()
     monkeypatch.setenv(SECRET_ENV, SECRET)
-    fse = FacilityStateEstimator(twin.facility, "prod")
-    fill(url, twin, 0.0, 150.0, fse)
+    ingest.gateway(batch_size=500).send(batch[:half])
+    wait_for_state(url, twin.scenario.clock(140.0).timestamp())
     with psycopg.connect(url) as conn:
         row = conn.execute(
             "SELECT series FROM locomotive_events WHERE series IS NOT NULL LIMIT 1"
@@ -222,7 +237,8 @@ def test_state_events_and_alerts_reach_mqtt_and_a_webhook_through_outages(
         # The broker goes down and the receiver fails while more happens at the depot.
         broker.stop()
         receiver.down.set()
-        fill(url, twin, 150.0, 300.0, fse)
+        ingest.gateway(batch_size=500).send(batch[half:])
+        wait_for_state(url, twin.scenario.clock(290.0).timestamp())
         time.sleep(1.5)  # the plant service tries, fails, waits
         assert service.outbox.backlog("mqtt") > 0 and service.outbox.backlog("webhook:mes") > 0
         broker.start()
@@ -235,7 +251,7 @@ def test_state_events_and_alerts_reach_mqtt_and_a_webhook_through_outages(
             conn.execute(
                 "INSERT INTO camera_health (time, facility_id, gateway_id, seq, camera_id, "
                 "state, fps, last_frame_time, reconnects, decode_errors, message) "
-                "VALUES (now(), %s, 'gw-1', 0, %s, 'streaming', 2, now(), 0, 0, '')",
+                "VALUES (now(), %s, 'gw-probe', 0, %s, 'streaming', 2, now(), 0, 0, '')",
                 (fid, camera),
             )
         wait_until(lambda: any(m["state"] == "resolved" and m["alert"]["subject"] == camera
