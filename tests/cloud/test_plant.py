@@ -10,6 +10,7 @@ import hmac
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -54,11 +55,13 @@ class Broker:
     port: int
     folder: Path
     process: subprocess.Popen[bytes] | None = None
+    secure: str = ""  # extra listener settings: TLS files, a password file
 
     def start(self) -> None:
         conf = self.folder / "mosquitto.conf"
+        anonymous = "false" if "password_file" in self.secure else "true"
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous {anonymous}\n{self.secure}"
             f"persistence true\npersistence_location {self.folder}/\n"
             f"user {getpass.getuser()}\n",
             encoding="utf-8",
@@ -67,13 +70,10 @@ class Broker:
         self.process = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            probe = mqtt.Client(CallbackAPIVersion.VERSION2)
-            try:
-                probe.connect("127.0.0.1", self.port)
-                probe.disconnect()
-                return
-            except OSError:
-                time.sleep(0.1)
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
         raise RuntimeError("mosquitto did not start")
 
     def stop(self) -> None:
@@ -425,3 +425,56 @@ def test_a_scada_browses_the_depot_and_subscribes_to_its_events_over_opc_ua(
     keys = {e.Key for e in received}
     assert keys and all(k.startswith(f"{fid}/prod/") for k in keys)
     assert {e.Kind for e in received} <= {"arrived", "moved", "stopped", "identified", "departed"}
+
+
+def test_mqtt_over_tls_with_a_password_from_a_secret_file(tmp_path: Path) -> None:
+    """The broker a plant runs: TLS from its own CA, no anonymous clients."""
+    from cloud.plant.config import MqttSettings, SecretRef
+    from cloud.plant.mqtt import MqttSink
+    from tests.fixtures.ingest import self_signed
+
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    cert, key = self_signed(folder, days=2)  # CN and SAN localhost
+    passwords = folder / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "locowatch", "mqtt-s3cret"],
+                   check=True, capture_output=True)  # fmt: skip
+    broker = Broker(
+        free_port(), folder,
+        secure=f"certfile {cert}\nkeyfile {key}\npassword_file {passwords}\n",
+    )  # fmt: skip
+    broker.start()
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("mqtt-s3cret\n")
+    sink = MqttSink(MqttSettings(
+        host="localhost", port=broker.port, tls=True, ca_file=cert, username="locowatch",
+        password=SecretRef(file=secret), topic_prefix="lw",
+    ))  # fmt: skip
+    wrong = secret.with_name("wrong")
+    wrong.write_text("guess\n")
+    refused = MqttSink(MqttSettings(
+        host="localhost", port=broker.port, tls=True, ca_file=cert, username="locowatch",
+        password=SecretRef(file=wrong), topic_prefix="lw", client_id="intruder",
+    ))  # fmt: skip
+    sink.start()
+    refused.start()
+    try:
+        assert sink.connected.wait(10)
+        assert sink.retain_json("lw/depot/prod/state", {"count": 3})
+        reader = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="reader")
+        reader.username_pw_set("locowatch", "mqtt-s3cret")
+        reader.tls_set(ca_certs=str(cert))
+        got: list[bytes] = []
+        reader.on_message = lambda _c, _u, m: got.append(m.payload)
+        reader.connect("localhost", broker.port)
+        reader.subscribe("lw/depot/prod/state", qos=1)
+        reader.loop_start()
+        wait_until(lambda: bool(got), what="the retained state over TLS")
+        reader.loop_stop()
+        reader.disconnect()
+        assert json.loads(got[0]) == {"count": 3}
+        assert not refused.connected.is_set()  # a wrong password gets nothing
+    finally:
+        refused.stop()
+        sink.stop()
+        broker.stop()
