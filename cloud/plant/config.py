@@ -84,7 +84,11 @@ class OpcUaSettings(Section):
         description="none: plain (a closed plant network only); sign_and_encrypt: "
         "Basic256Sha256 with certificate_file and private_key_file.",
     )
-    certificate_file: ConfigPath | None = Field(default=None, description="DER or PEM.")
+    certificate_file: ConfigPath | None = Field(
+        default=None,
+        description="DER or PEM; its subjectAltName holds application_uri as a URI.",
+    )
+    application_uri: str = Field(default="urn:locowatch:plant", min_length=1)
     private_key_file: ConfigPath | None = None
     users_file: ConfigPath | None = Field(
         default=None,

@@ -22,6 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from asyncua import Node, Server, ua
@@ -143,10 +144,12 @@ class OpcUaSink:
         await server.init()
         server.set_endpoint(self.settings.endpoint)
         server.set_server_name("locowatch")
+        await server.set_application_uri(self.settings.application_uri)
         if self.settings.security == "sign_and_encrypt":
             assert self.settings.certificate_file and self.settings.private_key_file
-            await server.load_certificate(str(self.settings.certificate_file))
-            await server.load_private_key(str(self.settings.private_key_file))
+            certificate, key = self.settings.certificate_file, self.settings.private_key_file
+            await server.load_certificate(str(certificate), format=_format(certificate))
+            await server.load_private_key(str(key), format=_format(key))
             server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
         else:
             server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
@@ -309,6 +312,11 @@ class OpcUaSink:
             severity = {"info": 200, "warning": 500, "critical": 800}[alert["severity"]]
         event.Severity = severity
         await generator.trigger(time_attr=_parse(message["time"]), message=text)
+
+
+def _format(path: Path) -> str:
+    """PEM or DER by the content (asyncua guesses by the file name's extension only)."""
+    return "pem" if path.read_bytes().lstrip().startswith(b"-----BEGIN") else "der"
 
 
 def _value(loco: dict[str, Any], field: str) -> Any:

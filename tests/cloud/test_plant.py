@@ -478,3 +478,70 @@ def test_mqtt_over_tls_with_a_password_from_a_secret_file(tmp_path: Path) -> Non
         refused.stop()
         sink.stop()
         broker.stop()
+
+
+def test_opc_ua_signs_and_encrypts_and_refuses_plain_clients(
+    depot: tuple[str, Twin, Path], tmp_path: Path
+) -> None:
+    import asyncio
+
+    from asyncua import Client
+
+    from dashboard.users import Role, add_user
+
+    url, twin, facility_file = depot
+    certs = {}
+    for who in ("server", "client"):  # a plant's PKI: URI in the subjectAltName
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", f"/CN=locowatch-{who}",
+             "-addext", f"subjectAltName=URI:urn:locowatch:{who},DNS:localhost",
+             "-addext", "keyUsage=digitalSignature,nonRepudiation,keyEncipherment,dataEncipherment",
+             "-addext", "extendedKeyUsage=serverAuth,clientAuth",
+             "-keyout", str(tmp_path / f"{who}-key.pem"),
+             "-out", str(tmp_path / f"{who}-certificate.pem")],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        certs[who] = (tmp_path / f"{who}-certificate.pem", tmp_path / f"{who}-key.pem")
+    users = tmp_path / "users.yaml"
+    add_user(users, "scada", "scada pass 1", Role.admin, ())
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/locowatch/"
+    cloud_yaml = tmp_path / "cloud.yaml"
+    cloud_yaml.write_text(yaml.safe_dump({
+        "version": 1, "facilities": [str(facility_file)],
+        "plant": {"metrics_port": None, "opcua": {
+            "endpoint": endpoint, "security": "sign_and_encrypt",
+            "application_uri": "urn:locowatch:server",
+            "certificate_file": str(certs["server"][0]),
+            "private_key_file": str(certs["server"][1]), "users_file": str(users)}},
+    }))  # fmt: skip
+    service = PlantService(load_cloud_config(cloud_yaml), url)
+    service.start()
+
+    async def secure() -> str:
+        client = Client(endpoint)
+        client.application_uri = "urn:locowatch:client"
+        await client.set_security_string(
+            f"Basic256Sha256,SignAndEncrypt,{certs['client'][0]},{certs['client'][1]}"
+        )
+        client.set_user("scada")
+        client.set_password("scada pass 1")
+        async with client:
+            idx = await client.get_namespace_index("urn:locowatch")
+            name = await client.nodes.objects.get_child(
+                [f"{idx}:{twin.facility.facility.id}", f"{idx}:Name"]
+            )
+            return str(await name.read_value())
+
+    async def plain() -> bool:
+        try:
+            async with Client(endpoint):
+                return False
+        except Exception:
+            return True
+
+    try:
+        assert asyncio.run(secure()) == twin.facility.facility.name
+        assert asyncio.run(plain())
+    finally:
+        service.stop()
