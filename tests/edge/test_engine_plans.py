@@ -5,11 +5,13 @@ ONNX exports are hash-checked."""
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -99,29 +101,29 @@ def test_an_unloadable_plan_is_rebuilt_once_and_a_bad_build_is_an_error(tmp_path
     assert cache.load(other) is None  # nothing cached to fail on at the next start
 
 
-def _build_in_process(folder: str, log_path: str) -> None:
-    def build() -> bytes:
-        with open(log_path, "a") as log:  # noqa: PTH123
-            log.write("built\n")
-        time.sleep(1.0)
-        return b"the plan"
-
-    engine = load_or_build(PlanCache(Path(folder)), SPEC, build, lambda plan: plan)
-    assert engine == b"the plan"
+# Run by each of three processes: build the plan (slowly, logging it) unless it is there.
+BUILDER = """
+import json, sys, time
+from pathlib import Path
+from edge.engines.plans import BuildSpec, PlanCache, load_or_build
+folder, log, spec = Path(sys.argv[1]), sys.argv[2], BuildSpec(**json.loads(sys.argv[3]))
+def build():
+    with open(log, "a") as out:
+        out.write("built\\n")
+    time.sleep(1.0)
+    return b"the plan"
+assert load_or_build(PlanCache(folder), spec, build, lambda plan: plan) == b"the plan"
+"""
 
 
 def test_processes_starting_together_build_once(tmp_path: Path) -> None:
     log = tmp_path / "builds.log"
-    context = multiprocessing.get_context("spawn")
+    spec = json.dumps(asdict(SPEC))
     processes = [
-        context.Process(target=_build_in_process, args=(str(tmp_path / "cache"), str(log)))
+        subprocess.Popen([sys.executable, "-c", BUILDER, str(tmp_path / "cache"), str(log), spec])
         for _ in range(3)
     ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(60)
-        assert process.exitcode == 0
+    assert [process.wait(60) for process in processes] == [0, 0, 0]
     assert log.read_text().splitlines() == ["built"]
     assert [p.name for p in (tmp_path / "cache").glob("*.engine")] == [SPEC.file_name]
 
