@@ -4,6 +4,7 @@ service sending them on through a broker restart and a receiver outage."""
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import hashlib
 import hmac
@@ -24,6 +25,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 import yaml
+from asyncua import Client
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.config import load_cloud_config
@@ -33,6 +35,7 @@ from cloud.plant.payloads import event_key
 from cloud.plant.service import PlantService
 from cloud.schema import migrate
 from cloud.store import Store
+from dashboard.users import Role, add_user
 from locowatch.db.scratch import scratch_database
 from sim.estimations import capture_seconds, twin_estimations
 from sim.recording import write_facility
@@ -335,12 +338,6 @@ def test_state_events_and_alerts_reach_mqtt_and_a_webhook_through_outages(
 def test_a_scada_browses_the_depot_and_subscribes_to_its_events_over_opc_ua(
     depot: tuple[str, Twin, Path], tmp_path: Path
 ) -> None:
-    import asyncio
-
-    from asyncua import Client
-
-    from dashboard.users import Role, add_user
-
     url, twin, facility_file = depot
     fid = twin.facility.facility.id
     users = tmp_path / "users.yaml"
@@ -483,12 +480,6 @@ def test_mqtt_over_tls_with_a_password_from_a_secret_file(tmp_path: Path) -> Non
 def test_opc_ua_signs_and_encrypts_and_refuses_plain_clients(
     depot: tuple[str, Twin, Path], tmp_path: Path
 ) -> None:
-    import asyncio
-
-    from asyncua import Client
-
-    from dashboard.users import Role, add_user
-
     url, twin, facility_file = depot
     certs = {}
     for who in ("server", "client"):  # a plant's PKI: URI in the subjectAltName
