@@ -14,20 +14,17 @@ from typing import ParamSpec, TypeVar
 
 import psycopg
 import psycopg_pool
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState
 
 from cloud import metrics
+from locowatch.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
 TRANSIENT = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
+DATABASE_BACKOFF = Backoff(initial_s=0.2, max_s=10.0, jitter_s=1.0)
 
 
 async def retry_database(what: str, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -39,12 +36,7 @@ async def retry_database(what: str, func: Callable[P, T], *args: P.args, **kwarg
         error = state.outcome.exception() if state.outcome else None
         log.warning("%s failed (%s); retry %d", what, error, state.attempt_number)
 
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(TRANSIENT),
-        wait=wait_exponential_jitter(multiplier=0.2, max=10.0),
-        before_sleep=before_sleep,
-        reraise=True,
-    ):
+    async for attempt in DATABASE_BACKOFF.async_retrying(TRANSIENT, before_sleep):
         with attempt:
             result = await asyncio.to_thread(func, *args, **kwargs)
     metrics.DB_UP.set(1)

@@ -17,18 +17,17 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from tenacity import wait_exponential_jitter
-from tenacity.wait import wait_base
-
 from edge.plan import GatewayPlan, ServicePlan
+from locowatch.backoff import Backoff
 from locowatch.processes import die_with_parent_by_sigterm
 
 log = logging.getLogger(__name__)
 
 STABLE_AFTER_S = 30.0  # a child up this long has its backoff reset
+RESTART_BACKOFF = Backoff(initial_s=0.5, max_s=30.0, jitter_s=1.0)
 STOP_GRACE_S = 10.0
 
 
@@ -41,7 +40,6 @@ class Child:
     restarts: int = 0
     quick_failures: int = 0
     next_start: float = 0.0
-    wait: wait_base = field(default_factory=lambda: wait_exponential_jitter(multiplier=0.5, max=30))
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -54,11 +52,7 @@ class Child:
 
     def delay(self) -> float:
         """Backoff before the next start: 0.5 s doubling per quick failure, up to 30 s."""
-
-        class _State:  # the one attribute tenacity's wait functions read
-            attempt_number = self.quick_failures
-
-        return float(self.wait(_State()))  # type: ignore[arg-type]
+        return RESTART_BACKOFF.delay(self.quick_failures)
 
 
 class Supervisor:

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import Counter, Gauge
 from psycopg_pool import ConnectionPool
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
-from tenacity.stop import stop_when_event_set
+from tenacity import RetryCallState
 
 from cloud.config import CloudConfig, load_facilities
 from cloud.plant.alerts import HEALTH_FLOW, AlertBook, Disagreements, FacilityNow, evaluate, utc_now
@@ -28,6 +27,7 @@ from cloud.plant.outbox import Outbox, OutboxItem
 from cloud.plant.payloads import facility_message, locomotive_message, track_message
 from cloud.plant.webhooks import WebhookSink
 from cloud.store import LATEST_SNAPSHOT_SQL
+from locowatch.backoff import Backoff, next_delay
 from locowatch.facility.config import FacilityConfig
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ FAILURES = Counter(
 )
 BACKLOG = Gauge("locowatch_plant_backlog", "Outbox messages a sink has still to deliver.", ["sink"])
 OPEN_ALERTS = Gauge("locowatch_plant_open_alerts", "Alerts firing now.", ["facility"])
+
+
+DELIVERY_BACKOFF = Backoff(initial_s=1.0, max_s=60.0, jitter_s=1.0)
 
 
 class Sink(Protocol):
@@ -209,17 +212,9 @@ class PlantService:
     def _deliver_loop(self, sink: Sink) -> None:
         def waiting(state: RetryCallState) -> None:
             FAILURES.labels(sink.name).inc()
-            wait = state.next_action.sleep if state.next_action else 0
-            log.warning("%s: delivery stalled, retrying in %.0f s", sink.name, wait)
+            log.warning("%s: delivery stalled, retrying in %.0f s", sink.name, next_delay(state))
 
-        retrying = Retrying(
-            wait=wait_exponential_jitter(initial=1, max=60),
-            retry=retry_if_exception_type(DeliveryStalledError),
-            stop=stop_when_event_set(self.stopping),
-            sleep=self._pause,
-            before_sleep=waiting,
-            reraise=False,
-        )
+        retrying = DELIVERY_BACKOFF.retrying(self.stopping, DeliveryStalledError, waiting)
         while not self.stopping.is_set():
             try:
                 for attempt in retrying:
@@ -229,9 +224,6 @@ class PlantService:
                 if not self.stopping.is_set():
                     log.exception("%s: delivery failed", sink.name)
             self.stopping.wait(self.settings.period_s)
-
-    def _pause(self, seconds: float) -> None:
-        self.stopping.wait(seconds)  # a stop ends the wait at once
 
     def deliver(self, sink: Sink) -> None:
         """Everything pending for ``sink``, in order; DeliveryStalledError if some is not acked."""

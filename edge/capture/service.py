@@ -24,13 +24,13 @@ from tenacity import RetryCallState
 
 from edge import images
 from edge.capture import metrics
-from edge.capture.backoff import Backoff, next_delay
 from edge.capture.frames import HealthSnapshot
 from edge.capture.sources import is_file
 from edge.capture.worker import CameraWorker
 from edge.health import check
 from edge.plan import GatewayPlan
-from edge.service import CHANNEL_OPTIONS, EdgeServer, wait_for_signal
+from edge.service import CHANNEL_OPTIONS, EdgeServer, describe_error, wait_for_signal
+from locowatch.backoff import Backoff, next_delay
 from locowatch.facility.config import FacilityConfig
 from locowatch.v1 import edge_pb2_grpc, frames_pb2, uplink_pb2, uplink_pb2_grpc
 
@@ -134,7 +134,9 @@ class FrameSender:
             metrics.PUSH_ERRORS.labels(self.camera_id).inc()
             if time.monotonic() - opened < self.backoff.reset_after_s:
                 raise
-            log.warning("%s: frame stream to the aggregator broke: %s", self.camera_id, _rpc(exc))
+            log.warning(
+                "%s: frame stream to the aggregator broke: %s", self.camera_id, describe_error(exc)
+            )
             return  # it had worked for a while: reconnect at once
         finally:
             done.set()
@@ -177,7 +179,7 @@ class FrameSender:
             level,
             "%s: frame stream failed (%s); retrying in %.1f s",
             self.camera_id,
-            _rpc(error),
+            describe_error(error),
             next_delay(state),
         )
 
@@ -234,7 +236,7 @@ class HealthPublisher:
         try:
             self._publish(timeout_s=2.0)
         except grpc.RpcError as exc:
-            log.info("last camera health not published: %s", _rpc(exc))
+            log.info("last camera health not published: %s", describe_error(exc))
 
     def _run(self) -> None:
         next_round = time.monotonic()
@@ -294,7 +296,7 @@ class HealthPublisher:
         log.log(
             level,
             "uplink unreachable (%s); keeping the latest camera health, retrying in %.1f s",
-            _rpc(error),
+            describe_error(error),
             next_delay(state),
         )
 
@@ -413,9 +415,3 @@ def run_capture(config: FacilityConfig, plan: GatewayPlan) -> None:
         wait_for_signal()
     finally:
         service.stop()
-
-
-def _rpc(error: BaseException | None) -> str:
-    if isinstance(error, grpc.RpcError) and isinstance(error, grpc.Call):
-        return f"{error.code().name}: {error.details()}"
-    return str(error)

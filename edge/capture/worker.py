@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from tenacity import RetryCallState
 
 from edge.capture import metrics
-from edge.capture.backoff import Backoff, next_delay
 from edge.capture.frames import (
     CameraState,
     CapturedFrame,
@@ -46,6 +45,7 @@ from edge.capture.frames import (
     LatestFrame,
 )
 from edge.capture.sources import FrameSource, Image, SourceError, SourceOptions, open_source
+from locowatch.backoff import Backoff, next_delay
 from locowatch.facility.config import Camera
 from locowatch.logs import redact
 

@@ -17,19 +17,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState
 
 from edge.engines import Engine, open_engine
 from edge.engines.plans import StripWidth
@@ -44,7 +38,8 @@ from edge.estimators.tasks import (
     to_envelope,
 )
 from edge.plan import EstimatorPlan, GatewayPlan, ServicePlan
-from edge.service import EdgeServer, channel, wait_for_signal
+from edge.service import EdgeServer, channel, describe_error, wait_for_signal
+from locowatch.backoff import Backoff
 from locowatch.facility.config import FacilityConfig
 from locowatch.facility.rectify import strip_window
 from locowatch.facility.visibility import FacilityVisibility
@@ -218,11 +213,14 @@ def envelope_batch(estimations: list[Estimation]) -> estimation_pb2.EstimationBa
     return batch
 
 
-def _log_retry(what: str) -> object:
+SUBSCRIBE_BACKOFF = Backoff(initial_s=0.2, max_s=5.0, jitter_s=1.0)
+PUBLISH_BACKOFF = Backoff(initial_s=0.1, max_s=2.0, jitter_s=1.0)
+
+
+def _log_retry(what: str) -> Callable[[RetryCallState], None]:
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        detail = error.code().name if isinstance(error, grpc.RpcError) else error
-        log.warning("%s failed (%s); retry %d", what, detail, state.attempt_number)
+        log.warning("%s failed (%s); retry %d", what, describe_error(error), state.attempt_number)
 
     return before_sleep
 
@@ -263,13 +261,16 @@ class Pipeline:
     # -- subscriber ---------------------------------------------------------------------------
 
     def _subscribe_forever(self) -> None:
-        for attempt in Retrying(
-            retry=retry_if_exception_type(grpc.RpcError),
-            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
-            before_sleep=_log_retry("subscribe to the aggregator"),  # type: ignore[arg-type]
-        ):
-            with attempt:
-                self._subscribe()
+        retrying = SUBSCRIBE_BACKOFF.retrying(
+            self.stop, grpc.RpcError, _log_retry("subscribe to the aggregator")
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self._subscribe()
+        except grpc.RpcError:
+            if not self.stop.is_set():  # it only gives up when asked to stop
+                raise
 
     def _subscribe(self) -> None:
         stub = edge_pb2_grpc.AggregatorStub(self._aggregator)
@@ -314,12 +315,11 @@ class Pipeline:
         if self.locate_flow is not None:
             self._locate(estimations)
         try:
-            for attempt in Retrying(
-                retry=retry_if_exception_type(grpc.RpcError),
-                wait=wait_exponential_jitter(multiplier=0.1, max=2.0),
-                stop=stop_after_delay(PUBLISH_GIVE_UP_S),
-                before_sleep=_log_retry("publish to the uplink"),  # type: ignore[arg-type]
-                reraise=True,
+            for attempt in PUBLISH_BACKOFF.retrying(
+                self.stop,
+                grpc.RpcError,
+                _log_retry("publish to the uplink"),
+                give_up_after_s=PUBLISH_GIVE_UP_S,
             ):
                 with attempt:
                     stub = uplink_pb2_grpc.UplinkStub(self._uplink)
@@ -332,7 +332,7 @@ class Pipeline:
             metrics.PUBLISH_FAILURES.inc()
             metrics.LOST.inc(len(envelopes))
             log.error("uplink unreachable for %.0f s (%s): %d estimations lost",
-                      PUBLISH_GIVE_UP_S, error.code().name, len(envelopes))  # fmt: skip
+                      PUBLISH_GIVE_UP_S, describe_error(error), len(envelopes))  # fmt: skip
             return
         now = time.time()
         for estimation in estimations:
@@ -350,7 +350,7 @@ class Pipeline:
                 estimation_pb2.EstimationBatch(positions=positions), timeout=RPC_TIMEOUT_S
             )
         except grpc.RpcError as error:
-            log.warning("locate at the aggregator failed: %s", error.code().name)
+            log.warning("locate at the aggregator failed: %s", describe_error(error))
 
 
 class _StreamEnded(grpc.RpcError):

@@ -26,12 +26,14 @@ import time
 from collections.abc import Iterator
 
 import grpc
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
+from tenacity import RetryCallState
 
+from edge.service import describe_error
 from edge.uplink import metrics
 from edge.uplink.conversation import Conversation, ConversationEvents, ProtocolError
 from edge.uplink.queue import DurableQueue
 from locowatch import __version__
+from locowatch.backoff import Backoff
 from locowatch.facility.config import CloudEndpoint
 from locowatch.v1 import uplink_pb2, uplink_pb2_grpc
 
@@ -116,16 +118,8 @@ class Forwarder:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            retrying = Retrying(
-                retry=retry_if_exception_type(Exception),
-                stop=lambda _state: self._stop.is_set(),
-                wait=wait_exponential_jitter(
-                    multiplier=self.backoff_initial_s, max=self.backoff_max_s
-                ),
-                sleep=self._sleep,
-                before_sleep=self._before_sleep,
-                reraise=True,
-            )
+            backoff = Backoff(initial_s=self.backoff_initial_s, max_s=self.backoff_max_s)
+            retrying = backoff.retrying(self._stop, Exception, self._before_sleep)
             try:
                 retrying(self._session)
             except Exception:
@@ -133,9 +127,6 @@ class Forwarder:
                     log.exception("uplink forwarder failed; starting over")
             if not self._stop.is_set():
                 metrics.RECONNECTS.inc()  # a working connection ended: reconnect at once
-
-    def _sleep(self, seconds: float) -> None:
-        self._stop.wait(seconds)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         metrics.RECONNECTS.inc()
@@ -147,7 +138,7 @@ class Forwarder:
                 "again at each attempt); retrying in %.1f s",
                 self.cloud.endpoint,
                 self.hello.gateway_id,
-                _describe(error),
+                describe_error(error),
                 self.cloud.token_file,
                 wait,
             )
@@ -155,7 +146,7 @@ class Forwarder:
             log.warning(
                 "cannot stream to cloud ingest at %s (%s); retrying in %.1f s (attempt %d)",
                 self.cloud.endpoint,
-                _describe(error),
+                describe_error(error),
                 wait,
                 state.attempt_number,
             )
@@ -192,7 +183,9 @@ class Forwarder:
                 if not self.connected or self._stop.is_set():
                     raise
                 up_s = time.monotonic() - started
-                log.warning("disconnected from cloud ingest after %.0f s: %s", up_s, _describe(exc))
+                log.warning(
+                    "disconnected from cloud ingest after %.0f s: %s", up_s, describe_error(exc)
+                )
                 if self._counters.batches_acked == acked_before and up_s < HEALTHY_AFTER_S:
                     raise  # connects, then fails at once: keep backing off
             finally:
@@ -305,9 +298,3 @@ def _reason(value: int) -> str:
         return uplink_pb2.RejectReason.Name(value).removeprefix("REJECT_REASON_")
     except ValueError:
         return str(value)
-
-
-def _describe(error: BaseException | None) -> str:
-    if isinstance(error, grpc.RpcError):
-        return f"{error.code().name}: {error.details()}"
-    return f"{type(error).__name__}: {error}"

@@ -27,7 +27,6 @@ from grpc_health.v1.health import HealthServicer
 from prometheus_client import REGISTRY
 
 from edge import images
-from edge.capture.backoff import Backoff
 from edge.capture.frames import CameraState, CapturedFrame, HealthSnapshot, LatestFrame
 from edge.capture.service import CaptureService
 from edge.capture.sources import SourceError, SourceOptions, open_source
@@ -35,6 +34,7 @@ from edge.capture.worker import CameraWorker
 from edge.plan import gateway_plan
 from edge.recordings import raw_video_input
 from edge.service import CHANNEL_OPTIONS
+from locowatch.backoff import Backoff
 from locowatch.facility.config import Camera, FacilityConfig, GatewayServices, Resolution
 from locowatch.v1 import edge_pb2_grpc, frames_pb2, uplink_pb2, uplink_pb2_grpc
 from sim.faults import NO_FAULTS
