@@ -17,7 +17,6 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import grpc
 from cryptography import x509
@@ -26,6 +25,7 @@ from prometheus_client import Counter, Gauge
 
 from cloud.config import TlsSettings
 from locowatch.errors import UsageError
+from locowatch.files import Stamp, stamp
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ class CertificateFiles:
     def __init__(self, tls: TlsSettings) -> None:
         self.tls = tls
         self.pair = read_pair(tls)  # a bad pair at start is an error, not a silent plaintext
-        self._stamp = self._stat()
-        self._refused: tuple[tuple[int, int], ...] | None = None
+        self._stamp = self._files_stamp()
+        self._refused: Stamp | None = None
         self._checked = time.monotonic()
         self._lock = threading.Lock()
         EXPIRY_DAYS.set_function(self.days_left)
@@ -113,17 +113,17 @@ class CertificateFiles:
             if now - self._checked < CHECK_EVERY_S:
                 return None
             self._checked = now
-            stamp = self._stat()
-            if stamp in (self._stamp, self._refused):
+            current = self._files_stamp()
+            if current in (self._stamp, self._refused):
                 return None
             try:
                 pair = read_pair(self.tls)
             except UsageError as exc:  # keep serving the last good pair
-                self._refused = stamp
+                self._refused = current
                 RELOADS.labels("refused").inc()
                 log.error("TLS files changed but not loaded, serving the previous pair: %s", exc)
                 return None
-            self.pair, self._stamp, self._refused = pair, stamp, None
+            self.pair, self._stamp, self._refused = pair, current, None
             NOT_AFTER.set(pair.not_after.timestamp())
             RELOADS.labels("loaded").inc()
             log.info(
@@ -139,15 +139,6 @@ class CertificateFiles:
         if days < 14:
             log.warning("the TLS certificate %s expires in %.1f days", self.pair.subject, days)
 
-    def _stat(self) -> tuple[tuple[int, int], ...]:
-        files: list[Path] = [self.tls.cert_file, self.tls.key_file]
-        if self.tls.client_ca_file:
-            files.append(self.tls.client_ca_file)
-        stamps = []
-        for path in files:
-            try:
-                stat = path.stat()
-                stamps.append((stat.st_mtime_ns, stat.st_size))
-            except OSError:
-                stamps.append((0, 0))
-        return tuple(stamps)
+    def _files_stamp(self) -> Stamp:
+        files = [self.tls.cert_file, self.tls.key_file]
+        return stamp(*files, *([self.tls.client_ca_file] if self.tls.client_ca_file else []))

@@ -37,6 +37,7 @@ from prometheus_client import Counter
 
 from dashboard.users import Role, User, load_users, verify_password
 from locowatch.errors import UsageError
+from locowatch.files import stamp
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class UsersFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.users = load_users(path)  # a bad file at start is an error
-        self._stamp = self._stat()
+        self._stamp = stamp(path)
         self._checked = time.monotonic()
         self.version = 0
 
@@ -80,9 +81,9 @@ class UsersFile:
         now = time.monotonic()
         if now - self._checked >= RELOAD_CHECK_S:
             self._checked = now
-            stamp = self._stat()
-            if stamp != self._stamp:
-                self._stamp = stamp
+            current = stamp(self.path)
+            if current != self._stamp:
+                self._stamp = current
                 try:
                     self.users = load_users(self.path)
                     self.version += 1
@@ -90,13 +91,6 @@ class UsersFile:
                 except (OSError, UsageError) as exc:  # keep the last good users
                     log.error("users file %s not read again, keeping the last: %s", self.path, exc)
         return self.users.get(name)
-
-    def _stat(self) -> tuple[int, int]:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return (0, 0)
-        return (stat.st_mtime_ns, stat.st_size)
 
 
 @dataclass(frozen=True)

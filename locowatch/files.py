@@ -1,5 +1,6 @@
 """Files written so that a crash or a power cut leaves the old content or the new, never
-half of it: a temporary file beside the target, flushed to disk, renamed over it."""
+half of it (a temporary file beside the target, flushed to disk, renamed over it), and
+files watched for a change (a users file, a renewed certificate)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,20 @@ def write_atomic(path: Path, data: bytes | str, mode: int | None = None) -> None
         os.fsync(directory)  # the rename itself survives a power cut
     finally:
         os.close(directory)
+
+
+Stamp = tuple[tuple[int, int], ...]
+
+
+def stamp(*paths: Path) -> Stamp:
+    """What changes when any of ``paths`` is written or replaced: (mtime, size) of each,
+    (0, 0) for one that is missing."""
+    out = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            out.append((0, 0))
+            continue
+        out.append((stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
