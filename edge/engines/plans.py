@@ -106,8 +106,7 @@ def strip_widths(views: Iterable[StripWidth]) -> tuple[int, int, int]:
         return lo, (lo + hi) // 2, hi
     needed_lo = min(v.columns for v in views)
     needed_hi = max(v.columns for v in views)
-    lo = min(DEFAULT_WIDTHS[0], needed_lo // WIDTH_STEP * WIDTH_STEP or MIN_COLUMNS)
-    lo = max(MIN_COLUMNS, min(lo, needed_lo))
+    lo = DEFAULT_WIDTHS[0] if needed_lo >= DEFAULT_WIDTHS[0] else MIN_COLUMNS
     hi = max(DEFAULT_WIDTHS[1], -(-needed_hi // WIDTH_STEP) * WIDTH_STEP)
     typical = sorted(v.columns for v in views)[len(views) // 2]
     opt = min(max(round(typical / WIDTH_STEP) * WIDTH_STEP, lo), hi)
