@@ -39,12 +39,19 @@ class Outbox:
     def __init__(self, pool: ConnectionPool[Any]) -> None:
         self.pool = pool
 
-    def pending(self, sink: str, limit: int = 500) -> list[OutboxItem]:
-        """Rows after ``sink``'s cursor, oldest first."""
+    def register(self, sinks: Sequence[str]) -> None:
+        """A cursor for each sink (a new one has delivered nothing yet; a known one keeps
+        its place)."""
         with self.pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO outbox_cursors (sink) VALUES (%s) ON CONFLICT DO NOTHING", (sink,)
-            )
+            for sink in sinks:
+                conn.execute(
+                    "INSERT INTO outbox_cursors (sink) VALUES (%s) ON CONFLICT DO NOTHING",
+                    (sink,),
+                )
+
+    def pending(self, sink: str, limit: int = 500) -> list[OutboxItem]:
+        """Rows after ``sink``'s cursor (``register`` it first), oldest first."""
+        with self.pool.connection() as conn:
             rows = conn.execute(
                 "SELECT o.id, o.facility_id, o.flow, o.kind, o.key, o.payload FROM outbox o "
                 "WHERE o.id > (SELECT last_id FROM outbox_cursors WHERE sink = %s) "
@@ -68,11 +75,6 @@ class Outbox:
         if not sinks:
             return 0
         with self.pool.connection() as conn:
-            for sink in sinks:  # a sink never seen before has delivered nothing yet
-                conn.execute(
-                    "INSERT INTO outbox_cursors (sink) VALUES (%s) ON CONFLICT DO NOTHING",
-                    (sink,),
-                )
             cursor = conn.execute(
                 "DELETE FROM outbox WHERE id <= (SELECT min(last_id) FROM outbox_cursors "
                 "WHERE sink = ANY(%s))",

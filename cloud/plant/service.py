@@ -99,6 +99,7 @@ class PlantService:
 
     def start(self) -> None:
         self.pool.open(wait=True, timeout=60)
+        self.outbox.register([s.name for s in self.sinks])
         for sink in self.sinks:
             sink.start()
             thread = threading.Thread(target=self._deliver_loop, args=(sink,), name=sink.name)
