@@ -57,6 +57,21 @@ LATEST_SNAPSHOT_SQL = (
     "SELECT time, locomotives FROM state_snapshots WHERE facility_id = %s AND flow = %s "
     "ORDER BY time DESC LIMIT 1"
 )
+# The newest health row of each camera in ``ids`` since ``since`` (one index probe each),
+# in the order given; a camera with none has NULLs. The dashboard and the plant service.
+CAMERA_REPORTS_SQL = (
+    "SELECT c.id, h.time, h.state, h.fps, h.last_frame_time, h.reconnects, "
+    "       h.decode_errors, h.message "
+    "FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS c(id, n) "
+    "LEFT JOIN LATERAL ("
+    "    SELECT * FROM camera_health WHERE facility_id = %(facility)s "
+    "    AND camera_id = c.id AND time >= %(since)s ORDER BY time DESC LIMIT 1"
+    ") h ON true ORDER BY c.n"
+)
+# Every gateway that ever sent for a facility, with when ingest last stored a batch of it.
+GATEWAY_REPORTS_SQL = (
+    "SELECT gateway_id, updated_at FROM gateway_progress WHERE facility_id = %s ORDER BY gateway_id"
+)
 
 
 @dataclass(frozen=True)

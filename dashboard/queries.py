@@ -18,7 +18,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from cloud.reports import ReportRange, report_rows
-from cloud.store import LATEST_SNAPSHOT_SQL
+from cloud.store import CAMERA_REPORTS_SQL, GATEWAY_REPORTS_SQL, LATEST_SNAPSHOT_SQL
 
 
 @dataclass(frozen=True)
@@ -220,13 +220,7 @@ class DashboardReader:
         """The newest health row of each camera since ``since`` (one index probe each)."""
         with self._connection() as conn:
             rows = conn.execute(
-                "SELECT c.id, h.time, h.state, h.fps, h.last_frame_time, h.reconnects, "
-                "       h.decode_errors, h.message "
-                "FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS c(id, n) "
-                "LEFT JOIN LATERAL ("
-                "    SELECT * FROM camera_health WHERE facility_id = %(facility)s "
-                "    AND camera_id = c.id AND time >= %(since)s ORDER BY time DESC LIMIT 1"
-                ") h ON true ORDER BY c.n",
+                CAMERA_REPORTS_SQL,
                 {"ids": list(camera_ids), "facility": facility, "since": since},
             ).fetchall()
         return [
@@ -246,11 +240,7 @@ class DashboardReader:
     def gateways(self, facility: str) -> list[GatewayRow]:
         """Every gateway that ever sent for ``facility``, with its last stored batch."""
         with self._connection() as conn:
-            rows = conn.execute(
-                "SELECT gateway_id, updated_at FROM gateway_progress WHERE facility_id = %s "
-                "ORDER BY gateway_id",
-                (facility,),
-            ).fetchall()
+            rows = conn.execute(GATEWAY_REPORTS_SQL, (facility,)).fetchall()
         return [GatewayRow(r[0], r[1]) for r in rows]
 
     def stays(self, facility: str, flow: str, start: datetime, end: datetime) -> list[Stay]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import Counter, Gauge
@@ -26,7 +26,7 @@ from cloud.plant.mqtt import MqttSink, segment
 from cloud.plant.outbox import Outbox, OutboxItem
 from cloud.plant.payloads import facility_message, locomotive_message, track_message
 from cloud.plant.webhooks import WebhookSink
-from cloud.store import LATEST_SNAPSHOT_SQL
+from cloud.store import CAMERA_REPORTS_SQL, GATEWAY_REPORTS_SQL, LATEST_SNAPSHOT_SQL
 from locowatch.backoff import Backoff, next_delay
 from locowatch.facility.config import FacilityConfig
 
@@ -43,6 +43,7 @@ BACKLOG = Gauge("locowatch_plant_backlog", "Outbox messages a sink has still to 
 OPEN_ALERTS = Gauge("locowatch_plant_open_alerts", "Alerts firing now.", ["facility"])
 
 
+EVER = datetime(1970, 1, 1, tzinfo=UTC)  # a camera's last report, however long ago
 DELIVERY_BACKOFF = Backoff(initial_s=1.0, max_s=60.0, jitter_s=1.0)
 
 
@@ -160,20 +161,11 @@ class PlantService:
                 row = conn.execute(LATEST_SNAPSHOT_SQL, (fid, flow)).fetchone()
                 if row is not None:
                     states[flow] = (row[0].timestamp(), list(row[1]))
-            reports = dict.fromkeys(cameras)
-            for camera, time in conn.execute(
-                "SELECT c.id, h.time FROM unnest(%s::text[]) AS c(id) LEFT JOIN LATERAL ("
-                "SELECT time FROM camera_health WHERE facility_id = %s AND camera_id = c.id "
-                "ORDER BY time DESC LIMIT 1) h ON true",
-                (cameras, fid),
-            ).fetchall():
-                reports[camera] = time
-            gateways = dict(
-                conn.execute(
-                    "SELECT gateway_id, updated_at FROM gateway_progress WHERE facility_id = %s",
-                    (fid,),
-                ).fetchall()
-            )
+            rows = conn.execute(
+                CAMERA_REPORTS_SQL, {"ids": cameras, "facility": fid, "since": EVER}
+            ).fetchall()
+            reports = {row[0]: row[1] for row in rows}
+            gateways = dict(conn.execute(GATEWAY_REPORTS_SQL, (fid,)).fetchall())
         return FacilityNow(fid, states, reports, gateways)
 
     def _retain_state(self, facility: FacilityConfig, current: FacilityNow) -> None:
