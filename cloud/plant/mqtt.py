@@ -57,8 +57,8 @@ class MqttSink:
                 ca_certs=str(settings.ca_file) if settings.ca_file else None,
                 cert_reqs=ssl.CERT_REQUIRED,
             )
-        status = f"{self.prefix}/status"
-        client.will_set(status, b"offline", qos=QOS, retain=True)
+        self.status_topic = f"{self.prefix}/status"
+        client.will_set(self.status_topic, b"offline", qos=QOS, retain=True)
         client.reconnect_delay_set(1, 30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -75,7 +75,7 @@ class MqttSink:
     def stop(self) -> None:
         if self.connected.is_set():
             self.client.publish(
-                f"{self.prefix}/status", b"offline", qos=QOS, retain=True
+                self.status_topic, b"offline", qos=QOS, retain=True
             ).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
@@ -93,7 +93,7 @@ class MqttSink:
         # of this service or of the broker), so that those gone are cleared, not left.
         for pattern in ("+/+/locomotives/+", "+/+/alerts/active/#"):
             client.subscribe(f"{self.prefix}/{pattern}", qos=QOS)
-        client.publish(f"{self.prefix}/status", b"online", qos=QOS, retain=True)
+        client.publish(self.status_topic, b"online", qos=QOS, retain=True)
         self.connected.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: Any) -> None:
@@ -109,8 +109,12 @@ class MqttSink:
 
     # -- the outbox ------------------------------------------------------------------------
 
+    def base(self, facility: str, flow: str) -> str:
+        """The topics of one facility and flow (``health`` for cameras and gateways)."""
+        return f"{self.prefix}/{facility}/{flow}"
+
     def topic(self, item: OutboxItem) -> str:
-        base = f"{self.prefix}/{item.facility_id}/{item.flow}"
+        base = self.base(item.facility_id, item.flow)
         if item.kind == "event":
             return f"{base}/events/{item.payload['kind']}"
         return f"{base}/alerts/{item.payload['alert']['rule']}"
@@ -129,7 +133,7 @@ class MqttSink:
     def _active_alert(self, item: OutboxItem) -> None:
         alert = item.payload["alert"]
         topic = (
-            f"{self.prefix}/{item.facility_id}/{item.flow}/alerts/active/"
+            f"{self.base(item.facility_id, item.flow)}/alerts/active/"
             f"{alert['rule']}/{segment(alert['subject'])}"
         )
         self.retain(topic, item.body if item.payload["state"] == "firing" else b"")

@@ -175,7 +175,7 @@ class PlantService:
         fid = current.facility_id
         tracks = [t.id for t in facility.tracks]
         for flow, (_, locos) in current.states.items():
-            base = f"{mqtt.prefix}/{fid}/{flow}"
+            base = mqtt.base(fid, flow)
             mqtt.retain_json(f"{base}/state", facility_message(fid, flow, locos, tracks))
             for track in tracks:
                 on_track = [loco for loco in locos if loco["track"] == track]
@@ -190,7 +190,7 @@ class PlantService:
             for topic in mqtt.retained_under(f"{base}/locomotives/"):
                 if topic not in present:
                     mqtt.retain(topic, b"")  # it left: no retained ghost
-        base = f"{mqtt.prefix}/{fid}/{HEALTH_FLOW}"
+        base = mqtt.base(fid, HEALTH_FLOW)
         for camera, last in current.cameras.items():
             mqtt.retain_json(f"{base}/cameras/{camera}", {
                 "schema": "locowatch.camera/1", "facility": fid, "camera": camera,
