@@ -217,7 +217,11 @@ def test_the_units_command_lines_run_a_gateway_that_reports_serving(
     while result.returncode != 0 and time.monotonic() < deadline:
         time.sleep(1.0)
         result = run(*health)
-    log = (tmp_path / "services.log").read_text()[-4000:]
+    text = (tmp_path / "services.log").read_text()
+    # What a service that does not serve said, wherever it is in the log, then its tail.
+    down = [line.split()[0] for line in result.stdout.splitlines() if not line.endswith(" SERVING")]
+    said = [line for line in text.splitlines() if any(name in line for name in down)]
+    log = "\n".join(said[-40:]) + "\n...\n" + text[-4000:]
     assert result.returncode == 0, result.stdout + log
     plan = gateway_plan(load_facility(config))
     lines = result.stdout.splitlines()
