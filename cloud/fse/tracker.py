@@ -39,6 +39,7 @@ END_GAIN_MOVING = 0.8  # ... more while moving: speed changes make predictions d
 SPEED_GAIN = 0.6
 MIN_SPEED_BASE_S = 0.3  # measurements closer in time than this give no speed
 HIDE_SHARE = 0.75  # unseen track this share of the shortest locomotive can hide one
+FACES_SLACK_M = 1.5  # a body between two real faces may read this much shorter than it is
 STANDSTILL_MPS = 0.08
 EDGE_ZONE_M = 3.0  # a body this close to a track end may be arriving or leaving
 CONFIRM_TICKS = 3
@@ -226,7 +227,7 @@ class TrackTracker:
         for loco in ordered:
             pieces = claims.get(id(loco))
             if pieces:
-                kept, others = _apart(loco, pieces)
+                kept, others = _apart(loco, pieces, self.settings.min_locomotive_m - FACES_SLACK_M)
                 body = _join(kept)
                 if others:
                     split = [_join(group) for group in others]
@@ -648,7 +649,24 @@ class TrackTracker:
                 return True
         return False
 
+    def _can_hold_one(self, body: Body, view: TrackView) -> bool:
+        """Whether the body can be (part of) a locomotive: from a real end, or else from
+        the judged track beyond its cut end (a door: no limit), there is room for the
+        shortest locomotive (less a margin). A floor marking, a pit's edge or the gap
+        between two locomotives read as a short body with a real face cannot."""
+        low = body.tail_m if body.tail_real else _unjudged_beyond(view, body.tail_m, -1)
+        high = body.head_m if body.head_real else _unjudged_beyond(view, body.head_m, 1)
+        if low <= GRID_M and "start" in self.doors:
+            low = -math.inf
+        if high >= self.length_m - GRID_M and "end" in self.doors:
+            high = math.inf
+        if body.tail_real and body.head_real:
+            return body.length_m >= self.settings.min_locomotive_m - FACES_SLACK_M
+        return high - low >= HIDE_SHARE * self.settings.min_locomotive_m
+
     def _birth(self, body: Body, t: float, view: TrackView) -> list[Event]:
+        if not self._can_hold_one(body, view):
+            return []
         at_end = self._entering(body, view)
         # Where a locomotive can appear at once: at a track end, on track nobody could see
         # a moment ago, or when the estimator starts. Elsewhere it is noise until confirmed.
@@ -808,6 +826,19 @@ def _unjudged(view: TrackView, from_m: float, to_m: float) -> list[tuple[float, 
     return subtract_spans([(from_m, to_m)], ((a * GRID_M, b * GRID_M) for a, b in view.known))
 
 
+def _unjudged_beyond(view: TrackView, metre: float, direction: int) -> float:
+    """Where the track no camera judges, from ``metre`` on in ``direction`` (+1: towards
+    the track's end), stops: ``metre`` itself when the track just beyond is judged."""
+    step = metre + direction * GRID_M / 2
+    if step <= 0.0 or step >= view.length_m:
+        return 0.0 if direction < 0 else view.length_m
+    if any(a * GRID_M <= step < b * GRID_M for a, b in view.known):
+        return metre
+    if direction > 0:
+        return min((a * GRID_M for a, _ in view.known if a * GRID_M > metre), default=view.length_m)
+    return max((b * GRID_M for _, b in view.known if b * GRID_M < metre), default=0.0)
+
+
 def _still_unjudged(view: TrackView, loco: Locomotive) -> tuple[float, float]:
     """Where an unseen locomotive can be now: the track no camera judges now of where
     it could be before (the stretches that came into view empty are out), and around
@@ -879,12 +910,16 @@ def _cut(body: Body, locos: list[Locomotive]) -> list[Body]:
     return pieces
 
 
-def _apart(loco: Locomotive, pieces: list[Body]) -> tuple[list[Body], list[list[Body]]]:
+def _apart(
+    loco: Locomotive, pieces: list[Body], shortest_m: float
+) -> tuple[list[Body], list[list[Body]]]:
     """Split a locomotive's pieces where a camera saw a real head and a real tail face to
     face: two locomotives stand there, not one split by an occluder (an occluder's edge
     is a cut end). The locomotive keeps the group it overlaps most; the others are new.
     This undoes a locomotive born over two neighbours while the gap between them was
-    not yet seen (cameras coming up one by one)."""
+    not yet seen (cameras coming up one by one). A group between two real faces that is
+    shorter than ``shortest_m`` is no locomotive (a side door's jambs read as ends):
+    it stays with its neighbour."""
     ordered = sorted(pieces, key=lambda b: b.tail_m)
     groups = [[ordered[0]]]
     for piece in ordered[1:]:
@@ -894,11 +929,29 @@ def _apart(loco: Locomotive, pieces: list[Body]) -> tuple[list[Body], list[list[
             groups.append([piece])
         else:
             groups[-1].append(piece)
+    groups = _too_short_rejoined(groups, shortest_m)
     if len(groups) == 1:
         return pieces, []
     overlap = [sum(loco.overlap(b.tail_m, b.head_m) for b in group) for group in groups]
     best = overlap.index(max(overlap))
     return groups[best], groups[:best] + groups[best + 1 :]
+
+
+def _too_short_rejoined(groups: list[list[Body]], shortest_m: float) -> list[list[Body]]:
+    """Groups of pieces with a real face at both ends, shorter than any locomotive,
+    joined to the group before them (the first one: to the one after it)."""
+
+    def too_short(group: list[Body]) -> bool:
+        faced = group[0].tail_real and group[-1].head_real
+        return faced and group[-1].head_m - group[0].tail_m < shortest_m
+
+    joined: list[list[Body]] = []
+    for group in groups:
+        if joined and (too_short(group) or too_short(joined[-1])):
+            joined[-1] = joined[-1] + group
+        else:
+            joined.append(group)
+    return joined
 
 
 def _shed(loco: Locomotive, kept: Body, others: list[list[Body]]) -> None:
