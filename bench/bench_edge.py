@@ -8,7 +8,9 @@ Cloud ingest is not running: the uplink queues on disk, as it would in an outage
 numbers are the edge's alone.
 
 For each camera count the gateway runs twice side by side, with change gating (the
-default) and without it (the baseline: every strip through the network), and reports:
+default) and without it (the baseline: every strip through the network), or, with
+``--position-models``, once per position network (the baseline: the one flows ran
+before), and reports:
 - position estimations per camera per second (the cameras deliver 2 fps);
 - frame-to-estimation latency, capture time to the estimation queued in the uplink
   (median and p95 from the estimators' histograms over the measured window);
@@ -21,6 +23,7 @@ locomotive in view has moved 0.1 m until the gate passes its view on.
 Writes bench/results/edge.json.
 
     .venv/bin/python bench/bench_edge.py [--cameras 8,16] [--seconds 60] [--gating]
+        [--position-models position@1,position@3]
 """
 
 from __future__ import annotations
@@ -66,6 +69,11 @@ def main() -> None:
         "--recording", type=Path, default=Path(tempfile.gettempdir()) / "locowatch-bench-edge"
     )
     parser.add_argument("--gating", action="store_true", help="also measure gating on a day")
+    parser.add_argument(
+        "--position-models",
+        help="compare these position networks side by side (e.g. position@1,position@3), "
+        "gating on, instead of gating on against off",
+    )
     args = parser.parse_args()
     # A SIGTERM unwinds like Ctrl-C, so the gateway and the RTSP server are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -76,13 +84,17 @@ def main() -> None:
     cameras = bench_cameras(max(counts))
     recording = ensure_recording(args.recording, cameras)
     runs = []
+    models = args.position_models.split(",") if args.position_models else None
     for count in counts:
-        for gating in (True, False):
-            run = run_gateway(recording, cameras[:count], gating, args.warmup, args.seconds)
+        variants = [(True, m) for m in models] if models else [(True, None), (False, None)]
+        for gating, model in variants:
+            run = run_gateway(recording, cameras[:count], gating, args.warmup, args.seconds, model)
             runs.append(run)
             print(summary(run), flush=True)
-            results["runs"] = runs
+            results["models_runs" if models else "runs"] = runs
             out.write_text(json.dumps(results, indent=2) + "\n")  # saved as it goes
+        if models:
+            continue
         on, off = runs[-2], runs[-1]
         print(
             f"{count} cameras: gating runs the network {off['inferred_per_s'] / max(on['inferred_per_s'], 1e-9):.1f}x "  # noqa: E501
@@ -116,14 +128,19 @@ def ensure_recording(folder: Path, cameras: list[str]) -> Path:
     return record(spec, folder, FPS, cameras, jobs=2, window=WINDOW)
 
 
-def facility_for(recording: Path, urls: dict[str, str], gating: bool, data: Path) -> Path:
-    """The recording's facility with only these cameras, on RTSP, and a gateway section."""
+def facility_for(
+    recording: Path, urls: dict[str, str], gating: bool, data: Path, position: str | None
+) -> Path:
+    """The recording's facility with only these cameras, on RTSP, and a gateway section;
+    with ``position``, every flow runs that position network."""
     config: FacilityConfig = Twin(TwinSpec(seed=SEED)).facility
     cameras = [c.model_copy(update={"source": urls[c.id]}) for c in config.cameras if c.id in urls]
     token = data / "gateway.token"
     token.write_text("bench-token\n")
     raw = config.model_dump(mode="json", exclude_none=True)
     raw["cameras"] = [c.model_dump(mode="json", exclude_none=True) for c in cameras]
+    for flow in raw["flows"] if position else []:
+        flow["position"] = {"model": position}
     raw["gateway"] = {
         "id": "gw-bench",
         "data_dir": str(data / "gateway"),
@@ -137,13 +154,19 @@ def facility_for(recording: Path, urls: dict[str, str], gating: bool, data: Path
 
 
 def run_gateway(
-    recording: Path, cameras: list[str], gating: bool, warmup_s: float, seconds: float
+    recording: Path,
+    cameras: list[str],
+    gating: bool,
+    warmup_s: float,
+    seconds: float,
+    position: str | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, TwinStreamer(
         cameras, recording=recording, fps=FPS
     ) as streamer:  # fmt: skip
-        path = facility_for(recording, streamer.urls(), gating, Path(tmp))
+        path = facility_for(recording, streamer.urls(), gating, Path(tmp), position)
         plan = gateway_plan(load_facility(path))
+        model = plan_position(path)
         gateway = subprocess.Popen(
             [sys.executable, "-m", "locowatch", "--log-level", "WARNING", "edge", "run",
              "--config", str(path)],
@@ -159,7 +182,7 @@ def run_gateway(
         finally:
             os.killpg(gateway.pid, signal.SIGTERM)
             gateway.wait(30)
-    return measure(before, after, len(cameras), gating)
+    return measure(before, after, len(cameras), gating) | {"position_model": model}
 
 
 def wait_ready(plan: GatewayPlan, timeout_s: float) -> None:
@@ -312,9 +335,16 @@ def measure(
     }
 
 
+def plan_position(path: Path) -> str:
+    """The position network of the facility's prod flow."""
+    config = load_facility(path)
+    return next(f.position.model for f in config.flows if f.name == "prod")
+
+
 def summary(run: dict[str, Any]) -> str:
     return (
-        f"{run['cameras']:2d} cameras, gating {'on ' if run['gating'] else 'off'}: "
+        f"{run['cameras']:2d} cameras, {run.get('position_model', '')}, "
+        f"gating {'on ' if run['gating'] else 'off'}: "
         f"{run['positions_per_camera_s']:.2f} positions/camera/s, "
         f"latency median {run['latency_median_s'] * 1000:.0f} ms p95 {run['latency_p95_s'] * 1000:.0f} ms, "  # noqa: E501
         f"{run['inferred_per_s']:.1f} network runs/s, CPU {run['cpu_cores']:.2f} cores "

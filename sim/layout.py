@@ -194,10 +194,10 @@ def _track_length(rng: np.random.Generator, spec: LayoutSpec) -> float:
 def default_flows() -> list[Flow]:
     attributes = {"model": EstimatorRef(model="model@1"), "plate": EstimatorRef(model="plate@4")}
     return [
-        Flow(name="prod", position=EstimatorRef(model="position@1"), attributes=attributes),
+        Flow(name="prod", position=EstimatorRef(model="position@3"), attributes=attributes),
         Flow(
             name="dev",
-            position=EstimatorRef(model="position@1"),
+            position=EstimatorRef(model="position@3"),
             attributes=attributes,
             fse=FseSettings(join_gap_m=0.4),
         ),

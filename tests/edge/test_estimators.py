@@ -85,7 +85,7 @@ def test_position_estimator_finds_the_ends_in_view(
     errors = []
     for estimation in reply.positions:
         assert estimation.provenance.flow == "prod"
-        assert estimation.provenance.model_version == "position@1"
+        assert estimation.provenance.model_version == "position@3"
         assert estimation.provenance.engine.startswith("onnxruntime")
         t = estimation.capture_time.ToNanoseconds() / 1e9 - 1_800_000_000.0
         covered = (estimation.covered.start_m, estimation.covered.end_m)
