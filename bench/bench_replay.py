@@ -93,15 +93,15 @@ def main() -> None:
     }
     flows = sorted({json.loads(x)["flow"] for x in state.read_text().splitlines()})
     for flow in flows:
-        live = _shifted(
+        live = shifted(
             read_snapshots_from_db(db_url, flow, truth_wall[0].time - 1, truth_wall[-1].time + 1),
             -played_at,
         )
-        replayed = _shifted(read_snapshots(state, flow), -scenario_start)
-        truth = _shifted(truth_wall, -played_at)
+        replayed = shifted(read_snapshots(state, flow), -scenario_start)
+        truth = shifted(truth_wall, -played_at)
         results["flows"][flow] = {
-            "live": _scores(truth, live, tracks, scored_from_t),
-            "replay": _scores(truth, replayed, tracks, scored_from_t),
+            "live": scores_of(truth, live, tracks, scored_from_t),
+            "replay": scores_of(truth, replayed, tracks, scored_from_t),
             "agreement": _agreement(live, replayed, tracks, scored_from_t),
         }
     RESULTS.mkdir(exist_ok=True)
@@ -109,26 +109,30 @@ def main() -> None:
     print(json.dumps(results, indent=2, ensure_ascii=False))
 
 
-def _shifted(snapshots: Any, by: float) -> list[Snapshot]:
+def shifted(snapshots: Any, by: float) -> list[Snapshot]:
     """The snapshots on the scenario's clock (seconds of the twin's day)."""
     return [Snapshot(s.time + by, s.locos) for s in snapshots]
 
 
-def _scores(
+def scores_of(
     truth: list[Snapshot], state: list[Snapshot], tracks: list[str], from_t: float
 ) -> dict[str, Any]:
     scores = evaluate(
         [s for s in truth if s.time >= from_t - 1], [s for s in state if s.time >= from_t], None,
         tracks,
     )  # fmt: skip
-    known = (scores.series_accuracy or 0.0) * (scores.series_coverage or 0.0)
+    # of the locomotive-snapshots of a known series, the share the state names rightly
+    # (None: no known series on the scored tracks)
+    known = None
+    if scores.series_accuracy is not None:
+        known = round(scores.series_accuracy * (scores.series_coverage or 0.0), 4)
     return {
         "snapshots": scores.snapshots,
         "exact_count": round(scores.count_exact, 4),
         "end_error_median_m": scores.end_error_median_m,
         "end_error_p95_m": scores.end_error_p95_m,
         "id_switches": scores.id_switches,
-        "known_series_right": round(known, 4),
+        "known_series_right": known,
         "unknown_answered_unknown": scores.series_unknown_answered,
     }
 
