@@ -192,13 +192,19 @@ def _track_length(rng: np.random.Generator, spec: LayoutSpec) -> float:
 
 
 def default_flows() -> list[Flow]:
-    attributes = {"model": EstimatorRef(model="model@1"), "plate": EstimatorRef(model="plate@4")}
+    """prod: the networks that work on depots they never saw (docs/demo.md); dev: the
+    series classifier trained on this classic twin alone, beside it."""
+    plate = EstimatorRef(model="plate@4")
     return [
-        Flow(name="prod", position=EstimatorRef(model="position@3"), attributes=attributes),
+        Flow(
+            name="prod",
+            position=EstimatorRef(model="position@3"),
+            attributes={"model": EstimatorRef(model="model@2"), "plate": plate},
+        ),
         Flow(
             name="dev",
             position=EstimatorRef(model="position@3"),
-            attributes=attributes,
+            attributes={"model": EstimatorRef(model="model@1"), "plate": plate},
             fse=FseSettings(join_gap_m=0.4),
         ),
     ]
