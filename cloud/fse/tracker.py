@@ -654,14 +654,14 @@ class TrackTracker:
         the judged track beyond its cut end (a door: no limit), there is room for the
         shortest locomotive (less a margin). A floor marking, a pit's edge or the gap
         between two locomotives read as a short body with a real face cannot."""
+        if body.tail_real and body.head_real:
+            return body.length_m >= self.settings.min_locomotive_m - FACES_SLACK_M
         low = body.tail_m if body.tail_real else _unjudged_beyond(view, body.tail_m, -1)
         high = body.head_m if body.head_real else _unjudged_beyond(view, body.head_m, 1)
         if low <= GRID_M and "start" in self.doors:
             low = -math.inf
         if high >= self.length_m - GRID_M and "end" in self.doors:
             high = math.inf
-        if body.tail_real and body.head_real:
-            return body.length_m >= self.settings.min_locomotive_m - FACES_SLACK_M
         return high - low >= HIDE_SHARE * self.settings.min_locomotive_m
 
     def _birth(self, body: Body, t: float, view: TrackView) -> list[Event]:
