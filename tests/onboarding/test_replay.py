@@ -54,9 +54,9 @@ def test_a_recording_replays_every_frame_into_the_same_state_every_run(
     assert abs(last["time"] - Twin(SPEC).scenario.spec.start_time.timestamp() - 195.5) <= 1.0
     seen = sorted(last["locomotives"], key=lambda loco: loco["tail_m"])
     assert len(seen) == 3  # L015, L014, and the end of L006 that cam-04 sees
-    for state, loco_id in zip(seen, ("L015", "L014"), strict=False):
-        assert abs(state["tail_m"] - true[loco_id]["tail_m"]) < 0.3, (state, true[loco_id])
-        assert abs(state["head_m"] - true[loco_id]["head_m"]) < 0.3, (state, true[loco_id])
+    for state, loco_id in zip(seen, ("L015", "L014"), strict=False):  # the demo's 0.5 m goal
+        assert abs(state["tail_m"] - true[loco_id]["tail_m"]) < 0.5, (state, true[loco_id])
+        assert abs(state["head_m"] - true[loco_id]["head_m"]) < 0.5, (state, true[loco_id])
     assert (seen[0]["series"], seen[0]["plate"]) == ("2ТЭ116", true["L015"]["plate"])
 
 
