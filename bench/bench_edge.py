@@ -165,8 +165,9 @@ def run_gateway(
         cameras, recording=recording, fps=FPS
     ) as streamer:  # fmt: skip
         path = facility_for(recording, streamer.urls(), gating, Path(tmp), position)
-        plan = gateway_plan(load_facility(path))
-        model = plan_position(path)
+        config = load_facility(path)
+        plan = gateway_plan(config)
+        model = prod_position(config)
         gateway = subprocess.Popen(
             [sys.executable, "-m", "locowatch", "--log-level", "WARNING", "edge", "run",
              "--config", str(path)],
@@ -335,9 +336,8 @@ def measure(
     }
 
 
-def plan_position(path: Path) -> str:
+def prod_position(config: FacilityConfig) -> str:
     """The position network of the facility's prod flow."""
-    config = load_facility(path)
     return next(f.position.model for f in config.flows if f.name == "prod")
 
 

@@ -27,10 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-from bench_replay import scores_of, shifted
+from bench_replay import FinishedDemo, scores_of, shifted
 
+from demo.stack import on_models
+from locowatch.facility.loading import load_facility
 from sim.evaluation import read_snapshots
+from sim.recording import write_facility
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FLOWS = ("prod", "dev")
@@ -79,52 +81,36 @@ def parse_models(text: str) -> dict[str, str]:
 def run(
     home: Path, tracks: list[str], models: dict[str, dict[str, str]], warmup_s: float
 ) -> dict[str, Any]:
-    demo = home / "demo"
-    (footage,) = (f for f in (home / "demo-footage").iterdir() if (f / "complete").exists())
-    lines = [json.loads(x) for x in (demo / "ground_truth.jsonl").read_text().splitlines()]
-    played_at = lines[0]["time"] - lines[0]["t"]  # wall time of scenario second 0
-    scored_from_t = lines[0]["t"] + warmup_s
-    manifest = json.loads((footage / "manifest.json").read_text())
-    scenario_start = datetime.fromisoformat(manifest["start_time"]).timestamp()
-    truth = shifted(read_snapshots(demo / "ground_truth.jsonl"), -played_at)
+    demo = FinishedDemo.at(home)
+    truth = shifted(demo.truth_wall, -demo.played_at)
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "facility.yaml"
-        config.write_text(flows_with(demo / "facility.yaml", models), encoding="utf-8")
+        facility = load_facility(home / "demo" / "facility.yaml")
+        flows = [on_models(flow, models.get(flow.name, {})) for flow in facility.flows]
+        write_facility(config, facility.model_copy(update={"flows": flows}), "bench_families")
         state = Path(tmp) / "state.jsonl"
         started = time.monotonic()
         subprocess.run(
             [sys.executable, "-m", "locowatch", "--log-level", "WARNING", "replay",
-             "--config", str(config), "--recording", str(footage), "--state", str(state),
+             "--config", str(config), "--recording", str(demo.footage), "--state", str(state),
              "--no-progress"],
             check=True,
         )  # fmt: skip
         replay_s = time.monotonic() - started
         return {
-            "footage": footage.name,
+            "footage": demo.footage.name,
             "tracks": tracks,
             "replay_wall_s": round(replay_s, 1),
             **{
                 flow: scores_of(
                     truth,
-                    shifted(read_snapshots(state, flow), -scenario_start),
+                    shifted(read_snapshots(state, flow), -demo.scenario_start),
                     tracks,
-                    scored_from_t,
+                    demo.first_t + warmup_s,
                 )
                 for flow in FLOWS
             },
         }
-
-
-def flows_with(facility: Path, models: dict[str, dict[str, str]]) -> str:
-    """The facility file with each flow's estimators running these models."""
-    raw = yaml.safe_load(facility.read_text(encoding="utf-8"))
-    for flow in raw["flows"]:
-        for estimator, model in models.get(flow["name"], {}).items():
-            if estimator == "position":
-                flow["position"] = {"model": model}
-            else:
-                flow.setdefault("attributes", {})[estimator] = {"model": model}
-    return yaml.safe_dump(raw, allow_unicode=True, sort_keys=False)
 
 
 def table(results: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,31 +59,23 @@ def main() -> None:
             check=True,
         )
         print(f"live demo: {time.monotonic() - live_started:.0f} s including its start-up")
-    (footage,) = (f for f in (args.home / "demo-footage").iterdir() if (f / "complete").exists())
+    run = FinishedDemo.at(args.home)
     server = ManagedServer(args.home).up()  # the live run's database, started if it is not
     db_url = server.url(DEMO_DATABASE)
-
-    truth_wall = list(read_snapshots(demo / "ground_truth.jsonl"))
-    manifest = json.loads((footage / "manifest.json").read_text())
-    scenario_start = datetime.fromisoformat(manifest["start_time"]).timestamp()
-    # each truth line has the wall time the live run played it at, and its scenario second
-    lines = [json.loads(x) for x in (demo / "ground_truth.jsonl").read_text().splitlines()]
-    played_at = lines[0]["time"] - lines[0]["t"]  # wall time of scenario second 0
-    first_t = lines[0]["t"]
-    scored_from_t = first_t + args.warmup
+    scored_from_t = run.first_t + args.warmup
 
     state = args.home / "replay-state.jsonl"
     started = time.monotonic()
     subprocess.run(
         [sys.executable, "-m", "locowatch", "replay", "--config", str(demo / "facility.yaml"),
-         "--recording", str(footage), "--state", str(state), "--no-progress"],
+         "--recording", str(run.footage), "--state", str(state), "--no-progress"],
         check=True,
     )  # fmt: skip
     replay_s = time.monotonic() - started
-    recorded_s = lines[-1]["t"] - first_t
+    recorded_s = run.last_t - run.first_t
 
     results: dict[str, Any] = {
-        "footage": footage.name,
+        "footage": run.footage.name,
         "recorded_s": round(recorded_s, 1),
         "replay_wall_s": round(replay_s, 1),
         "replay_speed": round(recorded_s / replay_s, 2),
@@ -92,13 +85,11 @@ def main() -> None:
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     flows = sorted({json.loads(x)["flow"] for x in state.read_text().splitlines()})
+    truth = shifted(run.truth_wall, -run.played_at)
+    since, until = run.truth_wall[0].time - 1, run.truth_wall[-1].time + 1
     for flow in flows:
-        live = shifted(
-            read_snapshots_from_db(db_url, flow, truth_wall[0].time - 1, truth_wall[-1].time + 1),
-            -played_at,
-        )
-        replayed = shifted(read_snapshots(state, flow), -scenario_start)
-        truth = shifted(truth_wall, -played_at)
+        live = shifted(read_snapshots_from_db(db_url, flow, since, until), -run.played_at)
+        replayed = shifted(read_snapshots(state, flow), -run.scenario_start)
         results["flows"][flow] = {
             "live": scores_of(truth, live, tracks, scored_from_t),
             "replay": scores_of(truth, replayed, tracks, scored_from_t),
@@ -107,6 +98,35 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "replay.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+@dataclass(frozen=True)
+class FinishedDemo:
+    """What a finished ``locowatch demo --home HOME`` left: its footage and its ground
+    truth, with the two clocks to line them up."""
+
+    footage: Path
+    truth_wall: list[Snapshot]  # on the live run's wall clock
+    played_at: float  # wall time of scenario second 0 in the live run
+    scenario_start: float  # the recording's time of scenario second 0
+    first_t: float  # the scenario seconds the truth spans
+    last_t: float
+
+    @classmethod
+    def at(cls, home: Path) -> FinishedDemo:
+        (footage,) = (f for f in (home / "demo-footage").iterdir() if (f / "complete").exists())
+        truth_path = home / "demo" / "ground_truth.jsonl"
+        # each truth line has the wall time the live run played it at, and its scenario second
+        lines = [json.loads(x) for x in truth_path.read_text().splitlines()]
+        manifest = json.loads((footage / "manifest.json").read_text())
+        return cls(
+            footage=footage,
+            truth_wall=list(read_snapshots(truth_path)),
+            played_at=lines[0]["time"] - lines[0]["t"],
+            scenario_start=datetime.fromisoformat(manifest["start_time"]).timestamp(),
+            first_t=lines[0]["t"],
+            last_t=lines[-1]["t"],
+        )
 
 
 def shifted(snapshots: Any, by: float) -> list[Snapshot]:

@@ -168,13 +168,13 @@ def _with_demo_flows(facility: FacilityConfig, models: FlowModels) -> FacilityCo
     facility file keeps the models of the day it was rendered), each on ``models``."""
     base = default_flows()[0]
     flows = [
-        _on_models(base.model_copy(update={"name": name}), chosen)
+        on_models(base.model_copy(update={"name": name}), chosen)
         for name, chosen in (("prod", models.prod), ("dev", models.dev))
     ]
     return facility.model_copy(update={"flows": flows})
 
 
-def _on_models(flow: Flow, models: dict[str, str]) -> Flow:
+def on_models(flow: Flow, models: dict[str, str]) -> Flow:
     position = EstimatorRef(model=models.get("position", flow.position.model))
     attributes = {
         name: EstimatorRef(model=models[name]) if name in models else ref

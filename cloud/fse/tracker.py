@@ -227,7 +227,7 @@ class TrackTracker:
         for loco in ordered:
             pieces = claims.get(id(loco))
             if pieces:
-                kept, others = _apart(loco, pieces, self.settings.min_locomotive_m - FACES_SLACK_M)
+                kept, others = _apart(loco, pieces, self._shortest_between_faces_m)
                 body = _join(kept)
                 if others:
                     split = [_join(group) for group in others]
@@ -649,13 +649,18 @@ class TrackTracker:
                 return True
         return False
 
+    @property
+    def _shortest_between_faces_m(self) -> float:
+        """The shortest a locomotive reads between two real faces."""
+        return self.settings.min_locomotive_m - FACES_SLACK_M
+
     def _can_hold_one(self, body: Body, view: TrackView) -> bool:
         """Whether the body can be (part of) a locomotive: from a real end, or else from
         the judged track beyond its cut end (a door: no limit), there is room for the
         shortest locomotive (less a margin). A floor marking, a pit's edge or the gap
         between two locomotives read as a short body with a real face cannot."""
         if body.tail_real and body.head_real:
-            return body.length_m >= self.settings.min_locomotive_m - FACES_SLACK_M
+            return body.length_m >= self._shortest_between_faces_m
         low = body.tail_m if body.tail_real else _unjudged_beyond(view, body.tail_m, -1)
         high = body.head_m if body.head_real else _unjudged_beyond(view, body.head_m, 1)
         if low <= GRID_M and "start" in self.doors:
