@@ -99,8 +99,9 @@ def estimator_plans(config: FacilityConfig) -> list[EstimatorPlan]:
     for plan in plans:
         if names.count(plan.name) > 1:
             raise UsageError(
-                f"estimator {plan.name}: the flows name it with different max_batch or "
-                "batch_deadline_ms; give them the same batching, or another engine"
+                f"estimator {plan.name}: the flows name it with different max_batch, "
+                "batch_deadline_ms, cpu_threads or accept; give them the same settings, "
+                "or another engine"
             )
     return plans
 

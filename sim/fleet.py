@@ -22,6 +22,9 @@ Colour = tuple[int, int, int]  # BGR, as OpenCV draws
 
 SECTION_GAP_M = 0.6  # coupling and gangway between the sections of one locomotive
 SECTION_LETTERS = "АБВ"
+# The form of every plate here (and of Russian series plates): series, dash, number, an
+# optional section letter. A flow's plate estimator publishes only readings of this form.
+PLATE_FORM = r"[0-9]?[А-ЯЁ]{1,4}[0-9]{1,3}[А-ЯЁ]?-[0-9]{3,5}[АБВ]?"
 
 
 @dataclass(frozen=True)

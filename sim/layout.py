@@ -50,6 +50,7 @@ from locowatch.facility.config import (
     TrackView,
 )
 from locowatch.facility.geometry import CameraModel, TrackAxis, pose_looking_at
+from sim.fleet import PLATE_FORM
 
 CameraFamily = Literal["along", "across", "sparse", "roof"]
 CAMERA_FAMILIES: tuple[CameraFamily, ...] = ("along", "across", "sparse", "roof")
@@ -194,7 +195,7 @@ def _track_length(rng: np.random.Generator, spec: LayoutSpec) -> float:
 def default_flows() -> list[Flow]:
     """prod: the networks that work on depots they never saw (docs/demo.md); dev: the
     series classifier trained on this classic twin alone, beside it."""
-    plate = EstimatorRef(model="plate@4")
+    plate = EstimatorRef(model="plate@4", accept=PLATE_FORM)
     return [
         Flow(
             name="prod",

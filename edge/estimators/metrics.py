@@ -30,6 +30,11 @@ LATENCY = Histogram(
 ESTIMATIONS = Counter(
     "locowatch_estimator_estimations", "Estimations published, by flow.", ["flow"]
 )
+READINGS_REFUSED = Counter(
+    "locowatch_estimator_readings_refused",
+    "Attribute readings not of the form the flow accepts (accept:), never published.",
+    ["attribute", "camera"],
+)
 PUBLISH_FAILURES = Counter(
     "locowatch_estimator_publish_failures", "Publish calls to the uplink that failed."
 )

@@ -28,6 +28,7 @@ from tenacity import RetryCallState
 from edge.engines import Engine, open_engine
 from edge.engines.plans import StripWidth
 from edge.estimators import metrics
+from edge.estimators.acceptance import Acceptance
 from edge.estimators.sight import Sight
 from edge.estimators.tasks import (
     Estimation,
@@ -100,6 +101,7 @@ class Estimator:
         self.engine = engine
         self.task: Task = task_for(plan.task, artefact)
         self.sight = sight  # position estimators: what nearer bodies hide from each camera
+        self.acceptance = Acceptance.of(plan.task, plan.ref.accept)
         self._last: dict[tuple[str, str], estimation_pb2.PositionEstimation] = {}
 
     def provenance(self, flow: str) -> common_pb2.Provenance:
@@ -134,7 +136,8 @@ class Estimator:
             metrics.BATCH_SIZE.observe(len(group))
             metrics.INFERRED.inc(len(group))
             for (index, _), output in zip(group, outputs, strict=True):
-                results[index] = self._remember(self.task.estimate(packets[index], output))
+                estimation = self.task.estimate(packets[index], output)
+                results[index] = self._remember(self._accepted(estimation))
         estimations = [r for r in results if r is not None]
         if self.sight is None:
             return estimations
@@ -142,6 +145,13 @@ class Estimator:
         return list(self.sight.apply(positions)) + [
             e for e in estimations if not isinstance(e, estimation_pb2.PositionEstimation)
         ]
+
+    def _accepted(self, estimation: Estimation | None) -> Estimation | None:
+        if self.acceptance is None or not isinstance(
+            estimation, estimation_pb2.AttributeEstimation
+        ):
+            return estimation
+        return self.acceptance.check(estimation)
 
     def _repeat(self, packet: frames_pb2.Packet) -> estimation_pb2.PositionEstimation | None:
         """The last estimation of an unchanged view, stamped with this frame's time."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -367,6 +368,22 @@ class EstimatorRef(Section):
         "process beside capture and the aggregator, so one each keeps them from fighting "
         "over the cores.",
     )
+    accept: str | None = Field(
+        default=None,
+        description="Attribute estimators only: a regular expression a reading must match in "
+        "full to be published (a plate's form, say). Any other reading is counted "
+        "(locowatch_estimator_readings_refused_total) and logged, and never votes.",
+    )
+
+    @field_validator("accept")
+    @classmethod
+    def _accept_is_a_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"accept: {value!r} is not a regular expression: {exc}") from exc
+        return value
 
 
 class FseSettings(Section):
@@ -434,6 +451,15 @@ class Flow(Section):
         default_factory=dict, description="Attribute estimators by name, e.g. model, plate."
     )
     fse: FseSettings = Field(default_factory=FseSettings)
+
+    @model_validator(mode="after")
+    def _position_reads_no_text(self) -> Self:
+        if self.position.accept is not None:
+            raise ValueError(
+                f"flow {self.name!r}: 'accept' is for attribute estimators (a reading's form); "
+                "the position estimator reports intervals"
+            )
+        return self
 
 
 class CloudEndpoint(Section):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 import grpc
 import numpy as np
@@ -11,6 +15,7 @@ from prometheus_client import REGISTRY
 
 from edge.aggregator.service import Aggregator
 from edge.engines import open_engine
+from edge.estimators.acceptance import Acceptance
 from edge.estimators.service import SERVICE_NAME, Estimator, EstimatorServicer
 from edge.plan import EstimatorPlan, estimator_plans
 from edge.service import EdgeServer, channel
@@ -18,6 +23,7 @@ from locowatch.facility.config import ChangeGating, FacilityConfig
 from locowatch.models.artefacts import resolve
 from locowatch.v1 import edge_pb2, edge_pb2_grpc, estimation_pb2, frames_pb2
 from sim.datasets import bodies_in_view
+from sim.fleet import PLATE_FORM
 from sim.twin import Twin
 from tests.edge.conftest import twin_frame
 
@@ -163,6 +169,63 @@ def test_a_packet_of_the_wrong_kind_is_refused(
     assert "BODY_CROP" in str(error.value.details())
     info = stub.Info(edge_pb2.EstimatorInfoRequest())
     assert (info.task, info.provenance.model_version) == ("model", "model@2")
+
+
+def test_a_plate_reading_not_of_the_accepted_form_is_counted_and_never_published(
+    gateway_config: FacilityConfig,
+    serve: Callable[..., EdgeServer],
+    cut: dict[str, list[frames_pb2.Packet]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The twin's plate form keeps every plate it reads; a depot whose plates are all
+    2ТЭ116 refuses the others, counts them per camera and says so in its log."""
+    prod = plan_for(gateway_config, "plate")
+    assert prod.ref.accept == PLATE_FORM
+    readings = (
+        start_estimator(gateway_config, "plate", serve)
+        .Estimate(frames_pb2.PacketBatch(packets=cut["plates"]))
+        .attributes
+    )
+    values = [r.value for r in readings]
+    assert values and all(re.fullmatch(PLATE_FORM, v) for v in values)
+    assert {v.split("-")[0] for v in values} >= {"2ТЭ116", "ВЛ80С"}
+
+    only = replace(prod, ref=prod.ref.model_copy(update={"accept": r"2ТЭ116-\d{4}[АБ]?"}))
+    artefact = resolve(only.ref.model)
+    estimator = Estimator(only, artefact, open_engine(artefact, "cpu", only.ref.max_batch))
+    refused = Counter(r.camera_id for r in readings if not r.value.startswith("2ТЭ116"))
+    before = {c: _refused(c) for c in refused}
+    with caplog.at_level(logging.INFO, logger="edge.estimators.acceptance"):
+        kept = estimator.run(list(cut["plates"]))
+    assert [e.value for e in kept] == [v for v in values if v.startswith("2ТЭ116")]
+    assert {c: _refused(c) - before[c] for c in refused} == refused
+    assert any(
+        "not of the accepted form" in r.getMessage() and c in r.getMessage()
+        for r in caplog.records
+        for c in refused
+    )
+
+
+def test_an_accepted_reading_keeps_only_alternatives_of_the_accepted_form() -> None:
+    acceptance = Acceptance.of("plate", PLATE_FORM)
+    assert acceptance is not None
+    reading = estimation_pb2.AttributeEstimation(
+        camera_id="cam-01", name="plate", value="ВЛ80С-2698", confidence=0.9,
+        alternatives=[
+            estimation_pb2.AttributeCandidate(value="8", confidence=0.05),
+            estimation_pb2.AttributeCandidate(value="ВЛ80С-2696", confidence=0.04),
+        ],
+    )  # fmt: skip
+    checked = acceptance.check(reading)
+    assert checked is not None
+    assert [a.value for a in checked.alternatives] == ["ВЛ80С-2696"]
+    fragment = estimation_pb2.AttributeEstimation(camera_id="cam-01", name="plate", value="8")
+    assert acceptance.check(fragment) is None
+
+
+def _refused(camera: str) -> float:
+    labels = {"attribute": "plate", "camera": camera}
+    return REGISTRY.get_sample_value("locowatch_estimator_readings_refused_total", labels) or 0
 
 
 def _series_at(twin: Twin, crop: frames_pb2.Packet) -> str:

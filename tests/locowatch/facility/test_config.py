@@ -187,6 +187,18 @@ BROKEN: list[tuple[str, Edit, str, str]] = [
         "should match pattern",
     ),
     (
+        "plate form that is no regular expression",
+        _set("flows", 0, "attributes", "plate", "accept", value="[0-9"),
+        "flows[0].attributes.plate.accept",
+        "is not a regular expression",
+    ),
+    (
+        "position estimator given a reading form",
+        _set("flows", 1, "position", "accept", value="[0-9]+"),
+        "flows[1]",
+        "'accept' is for attribute estimators",
+    ),
+    (
         "principal point outside the image",
         _set("cameras", 3, "intrinsics", "cx", value=5000),
         "cameras[3]",
