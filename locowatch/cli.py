@@ -40,6 +40,7 @@ SUBCOMMANDS: dict[str, str] = {
     "label": "onboarding.cli:label",
     "record": "onboarding.cli:record",
     "replay": "onboarding.cli:replay",
+    "fuse": "onboarding.cli:fuse",
 }
 
 

@@ -1,13 +1,17 @@
-"""``locowatch record`` and ``locowatch replay``: a depot's footage kept, and played back
-through any flow faster than real time."""
+"""``locowatch record``, ``replay`` and ``fuse``: a depot's footage kept, played back
+through any flow faster than real time, and its estimations fused again."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from locowatch.db.cli import db_url_option
+
+if TYPE_CHECKING:
+    from onboarding.replay import ReplaySummary
 
 CONFIG = click.option(
     "--config",
@@ -60,6 +64,13 @@ RECORDING = click.option(
     "managed one), for the dashboard and the reports. It must not hold state of these "
     "flows from the recording's time on.",
 )
+@click.option(
+    "--estimations",
+    "estimations_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also keep every estimation in this file, for `locowatch fuse` to run the state "
+    "estimators over again (other FSE settings) without the networks.",
+)
 @PROGRESS
 def replay(
     config_path: Path | None,
@@ -68,6 +79,7 @@ def replay(
     flows: tuple[str, ...],
     db_url: str | None,
     store: bool,
+    estimations_path: Path | None,
     progress: bool,
 ) -> None:
     """Play a recording through the flows' networks and state estimators, as fast as the
@@ -79,14 +91,67 @@ def replay(
 
     config = load_facility(config_path or _recorded_facility(folder))
     url = resolve_db_url(db_url) if store else None
-    summary = replay_recording(config, folder, state_path, flows or None, url, progress)
-    rejected = sum(summary.rejected.values())
+    summary = replay_recording(
+        config, folder, state_path, flows or None, url, progress, estimations_path
+    )
     click.echo(
         f"replayed {summary.recorded_s:.0f} s of {len(summary.snapshots) or 'no'} flows in "
         f"{summary.wall_s:.0f} s ({summary.speed:.1f}x real time): {summary.frames} frames "
-        f"({summary.frames_refused} refused), {summary.estimations} estimations "
-        f"({rejected} rejected{_reasons(summary.rejected)})"
+        f"({summary.frames_refused} refused), {_estimations(summary)}"
     )
+    _echo_flows(summary, state_path)
+    if estimations_path is not None:
+        click.echo(f"  estimations kept in {estimations_path} (`locowatch fuse` reads it)")
+    if url is not None:
+        click.echo("  estimations, state and events stored in the database")
+
+
+@click.command()
+@CONFIG
+@click.option(
+    "--estimations",
+    "estimations_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="An estimations file, as `locowatch replay --estimations` writes it.",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Write every flow's state snapshots here, one JSON line each.",
+)
+@click.option(
+    "--flow",
+    "flows",
+    multiple=True,
+    help="Fuse only this flow (repeatable). Default: every flow of the facility file.",
+)
+def fuse(
+    config_path: Path, estimations_path: Path, state_path: Path, flows: tuple[str, ...]
+) -> None:
+    """Run the flows' state estimators over a replay's estimations again, with the FSE
+    settings of the facility file given: seconds instead of the replay's minutes."""
+    from locowatch.facility.loading import load_facility
+    from onboarding.replay import fuse_estimations
+
+    config = load_facility(config_path)
+    summary = fuse_estimations(config, estimations_path, state_path, flows or None)
+    click.echo(
+        f"fused {summary.recorded_s:.0f} s of {len(summary.snapshots) or 'no'} flows in "
+        f"{summary.wall_s:.1f} s: {_estimations(summary)}"
+    )
+    _echo_flows(summary, state_path)
+
+
+def _estimations(summary: ReplaySummary) -> str:
+    rejected = sum(summary.rejected.values())
+    return f"{summary.estimations} estimations ({rejected} rejected{_reasons(summary.rejected)})"
+
+
+def _echo_flows(summary: ReplaySummary, state_path: Path) -> None:
+    """Snapshots per flow, and how each flow differs from the first."""
     for flow, count in summary.snapshots.items():
         click.echo(f"  {flow}: {count} snapshots -> {state_path}")
     first = next(iter(summary.snapshots), None)
@@ -102,8 +167,6 @@ def replay(
             f"{'-' if ends is None else f'{ends:.2f} m'} apart on average; named differently "
             f"in {named:.1%} of {compared.pairs} locomotive-snapshots"
         )
-    if url is not None:
-        click.echo("  estimations, state and events stored in the database")
 
 
 def _recorded_facility(folder: Path) -> Path:

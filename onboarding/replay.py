@@ -10,6 +10,7 @@ two flows: ``locowatch eval`` and the reports read what it writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -33,6 +34,7 @@ from edge.replay import GatewayReplay, replay
 from locowatch.errors import UsageError
 from locowatch.facility.config import FacilityConfig
 from locowatch.v1 import uplink_pb2
+from onboarding.estimations import read_estimations, writing
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +90,12 @@ def replay_recording(
     flows: Sequence[str] | None = None,
     db_url: str | None = None,
     progress: bool = True,
+    estimations_path: Path | None = None,
 ) -> ReplaySummary:
     """Replay ``folder`` through ``flows`` (all of the file's by default); the state
-    snapshots of every flow go to ``state_path``, one JSON line each, and with ``db_url``
-    the estimations, snapshots and events into that (migrated) database as well."""
+    snapshots of every flow go to ``state_path``, one JSON line each, with ``db_url``
+    the estimations, snapshots and events into that (migrated) database as well, and
+    with ``estimations_path`` every estimation into that file (``fuse_estimations``)."""
     manifest = load_manifest(folder)
     flows = _flows(config, flows)
     config = config.model_copy(update={"flows": [f for f in config.flows if f.name in flows]})
@@ -102,16 +106,35 @@ def replay_recording(
     frames = recorded_frames(folder, manifest, fps)
     counted = _progress(frames, progress)
     envelopes = _counted(replay(gateway, counted, STEP_S), summary)
-    try:
-        with state_path.open("w", encoding="utf-8") as out:
-            if db_url is None:
-                _fuse(config, flows, envelopes, out, summary)
-            else:
-                _store(config, flows, envelopes, out, summary, db_url, manifest)
-    finally:
-        frames.close()
-        gateway.close()
+    with contextlib.ExitStack() as stack:
+        stack.callback(gateway.close)
+        stack.callback(frames.close)
+        if estimations_path is not None:
+            envelopes = writing(stack.enter_context(estimations_path.open("wb")), envelopes)
+        out = stack.enter_context(state_path.open("w", encoding="utf-8"))
+        if db_url is None:
+            _fuse(config, flows, envelopes, out, summary)
+        else:
+            _store(config, flows, envelopes, out, summary, db_url, manifest)
     summary.frames, summary.frames_refused = gateway.frames, gateway.frames_refused
+    summary.wall_s = time.monotonic() - started
+    return summary
+
+
+def fuse_estimations(
+    config: FacilityConfig,
+    estimations_path: Path,
+    state_path: Path,
+    flows: Sequence[str] | None = None,
+) -> ReplaySummary:
+    """The flows' state estimators over a replay's estimations file, with ``config``'s FSE
+    settings: the state snapshots go to ``state_path`` as a replay writes them."""
+    flows = _flows(config, flows)
+    summary = ReplaySummary()
+    started = time.monotonic()
+    envelopes = _counted(read_estimations(estimations_path), summary)
+    with state_path.open("w", encoding="utf-8") as out:
+        _fuse(config, flows, envelopes, out, summary)
     summary.wall_s = time.monotonic() - started
     return summary
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import yaml
 
 from edge.recordings import load_manifest
 from sim.twin import Twin
@@ -37,7 +38,10 @@ def lines(path: Path) -> list[dict[str, Any]]:
 def test_a_recording_replays_every_frame_into_the_same_state_every_run(
     recording: Path, locowatch_cli: LocowatchCli, tmp_path: Path
 ) -> None:
-    out = replay(locowatch_cli, recording, tmp_path / "first.jsonl")
+    estimations = tmp_path / "estimations.bin"
+    out = replay(
+        locowatch_cli, recording, tmp_path / "first.jsonl", "--estimations", str(estimations)
+    )
     assert f"{FRAMES} frames (0 refused)" in out, out
     # the flows compared (their position network is the same: they see the same bodies)
     assert "dev against prod, over 18 snapshots: the same count in 100.0%" in out, out
@@ -58,6 +62,36 @@ def test_a_recording_replays_every_frame_into_the_same_state_every_run(
         assert abs(state["tail_m"] - true[loco_id]["tail_m"]) < 0.5, (state, true[loco_id])
         assert abs(state["head_m"] - true[loco_id]["head_m"]) < 0.5, (state, true[loco_id])
     assert (seen[0]["series"], seen[0]["plate"]) == ("2ТЭ116", true["L015"]["plate"])
+
+    # the kept estimations fuse into the same state without the networks, and into
+    # another one with other FSE settings
+    facility = recording / "facility.yaml"
+    assert fuse(locowatch_cli, facility, estimations, tmp_path / "fused.jsonl") == 0
+    assert lines(tmp_path / "fused.jsonl") == first
+    stricter = yaml.safe_load(facility.read_text(encoding="utf-8"))
+    for flow in stricter["flows"]:
+        flow["fse"] = {**flow.get("fse", {}), "identify_min_votes": 100_000}
+    other = tmp_path / "stricter.yaml"
+    other.write_text(yaml.safe_dump(stricter, allow_unicode=True), encoding="utf-8")
+    assert fuse(locowatch_cli, other, estimations, tmp_path / "strict.jsonl") == 0
+    strict = lines(tmp_path / "strict.jsonl")
+    assert len(strict) == len(first)
+    assert not any(loco["series"] or loco["plate"] for s in strict for loco in s["locomotives"])
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(estimations.read_bytes()[:-3])
+    result = locowatch_cli(
+        "fuse", "--config", str(facility), "--estimations", str(cut), "--state", str(tmp_path / "x")
+    )
+    assert result.returncode == 2 and "ends inside an envelope" in result.stderr, result.stderr
+
+
+def fuse(cli: LocowatchCli, config: Path, estimations: Path, state: Path) -> int:
+    result = cli(
+        "fuse", "--config", str(config), "--estimations", str(estimations), "--state", str(state)
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fused" in result.stdout and "prod:" in result.stdout, result.stdout
+    return result.returncode
 
 
 def test_a_replay_is_stored_for_the_reports_but_never_mixed_into_stored_state(
