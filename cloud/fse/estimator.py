@@ -14,11 +14,13 @@ import itertools
 import logging
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cloud import metrics
 from cloud.fse.fusion import fuse_track
+from cloud.fse.identity import owners
 from cloud.fse.tracker import Event, Locomotive, TrackTracker
 from cloud.records import AttributeRecord, HealthRecord, PositionRecord, Record
 from locowatch.facility.config import FacilityConfig
@@ -201,6 +203,14 @@ class FacilityStateEstimator:
                 s.min_confidence,
             )
             events += tracker.tick(t, view)
+        owned = owners(
+            (loco.id, loco.identity)
+            for tracker in self.trackers.values()
+            for loco in tracker.locos
+            if loco.confirmed
+        )
+        for tracker in self.trackers.values():
+            events += tracker.identify(t, owned)
         locos = tuple(
             self._state(loco) for tracker in self.trackers.values() for loco in tracker.visible()
         )
@@ -213,17 +223,11 @@ class FacilityStateEstimator:
             return
         self.pending_attributes = [a for a in self.pending_attributes if a.time > t]
         for reading in due:
-            tracker = self.trackers[reading.track_id]
-            for loco in tracker.locos:
-                if (
-                    loco.tail_m - ATTRIBUTE_MARGIN_M
-                    <= reading.position_m
-                    <= loco.head_m + ATTRIBUTE_MARGIN_M
-                ):
-                    loco.identity.add(
-                        reading.name, reading.value, reading.confidence, reading.alternatives
-                    )
-                    break
+            loco = _nearest_loco(self.trackers[reading.track_id].locos, reading.position_m)
+            if loco is not None:
+                loco.identity.add(
+                    reading.name, reading.value, reading.confidence, reading.alternatives
+                )
 
     def _state(self, loco: Locomotive) -> LocoState:
         resolved = loco.resolved  # refreshed by the tracker this tick
@@ -292,6 +296,17 @@ class FacilityStateEstimator:
             len(snapshot.locomotives),
             snapshot.time,
         )
+
+
+def _nearest_loco(locos: Iterable[Locomotive], metre: float) -> Locomotive | None:
+    """The locomotive a reading at ``metre`` belongs to: the one it lies on, else the
+    nearest within ATTRIBUTE_MARGIN_M (two may stand closer than the margin)."""
+    distance, nearest = min(
+        ((max(loco.tail_m - metre, metre - loco.head_m, 0.0), loco) for loco in locos),
+        key=lambda pair: pair[0],
+        default=(math.inf, None),
+    )
+    return nearest if distance <= ATTRIBUTE_MARGIN_M else None
 
 
 def _nearest(history: deque[PositionRecord], t: float, after_s: float) -> PositionRecord | None:

@@ -25,12 +25,12 @@ import itertools
 import math
 import statistics
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from cloud.fse.fusion import END_SNAP_M, ENTRY_M, GRID_M, MAX_BODY_M, Body, TrackView
-from cloud.fse.identity import Identity
+from cloud.fse.identity import Identity, taken_from
 from locowatch.facility.config import FseSettings
 from locowatch.facility.visibility import subtract_spans
 
@@ -184,8 +184,17 @@ class TrackTracker:
         self._merge_overlapping()
         for loco in self.locos:
             if loco.confirmed:
-                events += self._motion_events(loco, t) + self._identity_events(loco, t)
+                events += self._motion_events(loco, t)
         self.previous = view
+        return events
+
+    def identify(self, t: float, owned: Mapping[str, Mapping[str, str]]) -> list[Event]:
+        """Refresh what each confirmed locomotive is reported as; ``owned``: who holds
+        each unique value (a plate) in the whole facility, by locomotive id."""
+        events: list[Event] = []
+        for loco in self.locos:
+            if loco.confirmed:
+                events += self._identity_events(loco, t, taken_from(owned, loco.id))
         return events
 
     def visible(self) -> list[Locomotive]:
@@ -751,10 +760,12 @@ class TrackTracker:
                 return [self._event(loco, t, "stopped")]
         return []
 
-    def _identity_events(self, loco: Locomotive, t: float) -> list[Event]:
+    def _identity_events(
+        self, loco: Locomotive, t: float, taken: Mapping[str, frozenset[str]]
+    ) -> list[Event]:
         s = self.settings
         events = []
-        resolved = loco.identity.resolved(s.identify_min_votes, s.identify_min_share)
+        resolved = loco.identity.resolved(s.identify_min_votes, s.identify_min_share, taken)
         loco.resolved = resolved
         changed = {n: v for n, v in resolved.items() if loco.identified.get(n) != v[0]}
         loco.identified.update({name: value for name, (value, _) in changed.items()})

@@ -792,3 +792,37 @@ def test_a_series_is_named_through_unknown_readings_and_a_never_taught_one_is_un
         ticks = fse.advance() or ticks
     series = {round(lo.tail_m): lo.series for lo in ticks[-1].snapshot.locomotives}
     assert series == {5: "ТЭМ18", 30: "unknown", 60: None}
+
+
+def test_a_plate_is_reported_for_one_locomotive_only_and_readings_go_to_the_nearest(
+    twin: Twin,
+) -> None:
+    """Two locomotives 1 m apart: readings of the gap's far side land on the locomotive
+    they lie on, not on the one whose margin they fall in first; a plate also voted for
+    on the other (a neighbour's plate read over the gap) stays with the one most votes
+    give it to, and the other shows its own or none."""
+    first, second = (5.0, 22.0), (23.0, 40.0)
+    fse = FacilityStateEstimator(twin.facility, "prod")
+    bodies = [Interval(*first, True, True, 0.9), Interval(*second, True, True, 0.9)]
+    readings = [  # (position, plate): the second's own plate, read at its tail end, and
+        # twice on the first; the first's own plate is never read
+        *[(second[0] + 0.3, "ТЭП70-4227")] * 5,
+        *[(first[0] + 8.0, "ТЭП70-4227")] * 3,
+    ]
+    ticks: list[Tick] = []
+    for step in range(100):
+        t = 100 + step / 2
+        fse.add(_record((0, 90), *bodies)._replace(time=t, track_id="T1"))
+        if 40 <= step < 40 + len(readings):
+            position, plate = readings[step - 40]
+            fse.add(
+                AttributeRecord(
+                    Origin("f", "g", 1000 + step), t, "prod", "cam", "plate", plate, 0.9,
+                    "T1", position, (), "m", "e",
+                )
+            )  # fmt: skip
+        ticks += fse.advance()
+    plates = {round(lo.tail_m): lo.plate for lo in ticks[-1].snapshot.locomotives}
+    assert plates == {5: None, 23: "ТЭП70-4227"}
+    named = [e for t in ticks for e in t.events if e.kind == "identified"]
+    assert [(e.tail_m < 22.5, e.detail["value"]) for e in named] == [(False, "ТЭП70-4227")]
