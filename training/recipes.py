@@ -107,10 +107,11 @@ def series_recipe(
     own = series_classes(train.labels)
     classes = (*keep, *(c for c in own if c not in keep))
     y_all = np.array([classes.index(series_target(row)) for row in train.labels])
+    widths = _filled_widths(train.inputs)
 
     def make_batch(indices: np.ndarray, rng: np.random.Generator) -> Batch:
-        x = jitter(train.inputs[indices].astype(np.float32), rng)
-        return torch.from_numpy(x), torch.from_numpy(y_all[indices])
+        x = shape_views(train.inputs[indices].astype(np.float32), widths[indices], rng)
+        return torch.from_numpy(jitter(x, rng)), torch.from_numpy(y_all[indices])
 
     def loss(out: torch.Tensor, target: Any) -> torch.Tensor:
         return functional.cross_entropy(out, target, label_smoothing=0.05)
@@ -124,6 +125,48 @@ def series_recipe(
         classes,
         (None, 3, 92, 240),
     )
+
+
+SHUFFLED_COLOURS = 0.8  # share of windows whose colour channels are shuffled
+GREY = 0.25  # share of those then made grey
+MIRRORED = 0.5
+ERASED = 0.3  # share with a block covered, as a person or a cart covers part of a side
+
+
+def shape_views(x: np.ndarray, widths: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Body windows (n, 3, h, w) as a series shows them anywhere: in any paint, seen from
+    either side of the track, partly covered.
+
+    A varied twin paints each locomotive at random, so within one training day the paint
+    tells the series apart (every locomotive is one series) and across days it tells
+    nothing: trained on unshuffled colours a classifier read 98 % of its own days' windows
+    and 36-48 % of new days'. ``widths``: the filled columns of each window (the rest is
+    zero padding on the right, kept there when mirrored).
+    """
+    n = len(x)
+    shuffled = rng.random(n) < SHUFFLED_COLOURS
+    order = np.argsort(rng.random((n, 3)), axis=1)
+    x[shuffled] = x[shuffled][np.arange(int(shuffled.sum()))[:, None], order[shuffled]]
+    grey = shuffled & (rng.random(n) < GREY)
+    x[grey] = x[grey].mean(axis=1, keepdims=True)
+    for i in np.flatnonzero(rng.random(n) < MIRRORED):
+        x[i, :, :, : widths[i]] = x[i, :, :, : widths[i]][..., ::-1]
+    height, width = x.shape[2:]
+    for i in np.flatnonzero(rng.random(n) < ERASED):
+        h, w = (
+            int(rng.integers(height // 4, height // 2)),
+            int(rng.integers(width // 8, width // 3)),
+        )
+        top, left = int(rng.integers(0, height - h)), int(rng.integers(0, max(widths[i] - w, 1)))
+        x[i, :, top : top + h, left : left + w] = rng.uniform(0, 255, (3, 1, 1))
+    return x
+
+
+def _filled_widths(inputs: np.ndarray) -> np.ndarray:
+    """Per window (n, c, h, w): columns up to the last one holding any pixel."""
+    filled: np.ndarray = np.asarray(inputs.reshape(len(inputs), -1, inputs.shape[-1]).any(axis=1))
+    last = filled.shape[1] - np.argmax(filled[:, ::-1], axis=1)
+    return np.where(np.asarray(filled.any(axis=1)), last, filled.shape[1])
 
 
 PLATE_READABLE_PX = 10  # smaller plates are targets of "" (nothing legible), not guesses

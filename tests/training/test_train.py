@@ -196,3 +196,21 @@ def test_series_outside_the_known_ones_are_taught_and_measured_as_unknown() -> N
     inputs = np.zeros((4, 3, 92, 240), np.uint8)
     with pytest.raises(ValueError, match="kept for the open-set test: ЧС2"):
         series_recipe(Samples(inputs, rows), epochs=1, seed=0, device="cpu")
+
+
+def test_series_windows_are_taught_in_any_paint_from_either_side() -> None:
+    """A body window is shown with its colours shuffled or grey, mirrored within its
+    filled columns (the zero padding stays on the right), or partly covered."""
+    from training.recipes import _filled_widths, shape_views
+
+    windows = np.zeros((64, 3, 92, 240), np.float32)
+    windows[:, :, :, :100] = np.arange(1, 101, dtype=np.float32)  # a ramp along the body
+    windows[:, 2, :, :100] += 100  # red above the others
+    widths = _filled_widths(windows)
+    assert (widths == 100).all()
+    views = shape_views(windows.copy(), widths, np.random.default_rng(0))
+    assert not views[:, :, :, 100:].any(), "padding stays padding"
+    mirrored = views[:, 0, 0, 0] > views[:, 0, 0, 98]
+    assert 0.3 < mirrored.mean() < 0.7
+    red_elsewhere = views[:, 2, 45].mean(axis=1) < views[:, :2, 45].mean(axis=(1, 2))
+    assert 0.3 < red_elsewhere.mean() < 0.9, "the paint no longer tells one colour"
