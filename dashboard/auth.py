@@ -67,8 +67,9 @@ def current_user() -> User | None:
 
 
 class UsersFile:
-    """The users file, read again when it changes (a user added while the dashboard
-    runs can log in; a removed one is out within ``RELOAD_CHECK_S``)."""
+    """The users file, read again when it changes: a user added while the dashboard runs
+    can log in at once (a name not in the file looks at the file again), a removed one is
+    out within ``RELOAD_CHECK_S``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -79,18 +80,22 @@ class UsersFile:
 
     def get(self, name: str) -> User | None:
         now = time.monotonic()
-        if now - self._checked >= RELOAD_CHECK_S:
+        if now - self._checked >= RELOAD_CHECK_S or name not in self.users:
             self._checked = now
-            current = stamp(self.path)
-            if current != self._stamp:
-                self._stamp = current
-                try:
-                    self.users = load_users(self.path)
-                    self.version += 1
-                    log.info("users file %s read again: %d users", self.path, len(self.users))
-                except (OSError, UsageError) as exc:  # keep the last good users
-                    log.error("users file %s not read again, keeping the last: %s", self.path, exc)
+            self._reload_if_changed()
         return self.users.get(name)
+
+    def _reload_if_changed(self) -> None:
+        current = stamp(self.path)  # a stat: cheap enough for every unknown name
+        if current == self._stamp:
+            return
+        self._stamp = current
+        try:
+            self.users = load_users(self.path)
+            self.version += 1
+            log.info("users file %s read again: %d users", self.path, len(self.users))
+        except (OSError, UsageError) as exc:  # keep the last good users
+            log.error("users file %s not read again, keeping the last: %s", self.path, exc)
 
 
 @dataclass(frozen=True)
