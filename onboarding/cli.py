@@ -37,12 +37,7 @@ RECORDING = click.option(
     required=True,
     help="A recording folder (manifest.json, video/), as `locowatch record` writes it.",
 )
-
-
-@click.command()
-@RECORDED_CONFIG
-@RECORDING
-@click.option(
+STATE = click.option(
     "--state",
     "state_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -50,12 +45,19 @@ RECORDING = click.option(
     help="Write every flow's state snapshots here, one JSON line each "
     "(`locowatch eval --state` reads it).",
 )
-@click.option(
+FLOWS = click.option(
     "--flow",
     "flows",
     multiple=True,
-    help="Replay only this flow (repeatable). Default: every flow of the facility file.",
+    help="Only this flow (repeatable). Default: every flow of the facility file.",
 )
+
+
+@click.command()
+@RECORDED_CONFIG
+@RECORDING
+@STATE
+@FLOWS
 @db_url_option
 @click.option(
     "--store/--no-store",
@@ -115,19 +117,8 @@ def replay(
     required=True,
     help="An estimations file, as `locowatch replay --estimations` writes it.",
 )
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Write every flow's state snapshots here, one JSON line each.",
-)
-@click.option(
-    "--flow",
-    "flows",
-    multiple=True,
-    help="Fuse only this flow (repeatable). Default: every flow of the facility file.",
-)
+@STATE
+@FLOWS
 def fuse(
     config_path: Path, estimations_path: Path, state_path: Path, flows: tuple[str, ...]
 ) -> None:
