@@ -79,7 +79,7 @@ def migrate(config_path: Path | None, db_url: str | None, home: Path | None) -> 
     url = resolve_db_url(db_url, home)
     retention = load_cloud_config(config_path).retention if config_path else Retention()
     applied = apply_migrations(url)
-    info = apply_policies(url, retention.raw_days, retention.state_days)
+    info = apply_policies(url, retention.raw_days, retention.state_days, retention.snapshot_days)
     click.echo(
         f"applied {len(applied)} migrations" + (f": {', '.join(applied)}" if applied else "")
     )

@@ -78,7 +78,12 @@ class Limits(Section):
 
 class Retention(Section):
     raw_days: int = Field(default=30, ge=1, description="Raw estimations and camera health.")
-    state_days: int = Field(default=730, ge=1, description="Snapshots, states and events.")
+    snapshot_days: int = Field(
+        default=14, ge=1, description="1 Hz state snapshots: the live view, eval and replays."
+    )
+    state_days: int = Field(
+        default=730, ge=1, description="Events, stays, visits, spans and hourly roll-ups."
+    )
 
 
 class CloudConfig(Section):

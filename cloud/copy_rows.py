@@ -1,7 +1,7 @@
 """Raw estimations and facility state as PostgreSQL binary COPY data, packed with ``struct``.
 
 Ingest writes tens of thousands of rows a second from one Python thread, and the FSE
-process a snapshot and a row per locomotive for every second of capture it fuses. psycopg's
+process a snapshot for every second of capture it fuses. psycopg's
 ``Copy.write_row`` adapts every field of every row through its dumpers (lists to arrays
 in pure Python), which was half of ingest's storage time. The rows here are few and
 fixed in shape, so this module packs them straight into the wire format that
@@ -51,19 +51,13 @@ HEALTH_COLUMNS = (
     "decode_errors, message"
 )
 SNAPSHOT_COLUMNS = "time, facility_id, flow, written_at, locomotive_count, locomotives"
-LOCO_STATE_COLUMNS = (
-    "time, facility_id, flow, loco_id, track_id, tail_m, head_m, station_id, series, plate, stale"
-)
-
 # Fixed-width stretches of a row: (field count,) timestamptz, int8, float4 and int8 fields,
 # each value behind its length.
 _ROW_START = struct.Struct(">hiq")  # field count, timestamptz
 _INT8 = struct.Struct(">iq")
 _FLOAT4 = struct.Struct(">if")
 _FLOAT4x3 = struct.Struct(">ififif")
-_FLOAT4x2 = struct.Struct(">ifif")
 _INT4 = struct.Struct(">ii")
-_BOOL = {False: struct.pack(">i?", 1, False), True: struct.pack(">i?", 1, True)}
 JSONB_VERSION = b"\x01"  # jsonb's binary form: a version byte, then the JSON text
 _TEXT_CACHE_LIMIT = 10_000  # distinct keys cached before the cache starts over
 
@@ -253,10 +247,6 @@ def health_rows(records: Sequence[HealthRecord]) -> bytes:
     )
 
 
-def _optional_text(value: str | None) -> bytes:
-    return NULL if value is None else _text(value)
-
-
 def _jsonb(value: object) -> bytes:
     data = JSONB_VERSION + json.dumps(value).encode()
     return struct.pack(">i", len(data)) + data
@@ -274,21 +264,4 @@ def snapshot_rows(snapshots: Sequence[Snapshot], written_at: float) -> bytes:
             _jsonb([loco.to_json() for loco in s.locomotives]),
         )
         for s in snapshots
-    )
-
-
-def loco_state_rows(snapshots: Sequence[Snapshot]) -> bytes:
-    """COPY data for ``locomotive_states (LOCO_STATE_COLUMNS)``: a row per locomotive."""
-    return _copy_data(
-        (
-            _ROW_START.pack(11, 8, timestamptz(s.time)),
-            _text((s.facility_id, s.flow, loco.id, loco.track)),
-            _FLOAT4x2.pack(4, loco.tail_m, 4, loco.head_m),
-            _optional_text(loco.station),
-            _optional_text(loco.series),
-            _optional_text(loco.plate),
-            _BOOL[loco.stale],
-        )
-        for s in snapshots
-        for loco in s.locomotives
     )

@@ -168,6 +168,7 @@ async def _retention(store: Store, config: CloudConfig) -> None:
             "retention",
             store.drop_old_chunks,
             config.retention.raw_days,
+            config.retention.snapshot_days,
             config.retention.state_days,
         )
         if dropped:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,16 +27,22 @@ from psycopg_pool import ConnectionPool
 from cloud.copy_rows import (
     ATTRIBUTE_COLUMNS,
     HEALTH_COLUMNS,
-    LOCO_STATE_COLUMNS,
     POSITION_COLUMNS,
     SNAPSHOT_COLUMNS,
     attribute_rows,
     health_rows,
-    loco_state_rows,
     position_rows,
     snapshot_rows,
 )
-from cloud.fse import LocoState, Snapshot, Tick
+from cloud.fse import Event, LocoState, Snapshot, Tick
+from cloud.history import (
+    FlowChanges,
+    FlowHistory,
+    History,
+    OpenSpan,
+    OpenStay,
+    OpenVisit,
+)
 from cloud.plant.payloads import event_message
 from cloud.records import (
     AttributeRecord,
@@ -92,6 +98,7 @@ def at(t: float) -> datetime:
 
 class Store:
     def __init__(self, url: str, max_connections: int = 4, timeout_s: float = 10.0) -> None:
+        self.history = History()  # open stays, visits and spans of the flows written here
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -174,46 +181,18 @@ class Store:
     # -- facility state ------------------------------------------------------------------
 
     def write_ticks(self, ticks: Sequence[Tick]) -> None:
-        """Snapshots, their per-locomotive rows and events, in one transaction."""
+        """Snapshots, events and the history they make (cloud/history.py), in one transaction."""
         if not ticks:
             return
         snapshots = [tick.snapshot for tick in ticks]
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            for table, columns, data in (
-                ("state_snapshots", SNAPSHOT_COLUMNS, snapshot_rows(snapshots, time.time())),
-                ("locomotive_states", LOCO_STATE_COLUMNS, loco_state_rows(snapshots)),
-            ):
-                with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.write(data)
-            with cur.copy(
-                "COPY locomotive_events (time, facility_id, flow, loco_id, kind, track_id, "
-                "station_id, tail_m, head_m, series, plate, detail) FROM STDIN"
-            ) as copy:
-                for tick in ticks:
-                    s = tick.snapshot
-                    for e in tick.events:
-                        copy.write_row(
-                            (at(e.time), s.facility_id, s.flow, e.loco_id, e.kind, e.track_id,
-                             e.station_id, e.tail_m, e.head_m, e.series, e.plate,
-                             json.dumps(e.detail))
-                        )  # fmt: skip
-            # The plant systems' copy of each event, committed with it (cloud/plant).
-            with cur.copy("COPY outbox (facility_id, flow, kind, key, payload) FROM STDIN") as copy:
-                for tick in ticks:
-                    s = tick.snapshot
-                    seen: Counter[tuple[str, str, float]] = Counter()
-                    for e in tick.events:
-                        ordinal = seen[(e.loco_id, e.kind, e.time)]
-                        seen[(e.loco_id, e.kind, e.time)] += 1
-                        message = event_message(
-                            s.facility_id, s.flow, time=e.time, kind=e.kind, loco_id=e.loco_id,
-                            track=e.track_id, tail_m=e.tail_m, head_m=e.head_m,
-                            station=e.station_id, series=e.series, plate=e.plate,
-                            detail=e.detail, ordinal=ordinal,
-                        )  # fmt: skip
-                        copy.write_row(
-                            (s.facility_id, s.flow, "event", message["key"], json.dumps(message))
-                        )
+            columns = SNAPSHOT_COLUMNS
+            with cur.copy(f"COPY state_snapshots ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(snapshot_rows(snapshots, time.time()))
+            _copy_events(cur, ticks)
+            changes = self.history.plan(ticks, lambda f, flow: open_history(cur, f, flow))
+            write_history(cur, changes)
+        self.history.adopt(changes)
 
     # -- restart -------------------------------------------------------------------------
 
@@ -252,15 +231,18 @@ class Store:
         records += [_attribute_from_row(r) for r in attributes]
         return sorted(records, key=lambda r: r.time)
 
-    def drop_old_chunks(self, raw_days: int, state_days: int, now: float | None = None) -> int:
+    def drop_old_chunks(
+        self, raw_days: int, snapshot_days: int, state_days: int, now: float | None = None
+    ) -> int:
         """Drop the chunks wholly older than the retention ages, counted back from ``now``
         (POSIX seconds; default this process's clock, the one that checks capture times)."""
         now = time.time() if now is None else now
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT locowatch_drop_old_chunks(%s, %s)",
-                (at(now - raw_days * DAY_S), at(now - state_days * DAY_S)),
-            ).fetchone()
+                "SELECT locowatch_drop_old_chunks(%s, %s, %s)",
+                (at(now - raw_days * DAY_S), at(now - snapshot_days * DAY_S),
+                 at(now - state_days * DAY_S)),
+            ).fetchone()  # fmt: skip
             # Messages no plant service took (none runs, or a sink removed from its config)
             # go with the raw data; a running service deletes what it delivered itself.
             stale = conn.execute(
@@ -327,3 +309,221 @@ def _attribute_from_row(row: tuple[Any, ...]) -> AttributeRecord:
         Origin(facility, gateway, seq), time.timestamp(), flow, camera, name, value, conf, track,
         position, tuple(zip(alts, alt_conf, strict=True)), version, engine,
     )  # fmt: skip
+
+
+# -- facility state: events and history -------------------------------------------------
+
+
+def _copy_events(cur: psycopg.Cursor[Any], ticks: Sequence[Tick]) -> None:
+    """Events, and the plant systems' copy of each in the outbox (cloud/plant)."""
+    with cur.copy(
+        "COPY locomotive_events (time, facility_id, flow, loco_id, kind, track_id, "
+        "station_id, tail_m, head_m, series, plate, detail) FROM STDIN"
+    ) as copy:
+        for tick in ticks:
+            s = tick.snapshot
+            for e in tick.events:
+                copy.write_row(
+                    (at(e.time), s.facility_id, s.flow, e.loco_id, e.kind, e.track_id,
+                     e.station_id, e.tail_m, e.head_m, e.series, e.plate, json.dumps(e.detail))
+                )  # fmt: skip
+    with cur.copy("COPY outbox (facility_id, flow, kind, key, payload) FROM STDIN") as copy:
+        for tick in ticks:
+            s = tick.snapshot
+            seen: Counter[tuple[str, str, float]] = Counter()
+            for e in tick.events:
+                ordinal = seen[(e.loco_id, e.kind, e.time)]
+                seen[(e.loco_id, e.kind, e.time)] += 1
+                message = event_message(
+                    s.facility_id, s.flow, time=e.time, kind=e.kind, loco_id=e.loco_id,
+                    track=e.track_id, tail_m=e.tail_m, head_m=e.head_m,
+                    station=e.station_id, series=e.series, plate=e.plate,
+                    detail=e.detail, ordinal=ordinal,
+                )  # fmt: skip
+                copy.write_row(
+                    (s.facility_id, s.flow, "event", message["key"], json.dumps(message))
+                )
+
+
+UPSERT_STAY = (
+    "INSERT INTO locomotive_stays (facility_id, flow, loco_id, station_id, track_id, "
+    "from_time, to_time, series, plate) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (facility_id, flow, loco_id, from_time) DO UPDATE SET "
+    "to_time = EXCLUDED.to_time, series = EXCLUDED.series, plate = EXCLUDED.plate"
+)
+UPSERT_SPAN = (
+    "INSERT INTO locomotive_spans (facility_id, flow, loco_id, track_id, tail_m, head_m, "
+    "station_id, series, plate, stale, from_time, to_time) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (facility_id, flow, loco_id, from_time) DO UPDATE SET "
+    "to_time = EXCLUDED.to_time, tail_m = EXCLUDED.tail_m, head_m = EXCLUDED.head_m"
+)
+UPSERT_VISIT = (
+    "INSERT INTO locomotive_visits (facility_id, flow, loco_id, arrival_track, arrived_at, "
+    "departed_at, series, plate) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (facility_id, flow, loco_id, arrived_at) DO UPDATE SET "
+    "departed_at = EXCLUDED.departed_at, series = EXCLUDED.series, plate = EXCLUDED.plate"
+)
+UPSERT_PROGRESS = (
+    "INSERT INTO state_progress (facility_id, flow, time, rolled_up_to) VALUES (%s, %s, %s, %s) "
+    "ON CONFLICT (facility_id, flow) DO UPDATE SET time = EXCLUDED.time, "
+    "rolled_up_to = EXCLUDED.rolled_up_to"
+)
+# Closed hours of one facility and flow, from its snapshots: the share of snapshots each
+# station held a locomotive in, which locomotives (with the last plate read for each),
+# and the locomotive count. Idempotent: a roll-up run again writes the same rows.
+ROLL_UP_COUNTS = """
+INSERT INTO locomotive_count_hours (facility_id, flow, hour, snapshots, count_sum, min_count,
+                                    max_count)
+SELECT facility_id, flow, time_bucket(INTERVAL '1 hour', time), count(*),
+       sum(locomotive_count), min(locomotive_count), max(locomotive_count)
+FROM state_snapshots
+WHERE facility_id = %(facility)s AND flow = %(flow)s AND time >= %(from)s AND time < %(to)s
+GROUP BY 1, 2, 3
+ON CONFLICT (facility_id, flow, hour) DO UPDATE SET snapshots = EXCLUDED.snapshots,
+    count_sum = EXCLUDED.count_sum, min_count = EXCLUDED.min_count,
+    max_count = EXCLUDED.max_count
+"""
+ROLL_UP_STATIONS = """
+INSERT INTO station_hours (facility_id, flow, hour, station_id, occupied_snapshots, loco_ids,
+                           plates)
+WITH states AS (
+    SELECT time_bucket(INTERVAL '1 hour', s.time) AS hour, s.time,
+           l->>'station' AS station_id, l->>'id' AS loco_id, l->>'plate' AS plate
+    FROM state_snapshots s CROSS JOIN LATERAL jsonb_array_elements(s.locomotives) l
+    WHERE s.facility_id = %(facility)s AND s.flow = %(flow)s
+      AND s.time >= %(from)s AND s.time < %(to)s AND l->>'station' IS NOT NULL
+), occupied AS (
+    SELECT hour, station_id, count(DISTINCT time) AS snapshots FROM states GROUP BY 1, 2
+), visitors AS (
+    SELECT hour, station_id, loco_id,
+           (array_agg(plate ORDER BY time DESC) FILTER (WHERE plate IS NOT NULL))[1] AS plate
+    FROM states GROUP BY 1, 2, 3
+)
+SELECT %(facility)s, %(flow)s, o.hour, o.station_id, o.snapshots,
+       array_agg(v.loco_id ORDER BY v.loco_id), array_agg(v.plate ORDER BY v.loco_id)
+FROM occupied o JOIN visitors v USING (hour, station_id)
+GROUP BY o.hour, o.station_id, o.snapshots
+ON CONFLICT (facility_id, flow, hour, station_id) DO UPDATE SET
+    occupied_snapshots = EXCLUDED.occupied_snapshots, loco_ids = EXCLUDED.loco_ids,
+    plates = EXCLUDED.plates
+"""
+
+
+def write_history(cur: psycopg.Cursor[Any], changes: Sequence[FlowChanges]) -> None:
+    """The rows ``History.plan`` made, the progress, and the hours closed."""
+    for c in changes:
+        key = (c.facility_id, c.flow)
+        stays = [(*key, r.loco_id, r.station_id, r.track_id, at(r.from_time),
+                  _at_or_none(r.to_time), r.series, r.plate) for r in c.stays.values()]  # fmt: skip
+        spans = [(*key, r.loco_id, r.track_id, r.tail_m, r.head_m, r.station_id, r.series,
+                  r.plate, r.stale, at(r.from_time), _at_or_none(r.to_time))
+                 for r in c.spans.values()]  # fmt: skip
+        visits = [(*key, r.loco_id, r.arrival_track, at(r.arrived_at),
+                   _at_or_none(r.departed_at), r.series, r.plate)
+                  for r in c.visits.values()]  # fmt: skip
+        for statement, rows in ((UPSERT_STAY, stays), (UPSERT_SPAN, spans), (UPSERT_VISIT, visits)):
+            if rows:
+                cur.executemany(statement, rows)
+        h = c.history
+        if h.time is not None and h.rolled_up_to is not None:
+            cur.execute(UPSERT_PROGRESS, (*key, at(h.time), at(h.rolled_up_to)))
+        if c.roll_up is not None:
+            hours = {"facility": c.facility_id, "flow": c.flow,
+                     "from": at(c.roll_up[0]), "to": at(c.roll_up[1])}  # fmt: skip
+            cur.execute(ROLL_UP_COUNTS, hours)
+            cur.execute(ROLL_UP_STATIONS, hours)
+
+
+def open_history(cur: psycopg.Cursor[Any], facility_id: str, flow: str) -> FlowHistory:
+    """The open facts of a facility and flow as stored: where a restarted writer goes on.
+    Open facts held until the newest snapshot stored (else they would be closed)."""
+    key = (facility_id, flow)
+    row = cur.execute(
+        "SELECT time, rolled_up_to FROM state_progress WHERE facility_id = %s AND flow = %s", key
+    ).fetchone()
+    if row is None:
+        return FlowHistory()
+    last = row[0].timestamp()
+    history = FlowHistory(time=last, rolled_up_to=row[1].timestamp())
+    for loco, station, track, start, series, plate in cur.execute(
+        "SELECT loco_id, station_id, track_id, from_time, series, plate FROM locomotive_stays "
+        "WHERE facility_id = %s AND flow = %s AND to_time IS NULL", key
+    ).fetchall():  # fmt: skip
+        history.stays[loco] = OpenStay(loco, station, track, start.timestamp(), last, series, plate)
+    for loco, track, tail, head, station, series, plate, stale, start in cur.execute(
+        "SELECT loco_id, track_id, tail_m, head_m, station_id, series, plate, stale, from_time "
+        "FROM locomotive_spans WHERE facility_id = %s AND flow = %s AND to_time IS NULL", key
+    ).fetchall():  # fmt: skip
+        history.spans[loco] = OpenSpan(
+            loco, track, station, series, plate, stale, start.timestamp(), last, tail, head,
+            tail, head, 1,
+        )  # fmt: skip
+    for loco, track, arrived, series, plate in cur.execute(
+        "SELECT loco_id, arrival_track, arrived_at, series, plate FROM locomotive_visits "
+        "WHERE facility_id = %s AND flow = %s AND departed_at IS NULL", key
+    ).fetchall():  # fmt: skip
+        history.visits[loco] = OpenVisit(loco, track, arrived.timestamp(), series, plate)
+    return history
+
+
+def _at_or_none(t: float | None) -> datetime | None:
+    return None if t is None else at(t)
+
+
+CONVERT_BATCH = 3600  # snapshots per batch when history is rebuilt from stored state
+
+
+def convert_history(conn: psycopg.Connection[Any]) -> None:
+    """Rebuild stays, visits, spans and hours from stored snapshots and events (migration
+    0009: a database written before history was kept as facts)."""
+    history = History()
+    with conn.cursor() as cur:
+        flows = cur.execute(
+            "SELECT DISTINCT facility_id, flow FROM state_snapshots ORDER BY 1, 2"
+        ).fetchall()
+    for facility_id, flow in flows:
+        converted = 0
+        for ticks in _stored_ticks(conn, facility_id, flow):
+            changes = history.plan(ticks, lambda f, fl: FlowHistory())
+            with conn.cursor() as cur:
+                write_history(cur, changes)
+            history.adopt(changes)
+            converted += len(ticks)
+        log.info("history of %s flow %s: %d snapshots converted", facility_id, flow, converted)
+
+
+def _stored_ticks(
+    conn: psycopg.Connection[Any], facility_id: str, flow: str
+) -> Iterator[list[Tick]]:
+    """Stored snapshots with their events, in time order and in batches."""
+    key = (facility_id, flow)
+    with conn.cursor() as cur:
+        events = deque(
+            Event(t.timestamp(), kind, loco, track, tail, head, station, series, plate, detail)
+            for t, kind, loco, track, tail, head, station, series, plate, detail in cur.execute(
+                "SELECT time, kind, loco_id, track_id, tail_m, head_m, station_id, series, plate, "
+                "detail FROM locomotive_events WHERE facility_id = %s AND flow = %s ORDER BY time",
+                key,
+            )
+        )
+    batch: list[Tick] = []
+    with conn.cursor(name="locowatch_convert_history") as snapshots:
+        snapshots.execute(
+            "SELECT time, locomotives FROM state_snapshots WHERE facility_id = %s AND flow = %s "
+            "ORDER BY time",
+            key,
+        )
+        for t, locomotives in snapshots:
+            time_s = t.timestamp()
+            mine = []
+            while events and events[0].time <= time_s:
+                mine.append(events.popleft())
+            locos = tuple(LocoState.from_json(item) for item in locomotives)
+            batch.append(Tick(Snapshot(time_s, facility_id, flow, locos), mine))
+            if len(batch) >= CONVERT_BATCH:
+                yield batch
+                batch = []
+    if batch:
+        batch[-1].events.extend(events)
+        yield batch

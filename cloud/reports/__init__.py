@@ -20,6 +20,7 @@ from locowatch.errors import UsageError
 
 HERE = Path(__file__).parent
 REPORTS = ("occupancy", "visits", "stays", "counts", "models")
+HOURLY = ("occupancy", "counts")  # read from the hourly roll-ups: buckets of whole hours
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,24 @@ def report_rows(
     """One report on an open connection (times in the range's zone): columns and rows."""
     query = report_sql(name)
     conn.execute(sql.SQL("SET TIME ZONE {}").format(sql.Literal(where.tz)))
+    if name in HOURLY:
+        _require_whole_hours(conn, where.bucket)
     cur = conn.execute(query, where.params())
     columns = [c.name for c in cur.description or ()]
     return columns, cur.fetchall()
+
+
+def _require_whole_hours(conn: psycopg.Connection[Any], bucket: str) -> None:
+    try:
+        row = conn.execute("SELECT extract(epoch FROM %s::interval)", (bucket,)).fetchone()
+    except psycopg.DataError as exc:
+        raise UsageError(f"--bucket {bucket!r} is not an interval: {exc}") from exc
+    seconds = float(row[0]) if row else 0.0
+    if seconds < 3600 or seconds % 3600:
+        raise UsageError(
+            f"--bucket {bucket!r}: this report reads hourly roll-ups; "
+            "give whole hours ('1 hour', '6 hours', '1 day')"
+        )
 
 
 def known_facilities(url: str) -> list[str]:

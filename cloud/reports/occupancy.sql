@@ -1,25 +1,28 @@
--- Station occupancy per time bucket: the share of state snapshots in which a station
--- held a locomotive, how many locomotives stood there, and which (plate, else FSE id).
--- A station missing from a bucket was empty for the whole bucket.
-WITH states AS (
-    SELECT time_bucket(%(bucket)s::interval, time, %(tz)s) AS bucket, time, station_id,
-           loco_id, plate
-    FROM locomotive_states
+-- Station occupancy per time bucket (whole hours): the share of state snapshots in which
+-- a station held a locomotive, how many locomotives stood there, and which (plate, else
+-- FSE id). A station missing from a bucket was empty for the whole bucket. Read from the
+-- hourly roll-ups, so the hour in progress shows once it closes.
+WITH hours AS (
+    SELECT time_bucket(%(bucket)s::interval, hour, %(tz)s) AS bucket, hour, station_id,
+           occupied_snapshots, loco_ids, plates
+    FROM station_hours
     WHERE facility_id = %(facility)s AND flow = %(flow)s
-      AND time >= %(from)s AND time < %(to)s AND station_id IS NOT NULL
+      AND hour >= %(from)s AND hour < %(to)s
 ), snapshots AS (
-    SELECT time_bucket(%(bucket)s::interval, time, %(tz)s) AS bucket, count(*) AS snapshots
-    FROM state_snapshots
+    SELECT time_bucket(%(bucket)s::interval, hour, %(tz)s) AS bucket, sum(snapshots) AS snapshots
+    FROM locomotive_count_hours
     WHERE facility_id = %(facility)s AND flow = %(flow)s
-      AND time >= %(from)s AND time < %(to)s
+      AND hour >= %(from)s AND hour < %(to)s
     GROUP BY 1
 ), occupied AS (
-    SELECT bucket, station_id, count(DISTINCT time) AS occupied_snapshots
-    FROM states GROUP BY 1, 2
+    SELECT bucket, station_id, sum(occupied_snapshots) AS occupied_snapshots
+    FROM hours GROUP BY 1, 2
 ), visitors AS (  -- each locomotive once, under the last plate read for it
-    SELECT bucket, station_id, loco_id,
-           (array_agg(plate ORDER BY time DESC) FILTER (WHERE plate IS NOT NULL))[1] AS plate
-    FROM states GROUP BY 1, 2, 3
+    SELECT h.bucket, h.station_id, v.loco_id,
+           (array_agg(v.plate ORDER BY h.hour DESC) FILTER (WHERE v.plate IS NOT NULL))[1]
+               AS plate
+    FROM hours h CROSS JOIN LATERAL unnest(h.loco_ids, h.plates) AS v(loco_id, plate)
+    GROUP BY 1, 2, 3
 )
 SELECT o.bucket, o.station_id AS station,
        round(o.occupied_snapshots::numeric / s.snapshots, 3) AS occupied_fraction,

@@ -137,16 +137,28 @@ def conninfo_url(conninfo: str) -> str:
 
 
 RAW_TABLES = ("position_estimations", "attribute_estimations", "camera_health", "ingest_rejections")
-STATE_TABLES = ("state_snapshots", "locomotive_states", "locomotive_events")
+SNAPSHOT_TABLES = ("state_snapshots",)
+STATE_TABLES = (
+    "locomotive_events",
+    "locomotive_stays",
+    "locomotive_visits",
+    "locomotive_spans",
+    "locomotive_count_hours",
+    "station_hours",
+)
+# The fact tables are updated while a fact is open, and small: only append-only tables
+# are compressed.
 COMPRESS_SEGMENTS = {
     "position_estimations": "facility_id, camera_id",
     "attribute_estimations": "facility_id, camera_id",
     "camera_health": "facility_id, camera_id",
-    "locomotive_states": "facility_id, flow, loco_id",
+    "state_snapshots": "facility_id, flow",
 }
 
 
-def apply_policies(url: str, raw_days: int, state_days: int) -> TimescaleInfo:
+def apply_policies(
+    url: str, raw_days: int, state_days: int, snapshot_days: int = 14
+) -> TimescaleInfo:
     """Compression and retention policies where the license has them (run as the owner).
 
     Under the Apache license there are none: ingest drops old chunks itself (hourly,
@@ -170,7 +182,8 @@ def apply_policies(url: str, raw_days: int, state_days: int) -> TimescaleInfo:
                 "SELECT add_compression_policy(%s, INTERVAL '2 days', if_not_exists => true)",
                 (table,),
             )
-        for tables, days in ((RAW_TABLES, raw_days), (STATE_TABLES, state_days)):
+        ages = [(RAW_TABLES, raw_days), (SNAPSHOT_TABLES, snapshot_days)]
+        for tables, days in [*ages, (STATE_TABLES, state_days)]:
             for table in tables:
                 conn.execute("SELECT remove_retention_policy(%s, if_exists => true)", (table,))
                 conn.execute(

@@ -158,9 +158,10 @@ def test_a_batch_packed_before_the_mark_moved_stores_only_what_is_new(
     assert store.last_seq("gw-a") == 4
 
 
-def test_snapshots_and_locomotive_rows_read_back(store: Store, cloud_db: str) -> None:
+def test_snapshots_and_history_read_back(store: Store, cloud_db: str) -> None:
     """The FSE's state goes in as binary COPY too: every column, NULLs included, and the
-    snapshot's JSON is what the restart and the live view read."""
+    snapshot's JSON is what the restart and the live view read; open stays, spans and
+    visits are written with the snapshot that opened them."""
     first = LocoState(
         id="fse-7", track="T1", tail_m=3.25, head_m=20.5, station="T1-S2", series="ТЭМ18",
         series_confidence=0.875, plate="ТЭМ18-0421", plate_confidence=0.75, stale=False,
@@ -186,18 +187,24 @@ def test_snapshots_and_locomotive_rows_read_back(store: Store, cloud_db: str) ->
             "SELECT time, flow, locomotive_count, written_at > now() - interval '1 minute' "
             "FROM state_snapshots ORDER BY time"
         ).fetchall()
-        states = conn.execute(
-            "SELECT time, facility_id, flow, loco_id, track_id, tail_m, head_m, station_id, "
-            "series, plate, stale FROM locomotive_states ORDER BY time, loco_id"
+        spans = conn.execute(
+            "SELECT from_time, to_time, facility_id, flow, loco_id, track_id, tail_m, head_m, "
+            "station_id, series, plate, stale FROM locomotive_spans ORDER BY from_time, loco_id"
         ).fetchall()
+        stays = conn.execute(
+            "SELECT loco_id, station_id, from_time, to_time, series, plate FROM station_stays"
+        ).fetchall()
+        visits = conn.execute("SELECT loco_id, arrived_at, departed_at FROM visits").fetchall()
         events = conn.execute("SELECT time, loco_id, kind FROM locomotive_events").fetchall()
     assert snapshots == [
         (at(T0 - 1), "prod", 1, True), (at(T0), "prod", 2, True), (at(T0 + 1), "dev", 0, True)
     ]  # fmt: skip
     row = ("twin-depot", "prod", "fse-7", "T1", 3.25, 20.5, "T1-S2", "ТЭМ18", "ТЭМ18-0421", False)
-    assert states == [
-        (at(T0 - 1), *row),
-        (at(T0), *row),
-        (at(T0), "twin-depot", "prod", "fse-8", "T2", 0.0, 6.5, None, None, None, True),
+    assert spans == [  # open: no end yet
+        (at(T0 - 1), None, *row),
+        (at(T0), None, "twin-depot", "prod", "fse-8", "T2", 0.0, 6.5, None, None, None, True),
     ]
+    # an open stay runs to the newest snapshot of its flow
+    assert stays == [("fse-7", "T1-S2", at(T0 - 1), at(T0), "ТЭМ18", "ТЭМ18-0421")]
+    assert visits == [("fse-8", at(T0), None)]
     assert events == [(at(T0), "fse-8", "arrived")]
