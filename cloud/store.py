@@ -369,41 +369,20 @@ UPSERT_PROGRESS = (
     "ON CONFLICT (facility_id, flow) DO UPDATE SET time = EXCLUDED.time, "
     "rolled_up_to = EXCLUDED.rolled_up_to"
 )
-# Closed hours of one facility and flow, from its snapshots: the share of snapshots each
-# station held a locomotive in, which locomotives (with the last plate read for each),
-# and the locomotive count. Idempotent: a roll-up run again writes the same rows.
+# Closed hours of one facility and flow, from its snapshots (the functions of migration
+# 0009, which the views also use for the hour in progress). Idempotent.
 ROLL_UP_COUNTS = """
-INSERT INTO locomotive_count_hours (facility_id, flow, hour, snapshots, count_sum, min_count,
-                                    max_count)
-SELECT facility_id, flow, time_bucket(INTERVAL '1 hour', time), count(*),
-       sum(locomotive_count), min(locomotive_count), max(locomotive_count)
-FROM state_snapshots
-WHERE facility_id = %(facility)s AND flow = %(flow)s AND time >= %(from)s AND time < %(to)s
-GROUP BY 1, 2, 3
+INSERT INTO count_hours_closed
+SELECT %(facility)s, %(flow)s, h.*
+FROM locowatch_count_hours(%(facility)s, %(flow)s, %(from)s, %(to)s) h
 ON CONFLICT (facility_id, flow, hour) DO UPDATE SET snapshots = EXCLUDED.snapshots,
     count_sum = EXCLUDED.count_sum, min_count = EXCLUDED.min_count,
     max_count = EXCLUDED.max_count
 """
 ROLL_UP_STATIONS = """
-INSERT INTO station_hours (facility_id, flow, hour, station_id, occupied_snapshots, loco_ids,
-                           plates)
-WITH states AS (
-    SELECT time_bucket(INTERVAL '1 hour', s.time) AS hour, s.time,
-           l->>'station' AS station_id, l->>'id' AS loco_id, l->>'plate' AS plate
-    FROM state_snapshots s CROSS JOIN LATERAL jsonb_array_elements(s.locomotives) l
-    WHERE s.facility_id = %(facility)s AND s.flow = %(flow)s
-      AND s.time >= %(from)s AND s.time < %(to)s AND l->>'station' IS NOT NULL
-), occupied AS (
-    SELECT hour, station_id, count(DISTINCT time) AS snapshots FROM states GROUP BY 1, 2
-), visitors AS (
-    SELECT hour, station_id, loco_id,
-           (array_agg(plate ORDER BY time DESC) FILTER (WHERE plate IS NOT NULL))[1] AS plate
-    FROM states GROUP BY 1, 2, 3
-)
-SELECT %(facility)s, %(flow)s, o.hour, o.station_id, o.snapshots,
-       array_agg(v.loco_id ORDER BY v.loco_id), array_agg(v.plate ORDER BY v.loco_id)
-FROM occupied o JOIN visitors v USING (hour, station_id)
-GROUP BY o.hour, o.station_id, o.snapshots
+INSERT INTO station_hours_closed
+SELECT %(facility)s, %(flow)s, h.*
+FROM locowatch_station_hours(%(facility)s, %(flow)s, %(from)s, %(to)s) h
 ON CONFLICT (facility_id, flow, hour, station_id) DO UPDATE SET
     occupied_snapshots = EXCLUDED.occupied_snapshots, loco_ids = EXCLUDED.loco_ids,
     plates = EXCLUDED.plates

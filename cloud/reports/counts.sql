@@ -1,11 +1,11 @@
 -- Locomotives inside per time bucket (whole hours: mean, least and most over the
 -- bucket's snapshots), with the arrivals and departures in the bucket. Read from the
--- hourly roll-ups, so the hour in progress shows once it closes.
+-- hourly roll-ups (the hour in progress from its snapshots).
 WITH counts AS (
     SELECT time_bucket(%(bucket)s::interval, hour, %(tz)s) AS bucket,
            round(sum(count_sum)::numeric / sum(snapshots), 2) AS mean_count,
            min(min_count) AS min_count, max(max_count) AS max_count
-    FROM locomotive_count_hours
+    FROM count_hours
     WHERE facility_id = %(facility)s AND flow = %(flow)s
       AND hour >= %(from)s AND hour < %(to)s
     GROUP BY 1

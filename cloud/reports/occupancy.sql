@@ -1,7 +1,7 @@
 -- Station occupancy per time bucket (whole hours): the share of state snapshots in which
 -- a station held a locomotive, how many locomotives stood there, and which (plate, else
 -- FSE id). A station missing from a bucket was empty for the whole bucket. Read from the
--- hourly roll-ups, so the hour in progress shows once it closes.
+-- hourly roll-ups (the hour in progress from its snapshots).
 WITH hours AS (
     SELECT time_bucket(%(bucket)s::interval, hour, %(tz)s) AS bucket, hour, station_id,
            occupied_snapshots, loco_ids, plates
@@ -10,7 +10,7 @@ WITH hours AS (
       AND hour >= %(from)s AND hour < %(to)s
 ), snapshots AS (
     SELECT time_bucket(%(bucket)s::interval, hour, %(tz)s) AS bucket, sum(snapshots) AS snapshots
-    FROM locomotive_count_hours
+    FROM count_hours
     WHERE facility_id = %(facility)s AND flow = %(flow)s
       AND hour >= %(from)s AND hour < %(to)s
     GROUP BY 1

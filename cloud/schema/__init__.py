@@ -143,8 +143,8 @@ STATE_TABLES = (
     "locomotive_stays",
     "locomotive_visits",
     "locomotive_spans",
-    "locomotive_count_hours",
-    "station_hours",
+    "count_hours_closed",
+    "station_hours_closed",
 )
 # The fact tables are updated while a fact is open, and small: only append-only tables
 # are compressed.

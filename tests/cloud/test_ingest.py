@@ -329,12 +329,13 @@ def test_a_backlog_older_than_retention_is_stored_counted_and_logged(
 
 
 def _fse_ids(url: str, latest_only: bool = False) -> set[str]:
-    query = (
-        "SELECT DISTINCT loco_id FROM locomotive_states WHERE time = (SELECT max(time) FROM "
-        "locomotive_states)"
-        if latest_only
-        else "SELECT DISTINCT loco_id FROM locomotive_states"
-    )
+    if latest_only:
+        query = (
+            "SELECT l->>'id' FROM state_snapshots s, jsonb_array_elements(s.locomotives) l "
+            "WHERE s.time = (SELECT max(time) FROM state_snapshots)"
+        )
+    else:
+        query = "SELECT DISTINCT loco_id FROM locomotive_spans"
     return {str(r[0]) for r in rows(url, query)}
 
 

@@ -141,8 +141,7 @@ def test_the_demo_shows_the_twins_locomotives_stations_and_plates(
         stations = {
             row[0]
             for row in conn.execute(
-                "SELECT DISTINCT station_id FROM locomotive_states "
-                "WHERE flow = 'prod' AND station_id IS NOT NULL"
+                "SELECT DISTINCT station_id FROM station_stays WHERE flow = 'prod'"
             )
         }
     plates = {plate for plate, _ in visits if plate}

@@ -88,7 +88,7 @@ CREATE INDEX locomotive_spans_during ON locomotive_spans USING gist (tstzrange(f
 CREATE INDEX locomotive_spans_open ON locomotive_spans (facility_id, flow) WHERE to_time IS NULL;
 
 -- Per closed hour: how many snapshots, and the locomotive count over them.
-CREATE TABLE locomotive_count_hours (
+CREATE TABLE count_hours_closed (
     facility_id text NOT NULL,
     flow        text NOT NULL,
     hour        timestamptz NOT NULL,
@@ -97,12 +97,12 @@ CREATE TABLE locomotive_count_hours (
     min_count   integer NOT NULL,
     max_count   integer NOT NULL
 );
-DO $$ BEGIN PERFORM create_hypertable('locomotive_count_hours', by_range('hour', INTERVAL '365 days')); END $$;
-CREATE UNIQUE INDEX locomotive_count_hours_key ON locomotive_count_hours (facility_id, flow, hour);
+DO $$ BEGIN PERFORM create_hypertable('count_hours_closed', by_range('hour', INTERVAL '365 days')); END $$;
+CREATE UNIQUE INDEX count_hours_closed_key ON count_hours_closed (facility_id, flow, hour);
 
 -- Per closed hour and station that held a locomotive: in how many snapshots, and which
 -- locomotives, each with the last plate read for it in the hour (NULL: none).
-CREATE TABLE station_hours (
+CREATE TABLE station_hours_closed (
     facility_id        text NOT NULL,
     flow               text NOT NULL,
     hour               timestamptz NOT NULL,
@@ -111,13 +111,55 @@ CREATE TABLE station_hours (
     loco_ids           text[] NOT NULL,
     plates             text[] NOT NULL
 );
-DO $$ BEGIN PERFORM create_hypertable('station_hours', by_range('hour', INTERVAL '365 days')); END $$;
-CREATE UNIQUE INDEX station_hours_key ON station_hours (facility_id, flow, hour, station_id);
+DO $$ BEGIN PERFORM create_hypertable('station_hours_closed', by_range('hour', INTERVAL '365 days')); END $$;
+CREATE UNIQUE INDEX station_hours_closed_key ON station_hours_closed (facility_id, flow, hour, station_id);
 
 GRANT SELECT, INSERT, UPDATE ON state_progress, locomotive_stays, locomotive_visits,
-    locomotive_spans, locomotive_count_hours, station_hours TO locowatch_writer;
+    locomotive_spans, count_hours_closed, station_hours_closed TO locowatch_writer;
 GRANT SELECT ON state_progress, locomotive_stays, locomotive_visits, locomotive_spans,
-    locomotive_count_hours, station_hours TO locowatch_reader;
+    count_hours_closed, station_hours_closed TO locowatch_reader;
+
+-- An hour's counts and station occupancy from its snapshots: what the writer rolls up
+-- when an hour closes, and what the views show for the hour in progress.
+CREATE FUNCTION locowatch_count_hours(
+    of_facility text, of_flow text, start_at timestamptz, end_at timestamptz)
+RETURNS TABLE (hour timestamptz, snapshots integer, count_sum bigint, min_count integer,
+               max_count integer)
+LANGUAGE sql STABLE AS $$
+    SELECT time_bucket(INTERVAL '1 hour', s.time), count(*)::integer,
+           sum(s.locomotive_count)::bigint, min(s.locomotive_count), max(s.locomotive_count)
+    FROM state_snapshots s
+    WHERE s.facility_id = of_facility AND s.flow = of_flow
+      AND s.time >= start_at AND s.time < end_at
+    GROUP BY 1
+$$;
+
+-- Per hour and station that held a locomotive: in how many snapshots, and which
+-- locomotives, each with the last plate read for it in the hour (NULL: none).
+CREATE FUNCTION locowatch_station_hours(
+    of_facility text, of_flow text, start_at timestamptz, end_at timestamptz)
+RETURNS TABLE (hour timestamptz, station_id text, occupied_snapshots integer,
+               loco_ids text[], plates text[])
+LANGUAGE sql STABLE AS $$
+    WITH states AS (
+        SELECT time_bucket(INTERVAL '1 hour', s.time) AS hour, s.time,
+               l->>'station' AS station_id, l->>'id' AS loco_id, l->>'plate' AS plate
+        FROM state_snapshots s CROSS JOIN LATERAL jsonb_array_elements(s.locomotives) l
+        WHERE s.facility_id = of_facility AND s.flow = of_flow
+          AND s.time >= start_at AND s.time < end_at AND l->>'station' IS NOT NULL
+    ), occupied AS (
+        SELECT hour, station_id, count(DISTINCT time)::integer AS snapshots
+        FROM states GROUP BY 1, 2
+    ), visitors AS (
+        SELECT hour, station_id, loco_id,
+               (array_agg(plate ORDER BY time DESC) FILTER (WHERE plate IS NOT NULL))[1] AS plate
+        FROM states GROUP BY 1, 2, 3
+    )
+    SELECT o.hour, o.station_id, o.snapshots,
+           array_agg(v.loco_id ORDER BY v.loco_id), array_agg(v.plate ORDER BY v.loco_id)
+    FROM occupied o JOIN visitors v USING (hour, station_id)
+    GROUP BY o.hour, o.station_id, o.snapshots
+$$;
 """
 
 VIEWS = """
@@ -141,20 +183,37 @@ SELECT facility_id, flow, time_bucket(INTERVAL '1 day', arrived_at) AS day,
        count(*) AS visits, count(DISTINCT plate) AS distinct_plates
 FROM visits GROUP BY 1, 2, 3, 4;
 
+-- Hours rolled up, and the hour in progress from its snapshots (at most an hour of them).
+CREATE VIEW count_hours AS
+SELECT facility_id, flow, hour, snapshots, count_sum, min_count, max_count
+FROM count_hours_closed
+UNION ALL
+SELECT p.facility_id, p.flow, h.*
+FROM state_progress p
+CROSS JOIN LATERAL locowatch_count_hours(p.facility_id, p.flow, p.rolled_up_to, 'infinity') h;
+
+CREATE VIEW station_hours AS
+SELECT facility_id, flow, hour, station_id, occupied_snapshots, loco_ids, plates
+FROM station_hours_closed
+UNION ALL
+SELECT p.facility_id, p.flow, h.*
+FROM state_progress p
+CROSS JOIN LATERAL locowatch_station_hours(p.facility_id, p.flow, p.rolled_up_to, 'infinity') h;
+
 CREATE VIEW station_occupancy_hourly AS
 SELECT o.facility_id, o.flow, o.hour AS bucket, o.station_id,
        cardinality(o.loco_ids)::bigint AS locomotives,
        (o.occupied_snapshots::double precision / c.snapshots)::real AS occupied_fraction
-FROM station_hours o JOIN locomotive_count_hours c USING (facility_id, flow, hour);
+FROM station_hours o JOIN count_hours c USING (facility_id, flow, hour);
 
 CREATE VIEW locomotive_counts_hourly AS
 SELECT facility_id, flow, hour AS bucket,
        (count_sum::double precision / snapshots)::real AS avg_count,
        max_count, min_count, snapshots::bigint AS snapshots
-FROM locomotive_count_hours;
+FROM count_hours;
 
-GRANT SELECT ON visits, station_stays, model_mix_daily, station_occupancy_hourly,
-    locomotive_counts_hourly TO locowatch_reader, locowatch_writer;
+GRANT SELECT ON visits, station_stays, model_mix_daily, count_hours, station_hours,
+    station_occupancy_hourly, locomotive_counts_hourly TO locowatch_reader, locowatch_writer;
 """
 
 RETENTION = """
@@ -174,7 +233,7 @@ BEGIN
     END LOOP;
     dropped := dropped + (SELECT count(*) FROM drop_chunks('state_snapshots', older_than => snapshot_before));
     FOREACH name IN ARRAY ARRAY['locomotive_events', 'locomotive_stays', 'locomotive_visits',
-                                'locomotive_spans', 'locomotive_count_hours', 'station_hours'] LOOP
+                                'locomotive_spans', 'count_hours_closed', 'station_hours_closed'] LOOP
         dropped := dropped + (SELECT count(*) FROM drop_chunks(name::regclass, older_than => state_before));
     END LOOP;
     RETURN dropped;
