@@ -25,29 +25,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import plotly.io
 import psycopg
 
+from bench.bench_reports import END, fill_history
 from cloud.schema import migrate
 from dashboard.app import DashboardApp, DashboardSettings
 from dashboard.live import ViewKey
 from locowatch.db.location import running_server_url
 from locowatch.db.scratch import scratch_database
-from sim.fleet import SERIES
 from sim.twin import Twin
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FLOW = "prod"
-TABLES = ("state_snapshots", "locomotive_states", "locomotive_events", "camera_health")
+TABLES = ("state_snapshots", "locomotive_spans", "locomotive_events", "camera_health")
 
 
 def main() -> None:
@@ -62,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     server_url = running_server_url(args.db)
     facility = Twin().facility
-    end = datetime(2026, 11, 1, tzinfo=UTC)
+    end = END
     start = end - timedelta(days=args.days)
     database = (
         kept_database(server_url, args.keep) if args.keep
@@ -117,92 +116,25 @@ def table_counts(url: str) -> dict[str, int]:
 # -- data ---------------------------------------------------------------------------------
 
 
-def visits(facility: Any, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
-    """Stays of 2-30 h at every station with gaps of 0.5-6 h, by a fleet of 60."""
-    rng = random.Random(7)
-    fleet = [(f"loco-{i:03d}", SERIES[i % len(SERIES)]) for i in range(60)]
-    rows: list[tuple[Any, ...]] = []
-    for station in facility.stations:
-        t = start + timedelta(hours=rng.uniform(0, 6))
-        while t < end:
-            loco_id, series = rng.choice(fleet)
-            length = min(series.length_m, station.end_m - station.start_m - 1)
-            tail = station.start_m + rng.uniform(0, station.end_m - station.start_m - length)
-            depart = min(end, t + timedelta(hours=rng.uniform(2, 30)))
-            plate = f"{series.name}-{int(loco_id[-3:]):04d}"
-            rows.append((f"{loco_id}-{len(rows)}", station.track, station.id, tail,
-                         tail + length, series.name, plate, t, depart))  # fmt: skip
-            t = depart + timedelta(hours=rng.uniform(0.5, 6))
-    return rows
-
-
 def fill(url: str, facility: Any, start: datetime, end: datetime) -> dict[str, int]:
-    fid = facility.facility.id
-    stays = visits(facility, start, end)
+    """The synthetic history as the state writer leaves it (bench_reports.fill_history):
+    a month of facts and hourly roll-ups, every day's 1 Hz snapshots; camera health."""
+    days = round((end - start).total_seconds() / 86_400)
+    fill_history(url, facility, days, flows=(FLOW,), snapshot_days=days)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE bench_visits (loco_id text, track text, station text, tail real, "
-            "head real, series text, plate text, arrive timestamptz, depart timestamptz)"
-        )
-        with conn.cursor() as cur, cur.copy("COPY bench_visits FROM STDIN") as copy:
-            for row in stays:
-                copy.write_row(row)
+        cameras = [c.id for c in facility.cameras]
         day = start
         while day < end:
-            began = time.monotonic()
-            fill_day(conn, fid, [c.id for c in facility.cameras], day, day + timedelta(days=1))
-            print(f"  {day:%Y-%m-%d} filled in {time.monotonic() - began:.1f} s", flush=True)
-            day += timedelta(days=1)
-        events = (
-            ("arrived", "arrive"),
-            ("identified", "arrive + INTERVAL '5 min'"),
-            ("departed", "depart"),
-        )
-        for kind, at in events:
             conn.execute(
-                "INSERT INTO locomotive_events (time, facility_id, flow, loco_id, kind, "
-                "track_id, station_id, tail_m, head_m, series, plate) "
-                f"SELECT {at}, %s, %s, loco_id, %s, track, station, tail, head, series, plate "
-                "FROM bench_visits WHERE "
-                + ("depart < %s" if kind == "departed" else "%s > arrive"),
-                (fid, FLOW, kind, end),
-            )
+                "INSERT INTO camera_health SELECT t, %(fid)s, 'gw-bench', 0, c, 'streaming', "
+                "2.0, t, 0, 0, '' FROM unnest(%(cameras)s::text[]) c, "
+                "generate_series(%(from)s, %(to)s - INTERVAL '1 s', INTERVAL '10 s') t",
+                {"fid": facility.facility.id, "cameras": cameras, "from": day,
+                 "to": day + timedelta(days=1)},
+            )  # fmt: skip
+            day += timedelta(days=1)
         conn.execute("ANALYZE")
     return table_counts(url)
-
-
-def fill_day(
-    conn: psycopg.Connection[Any], fid: str, cameras: list[str], day: datetime, end: datetime
-) -> None:
-    window = {"fid": fid, "flow": FLOW, "from": day, "to": end, "cameras": cameras}
-    conn.execute(
-        "INSERT INTO locomotive_states SELECT t, %(fid)s, %(flow)s, loco_id, track, tail, head, "
-        "station, series, plate, false FROM bench_visits, "
-        "generate_series(greatest(arrive, %(from)s), least(depart, %(to)s) - INTERVAL '1 s', "
-        "INTERVAL '1 s') t WHERE arrive < %(to)s AND depart > %(from)s",
-        window,
-    )
-    conn.execute(
-        "INSERT INTO state_snapshots (time, facility_id, flow, written_at, locomotive_count, "
-        "locomotives) "
-        "SELECT t, %(fid)s, %(flow)s, t, count(s.loco_id), coalesce(jsonb_agg(jsonb_build_object("
-        "  'id', s.loco_id, 'track', s.track_id, 'tail_m', s.tail_m, 'head_m', s.head_m, "
-        "  'station', s.station_id, 'series', s.series, 'series_confidence', 0.97, "
-        "  'plate', s.plate, 'plate_confidence', 0.9, 'stale', false, "
-        "  'since', extract(epoch FROM v.arrive), 'speed_mps', 0, 'attributes', '{}'::jsonb)) "
-        "  FILTER (WHERE s.loco_id IS NOT NULL), '[]') "
-        "FROM generate_series(%(from)s, %(to)s - INTERVAL '1 s', INTERVAL '1 s') t "
-        "LEFT JOIN locomotive_states s ON s.time = t AND s.facility_id = %(fid)s "
-        "  AND s.flow = %(flow)s AND s.time >= %(from)s AND s.time < %(to)s "
-        "LEFT JOIN bench_visits v ON v.loco_id = s.loco_id GROUP BY t",
-        window,
-    )
-    conn.execute(
-        "INSERT INTO camera_health SELECT t, %(fid)s, 'gw-bench', 0, c, 'streaming', 2.0, t, "
-        "0, 0, '' FROM unnest(%(cameras)s::text[]) c, "
-        "generate_series(%(from)s, %(to)s - INTERVAL '1 s', INTERVAL '10 s') t",
-        window,
-    )
 
 
 # -- measures -----------------------------------------------------------------------------

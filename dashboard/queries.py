@@ -78,9 +78,9 @@ class Stay:
 
 # Rests at stations from the FSE's motion events: a locomotive stands from "arrived" or
 # "stopped" until its next "moved" or "departed" (or, still standing, the newest
-# snapshot). Events are a few per visit, so a day costs the same with a month or a year of
-# 1 Hz states beside it; the states-based station_stays view (for analysts) reads every
-# state of the range instead. Rests that began up to REST_LOOKBACK before the range count.
+# snapshot). Events are a few per visit, so a day costs the same after a month or a year;
+# the analysts' station_stays count presence (moving in and out included) instead. Rests
+# that began up to REST_LOOKBACK before the range count.
 STAYS_SQL = """
 WITH motion AS (
     SELECT loco_id, kind, time, station_id, track_id,

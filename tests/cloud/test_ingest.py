@@ -295,7 +295,7 @@ def test_a_backlog_older_than_retention_is_stored_counted_and_logged(
 
     Ingest stores, acks and fuses it like any other, and says so: a counter per gateway
     and a log line with the age. The retention pass of the next start then drops the old
-    raw rows (and only those); the state fused from them stays (730 days)."""
+    raw rows and snapshots (14 days); the history fused from them stays (730 days)."""
     start = twin.scenario.spec.start_time
     forty_days_back = replace(twin.scenario.spec, start_time=start - timedelta(days=40))
     old_day = Twin(replace(twin.spec, scenario=forty_days_back))
@@ -317,15 +317,20 @@ def test_a_backlog_older_than_retention_is_stored_counted_and_logged(
     _wait_until(lambda: sum(int(n) for n, _ in said()) == len(backlog))
     assert all(40.0 < float(age) < 42.1 for _, age in said())  # the day lies 1-2 days back
 
-    def old_snapshots() -> int:
-        query = "SELECT count(*) FROM state_snapshots WHERE time < %s"
+    def old(table: str, column: str) -> int:
+        query = f"SELECT count(*) FROM {table} WHERE {column} < %s"
         return int(rows(ingest.db_url, query, start - timedelta(days=39))[0][0])  # type: ignore[call-overload]
 
-    _wait_until(lambda: old_snapshots() >= 55)  # the FSE fused the old minute
+    _wait_until(lambda: old("state_snapshots", "time") >= 55)  # the FSE fused the old minute
+    spans = old("locomotive_spans", "from_time")
+    visits = old("locomotive_visits", "arrived_at")
+    assert spans and visits
     ingest.stop()
-    ingest.start()  # its retention pass drops the old raw chunks
+    ingest.start()  # its retention pass drops the old raw chunks and snapshots
     _wait_until(lambda: stored_counts(ingest.db_url)[0] == len(recent))
-    assert old_snapshots() >= 55
+    assert old("state_snapshots", "time") == 0
+    assert old("locomotive_spans", "from_time") == spans
+    assert old("locomotive_visits", "arrived_at") == visits
 
 
 def _fse_ids(url: str, latest_only: bool = False) -> set[str]:
