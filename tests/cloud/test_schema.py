@@ -72,7 +72,7 @@ def test_the_writer_drops_only_chunks_past_retention(cloud_db: str) -> None:
                 "0, 0, '')",
                 (now - timedelta(days=age), age),
             )
-        for age in (1, 20):
+        for age in (1, 30):  # 30: its 7-day chunk ends before the 14-day cut on any date
             conn.execute(
                 "INSERT INTO state_snapshots VALUES (%s, 'f', 'retention', now(), 0, '[]')",
                 (now - timedelta(days=age),),
