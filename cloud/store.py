@@ -500,9 +500,9 @@ def _stored_ticks(
                 mine.append(events.popleft())
             locos = tuple(LocoState.from_json(item) for item in locomotives)
             batch.append(Tick(Snapshot(time_s, facility_id, flow, locos), mine))
-            if len(batch) >= CONVERT_BATCH:
-                yield batch
-                batch = []
+            if len(batch) > CONVERT_BATCH:  # the newest stays for the events after it
+                yield batch[:-1]
+                batch = batch[-1:]
     if batch:
         batch[-1].events.extend(events)
         yield batch
