@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -40,12 +41,18 @@ def yoyo_url(url: str) -> str:
     return as_url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
-def migrate(url: str) -> list[str]:
-    """Apply every pending migration; return the ids applied (empty when up to date)."""
+def migrate(
+    url: str, folder: Path = MIGRATIONS, only: Callable[[Any], bool] | None = None
+) -> list[str]:
+    """Apply every pending migration; return the ids applied (empty when up to date).
+    ``folder`` and ``only`` (a filter on yoyo's migrations) serve tests and benchmarks
+    that need a database at an older version."""
     from yoyo import get_backend, read_migrations
 
     backend = get_backend(yoyo_url(url))
-    migrations = read_migrations(str(MIGRATIONS))
+    migrations = read_migrations(str(folder))
+    if only is not None:
+        migrations = migrations.filter(only)
     with backend.lock():
         pending = backend.to_apply(migrations)
         applied = [m.id for m in pending]

@@ -24,7 +24,7 @@ from cloud.copy_rows import SNAPSHOT_COLUMNS, snapshot_rows
 from cloud.fse import Tick
 from cloud.fse.offline import fuse_offline
 from cloud.reports import REPORTS, ReportRange, report_rows
-from cloud.schema import MIGRATIONS, migrate, yoyo_url
+from cloud.schema import migrate
 from cloud.store import Store, _copy_events, at
 from locowatch.db.scratch import scratch_database
 from sim.estimations import EstimatorNoise, twin_estimations
@@ -67,7 +67,7 @@ def live_db(db_server_url: str, twin_ticks: list[Tick]) -> Iterator[str]:
 def old_db(db_server_url: str, twin_ticks: list[Tick]) -> Iterator[tuple[str, dict[str, Any]]]:
     """A database written by the code before 0009, its views' answers, then migrated."""
     with scratch_database(db_server_url, "locowatch_history_old") as url:
-        _migrate_before_history(url)
+        migrate(url, only=lambda m: m.id < "0009")  # the schema before history
         with psycopg.connect(url) as conn, conn.cursor() as cur:
             with cur.copy(
                 f"COPY state_snapshots ({SNAPSHOT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
@@ -94,15 +94,6 @@ def _batches(ticks: list[Tick]) -> Iterator[list[Tick]]:
         size = BATCHES[n % len(BATCHES)]
         yield ticks[i : i + size]
         i, n = i + size, n + 1
-
-
-def _migrate_before_history(url: str) -> None:
-    from yoyo import get_backend, read_migrations
-
-    backend = get_backend(yoyo_url(url))
-    older = read_migrations(str(MIGRATIONS)).filter(lambda m: m.id < "0009")
-    with backend.lock():
-        backend.apply_migrations(backend.to_apply(older))
 
 
 VIEW_QUERIES = {

@@ -244,20 +244,15 @@ GRANT EXECUTE ON FUNCTION locowatch_drop_old_chunks(timestamptz, timestamptz, ti
 """
 
 
-def _license(conn: Any) -> str:
-    cursor = conn.cursor()
-    cursor.execute("SELECT current_setting('timescaledb.license')")
-    return str(cursor.fetchone()[0])
-
-
 def apply(conn: Any) -> None:
+    from cloud.schema import timescale_info
     from cloud.store import convert_history
 
     cursor = conn.cursor()
     cursor.execute(
         "DROP VIEW IF EXISTS model_mix_daily, visits, station_stays, station_occupancy_hourly"
     )
-    if _license(conn) == "timescale":
+    if timescale_info(conn).has_policies:  # there the hourly counts were a continuous aggregate
         cursor.execute("DROP MATERIALIZED VIEW IF EXISTS locomotive_counts_hourly")
     else:
         cursor.execute("DROP VIEW IF EXISTS locomotive_counts_hourly")
