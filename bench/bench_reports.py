@@ -33,6 +33,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +52,21 @@ REPO = Path(__file__).resolve().parents[1]
 FLOWS = ("prod", "dev", "alt")
 END = datetime(2026, 11, 1, tzinfo=UTC)
 TZ = "Europe/Moscow"
-VIEWS = {  # each documented view, one day of it, as an analyst would filter it
+VISITS_BY_TIMES = (
+    "SELECT * FROM visits WHERE facility_id = %(f)s AND flow = %(flow)s "
+    "AND arrived_at < %(to)s AND coalesce(departed_at, 'infinity') >= %(from)s"
+)
+STAYS_BY_TIMES = (
+    "SELECT * FROM station_stays WHERE facility_id = %(f)s AND flow = %(flow)s "
+    "AND from_time < %(to)s AND to_time >= %(from)s"
+)
+VIEWS = {  # each documented view, one day of it, filtered as docs/reports.md says
     "visits": "SELECT * FROM visits WHERE facility_id = %(f)s AND flow = %(flow)s "
-    "AND arrived_at < %(to)s AND coalesce(departed_at, 'infinity') >= %(from)s",
+    "AND during && tstzrange(%(from)s, %(to)s)",
+    "visits (from/to filter)": VISITS_BY_TIMES,
     "station_stays": "SELECT * FROM station_stays WHERE facility_id = %(f)s AND flow = %(flow)s "
-    "AND from_time < %(to)s AND to_time >= %(from)s",
+    "AND during && tstzrange(%(from)s, %(to)s)",
+    "station_stays (from/to filter)": STAYS_BY_TIMES,
     "station_occupancy_hourly": "SELECT * FROM station_occupancy_hourly WHERE facility_id = %(f)s "
     "AND flow = %(flow)s AND bucket >= %(from)s AND bucket < %(to)s",
     "locomotive_counts_hourly": "SELECT * FROM locomotive_counts_hourly WHERE facility_id = %(f)s "
@@ -71,6 +82,10 @@ def main() -> None:
     parser.add_argument("--baseline-days", default="7", help="sizes for the old layout")
     parser.add_argument("--baseline", default="1666777", help="commit of the old layout")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--no-migrate", dest="migrate", action="store_false",
+        help="skip migrating the old-layout database to the history layout",
+    )  # fmt: skip
     parser.add_argument("--db", help="server URL (default: the managed one)")
     args = parser.parse_args()
     server = running_server_url(args.db)
@@ -96,12 +111,19 @@ def main() -> None:
             run = measure(url, facility, "per-second", days, args.repeat, report_sql=old_sql)
             results["runs"].append(run)
             save(results)
-    print(json.dumps(results, indent=2))
+            if args.migrate:
+                results["runs"].append(migrate_measure(url, facility, days, args.repeat, run))
+                save(results)
+    print((RESULTS / "reports.json").read_text(encoding="utf-8"))
 
 
 def save(results: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "reports.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    kept = {
+        **results,
+        "runs": [{k: v for k, v in r.items() if k != "answers"} for r in results["runs"]],
+    }
+    (RESULTS / "reports.json").write_text(json.dumps(kept, indent=2), encoding="utf-8")
 
 
 def git_show(commit: str, path: str) -> str:
@@ -338,21 +360,54 @@ def measure(
     fid = facility.facility.id
     day = END - timedelta(days=2)
     where = ReportRange(fid, "prod", day, day + timedelta(days=1), "1 hour", TZ)
-    run: dict[str, Any] = {"layout": layout, "days": days, "reports_s": {}, "views_s": {}}
+    run: dict[str, Any] = {
+        "layout": layout, "days": days, "reports_s": {}, "views_s": {}, "answers": {}
+    }  # fmt: skip
     with psycopg.connect(url, autocommit=True) as conn:
         for name in REPORTS:
-            if report_sql is None:
-                call: Callable[[], object] = lambda n=name: report_rows(conn, n, where)  # noqa: E731
-            else:
-                text = report_sql[name]
-                call = lambda t=text: conn.execute(t, where.params()).fetchall()  # noqa: E731
+            call = _report_call(conn, name, where, report_sql)
             run["reports_s"][name] = timed(call, repeat)
+            run["answers"][name] = [list(map(str, row)) for row in call()]
             print(f"  {layout} {days} d: report {name} {run['reports_s'][name]:.3f} s", flush=True)
         params = {"f": fid, "flow": "prod", "from": day, "to": day + timedelta(days=1)}
         for name, query in VIEWS.items():
-            run["views_s"][name] = timed(lambda q=query: conn.execute(q, params).fetchall(), repeat)
+            if report_sql is not None and "during" in query:
+                continue  # the old views have no `during`: their from/to filter is measured
+            run["views_s"][name] = timed(partial(_fetch, conn, query, params), repeat)
             print(f"  {layout} {days} d: view {name} {run['views_s'][name]:.3f} s", flush=True)
         run["disk"] = disk(conn, layout, days)
+    return run
+
+
+def _report_call(
+    conn: psycopg.Connection[Any], name: str, where: ReportRange,
+    report_sql: dict[str, str] | None,
+) -> Callable[[], list[tuple[Any, ...]]]:  # fmt: skip
+    """The report's rows: today's `locowatch report`, or the old layout's SQL text."""
+    if report_sql is None:
+        return lambda: report_rows(conn, name, where)[1]
+    return partial(_fetch, conn, report_sql[name], where.params())
+
+
+def _fetch(conn: psycopg.Connection[Any], query: str, params: Any) -> list[tuple[Any, ...]]:
+    return conn.execute(query, params).fetchall()
+
+
+def migrate_measure(
+    url: str, facility: Any, days: int, repeat: int, before: dict[str, Any]
+) -> dict[str, Any]:
+    """Migrates the old-layout database to the head and measures it again: how long the
+    conversion took, and whether every report gives the answers it gave before."""
+    began = time.monotonic()
+    migrate(url)
+    seconds = time.monotonic() - began
+    print(f"{days} days (old layout) migrated in {seconds:.0f} s", flush=True)
+    run = measure(url, facility, "migrated", days, repeat, report_sql=None)
+    run["migrate_s"] = seconds
+    run["same_answers"] = {
+        name: run["answers"][name] == before["answers"][name] for name in REPORTS
+    }
+    print(f"  same answers as before the migration: {run['same_answers']}", flush=True)
     return run
 
 
@@ -373,6 +428,7 @@ STATE_TABLES = {
         "locomotive_spans", "count_hours_closed", "station_hours_closed", "state_progress",
     ),
 }  # fmt: skip
+STATE_TABLES["migrated"] = STATE_TABLES["history"]
 
 
 def disk(conn: psycopg.Connection[Any], layout: str, days: int) -> dict[str, Any]:
@@ -386,7 +442,7 @@ def disk(conn: psycopg.Connection[Any], layout: str, days: int) -> dict[str, Any
         query = "SELECT hypertable_size(%s)" if hyper else "SELECT pg_total_relation_size(%s)"
         sizes[table] = int(conn.execute(query, (table,)).fetchone()[0] or 0)  # type: ignore[index]
     # the history layout holds one day of snapshots; the per-second one, every day's
-    snapshot_days = 1 if layout == "history" else days
+    snapshot_days = 1 if layout == "history" else days  # migrated: all, until retention
     per_day = {
         t: size / (snapshot_days if t == "state_snapshots" else days) / len(FLOWS)
         for t, size in sizes.items()
