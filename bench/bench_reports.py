@@ -251,7 +251,7 @@ def _hours(
         for h, locos in sorted(who.items()):
             ids = sorted(locos)
             stations.append((start + timedelta(hours=h), station, int(per_hour[h]), ids,
-                             [locos[i] for i in ids]))  # fmt: skip
+                             [locos[i] for i in ids], 3600))  # fmt: skip
     return counts, stations
 
 

@@ -369,8 +369,8 @@ UPSERT_PROGRESS = (
     "ON CONFLICT (facility_id, flow) DO UPDATE SET time = EXCLUDED.time, "
     "rolled_up_to = EXCLUDED.rolled_up_to"
 )
-# Closed hours of one facility and flow, from its snapshots (the functions of migration
-# 0009, which the views also use for the hour in progress). Idempotent.
+# Closed hours of one facility and flow, from its snapshots (the functions of migrations
+# 0009 and 0010, which the views also use for the hour in progress). Idempotent.
 ROLL_UP_COUNTS = """
 INSERT INTO count_hours_closed
 SELECT %(facility)s, %(flow)s, h.*
@@ -385,12 +385,14 @@ SELECT %(facility)s, %(flow)s, h.*
 FROM locowatch_station_hours(%(facility)s, %(flow)s, %(from)s, %(to)s) h
 ON CONFLICT (facility_id, flow, hour, station_id) DO UPDATE SET
     occupied_snapshots = EXCLUDED.occupied_snapshots, loco_ids = EXCLUDED.loco_ids,
-    plates = EXCLUDED.plates
+    plates = EXCLUDED.plates, snapshots = EXCLUDED.snapshots
 """
 
 
-def write_history(cur: psycopg.Cursor[Any], changes: Sequence[FlowChanges]) -> None:
-    """The rows ``History.plan`` made, the progress, and the hours closed."""
+def write_history(
+    cur: psycopg.Cursor[Any], changes: Sequence[FlowChanges], roll_up: bool = True
+) -> None:
+    """The rows ``History.plan`` made, the progress, and (``roll_up``) the hours closed."""
     for c in changes:
         key = (c.facility_id, c.flow)
         stays = [(*key, r.loco_id, r.station_id, r.track_id, at(r.from_time),
@@ -407,7 +409,7 @@ def write_history(cur: psycopg.Cursor[Any], changes: Sequence[FlowChanges]) -> N
         h = c.history
         if h.time is not None and h.rolled_up_to is not None:
             cur.execute(UPSERT_PROGRESS, (*key, at(h.time), at(h.rolled_up_to)))
-        if c.roll_up is not None:
+        if roll_up and c.roll_up is not None:
             hours = {"facility": c.facility_id, "flow": c.flow,
                      "from": at(c.roll_up[0]), "to": at(c.roll_up[1])}  # fmt: skip
             cur.execute(ROLL_UP_COUNTS, hours)
@@ -454,8 +456,9 @@ CONVERT_BATCH = 3600  # snapshots per batch when history is rebuilt from stored 
 
 
 def convert_history(conn: psycopg.Connection[Any]) -> None:
-    """Rebuild stays, visits, spans and hours from stored snapshots and events (migration
-    0009: a database written before history was kept as facts)."""
+    """Rebuild stays, visits, spans and the progress from stored snapshots and events
+    (migration 0009: a database written before history was kept as facts). The hours are
+    not rolled up here: the migration does that with the SQL of its own schema."""
     history = History()
     with conn.cursor() as cur:
         flows = cur.execute(
@@ -466,7 +469,7 @@ def convert_history(conn: psycopg.Connection[Any]) -> None:
         for ticks in _stored_ticks(conn, facility_id, flow):
             changes = history.plan(ticks, lambda f, fl: FlowHistory())
             with conn.cursor() as cur:
-                write_history(cur, changes)
+                write_history(cur, changes, roll_up=False)
             history.adopt(changes)
             converted += len(ticks)
         log.info("history of %s flow %s: %d snapshots converted", facility_id, flow, converted)

@@ -216,6 +216,19 @@ GRANT SELECT ON visits, station_stays, model_mix_daily, count_hours, station_hou
     station_occupancy_hourly, locomotive_counts_hourly TO locowatch_reader, locowatch_writer;
 """
 
+ROLL_UP = """
+-- Every hour before each flow's rolled_up_to, as 0009's schema has them (the writer's own
+-- roll-up statements follow the newest schema).
+INSERT INTO count_hours_closed
+SELECT p.facility_id, p.flow, h.*
+FROM state_progress p
+CROSS JOIN LATERAL locowatch_count_hours(p.facility_id, p.flow, '-infinity', p.rolled_up_to) h;
+INSERT INTO station_hours_closed
+SELECT p.facility_id, p.flow, h.*
+FROM state_progress p
+CROSS JOIN LATERAL locowatch_station_hours(p.facility_id, p.flow, '-infinity', p.rolled_up_to) h;
+"""
+
 RETENTION = """
 -- Snapshots get their own, shorter age: history lives on in the fact tables.
 DROP FUNCTION locowatch_drop_old_chunks(timestamptz, timestamptz);
@@ -259,6 +272,7 @@ def apply(conn: Any) -> None:
     with conn.transaction():
         cursor.execute(TABLES)
         convert_history(conn)
+        cursor.execute(ROLL_UP)
         cursor.execute("DROP TABLE locomotive_states")
         cursor.execute(VIEWS)
         cursor.execute(RETENTION)
