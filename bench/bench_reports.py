@@ -329,6 +329,9 @@ def fill_per_second(url: str, facility: Any, days: int) -> None:
                     "WHERE flow = %(flow)s AND arrive < %(to)s AND depart > %(from)s",
                     window,
                 )
+                # fresh statistics, or the join below may be planned as a loop over the
+                # day's rows per second (it once ran 20 minutes instead of 30 s)
+                cur.execute("ANALYZE locomotive_states")
                 cur.execute(
                     "INSERT INTO state_snapshots (time, facility_id, flow, written_at, "
                     "locomotive_count, locomotives) "
