@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from cloud.reports import REPORTS, ReportRange, report_rows
 from cloud.schema import migrate
@@ -312,7 +313,10 @@ def fill_per_second(url: str, facility: Any, days: int) -> None:
             "flow text)"
         )
         for flow in FLOWS:
-            rows = flow_visits(facility, flow, days)
+            # whole seconds, as the state writer stamps states and snapshots alike (a state
+            # at 10:00:00.45 joins no snapshot of the second)
+            rows = [(*r[:7], r[7].replace(microsecond=0), r[8].replace(microsecond=0))
+                    for r in flow_visits(facility, flow, days)]  # fmt: skip
             _copy(cur, "bench_visits", ((*r, flow) for r in rows))
             _copy(cur, "locomotive_events", _events(fid, flow, rows), EVENT_COLUMNS)
         day = END - timedelta(days=days)
@@ -389,6 +393,7 @@ def _report_call(
     """The report's rows: today's `locowatch report`, or the old layout's SQL text."""
     if report_sql is None:
         return lambda: report_rows(conn, name, where)[1]
+    conn.execute(sql.SQL("SET TIME ZONE {}").format(sql.Literal(where.tz)))  # as report_rows
     return partial(_fetch, conn, report_sql[name], where.params())
 
 
